@@ -1,0 +1,141 @@
+/**
+ * The route table: the single source of truth for how public paths reach services.
+ *
+ * The embedded gateway dispatches requests with it in-process (gateway/dispatch.ts), and
+ * `nextmavens gen traefik` turns it into Traefik's dynamic configuration for compose
+ * (gateway/traefik.ts). Both apply the same edge policy: CORS first, then the apikey/JWT
+ * check (ForwardAuth to /verify in compose), rate limits, body buffering, prefix stripping.
+ */
+
+/** The services behind the gateway. Each one is also a standalone process in compose. */
+export const SERVICES = {
+  rest: { composeService: 'rest', port: 3000, description: 'PostgREST-compatible REST API' },
+  auth: { composeService: 'auth', port: 9999, description: 'GoTrue-compatible auth API' },
+  graphql: { composeService: 'graphql', port: 4004, description: 'PostGraphile v5 GraphQL API' },
+  realtime: { composeService: 'realtime', port: 4003, description: 'Realtime WebSocket server' },
+  storage: { composeService: 'storage', port: 5000, description: 'Storage API (buckets and objects)' },
+} as const;
+
+export type ServiceName = keyof typeof SERVICES;
+export const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
+
+/** The gateway's own compose service: serves /health and the ForwardAuth endpoint /verify. */
+export const GATEWAY_SERVICE = { composeService: 'gateway', port: 8000 } as const;
+export const VERIFY_PATH = '/verify';
+export const HEALTH_PATH = '/health';
+
+/**
+ * - `apikey`: a valid `apikey` (header or `?apikey=` query) or `Authorization: Bearer` JWT is required at the edge.
+ * - `none`: the edge lets the request through; the service authenticates it itself
+ *   (browser navigations such as `/auth/v1/verify`, storage public objects, the GraphQL playground).
+ */
+export type EdgeAuth = 'apikey' | 'none';
+
+/** `tenant`: token bucket per X-Tenant-Id asserted by /verify; `ip`: per client address. */
+export type RateLimitKey = 'tenant' | 'ip';
+
+export interface RouteDef {
+  /** Unique router name. */
+  name: string;
+  /** Path prefix; matches the path itself and everything below `prefix/`. */
+  prefix: string;
+  service: ServiceName;
+  /** The prefix removed before the service sees the path (undefined: the path is passed as is). */
+  stripPrefix?: string;
+  auth: EdgeAuth;
+  rateLimit: RateLimitKey;
+  /**
+   * Buffer the body at the edge and reject bodies over EDGE_POLICY.maxBodyBytes with 413.
+   * Never on streamed uploads or WebSockets.
+   */
+  bufferBody: boolean;
+}
+
+/** Paths of the auth service that browsers navigate to (no apikey possible), as in Supabase's Kong config. */
+const OPEN_AUTH_PATHS = ['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize', '/auth/v1/.well-known/jwks.json'];
+
+export const ROUTES: readonly RouteDef[] = [
+  { name: 'rest', prefix: '/rest/v1', service: 'rest', stripPrefix: '/rest/v1', auth: 'apikey', rateLimit: 'tenant', bufferBody: true },
+  ...OPEN_AUTH_PATHS.map(
+    (prefix): RouteDef => ({
+      name: `auth-open-${prefix.split('/').pop()!.replace(/[^a-z]/g, '') || 'root'}`,
+      prefix,
+      service: 'auth',
+      stripPrefix: '/auth/v1',
+      auth: 'none',
+      rateLimit: 'ip',
+      bufferBody: true,
+    }),
+  ),
+  { name: 'auth', prefix: '/auth/v1', service: 'auth', stripPrefix: '/auth/v1', auth: 'apikey', rateLimit: 'ip', bufferBody: true },
+  { name: 'auth-short', prefix: '/api/auth', service: 'auth', auth: 'none', rateLimit: 'ip', bufferBody: true },
+  { name: 'graphql', prefix: '/graphql/v1', service: 'graphql', auth: 'apikey', rateLimit: 'tenant', bufferBody: true },
+  { name: 'graphql-short', prefix: '/graphql', service: 'graphql', auth: 'none', rateLimit: 'ip', bufferBody: true },
+  { name: 'realtime', prefix: '/realtime/v1', service: 'realtime', stripPrefix: '/realtime/v1', auth: 'apikey', rateLimit: 'tenant', bufferBody: false },
+  { name: 'storage', prefix: '/storage/v1', service: 'storage', stripPrefix: '/storage/v1', auth: 'none', rateLimit: 'ip', bufferBody: false },
+  { name: 'storage-short', prefix: '/storage', service: 'storage', auth: 'none', rateLimit: 'ip', bufferBody: false },
+];
+
+/** Edge policy shared by the embedded gateway and the generated Traefik config. */
+export const EDGE_POLICY = {
+  maxBodyBytes: 10 * 1024 * 1024,
+  cors: {
+    allowOrigins: ['*'],
+    allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowHeaders: [
+      'authorization',
+      'apikey',
+      'content-type',
+      'content-profile',
+      'accept-profile',
+      'prefer',
+      'range',
+      'range-unit',
+      'x-client-info',
+      'x-supabase-api-version',
+      'x-upsert',
+      'x-request-id',
+      'cache-control',
+      'if-none-match',
+      'if-modified-since',
+      'tus-resumable',
+      'upload-length',
+      'upload-metadata',
+      'upload-offset',
+    ],
+    exposeHeaders: [
+      'content-range',
+      'content-location',
+      'location',
+      'preference-applied',
+      'x-supabase-api-version',
+      'x-request-id',
+      'etag',
+      'last-modified',
+      'range-unit',
+      'upload-offset',
+      'upload-length',
+      'tus-resumable',
+    ],
+    maxAgeSeconds: 600,
+  },
+  rateLimits: {
+    tenant: { average: 200, burst: 400 },
+    ip: { average: 30, burst: 60 },
+  },
+  /** Headers /verify asserts; the edge always deletes client-sent copies (spoof-proof). */
+  authResponseHeaders: ['X-User-Role', 'X-User-Id', 'X-Tenant-Id'],
+} as const;
+
+function matches(route: RouteDef, path: string): boolean {
+  return path === route.prefix || path.startsWith(route.prefix + '/');
+}
+
+/** The most specific route for a request path (longest matching prefix), or undefined. */
+export function matchRoute(path: string): RouteDef | undefined {
+  let best: RouteDef | undefined;
+  for (const route of ROUTES) {
+    if (matches(route, path) && (!best || route.prefix.length > best.prefix.length)) best = route;
+  }
+  return best;
+}
