@@ -1,0 +1,200 @@
+/**
+ * The typed configuration of the whole stack, parsed and validated from the environment.
+ * Every problem is reported at once in one ConfigError, before anything starts.
+ */
+import path from 'node:path';
+import { ENV_VARS } from './schema.ts';
+import { loadOrCreateSecrets } from './secrets.ts';
+import { deriveApiKey } from './keys.ts';
+
+export interface PostgresConfig {
+  /** true when the stack starts its own Postgres (no DATABASE_URL / POSTGRESQL_HOST). */
+  embedded: boolean;
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  /** The superuser/owner connection URL the services use. */
+  url: string;
+  replicationSlot: string;
+  poolMax: number;
+}
+
+export interface Config {
+  dataDir: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  host: string;
+  port: number;
+  publicUrl: string;
+  corsOrigins: string[];
+  maxBodyBytes: number;
+  postgres: PostgresConfig;
+  jwtSecret: string;
+  anonKey: string;
+  serviceRoleKey: string;
+  ports: { rest: number; auth: number; storage: number; realtime: number; graphql: number };
+  realtime: { jwtSecret: string; redisUrl?: string };
+  graphql: { schemas: string[]; jwtSecret: string };
+  telegram: { botToken?: string; channelId?: string };
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+type Env = Record<string, string | undefined>;
+
+/** Reads variables with defaults from ENV_VARS and collects problems instead of throwing on the first. */
+class EnvReader {
+  readonly problems: string[] = [];
+  private readonly env: Env;
+  constructor(env: Env) {
+    this.env = env;
+  }
+
+  raw(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+    if (value) return value;
+    return ENV_VARS.find((v) => v.name === name)?.default;
+  }
+
+  int(name: string, min: number, max: number): number {
+    const raw = this.raw(name) ?? '';
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) {
+      this.problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+      return min;
+    }
+    return n;
+  }
+
+  port(name: string): number {
+    return this.int(name, 1, 65535);
+  }
+
+  list(name: string): string[] {
+    return (this.raw(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  }
+
+  secret(name: string, fallback: string): string {
+    const value = this.raw(name) ?? fallback;
+    if (value.length < MIN_JWT_SECRET_LENGTH) {
+      this.problems.push(`${name} must be at least ${MIN_JWT_SECRET_LENGTH} characters long (HS256)`);
+    }
+    return value;
+  }
+}
+
+function parseDatabaseUrl(url: string, problems: string[]): URL | undefined {
+  try {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new Error('protocol');
+    return parsed;
+  } catch {
+    problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL');
+    return undefined;
+  }
+}
+
+function buildUrl(pg: Omit<PostgresConfig, 'url' | 'embedded' | 'replicationSlot' | 'poolMax'>): string {
+  const auth = `${encodeURIComponent(pg.user)}:${encodeURIComponent(pg.password)}`;
+  return `postgresql://${auth}@${pg.host}:${pg.port}/${encodeURIComponent(pg.database)}`;
+}
+
+/**
+ * Loads the configuration. Secrets that are not configured (JWT_SECRET, the embedded Postgres
+ * password) are generated once and kept in DATA_DIR, so keys stay valid across restarts.
+ */
+export async function loadConfig(env: Env = process.env): Promise<Config> {
+  const r = new EnvReader(env);
+  const dataDir = path.resolve(r.raw('DATA_DIR')!);
+
+  const logLevel = r.raw('LOG_LEVEL') as Config['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) r.problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const port = r.port('PORT');
+  const ports = {
+    rest: r.port('REST_PORT'),
+    auth: r.port('AUTH_PORT'),
+    storage: r.port('STORAGE_PORT'),
+    realtime: r.port('REALTIME_PORT'),
+    graphql: r.port('GRAPHILE_PORT'),
+  };
+
+  const schemas = r.list('GRAPHILE_SCHEMA');
+  for (const s of schemas) if (!IDENTIFIER.test(s)) r.problems.push(`GRAPHILE_SCHEMA: "${s}" is not a valid schema name`);
+  if (schemas.length === 0) r.problems.push('GRAPHILE_SCHEMA must name at least one schema');
+
+  const slot = r.raw('POSTGRESQL_REPLICATION_SLOT')!;
+  if (!/^[a-z0-9_]{1,63}$/.test(slot)) {
+    r.problems.push('POSTGRESQL_REPLICATION_SLOT may contain only lower-case letters, digits and underscores (max 63)');
+  }
+
+  const publicUrl = (r.raw('PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  try {
+    new URL(publicUrl);
+  } catch {
+    r.problems.push('PUBLIC_URL must be an absolute URL');
+  }
+
+  // Database: DATABASE_URL wins, then POSTGRESQL_HOST, else embedded.
+  const databaseUrl = r.raw('DATABASE_URL');
+  const embedded = !databaseUrl && !r.raw('POSTGRESQL_HOST');
+  const fromUrl = databaseUrl ? parseDatabaseUrl(databaseUrl, r.problems) : undefined;
+  const pgPort = fromUrl?.port ? Number(fromUrl.port) : fromUrl ? 5432 : r.port('POSTGRESQL_PORT');
+  const poolMax = r.int('DB_POOL_MAX', 1, 1000);
+
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+
+  const needsGenerated = embedded && !r.raw('POSTGRESQL_PASSWORD');
+  const generated = !r.raw('JWT_SECRET') || needsGenerated ? await loadOrCreateSecrets(dataDir) : undefined;
+  const jwtSecret = r.secret('JWT_SECRET', generated?.jwtSecret ?? '');
+
+  const pgBase = {
+    host: fromUrl ? decodeURIComponent(fromUrl.hostname) : (r.raw('POSTGRESQL_HOST') ?? '127.0.0.1'),
+    port: pgPort,
+    database: fromUrl ? decodeURIComponent(fromUrl.pathname.slice(1)) || 'postgres' : r.raw('POSTGRESQL_DB')!,
+    user: fromUrl ? decodeURIComponent(fromUrl.username) || 'postgres' : r.raw('POSTGRESQL_USER')!,
+    password: fromUrl ? decodeURIComponent(fromUrl.password) : (r.raw('POSTGRESQL_PASSWORD') ?? generated?.postgresPassword ?? ''),
+  };
+  const postgres: PostgresConfig = {
+    ...pgBase,
+    embedded,
+    url: databaseUrl ?? buildUrl(pgBase),
+    replicationSlot: slot,
+    poolMax,
+  };
+
+  const config: Config = {
+    dataDir,
+    logLevel,
+    host: r.raw('HOST')!,
+    port,
+    publicUrl,
+    corsOrigins: r.list('CORS_ALLOWED_ORIGINS'),
+    maxBodyBytes: r.int('MAX_BODY_BYTES', 1024, 2 ** 40),
+    postgres,
+    jwtSecret,
+    anonKey: r.raw('ANON_KEY') ?? '',
+    serviceRoleKey: r.raw('SERVICE_ROLE_KEY') ?? '',
+    ports,
+    realtime: { jwtSecret: r.secret('REALTIME_JWT_SECRET', jwtSecret), redisUrl: r.raw('REDIS_URL') },
+    graphql: { schemas, jwtSecret: r.secret('GRAPHILE_JWT_SECRET', jwtSecret) },
+    telegram: { botToken: r.raw('TELEGRAM_BOT_TOKEN'), channelId: r.raw('TELEGRAM_CHANNEL_ID') },
+  };
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+
+  config.anonKey ||= await deriveApiKey('anon', jwtSecret);
+  config.serviceRoleKey ||= await deriveApiKey('service_role', jwtSecret);
+  return config;
+}
