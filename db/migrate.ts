@@ -1,0 +1,114 @@
+/**
+ * Migration runner: applies the numbered plain SQL files in `sql/` in order, each in its own
+ * transaction, recording them in `nextmavens.schema_migrations`. A session advisory lock makes
+ * concurrent runners (several services starting at once) wait for each other, so re-running
+ * is a no-op. A file changed after it was applied is an error, not a silent divergence.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+export const SQL_DIR = fileURLToPath(new URL('../sql/', import.meta.url));
+const FILE_PATTERN = /^(\d{4})_([a-z0-9_]+)\.sql$/;
+/** Advisory lock key held while migrating (an arbitrary constant owned by this runner). */
+const LOCK_KEY = 7_270_614_022;
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+  checksum: string;
+}
+
+export interface MigrateResult {
+  applied: Migration[];
+  skipped: number;
+}
+
+export async function readMigrations(dir = SQL_DIR): Promise<Migration[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort();
+  const migrations: Migration[] = [];
+  for (const file of files) {
+    const match = FILE_PATTERN.exec(file);
+    if (!match) throw new Error(`sql/${file}: migration files must be named NNNN_lower_snake.sql`);
+    const sql = await readFile(path.join(dir, file), 'utf8');
+    const version = Number(match[1]);
+    if (migrations.some((m) => m.version === version)) throw new Error(`sql/: two migrations numbered ${match[1]}`);
+    migrations.push({ version, name: match[2], sql, checksum: createHash('sha256').update(sql).digest('hex') });
+  }
+  return migrations;
+}
+
+export interface MigrateOptions {
+  /** Password given to the `authenticator` login role after migrating (when the runner may set it). */
+  authenticatorPassword?: string;
+  dir?: string;
+  log?: (message: string) => void;
+}
+
+/** Applies pending migrations over the connection `url` (superuser or database owner). */
+export async function migrate(url: string, opts: MigrateOptions = {}): Promise<MigrateResult> {
+  const migrations = await readMigrations(opts.dir);
+  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [LOCK_KEY]);
+    await client.query(`
+      create schema if not exists nextmavens;
+      create table if not exists nextmavens.schema_migrations (
+        version integer primary key,
+        name text not null,
+        checksum text not null,
+        applied_at timestamptz not null default now()
+      )`);
+    const { rows } = await client.query<{ version: number; checksum: string }>(
+      'select version, checksum from nextmavens.schema_migrations',
+    );
+    const done = new Map(rows.map((r) => [r.version, r.checksum]));
+    const applied: Migration[] = [];
+    for (const m of migrations) {
+      const checksum = done.get(m.version);
+      if (checksum !== undefined) {
+        if (checksum !== m.checksum) {
+          throw new Error(`migration ${m.version}_${m.name}.sql was changed after it was applied; add a new migration instead`);
+        }
+        continue;
+      }
+      try {
+        await client.query('begin');
+        await client.query(m.sql);
+        await client.query('insert into nextmavens.schema_migrations (version, name, checksum) values ($1, $2, $3)', [
+          m.version,
+          m.name,
+          m.checksum,
+        ]);
+        await client.query('commit');
+      } catch (err) {
+        await client.query('rollback');
+        throw new Error(`migration ${m.version}_${m.name}.sql failed: ${(err as Error).message}`, { cause: err });
+      }
+      opts.log?.(`applied ${m.version}_${m.name}.sql`);
+      applied.push(m);
+    }
+    if (opts.authenticatorPassword) await setAuthenticatorPassword(client, opts.authenticatorPassword);
+    return { applied, skipped: migrations.length - applied.length };
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
+    await client.end();
+  }
+}
+
+/** The password is a bind parameter; format(%L) quotes it inside the DDL on the server side. */
+async function setAuthenticatorPassword(client: pg.Client, password: string): Promise<void> {
+  const { rows } = await client.query<{ can: boolean }>(
+    `select rolsuper or rolcreaterole as can from pg_roles where rolname = current_user`,
+  );
+  if (!rows[0]?.can) return;
+  await client.query(`select set_config('nextmavens.authenticator_password', $1, false)`, [password]);
+  await client.query(`do $$ begin
+    execute format('alter role authenticator with login password %L', current_setting('nextmavens.authenticator_password'));
+  end $$`);
+  await client.query(`select set_config('nextmavens.authenticator_password', '', false)`);
+}

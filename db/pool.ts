@@ -1,0 +1,47 @@
+/**
+ * Connection pools. Two kinds, both over the same database:
+ * - `admin`: the configured owner/superuser, for migrations, introspection and internal work
+ *   (auth, storage, realtime bookkeeping) that must not depend on the caller's role.
+ * - `request`: the `authenticator` role (NOINHERIT). It has no privileges of its own and can only
+ *   switch to roles granted to it (anon, authenticated, service_role), so a request can never
+ *   become the superuser whatever its token says. See withRequestContext.
+ */
+import pg from 'pg';
+import type { PostgresConfig } from '../config/load.ts';
+
+export interface Pools {
+  admin: pg.Pool;
+  request: pg.Pool;
+  end(): Promise<void>;
+}
+
+export const AUTHENTICATOR_ROLE = 'authenticator';
+
+export function createPools(cfg: PostgresConfig, applicationName: string): Pools {
+  const common = { max: cfg.poolMax, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000 };
+  const admin = new pg.Pool({ ...common, connectionString: cfg.url, application_name: `${applicationName} (admin)` });
+  const request = new pg.Pool({
+    ...common,
+    host: cfg.host,
+    port: cfg.port,
+    database: cfg.database,
+    user: AUTHENTICATOR_ROLE,
+    password: cfg.password,
+    ssl: sslFromUrl(cfg.url),
+    application_name: applicationName,
+  });
+  // An idle client that loses its connection (e.g. Postgres restarted) must not crash the process.
+  for (const pool of [admin, request]) pool.on('error', () => undefined);
+  let ended: Promise<void> | undefined;
+  return {
+    admin,
+    request,
+    end: () => (ended ??= Promise.all([admin.end(), request.end()]).then(() => undefined)),
+  };
+}
+
+function sslFromUrl(url: string): pg.PoolConfig['ssl'] {
+  const mode = new URL(url).searchParams.get('sslmode');
+  if (!mode || mode === 'disable') return undefined;
+  return { rejectUnauthorized: mode === 'verify-full' || mode === 'verify-ca' };
+}

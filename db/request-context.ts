@@ -1,0 +1,78 @@
+/**
+ * Runs work as the caller: one transaction in which `role`, `request.jwt.claims` and the request
+ * GUCs are set transaction-locally (set_config(..., true)) in a single statement, exactly as
+ * PostgREST does, so the same RLS policies decide for REST, GraphQL, realtime and storage.
+ */
+import type pg from 'pg';
+
+export type JwtClaims = Record<string, unknown>;
+
+export interface RequestInfo {
+  method?: string;
+  path?: string;
+  /** Request headers with lower-cased names (Cookie excluded, as PostgREST does). */
+  headers?: Record<string, string>;
+  cookies?: Record<string, string>;
+}
+
+export interface RequestContextOptions {
+  /** GET/HEAD requests run READ ONLY. */
+  readOnly?: boolean;
+  request?: RequestInfo;
+  /** The role for claims without a `role` claim (and for no claims at all). */
+  anonRole?: string;
+}
+
+export const DEFAULT_ANON_ROLE = 'anon';
+
+/** The effective role of a request: the `role` claim when it is a non-empty string, else anon. */
+export function roleOf(claims: JwtClaims | null | undefined, anonRole = DEFAULT_ANON_ROLE): string {
+  const role = claims?.role;
+  return typeof role === 'string' && role.length > 0 ? role : anonRole;
+}
+
+/** The statement that sets the request context, and its parameters (every value bound). */
+export function contextStatement(claims: JwtClaims | null | undefined, opts: RequestContextOptions = {}): pg.QueryConfig {
+  const role = roleOf(claims, opts.anonRole);
+  const req = opts.request ?? {};
+  return {
+    text: `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
+      set_config('request.method', $3, true), set_config('request.path', $4, true),
+      set_config('request.headers', $5, true), set_config('request.cookies', $6, true)`,
+    values: [
+      role,
+      JSON.stringify({ ...claims, role }),
+      req.method ?? '',
+      req.path ?? '',
+      JSON.stringify(req.headers ?? {}),
+      JSON.stringify(req.cookies ?? {}),
+    ],
+  };
+}
+
+/**
+ * Checks a client out of `pool` (the authenticator pool), opens a transaction as the caller, runs
+ * `fn`, and commits; any error rolls back. The connection is destroyed rather than reused when
+ * the rollback itself fails.
+ */
+export async function withRequestContext<T>(
+  pool: pg.Pool,
+  claims: JwtClaims | null | undefined,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  opts: RequestContextOptions = {},
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query(opts.readOnly ? 'begin read only' : 'begin');
+    await client.query(contextStatement(claims, opts));
+    const result = await fn(client);
+    await client.query('commit');
+    return result;
+  } catch (err) {
+    await client.query('rollback').catch((rollbackErr: Error) => (broken = rollbackErr));
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}
