@@ -9,11 +9,12 @@
 
 /** The services behind the gateway. Each one is also a standalone process in compose. */
 export const SERVICES = {
-  rest: { composeService: 'rest', port: 3000, description: 'PostgREST-compatible REST API' },
-  auth: { composeService: 'auth', port: 9999, description: 'GoTrue-compatible auth API' },
-  graphql: { composeService: 'graphql', port: 4004, description: 'PostGraphile v5 GraphQL API' },
-  realtime: { composeService: 'realtime', port: 4003, description: 'Realtime WebSocket server' },
-  storage: { composeService: 'storage', port: 5000, description: 'Storage API (buckets and objects)' },
+  // rest: in compose this is the real PostgREST, whose root (the OpenAPI document) is its health check.
+  rest: { composeService: 'rest', port: 3000, healthPath: '/', description: 'The REST API (/rest/v1)' },
+  auth: { composeService: 'auth', port: 9999, healthPath: '/health', description: 'The auth API (/auth/v1)' },
+  graphql: { composeService: 'graphql', port: 4004, healthPath: '/health', description: 'The GraphQL API (/graphql/v1)' },
+  realtime: { composeService: 'realtime', port: 4003, healthPath: '/health', description: 'The realtime API (/realtime/v1)' },
+  storage: { composeService: 'storage', port: 5000, healthPath: '/health', description: 'The storage API (/storage/v1)' },
 } as const;
 
 export type ServiceName = keyof typeof SERVICES;

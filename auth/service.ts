@@ -1,0 +1,7 @@
+/** The auth service. Until its issue lands it is a stub that answers 501. */
+import type { ServiceContext, Service } from '../gateway/service.ts';
+import { createStubService } from '../services/stub.ts';
+
+export function createAuthService(ctx: ServiceContext): Promise<Service> {
+  return createStubService('auth', ctx);
+}

@@ -1,0 +1,155 @@
+/**
+ * Composition roots. `startStack` is embedded mode: Postgres (embedded unless configured),
+ * migrations, every service and the gateway in one process. `serveOne` is compose mode: one
+ * service (or the gateway's /health + /verify) alone on its own port.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.ts';
+import { EmbeddedPostgres } from '../db/embedded.ts';
+import { migrate } from '../db/migrate.ts';
+import { createPools, type Pools } from '../db/pool.ts';
+import { buildGatewayApp } from '../gateway/app.ts';
+import { createEmbeddedGateway } from '../gateway/embedded.ts';
+import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
+import { createJwtVerifier } from '../gateway/jwt.ts';
+import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';
+import type { Service } from '../gateway/service.ts';
+import { SERVICE_FACTORIES } from '../services/registry.ts';
+
+export interface RunningStack {
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts the embedded Postgres when the configuration asks for it and creates the database. */
+export async function startDatabase(config: Config, log: Logger): Promise<EmbeddedPostgres | undefined> {
+  if (!config.postgres.embedded) return undefined;
+  const pg = config.postgres;
+  const server = new EmbeddedPostgres({
+    dataDir: path.join(config.dataDir, 'postgres'),
+    port: pg.port,
+    user: pg.user,
+    password: pg.password,
+    onLog: (line) => log.debug({ component: 'postgres' }, line),
+  });
+  await server.start();
+  await server.ensureDatabase(pg.database);
+  return server;
+}
+
+function databaseCheck(pools: Pools): HealthCheck {
+  return async () => {
+    await pools.admin.query('select 1');
+    return { status: 'up' };
+  };
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** Stops accepting, lets in-flight requests finish for up to `graceMs`, then cuts the rest. */
+async function closeServer(server: http.Server, graceMs = 5000): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}
+
+/** A shutdown that runs each step even when an earlier one fails, in order. */
+function shutdownSequence(log: Logger, steps: [string, () => Promise<unknown> | undefined][]): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  return () =>
+    (running ??= (async () => {
+      for (const [what, step] of steps) {
+        try {
+          await step();
+        } catch (err) {
+          log.error({ err }, `shutdown: ${what} failed`);
+        }
+      }
+    })());
+}
+
+export async function startStack(config: Config, log: Logger): Promise<RunningStack> {
+  const cleanup: [string, () => Promise<unknown> | undefined][] = [];
+  const close = () => shutdownSequence(log, [...cleanup].reverse())();
+  try {
+    const database = await startDatabase(config, log);
+    cleanup.push(['postgres', () => database?.stop()]);
+    await migrate(config.postgres.url, { authenticatorPassword: config.postgres.password, log: (m) => log.info(m) });
+    const pools = createPools(config.postgres, 'nextmavens');
+    cleanup.push(['pools', () => pools.end()]);
+    const ctx = { config, pools, log, embedded: true };
+    const services = {} as Record<ServiceName, Service>;
+    for (const name of SERVICE_NAMES) {
+      services[name] = await SERVICE_FACTORIES[name](ctx);
+      cleanup.push([name, () => services[name].close()]);
+    }
+    const verifier = createJwtVerifier(config.jwtSecret);
+    const healthChecks: Record<string, HealthCheck> = { database: databaseCheck(pools) };
+    for (const name of SERVICE_NAMES) healthChecks[name] = () => services[name].health();
+    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true });
+    cleanup.push(['gateway', () => gatewayApp.close()]);
+    const server = createEmbeddedGateway({
+      services,
+      gatewayApp,
+      verifier,
+      log,
+      corsOrigins: config.corsOrigins,
+      maxBodyBytes: config.maxBodyBytes,
+    });
+    const port = await listen(server, config.port, config.host);
+    cleanup.push(['http server', () => closeServer(server)]);
+    return { url: `http://localhost:${port}`, port, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** Compose mode: one service alone (`gateway` = /health and /verify with remote health checks). */
+export async function serveOne(name: ServiceName | 'gateway', config: Config, log: Logger): Promise<RunningStack> {
+  const pools = createPools(config.postgres, `nextmavens ${name}`);
+  let handler: http.RequestListener;
+  let closeService: () => Promise<void>;
+  let upgrade: Service['upgrade'];
+  let port: number;
+  if (name === 'gateway') {
+    const healthChecks: Record<string, HealthCheck> = { database: databaseCheck(pools) };
+    for (const s of SERVICE_NAMES) {
+      const { composeService, port: p, healthPath } = SERVICES[s];
+      healthChecks[s] = httpHealthCheck(`http://${composeService}:${p}${healthPath}`);
+    }
+    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret), healthChecks, log });
+    handler = (req, res) => app.routing(req, res);
+    closeService = () => app.close();
+    port = config.port;
+  } else {
+    const service = await SERVICE_FACTORIES[name]({ config, pools, log, embedded: false });
+    handler = (req, res) => service.handle(req, res);
+    upgrade = service.upgrade?.bind(service);
+    closeService = () => service.close();
+    port = config.ports[name];
+  }
+  const server = http.createServer(handler);
+  if (upgrade) server.on('upgrade', upgrade);
+  const bound = await listen(server, port, config.host);
+  const close = shutdownSequence(log, [
+    ['http server', () => closeServer(server)],
+    [name, closeService],
+    ['pools', () => pools.end()],
+  ]);
+  return { url: `http://localhost:${bound}`, port: bound, close };
+}

@@ -1,0 +1,88 @@
+import { mkdtemp, readFile, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { jwtVerify } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './load.ts';
+import { ENV_VARS, renderEnvExample } from './schema.ts';
+
+const tmp = () => mkdtemp(path.join(os.tmpdir(), 'nm-config-'));
+const SECRET = 'x'.repeat(40);
+
+describe('loadConfig', () => {
+  it('has working defaults: embedded Postgres on 54322, port 8000, generated secret kept in DATA_DIR', async () => {
+    const dir = await tmp();
+    const config = await loadConfig({ DATA_DIR: dir });
+    expect(config.port).toBe(8000);
+    expect(config.postgres).toMatchObject({ embedded: true, host: '127.0.0.1', port: 54322, database: 'nextmavens', user: 'nextmavens', replicationSlot: 'nextmavens_slot' });
+    expect(config.ports).toEqual({ rest: 3000, auth: 9999, storage: 5000, realtime: 4003, graphql: 4004 });
+    expect(config.graphql.schemas).toEqual(['public']);
+    expect(config.jwtSecret.length).toBeGreaterThanOrEqual(32);
+    expect(config.realtime.jwtSecret).toBe(config.jwtSecret);
+    expect(config.graphql.jwtSecret).toBe(config.jwtSecret);
+    const file = path.join(dir, 'secrets.json');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    expect(JSON.parse(await readFile(file, 'utf8')).jwtSecret).toBe(config.jwtSecret);
+    // A restart reads the same secret and so derives the same keys.
+    const again = await loadConfig({ DATA_DIR: dir });
+    expect(again.jwtSecret).toBe(config.jwtSecret);
+    expect(again.anonKey).toBe(config.anonKey);
+    expect(again.postgres.password).toBe(config.postgres.password);
+  });
+
+  it('derives anon and service_role keys signed with JWT_SECRET', async () => {
+    const config = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET });
+    const key = new TextEncoder().encode(SECRET);
+    const anon = await jwtVerify(config.anonKey, key);
+    const service = await jwtVerify(config.serviceRoleKey, key);
+    expect(anon.payload.role).toBe('anon');
+    expect(service.payload.role).toBe('service_role');
+    expect(anon.payload.exp! - Date.now() / 1000).toBeGreaterThan(10 * 365 * 86400);
+  });
+
+  it('uses an existing Postgres when DATABASE_URL or POSTGRESQL_HOST is set', async () => {
+    const a = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, DATABASE_URL: 'postgres://u:p%40ss@db.example:6543/app' });
+    expect(a.postgres).toMatchObject({ embedded: false, host: 'db.example', port: 6543, user: 'u', password: 'p@ss', database: 'app' });
+    const b = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, POSTGRESQL_HOST: 'db', POSTGRESQL_PASSWORD: 'pw', POSTGRESQL_PORT: '5432' });
+    expect(b.postgres).toMatchObject({ embedded: false, host: 'db', port: 5432, url: 'postgresql://nextmavens:pw@db:5432/nextmavens' });
+  });
+
+  it('reports every bad value at once, clearly', async () => {
+    const err = await loadConfig({
+      DATA_DIR: await tmp(),
+      PORT: 'eighty',
+      REALTIME_PORT: '70000',
+      LOG_LEVEL: 'loud',
+      GRAPHILE_SCHEMA: 'public,"x;drop"',
+      DATABASE_URL: 'mysql://x',
+      POSTGRESQL_REPLICATION_SLOT: 'Bad-Slot',
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    for (const name of ['PORT', 'REALTIME_PORT', 'LOG_LEVEL', 'GRAPHILE_SCHEMA', 'DATABASE_URL', 'POSTGRESQL_REPLICATION_SLOT']) {
+      expect(problems).toContain(name);
+    }
+  });
+
+  it('refuses a JWT secret shorter than 32 characters', async () => {
+    await expect(loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: 'short' })).rejects.toThrow(/JWT_SECRET must be at least 32/);
+    await expect(loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, GRAPHILE_JWT_SECRET: 'short' })).rejects.toThrow(/GRAPHILE_JWT_SECRET/);
+  });
+
+  it('keeps explicitly configured keys', async () => {
+    const config = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, ANON_KEY: 'a.b.c', SERVICE_ROLE_KEY: 'd.e.f' });
+    expect([config.anonKey, config.serviceRoleKey]).toEqual(['a.b.c', 'd.e.f']);
+  });
+});
+
+describe('.env.example', () => {
+  it('is generated from config/schema.ts and documents every variable the issue names', async () => {
+    const committed = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
+    expect(committed, 'run `npm run gen -- env`').toBe(renderEnvExample());
+    const required = ['POSTGRESQL_HOST', 'POSTGRESQL_PORT', 'POSTGRESQL_DB', 'POSTGRESQL_USER', 'POSTGRESQL_PASSWORD', 'JWT_SECRET',
+      'REALTIME_PORT', 'REALTIME_JWT_SECRET', 'POSTGRESQL_REPLICATION_SLOT', 'GRAPHILE_PORT', 'GRAPHILE_SCHEMA', 'GRAPHILE_JWT_SECRET',
+      'TELEGRAM_BOT_TOKEN', 'TELEGRAM_CHANNEL_ID', 'DATABASE_URL', 'PORT', 'DATA_DIR', 'ANON_KEY', 'SERVICE_ROLE_KEY', 'REDIS_URL'];
+    const names = ENV_VARS.map((v) => v.name);
+    for (const name of required) expect(names).toContain(name);
+  });
+});

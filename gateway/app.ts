@@ -1,0 +1,43 @@
+/**
+ * The gateway's own endpoints: `GET /health` and the ForwardAuth endpoint `/verify` that
+ * Traefik calls before routing (compose). In embedded mode this app also answers every path
+ * that no route matches (a JSON 404).
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { checkHealth, type HealthCheck } from './health.ts';
+import { HEALTH_PATH, VERIFY_PATH } from './routes.ts';
+import { identityHeaders, verifyRequest } from './verify.ts';
+import type { JwtVerifier } from './jwt.ts';
+import { VERSION } from '../config/version.ts';
+
+export interface GatewayAppOptions {
+  verifier: JwtVerifier;
+  healthChecks: Record<string, HealthCheck>;
+  log: Logger;
+  /** The embedded gateway logs requests itself. */
+  disableRequestLogging?: boolean;
+}
+
+export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: opts.log.child({ service: 'gateway' }) as FastifyBaseLogger, disableRequestLogging: opts.disableRequestLogging });
+
+  app.get(HEALTH_PATH, async (_req, reply) => {
+    const report = await checkHealth(opts.healthChecks, VERSION);
+    return reply.code(report.status === 'ok' ? 200 : 503).header('cache-control', 'no-store').send(report);
+  });
+
+  // Traefik ForwardAuth: the original URI (with a possible ?apikey=) arrives in X-Forwarded-Uri.
+  app.all(VERIFY_PATH, async (req, reply) => {
+    const forwardedUri = req.headers['x-forwarded-uri'];
+    const result = await verifyRequest(opts.verifier, req.headers, typeof forwardedUri === 'string' ? forwardedUri : req.url);
+    if (!result.ok) return reply.code(result.status).send(result.body);
+    return reply.code(200).headers(identityHeaders(result.identity)).send({ role: result.identity.role });
+  });
+
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}` }),
+  );
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,60 @@
+/**
+ * JWT verification shared by every service (gateway /verify, REST, GraphQL, realtime, storage):
+ * HS256/384/512 with the configured secret, `exp`/`nbf`/`iat` checked with PostgREST's 30 s
+ * clock skew. `alg: none`, other algorithms and malformed tokens are rejected.
+ */
+import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+
+export type JwtClaims = JWTPayload & Record<string, unknown>;
+
+export type JwtErrorCode = 'jwt_malformed' | 'jwt_expired' | 'jwt_invalid_signature' | 'jwt_invalid';
+
+export class JwtError extends Error {
+  readonly code: JwtErrorCode;
+  constructor(code: JwtErrorCode, message: string) {
+    super(message);
+    this.name = 'JwtError';
+    this.code = code;
+  }
+}
+
+export const CLOCK_SKEW_SECONDS = 30;
+const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'];
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+export interface JwtVerifier {
+  verify(token: string): Promise<JwtClaims>;
+}
+
+export function createJwtVerifier(secret: string): JwtVerifier {
+  const key = new TextEncoder().encode(secret);
+  return {
+    async verify(token) {
+      if (!JWT_SHAPE.test(token)) throw new JwtError('jwt_malformed', 'Expected 3 parts in JWT');
+      try {
+        const { payload } = await jwtVerify(token, key, { algorithms: HMAC_ALGORITHMS, clockTolerance: CLOCK_SKEW_SECONDS });
+        if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
+          throw new JwtError('jwt_invalid', 'JWT issued at future');
+        }
+        return payload as JwtClaims;
+      } catch (err) {
+        throw toJwtError(err);
+      }
+    },
+  };
+}
+
+function toJwtError(err: unknown): JwtError {
+  if (err instanceof JwtError) return err;
+  if (err instanceof joseErrors.JWTExpired) return new JwtError('jwt_expired', 'JWT expired');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new JwtError('jwt_invalid_signature', 'JWT signature is invalid');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return new JwtError('jwt_invalid', `JWT claim "${err.claim}" is invalid`);
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new JwtError('jwt_invalid', 'JWT algorithm is not allowed');
+  return new JwtError('jwt_malformed', 'JWT cannot be decoded');
+}
+
+/** The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or undefined. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  const match = /^bearer\s+(.*)$/i.exec(authorization ?? '');
+  return match ? match[1].trim() : undefined;
+}

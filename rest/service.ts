@@ -1,0 +1,7 @@
+/** The rest service. Until its issue lands it is a stub that answers 501. */
+import type { ServiceContext, Service } from '../gateway/service.ts';
+import { createStubService } from '../services/stub.ts';
+
+export function createRestService(ctx: ServiceContext): Promise<Service> {
+  return createStubService('rest', ctx);
+}

@@ -1,0 +1,28 @@
+/**
+ * A service that is mounted and routed but not built yet: `GET /health` answers, every other
+ * request gets a clear 501 JSON error naming the service. Replaced service by service.
+ */
+import Fastify from 'fastify';
+import type { Service, ServiceContext } from '../gateway/service.ts';
+import { SERVICES, type ServiceName } from '../gateway/routes.ts';
+
+export async function createStubService(name: ServiceName, ctx: ServiceContext): Promise<Service> {
+  const app = Fastify({ loggerInstance: ctx.log.child({ service: name }), disableRequestLogging: ctx.embedded });
+  const what = SERVICES[name].description;
+  app.get('/health', async () => ({ status: 'up', implemented: false }));
+  app.all('/*', async (_req, reply) =>
+    reply.code(501).send({
+      code: 'not_implemented',
+      message: `${what} is not implemented yet in this build of NextMavens Stack`,
+      details: null,
+      hint: null,
+    }),
+  );
+  await app.ready();
+  return {
+    name,
+    handle: (req, res) => app.routing(req, res),
+    health: async () => ({ status: 'up', implemented: false }),
+    close: () => app.close(),
+  };
+}
