@@ -3,7 +3,8 @@
  * Traefik calls before routing (compose). In embedded mode this app also answers every path
  * that no route matches (a JSON 404).
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { createServiceApp } from '../services/fastify.ts';
 import type { Logger } from 'pino';
 import { checkHealth, type HealthCheck } from './health.ts';
 import { HEALTH_PATH, VERIFY_PATH } from './routes.ts';
@@ -20,7 +21,7 @@ export interface GatewayAppOptions {
 }
 
 export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: opts.log.child({ service: 'gateway' }) as FastifyBaseLogger, disableRequestLogging: opts.disableRequestLogging });
+  const app = createServiceApp({ name: 'gateway', log: opts.log, logRequests: !opts.disableRequestLogging });
 
   app.get(HEALTH_PATH, async (_req, reply) => {
     const report = await checkHealth(opts.healthChecks, VERSION);
