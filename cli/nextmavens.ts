@@ -3,12 +3,12 @@
  * nextmavens start | migrate | keys | serve <service> | gen <traefik|env|types> | status
  */
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../config/load.ts';
 import { createLogger } from '../config/logger.ts';
-import { renderEnvExample } from '../config/schema.ts';
+import { renderEnvExample, withEnvTable } from '../config/schema.ts';
 import { VERSION } from '../config/version.ts';
 import { migrate } from '../db/migrate.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
@@ -96,9 +96,10 @@ async function commandMigrate(config: Config): Promise<void> {
 async function commandGen(config: () => Promise<Config>, what: string | undefined, args: string[]): Promise<void> {
   switch (what) {
     case 'env': {
-      const file = path.join(ROOT, '.env.example');
-      await writeFile(file, renderEnvExample());
-      process.stdout.write(`wrote ${path.relative(process.cwd(), file) || file}\n`);
+      await writeFile(path.join(ROOT, '.env.example'), renderEnvExample());
+      const readme = path.join(ROOT, 'README.md');
+      await writeFile(readme, withEnvTable(await readFile(readme, 'utf8')));
+      process.stdout.write('wrote .env.example and the configuration table of README.md\n');
       return;
     }
     case 'traefik': {

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { jwtVerify } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './load.ts';
-import { ENV_VARS, renderEnvExample } from './schema.ts';
+import { ENV_VARS, renderEnvExample, withEnvTable } from './schema.ts';
 
 const tmp = () => mkdtemp(path.join(os.tmpdir(), 'nm-config-'));
 const SECRET = 'x'.repeat(40);
@@ -75,10 +75,12 @@ describe('loadConfig', () => {
   });
 });
 
-describe('.env.example', () => {
-  it('is generated from config/schema.ts and documents every variable the issue names', async () => {
+describe('.env.example and the README table', () => {
+  it('are generated from config/schema.ts and document every variable the issue names', async () => {
     const committed = await readFile(new URL('../.env.example', import.meta.url), 'utf8');
     expect(committed, 'run `npm run gen -- env`').toBe(renderEnvExample());
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme, 'run `npm run gen -- env`').toBe(withEnvTable(readme));
     const required = ['POSTGRESQL_HOST', 'POSTGRESQL_PORT', 'POSTGRESQL_DB', 'POSTGRESQL_USER', 'POSTGRESQL_PASSWORD', 'JWT_SECRET',
       'REALTIME_PORT', 'REALTIME_JWT_SECRET', 'POSTGRESQL_REPLICATION_SLOT', 'GRAPHILE_PORT', 'GRAPHILE_SCHEMA', 'GRAPHILE_JWT_SECRET',
       'TELEGRAM_BOT_TOKEN', 'TELEGRAM_CHANNEL_ID', 'DATABASE_URL', 'PORT', 'DATA_DIR', 'ANON_KEY', 'SERVICE_ROLE_KEY', 'REDIS_URL'];

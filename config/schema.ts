@@ -75,3 +75,14 @@ export function renderEnvTable(): string {
   const rows = ENV_VARS.map((v) => `| \`${v.name}\` | ${v.default === undefined ? '' : `\`${v.default}\``} | ${v.description} |`);
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n') + '\n';
 }
+
+const TABLE_START = '<!-- env:start -->';
+const TABLE_END = '<!-- env:end -->';
+
+/** `readme` with the generated configuration table between its env:start/env:end markers. */
+export function withEnvTable(readme: string): string {
+  const start = readme.indexOf(TABLE_START);
+  const end = readme.indexOf(TABLE_END);
+  if (start === -1 || end < start) throw new Error(`README.md lacks the ${TABLE_START} … ${TABLE_END} markers`);
+  return `${readme.slice(0, start + TABLE_START.length)}\n${renderEnvTable()}${readme.slice(end)}`;
+}
