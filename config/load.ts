@@ -36,6 +36,7 @@ export interface Config {
   ports: { rest: number; auth: number; storage: number; realtime: number; graphql: number };
   realtime: { jwtSecret: string; redisUrl?: string };
   graphql: { schemas: string[]; jwtSecret: string };
+  rest: { schemas: string[] };
   telegram: { botToken?: string; channelId?: string };
 }
 
@@ -131,9 +132,14 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     graphql: r.port('GRAPHILE_PORT'),
   };
 
-  const schemas = r.list('GRAPHILE_SCHEMA');
-  for (const s of schemas) if (!IDENTIFIER.test(s)) r.problems.push(`GRAPHILE_SCHEMA: "${s}" is not a valid schema name`);
-  if (schemas.length === 0) r.problems.push('GRAPHILE_SCHEMA must name at least one schema');
+  const schemaList = (name: string) => {
+    const list = r.list(name);
+    for (const s of list) if (!IDENTIFIER.test(s)) r.problems.push(`${name}: "${s}" is not a valid schema name`);
+    if (list.length === 0) r.problems.push(`${name} must name at least one schema`);
+    return list;
+  };
+  const schemas = schemaList('GRAPHILE_SCHEMA');
+  const restSchemas = schemaList('REST_SCHEMAS');
 
   const slot = r.raw('POSTGRESQL_REPLICATION_SLOT')!;
   if (!/^[a-z0-9_]{1,63}$/.test(slot)) {
@@ -190,6 +196,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     ports,
     realtime: { jwtSecret: r.secret('REALTIME_JWT_SECRET', jwtSecret), redisUrl: r.raw('REDIS_URL') },
     graphql: { schemas, jwtSecret: r.secret('GRAPHILE_JWT_SECRET', jwtSecret) },
+    rest: { schemas: restSchemas },
     telegram: { botToken: r.raw('TELEGRAM_BOT_TOKEN'), channelId: r.raw('TELEGRAM_CHANNEL_ID') },
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -36,6 +36,7 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'REST_PORT', group: 'Services', default: '3000', description: 'Port of the standalone REST service.' },
   { name: 'AUTH_PORT', group: 'Services', default: '9999', description: 'Port of the standalone auth service.' },
   { name: 'STORAGE_PORT', group: 'Services', default: '5000', description: 'Port of the standalone storage service.' },
+  { name: 'REST_SCHEMAS', group: 'Services', default: 'public', description: 'Comma-separated schemas exposed through REST (the first is the default; others via Accept-Profile / Content-Profile).' },
   // Realtime
   { name: 'REALTIME_PORT', group: 'Realtime', default: '4003', description: 'Port of the standalone realtime service.' },
   { name: 'REALTIME_JWT_SECRET', group: 'Realtime', description: 'Secret realtime verifies tokens with. Default: JWT_SECRET.' },

@@ -21,6 +21,10 @@ export interface RequestContextOptions {
   request?: RequestInfo;
   /** The role for claims without a `role` claim (and for no claims at all). */
   anonRole?: string;
+  /** More transaction-local settings, set in the same statement (e.g. search_path, timezone). */
+  settings?: Record<string, string>;
+  /** Roll back instead of committing (Prefer: tx=rollback). */
+  rollback?: boolean;
 }
 
 export const DEFAULT_ANON_ROLE = 'anon';
@@ -35,19 +39,20 @@ export function roleOf(claims: JwtClaims | null | undefined, anonRole = DEFAULT_
 export function contextStatement(claims: JwtClaims | null | undefined, opts: RequestContextOptions = {}): pg.QueryConfig {
   const role = roleOf(claims, opts.anonRole);
   const req = opts.request ?? {};
-  return {
-    text: `select set_config('role', $1, true), set_config('request.jwt.claims', $2, true),
-      set_config('request.method', $3, true), set_config('request.path', $4, true),
-      set_config('request.headers', $5, true), set_config('request.cookies', $6, true)`,
-    values: [
-      role,
-      JSON.stringify({ ...claims, role }),
-      req.method ?? '',
-      req.path ?? '',
-      JSON.stringify(req.headers ?? {}),
-      JSON.stringify(req.cookies ?? {}),
-    ],
+  const values: string[] = [];
+  const calls: string[] = [];
+  const set = (name: string, value: string) => {
+    values.push(name, value);
+    calls.push(`set_config($${values.length - 1}, $${values.length}, true)`);
   };
+  for (const [name, value] of Object.entries(opts.settings ?? {})) set(name, value);
+  set('role', role);
+  set('request.jwt.claims', JSON.stringify({ ...claims, role }));
+  set('request.method', req.method ?? '');
+  set('request.path', req.path ?? '');
+  set('request.headers', JSON.stringify(req.headers ?? {}));
+  set('request.cookies', JSON.stringify(req.cookies ?? {}));
+  return { text: `select ${calls.join(', ')}`, values };
 }
 
 /**
@@ -67,7 +72,7 @@ export async function withRequestContext<T>(
     await client.query(opts.readOnly ? 'begin read only' : 'begin');
     await client.query(contextStatement(claims, opts));
     const result = await fn(client);
-    await client.query('commit');
+    await client.query(opts.rollback ? 'rollback' : 'commit');
     return result;
   } catch (err) {
     await client.query('rollback').catch((rollbackErr: Error) => (broken = rollbackErr));

@@ -38,8 +38,8 @@ describe('embedded stack', () => {
     }
   });
 
-  it('every service prefix answers a clear 501 JSON error until it is built', async () => {
-    const paths = ['/rest/v1/todos', '/auth/v1/settings', '/graphql/v1', '/realtime/v1/api/broadcast', '/storage/v1/bucket', '/api/auth/me', '/graphql'];
+  it('every service prefix not built yet answers a clear 501 JSON error', async () => {
+    const paths = ['/auth/v1/settings', '/graphql/v1', '/realtime/v1/api/broadcast', '/storage/v1/bucket', '/api/auth/me', '/graphql'];
     for (const path of paths) {
       const res = await fetch(stack.url + path, { headers: { apikey: db.config.anonKey } });
       expect(res.status, path).toBe(501);
@@ -48,12 +48,16 @@ describe('embedded stack', () => {
     }
   });
 
-  it('supabase-js reaches the stack with the printed anon key and gets a readable error, not a crash', async () => {
+  it('supabase-js reaches REST with the printed anon key', async () => {
     const supabase = createClient(stack.url, db.config.anonKey, { auth: { persistSession: false } });
-    const { data, error, status } = await supabase.from('todos').select('*');
-    expect(data).toBeNull();
-    expect(status).toBe(501);
-    expect(error?.message).toMatch(/REST API .* not implemented yet/);
+    const missing = await supabase.from('todos').select('*');
+    expect(missing.status).toBe(404);
+    expect(missing.error?.code).toBe('PGRST205');
+    await db.admin.query(`create table public.todos (id int primary key, title text); insert into public.todos values (1, 'hello')`);
+    const deadline = Date.now() + 5000;
+    let res = await supabase.from('todos').select('*');
+    while (res.error && Date.now() < deadline) res = await supabase.from('todos').select('*');
+    expect(res.data).toEqual([{ id: 1, title: 'hello' }]);
   });
 
   it('a wrong key is refused at the edge with 401', async () => {
@@ -75,7 +79,8 @@ describe('embedded stack', () => {
       const report = await body(res);
       expect(report.status).toBe('error');
       expect(report.services.database.status).toBe('down');
-      expect(report.services.rest.status).toBe('up');
+      expect(report.services.rest.status).toBe('down');
+      expect(report.services.auth.status).toBe('up');
     } finally {
       await doomed.close();
     }

@@ -1,0 +1,143 @@
+/**
+ * What the REST engine reads from the Postgres catalog, in one statement that returns JSON:
+ * relations with columns and keys, foreign keys, unique column sets, functions and type names
+ * usable in casts. Schema names are bind parameters.
+ */
+import type pg from 'pg';
+
+export interface CatalogType {
+  schema: string;
+  name: string;
+  kind: string;
+  element?: { schema: string; name: string; kind: string } | null;
+}
+
+export interface CatalogColumn {
+  name: string;
+  type: CatalogType;
+  nullable: boolean;
+  default: string | null;
+  generatedAlways: boolean;
+}
+
+export interface CatalogRelation {
+  oid: number;
+  schema: string;
+  name: string;
+  relkind: string;
+  updatableBits: number;
+  columns: CatalogColumn[];
+  pk: string[];
+  uniques: string[][];
+}
+
+export interface CatalogForeignKey {
+  name: string;
+  fromOid: number;
+  toOid: number;
+  fromColumns: string[];
+  toColumns: string[];
+}
+
+export interface CatalogFunction {
+  schema: string;
+  name: string;
+  /** All arguments with mode i (in), o (out), b (inout), v (variadic), t (table). */
+  args: { name: string; mode: string; type: CatalogType; hasDefault: boolean }[];
+  returnType: CatalogType;
+  returnsSet: boolean;
+  returnRelationOid: number | null;
+  volatility: string;
+}
+
+export interface Catalog {
+  relations: CatalogRelation[];
+  foreignKeys: CatalogForeignKey[];
+  functions: CatalogFunction[];
+  types: { schema: string; name: string; kind: string }[];
+}
+
+const TYPE = (t: string) => `json_build_object('schema', ${t}n.nspname, 'name', ${t}.typname, 'kind', ${t}.typtype,
+  'element', (select json_build_object('schema', en.nspname, 'name', e.typname, 'kind', e.typtype)
+              from pg_type e join pg_namespace en on en.oid = e.typnamespace
+              where e.oid = ${t}.typelem and ${t}.typlen = -1 and ${t}.typcategory = 'A'))`;
+
+const QUERY = `
+with rels as (
+  select c.oid, n.nspname, c.relname, c.relkind
+  from pg_class c join pg_namespace n on n.oid = c.relnamespace
+  where n.nspname = any($1::text[]) and c.relkind in ('r','p','v','m','f') and not c.relispartition
+)
+select json_build_object(
+  'relations', coalesce((
+    select json_agg(json_build_object(
+      'oid', r.oid, 'schema', r.nspname, 'name', r.relname, 'relkind', r.relkind,
+      'updatableBits', case when r.relkind in ('r','p') then 28 else pg_relation_is_updatable(r.oid, false) end,
+      'columns', coalesce((
+        select json_agg(json_build_object(
+          'name', a.attname,
+          'type', ${TYPE('t')},
+          'nullable', not a.attnotnull,
+          'default', case
+            when a.attidentity <> '' then format('nextval(%L::regclass)', pg_get_serial_sequence(format('%I.%I', r.nspname, r.relname), a.attname))
+            when a.attgenerated <> '' then null
+            else pg_get_expr(d.adbin, d.adrelid) end,
+          'generatedAlways', a.attidentity = 'a' or a.attgenerated <> ''
+        ) order by a.attnum)
+        from pg_attribute a
+        join pg_type t on t.oid = a.atttypid
+        join pg_namespace tn on tn.oid = t.typnamespace
+        left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+        where a.attrelid = r.oid and a.attnum > 0 and not a.attisdropped), '[]'),
+      'pk', coalesce((
+        select json_agg(a.attname order by a.attname)
+        from pg_constraint k join pg_attribute a on a.attrelid = k.conrelid and a.attnum = any(k.conkey)
+        where k.conrelid = r.oid and k.contype = 'p'), '[]'),
+      'uniques', coalesce((
+        select json_agg(cols) from (
+          select array_agg(a.attname order by a.attname) as cols
+          from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = any(i.indkey)
+          where i.indrelid = r.oid and i.indisunique and i.indpred is null and 0 <> all(i.indkey)
+          group by i.indexrelid) u), '[]')
+    ) order by r.nspname, r.relname) from rels r), '[]'),
+  'foreignKeys', coalesce((
+    select json_agg(json_build_object(
+      'name', k.conname, 'fromOid', k.conrelid, 'toOid', k.confrelid,
+      'fromColumns', (select json_agg(a.attname order by x.i) from unnest(k.conkey) with ordinality x(n, i)
+                      join pg_attribute a on a.attrelid = k.conrelid and a.attnum = x.n),
+      'toColumns', (select json_agg(a.attname order by x.i) from unnest(k.confkey) with ordinality x(n, i)
+                    join pg_attribute a on a.attrelid = k.confrelid and a.attnum = x.n)))
+    from pg_constraint k
+    where k.contype = 'f' and k.conrelid in (select oid from rels) and k.confrelid in (select oid from rels)
+      and k.conparentid = 0), '[]'),
+  'functions', coalesce((
+    select json_agg(json_build_object(
+      'schema', n.nspname, 'name', p.proname,
+      'args', coalesce((
+        select json_agg(json_build_object(
+          'name', coalesce(p.proargnames[x.i], ''),
+          'mode', coalesce(p.proargmodes[x.i], 'i'),
+          'type', ${TYPE('t')},
+          'hasDefault', x.i > p.pronargs - p.pronargdefaults and coalesce(p.proargmodes[x.i], 'i') in ('i', 'v')
+        ) order by x.i)
+        from unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) with ordinality x(typ, i)
+        join pg_type t on t.oid = x.typ join pg_namespace tn on tn.oid = t.typnamespace), '[]'),
+      'returnType', (select ${TYPE('t')} from pg_type t join pg_namespace tn on tn.oid = t.typnamespace where t.oid = p.prorettype),
+      'returnsSet', p.proretset,
+      'returnRelationOid', (select t.typrelid from pg_type t where t.oid = p.prorettype and t.typrelid <> 0),
+      'volatility', p.provolatile)
+    order by n.nspname, p.proname, p.pronargs)
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    where n.nspname = any($1::text[]) and p.prokind = 'f' and p.prorettype <> 'pg_catalog.trigger'::regtype
+      and p.prorettype <> 'pg_catalog.event_trigger'::regtype), '[]'),
+  'types', (
+    select json_agg(json_build_object('schema', n.nspname, 'name', t.typname, 'kind', t.typtype))
+    from pg_type t join pg_namespace n on n.oid = t.typnamespace
+    where (n.nspname = any($1::text[]) or n.nspname in ('pg_catalog', 'extensions', 'public'))
+      and t.typtype in ('b', 'c', 'd', 'e', 'r', 'm') and (t.typrelid = 0 or t.typtype = 'c'))
+) as catalog`;
+
+export async function loadCatalog(client: pg.ClientBase | pg.Pool, schemas: string[]): Promise<Catalog> {
+  const { rows } = await client.query<{ catalog: Catalog }>(QUERY, [schemas]);
+  return rows[0].catalog;
+}

@@ -1,0 +1,533 @@
+/**
+ * The REST engine: one HTTP request in, one response out, PostgREST v13 semantics.
+ * parse (rest/parse/*) → plan against the model (query-builder, relationships) → one
+ * transaction as the caller (db/request-context) running one main statement that builds the
+ * body in Postgres → status and headers (Content-Range, Location, Preference-Applied, …).
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type pg from 'pg';
+import { withRequestContext } from '../db/request-context.ts';
+import type { JwtVerifier } from '../gateway/jwt.ts';
+import type { ParsedQuery, Preferences } from './ast.ts';
+import { authenticate, type RestCaller } from './auth.ts';
+import { ERRORS, RestError, toRestError } from './errors.ts';
+import { bodyAggregate, negotiate, type ResponseMedia } from './media.ts';
+import type { Relation, RestModel } from './model.ts';
+import { parseAccept, parsePrefer, parseRange } from './parse/headers.ts';
+import { parseQuery } from './parse/query.ts';
+import { parsePayload, type Payload } from './payload.ts';
+import { QueryBuilder, selectStatement } from './query-builder.ts';
+import { suggest } from './relationships.ts';
+import { callFunction, rpcOptions } from './rpc.ts';
+import { ident, Params, qualified } from './sql.ts';
+
+export interface RestRequest {
+  method: string;
+  /** Path below the REST root, e.g. `/todos` or `/rpc/f` (percent-encoded as received). */
+  path: string;
+  /** Query string without `?`. */
+  search: string;
+  headers: IncomingHttpHeaders;
+  body?: Buffer;
+}
+
+export interface RestResponse {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body?: string;
+}
+
+export interface RestEngineOptions {
+  pool: pg.Pool;
+  verifier: JwtVerifier;
+  /** Exposed schemas; the first is the default. */
+  schemas: string[];
+  /** The current model, or undefined while the schema cache is loading. */
+  model(): RestModel | undefined;
+}
+
+/** Everything a handler needs about the request once routing, auth and negotiation are done. */
+export interface RestContext {
+  opts: RestEngineOptions;
+  model: RestModel;
+  req: RestRequest;
+  caller: RestCaller;
+  schema: string;
+  prefs: Preferences;
+  accept: ReturnType<typeof parseAccept>;
+  /** Extra response headers (Content-Profile). */
+  headers: Record<string, string>;
+}
+
+/** Row of every main statement: the body and what the response headers are made from. */
+export interface ResultRow {
+  total: string | null;
+  page_total: string;
+  body: string | null;
+  response_headers: string | null;
+  response_status: string | null;
+  pgrst_location?: string | null;
+  pgrst_inserted?: string | null;
+}
+
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+const READ_METHODS = new Set(['GET', 'HEAD']);
+
+function headerValue(h: string | string[] | undefined): string | undefined {
+  return Array.isArray(h) ? h.join(', ') : h;
+}
+
+function requestInfo(req: RestRequest, path: string) {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (k !== 'cookie' && v !== undefined) headers[k] = headerValue(v)!;
+  const cookies: Record<string, string> = {};
+  for (const part of (headerValue(req.headers.cookie) ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0) cookies[part.slice(0, eq).trim()] = decodeURIComponent(part.slice(eq + 1).trim());
+  }
+  return { method: req.method, path, headers, cookies };
+}
+
+/**
+ * Runs `fn` in a transaction as the caller with PostgREST's GUCs. Errors roll back and are
+ * mapped to RestErrors with the caller's role deciding 401 vs 403.
+ */
+export async function inTransaction<T>(ctx: RestContext, readOnly: boolean, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const settings: Record<string, string> = { search_path: `${ident(ctx.schema)}, "extensions", "public"` };
+  if (ctx.prefs.timezone) settings.timezone = ctx.prefs.timezone;
+  const path = ctx.req.path.split('?')[0];
+  try {
+    return await withRequestContext(ctx.opts.pool, ctx.caller.claims, fn, {
+      readOnly,
+      request: requestInfo(ctx.req, path),
+      settings,
+      rollback: ctx.prefs.tx === 'rollback',
+    });
+  } catch (err) {
+    throw toRestError(err, ctx.caller.role !== 'anon');
+  }
+}
+
+/** response.headers / response.status GUCs set by the SQL (§4). */
+export function applyResponseGucs(row: ResultRow, status: number, headers: Record<string, string | string[]>): number {
+  if (row.response_headers) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(row.response_headers);
+    } catch {
+      throw ERRORS.responseHeaders();
+    }
+    if (!Array.isArray(parsed)) throw ERRORS.responseHeaders();
+    const added: Record<string, string[]> = {};
+    for (const entry of parsed) {
+      const keys = entry && typeof entry === 'object' ? Object.keys(entry) : [];
+      if (keys.length !== 1 || typeof entry[keys[0]] !== 'string') throw ERRORS.responseHeaders();
+      (added[keys[0]] ??= []).push(entry[keys[0]]);
+    }
+    for (const [name, values] of Object.entries(added)) {
+      for (const existing of Object.keys(headers)) if (existing.toLowerCase() === name.toLowerCase()) delete headers[existing];
+      headers[name] = values.length === 1 ? values[0] : values;
+    }
+  }
+  if (row.response_status) {
+    const n = Number(row.response_status);
+    if (!Number.isInteger(n) || n < 100 || n > 599) throw ERRORS.responseStatus();
+    return n;
+  }
+  return status;
+}
+
+/** The `Preference-Applied` header, in PostgREST's order, from the applied subset (§2.1). */
+export function preferenceApplied(prefs: Preferences, applied: (keyof Preferences)[]): Record<string, string> {
+  const order: (keyof Preferences)[] = ['resolution', 'missing', 'return', 'count', 'tx', 'handling', 'timezone', 'maxAffected'];
+  const parts: string[] = [];
+  for (const key of order) {
+    if (!applied.includes(key) || prefs[key] === undefined) continue;
+    if (key === 'maxAffected') {
+      if (prefs.handling === 'strict') parts.push(`max-affected=${prefs.maxAffected}`);
+    } else parts.push(`${key}=${prefs[key]}`);
+  }
+  return parts.length ? { 'Preference-Applied': parts.join(', ') } : {};
+}
+
+function contentRange(first: number, rows: number, total: number | undefined): string {
+  const t = total === undefined ? '*' : String(total);
+  return rows > 0 ? `${first}-${first + rows - 1}/${t}` : `*/${t}`;
+}
+
+/** Canonical query for Content-Location: params sorted by key (§1.2). */
+function canonicalLocation(path: string, search: string): string {
+  const params = [...new URLSearchParams(search)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const q = new URLSearchParams(params).toString();
+  return q ? `${path}?${q}` : path;
+}
+
+function findRelation(ctx: RestContext, name: string): Relation {
+  const rel = ctx.model.relation(ctx.schema, name);
+  if (rel) return rel;
+  const hint = suggest(name, ctx.model.relations(ctx.schema).map((r) => r.name));
+  throw ERRORS.noTable(`${ctx.schema}.${name}`, hint ? `${ctx.schema}.${hint}` : undefined);
+}
+
+/** Counts as `Prefer: count=` asks: exact via count(*), planned/estimated via EXPLAIN. */
+export async function countRows(client: pg.PoolClient, prefs: Preferences, countSql: string, values: unknown[]): Promise<number | undefined> {
+  if (!prefs.count) return undefined;
+  if (prefs.count === 'exact') {
+    const { rows } = await client.query<{ n: string }>(`select count(*) as n from (${countSql}) as pgrst_count`, values);
+    return Number(rows[0].n);
+  }
+  const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(`explain (format json) ${countSql}`, values);
+  const planned = rows[0]['QUERY PLAN'][0].Plan['Plan Rows'];
+  if (prefs.count === 'planned') return planned;
+  const exact = await client.query<{ n: string }>(`select count(*) as n from (${countSql}) as pgrst_count`, values);
+  return Math.max(Number(exact.rows[0].n), planned);
+}
+
+export const RESULT_COLUMNS = `nullif(current_setting('response.headers', true), '') as response_headers,
+  nullif(current_setting('response.status', true), '') as response_status`;
+
+// ------------------------------------------------------------------------------------ reads
+
+/** `select 1 from rel <joins that filter> where <root filters>`, with its own parameters. */
+function countStatement(ctx: RestContext, rel: Relation, query: ParsedQuery): { sql: string; values: unknown[] } {
+  const params = new Params();
+  const parts = new QueryBuilder(ctx.model, params, query).build(rel, rel.name, { columns: false, order: false });
+  const from = `${qualified(rel.schema, rel.name)} as ${ident(rel.name)}`;
+  const sql = selectStatement(from, { ...parts, columns: ['1'] }, params, { limit: undefined, offset: 0 });
+  return { sql, values: params.values };
+}
+
+async function readRelation(ctx: RestContext, rel: Relation, query: ParsedQuery, head: boolean): Promise<RestResponse> {
+  const media = negotiate(ctx.accept, headerValue(ctx.req.headers.accept));
+  const range = ctx.req.method === 'GET' ? parseRange(headerValue(ctx.req.headers.range)) : undefined;
+  const params = new Params();
+  const builder = new QueryBuilder(ctx.model, params, query);
+  const alias = rel.name;
+  const parts = builder.build(rel, alias);
+  let offset = parts.offset ?? 0;
+  let limit = parts.limit;
+  if (range) {
+    const first = Math.max(offset, range.first);
+    const rangeEnd = range.last === undefined ? Infinity : range.last;
+    const limitEnd = limit === undefined ? Infinity : offset + limit - 1;
+    const end = Math.min(rangeEnd, limitEnd);
+    offset = first;
+    limit = end === Infinity ? undefined : Math.max(0, end - first + 1);
+  }
+  const from = `${qualified(rel.schema, rel.name)} as ${ident(alias)}`;
+  const main = selectStatement(from, parts, params, { limit, offset });
+  const body = bodyAggregate(media, 'pgrst_source', parts.names, params);
+  const sql = `select count(*) as page_total, ${body} as body, ${RESULT_COLUMNS} from (${main}) as pgrst_source`;
+  const count = ctx.prefs.count ? countStatement(ctx, rel, query) : undefined;
+
+  const { row, total } = await inTransaction(ctx, true, async (client) => {
+    const total = count ? await countRows(client, ctx.prefs, count.sql, count.values) : undefined;
+    const { rows } = await client.query<ResultRow>(sql, params.values);
+    const row = rows[0];
+    if (media.kind === 'object' && Number(row.page_total) !== 1) throw ERRORS.singular(Number(row.page_total));
+    return { row, total };
+  });
+  const pageTotal = Number(row.page_total);
+  if (total !== undefined && offset > total && !(offset === 0 && total === 0)) {
+    const err = ERRORS.rangeNotSatisfiable(`An offset of ${offset} was requested, but there are only ${total} rows.`);
+    err.headers['Content-Range'] = `*/${total}`;
+    throw err;
+  }
+  let status = total !== undefined && (offset !== 0 || offset + pageTotal < total) && pageTotal < total ? 206 : 200;
+  const headers: Record<string, string | string[]> = {
+    ...ctx.headers,
+    'Content-Type': media.contentType,
+    'Content-Range': contentRange(offset, pageTotal, total),
+    'Content-Location': canonicalLocation(`/${rel.name}`, ctx.req.search),
+    ...preferenceApplied(ctx.prefs, ['count', 'tx', 'handling', 'timezone']),
+  };
+  status = applyResponseGucs(row, status, headers);
+  return { status, headers, body: head ? undefined : row.body ?? '' };
+}
+
+// ------------------------------------------------------------------------------------ writes
+
+function returningPreference(ctx: RestContext): 'minimal' | 'headers-only' | 'representation' {
+  return ctx.prefs.return ?? 'minimal';
+}
+
+/** The column list of an insert/update: `columns=` or the payload's keys, checked against the relation. */
+function payloadColumns(rel: Relation, query: ParsedQuery, payload: Payload): string[] {
+  const cols = query.columns ?? payload.keys;
+  for (const c of cols) if (!rel.columnsByName.has(c)) throw ERRORS.noColumn(c, rel.name);
+  return cols;
+}
+
+interface MutationPlan {
+  /** The data-modifying statement, `returning` the relation's row. */
+  statement: string;
+  /** Row count check against max-affected (PATCH/DELETE). */
+  checkMaxAffected: boolean;
+  successStatus: number;
+  applied: (keyof Preferences)[];
+  contentRangeStyle: 'star' | 'range';
+  /** Expression over pgrst_source giving the Location query (POST headers-only). */
+  location?: string;
+  /** Expression over pgrst_source counting real inserts (upsert 200 vs 201). */
+  inserted?: string;
+}
+
+async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan: MutationPlan, params: Params, builder: QueryBuilder): Promise<RestResponse> {
+  const ret = returningPreference(ctx);
+  const representation = ret === 'representation';
+  const media = representation ? negotiate(ctx.accept, headerValue(ctx.req.headers.accept)) : undefined;
+  const singular = media?.kind === 'object' || (!representation && ctx.accept[0]?.type.startsWith('application/vnd.pgrst.object'));
+  const alias = rel.name;
+  let repr = `'' as body`;
+  let names: string[] = [];
+  if (representation) {
+    const parts = builder.build(rel, alias, { filters: false });
+    names = parts.names;
+    const shaped = selectStatement(`pgrst_source as ${ident(alias)}`, parts, params, { limit: undefined, offset: 0 });
+    repr = `(select ${bodyAggregate(media!, 'pgrst_repr', names, params)} from (${shaped}) as pgrst_repr) as body`;
+  }
+  const extras = [plan.location ? `(select ${plan.location} from pgrst_source limit 1) as pgrst_location` : '', plan.inserted ? `(select ${plan.inserted} from pgrst_source) as pgrst_inserted` : '']
+    .filter(Boolean)
+    .map((x) => `, ${x}`)
+    .join('');
+  const sql = `with pgrst_source as (${plan.statement}) select (select count(*) from pgrst_source) as page_total, ${repr}${extras}, ${RESULT_COLUMNS}`;
+  const row = await inTransaction(ctx, false, async (client) => {
+    const { rows } = await client.query<ResultRow>(sql, params.values);
+    const r = rows[0];
+    const n = Number(r.page_total);
+    if (singular && n !== 1) throw ERRORS.singular(n);
+    if (plan.checkMaxAffected && ctx.prefs.handling === 'strict' && ctx.prefs.maxAffected !== undefined && n > ctx.prefs.maxAffected) {
+      throw ERRORS.maxAffected(n);
+    }
+    return r;
+  });
+  const n = Number(row.page_total);
+  const total = ctx.prefs.count ? n : undefined;
+  const headers: Record<string, string | string[]> = {
+    ...ctx.headers,
+    'Content-Range': plan.contentRangeStyle === 'range' ? contentRange(0, n, total) : `*/${total ?? '*'}`,
+    ...preferenceApplied(ctx.prefs, plan.applied),
+  };
+  let status = plan.successStatus;
+  if (plan.inserted !== undefined && ctx.prefs.resolution === 'merge-duplicates' && Number(row.pgrst_inserted ?? 0) === 0 && n > 0) status = 200;
+  if (ret === 'headers-only' && row.pgrst_location && n === 1) headers.Location = `/${rel.name}?${row.pgrst_location}`;
+  let body: string | undefined;
+  if (representation) {
+    headers['Content-Type'] = media!.contentType;
+    body = row.body ?? '';
+    if (status === 204) status = 200;
+  } else if (status !== 201) {
+    status = status === 200 && plan.inserted !== undefined ? 200 : 204;
+  }
+  status = applyResponseGucs(row, status, headers);
+  return { status, headers, body };
+}
+
+/** `pk1=eq.v1&pk2=is.null` for the Location header, built in SQL from the inserted row. */
+function locationExpr(rel: Relation, params: Params): string | undefined {
+  if (rel.pk.length === 0) return undefined;
+  const parts = rel.pk.map(
+    (c) => `case when ${ident('pgrst_source')}.${ident(c)} is null then ${params.add(`${c}=is.null`)}::text else ${params.add(`${encodeURIComponent(c)}=eq.`)}::text || replace(replace(${ident('pgrst_source')}.${ident(c)}::text, '%', '%25'), '&', '%26') end`,
+  );
+  return `concat_ws('&', ${parts.join(', ')})`;
+}
+
+/** `select <cols> from json_populate_recordset(null::rel, $body)`, honouring missing=default. */
+function payloadSelect(rel: Relation, cols: string[], payload: Payload, params: Params, missingDefault: boolean): string {
+  const body = params.add(payload.json);
+  const rowType = qualified(rel.schema, rel.name);
+  if (!missingDefault) {
+    return `select ${cols.map((c) => ident(c)).join(', ')} from json_populate_recordset(null::${rowType}, ${body}::json) as pgrst_body`;
+  }
+  const exprs = cols.map((c) => {
+    const col = rel.columnsByName.get(c)!;
+    const fallback = col.defaultExpr ? `(${col.defaultExpr})` : 'null';
+    return `case when pgrst_elem.value::jsonb ? ${params.add(c)}::text then pgrst_row.${ident(c)} else ${fallback} end`;
+  });
+  return `select ${exprs.join(', ')} from json_array_elements(${body}::json) as pgrst_elem, lateral json_populate_record(null::${rowType}, pgrst_elem.value) as pgrst_row`;
+}
+
+async function insert(ctx: RestContext, rel: Relation, query: ParsedQuery, upsertPut = false): Promise<RestResponse> {
+  const payload = parsePayload(ctx.req, query.columns);
+  const cols = payloadColumns(rel, query, payload);
+  const params = new Params();
+  const builder = new QueryBuilder(ctx.model, params, query);
+  const onConflict = query.onConflict ?? rel.pk;
+  for (const c of onConflict) if (!rel.columnsByName.has(c)) throw ERRORS.noColumn(c, rel.name);
+  const resolution = upsertPut ? 'merge-duplicates' : onConflict.length ? ctx.prefs.resolution : undefined;
+  const target = `${qualified(rel.schema, rel.name)} as ${ident(rel.name)}`;
+  let statement = cols.length
+    ? `insert into ${target} (${cols.map(ident).join(', ')}) ${payloadSelect(rel, cols, payload, params, ctx.prefs.missing === 'default')}`
+    : `insert into ${target} select from json_array_elements(${params.add(payload.json)}::json)`;
+  if (resolution && onConflict.length) {
+    const updates = cols.filter((c) => !onConflict.includes(c)).map((c) => `${ident(c)} = excluded.${ident(c)}`);
+    const action = resolution === 'ignore-duplicates' || updates.length === 0 ? 'do nothing' : `do update set ${updates.join(', ')}`;
+    statement += ` on conflict (${onConflict.map(ident).join(', ')}) ${action}`;
+  }
+  const isTable = rel.kind === 'table' || rel.kind === 'partitioned_table';
+  const trackInserts = resolution === 'merge-duplicates' && isTable;
+  statement += ` returning ${ident(rel.name)}.*${trackInserts ? `, (xmax = 0) as pgrst_was_inserted` : ''}`;
+  const applied: (keyof Preferences)[] = ['missing', 'return', 'count', 'tx', 'handling', 'timezone'];
+  if (resolution && !upsertPut) applied.unshift('resolution');
+  return mutate(ctx, rel, query, {
+    statement,
+    checkMaxAffected: false,
+    successStatus: 201,
+    applied,
+    contentRangeStyle: 'star',
+    location: returningPreference(ctx) === 'headers-only' ? locationExpr(rel, params) : undefined,
+    inserted: trackInserts ? `count(*) filter (where pgrst_was_inserted)` : undefined,
+  }, params, builder);
+}
+
+async function update(ctx: RestContext, rel: Relation, query: ParsedQuery): Promise<RestResponse> {
+  const payload = parsePayload(ctx.req, query.columns, { single: true });
+  const cols = payloadColumns(rel, query, payload);
+  const params = new Params();
+  const builder = new QueryBuilder(ctx.model, params, query);
+  const alias = rel.name;
+  const where = builder.rootConditions(rel, alias);
+  const target = `${qualified(rel.schema, rel.name)} as ${ident(alias)}`;
+  const whereSql = where.length ? ` where ${where.join(' and ')}` : '';
+  const statement = cols.length
+    ? `update ${target} set (${cols.map(ident).join(', ')}) = (select ${cols.map((c) => `pgrst_body.${ident(c)}`).join(', ')} from json_populate_record(null::${qualified(rel.schema, rel.name)}, ${params.add(payload.json)}::json->0) as pgrst_body)${whereSql} returning ${ident(alias)}.*`
+    : `select ${ident(alias)}.* from ${target}${whereSql} limit 0`;
+  return mutate(ctx, rel, query, {
+    statement,
+    checkMaxAffected: true,
+    successStatus: 204,
+    applied: ['missing', 'return', 'count', 'tx', 'handling', 'timezone', 'maxAffected'],
+    contentRangeStyle: 'range',
+  }, params, builder);
+}
+
+async function remove(ctx: RestContext, rel: Relation, query: ParsedQuery): Promise<RestResponse> {
+  const params = new Params();
+  const builder = new QueryBuilder(ctx.model, params, query);
+  const alias = rel.name;
+  const where = builder.rootConditions(rel, alias);
+  const statement = `delete from ${qualified(rel.schema, rel.name)} as ${ident(alias)}${where.length ? ` where ${where.join(' and ')}` : ''} returning ${ident(alias)}.*`;
+  return mutate(ctx, rel, query, {
+    statement,
+    checkMaxAffected: true,
+    successStatus: 204,
+    applied: ['return', 'count', 'tx', 'handling', 'timezone', 'maxAffected'],
+    contentRangeStyle: 'star',
+  }, params, builder);
+}
+
+/** PUT: a single-row upsert whose filters are exactly the primary key with `eq` (§1.8, PGRST105/114/115). */
+async function put(ctx: RestContext, rel: Relation, query: ParsedQuery): Promise<RestResponse> {
+  if (query.limits.length || query.offsets.length) throw ERRORS.putLimit();
+  const rootFilters = query.filters.filter((f) => f.path.length === 0).map((f) => f.value);
+  const pkFilters = new Map(rootFilters.map((f) => [f.field.name, f]));
+  const valid =
+    rel.pk.length > 0 &&
+    query.logic.length === 0 &&
+    rootFilters.length === rel.pk.length &&
+    rel.pk.every((c) => pkFilters.get(c)?.op === 'eq' && !pkFilters.get(c)!.negated && pkFilters.get(c)!.field.jsonPath.length === 0);
+  if (!valid) throw ERRORS.putFilters();
+  const payload = parsePayload(ctx.req, query.columns, { single: true });
+  const row = payload.rows[0] ?? {};
+  for (const c of rel.pk) {
+    const v = row[c];
+    if (v === undefined || String(v) !== pkFilters.get(c)!.value) throw ERRORS.putPkMismatch();
+  }
+  return insert(ctx, rel, { ...query, filters: [], onConflict: rel.pk }, true);
+}
+
+function optionsFor(ctx: RestContext, rel: Relation): RestResponse {
+  const allow = ['OPTIONS', 'GET', 'HEAD'];
+  if (rel.insertable) allow.push('POST');
+  if (rel.insertable && rel.updatable && rel.pk.length) allow.push('PUT');
+  if (rel.updatable) allow.push('PATCH');
+  if (rel.deletable) allow.push('DELETE');
+  return { status: 200, headers: { ...ctx.headers, Allow: allow.join(','), 'Access-Control-Allow-Origin': '*' }, body: '' };
+}
+
+// ------------------------------------------------------------------------------------ routing
+
+type Target = { kind: 'root' } | { kind: 'relation'; name: string } | { kind: 'rpc'; name: string };
+
+function routeTarget(path: string): Target {
+  const segments = path.split('/').filter((s, i) => i > 0 || s !== '');
+  if (segments.length > 0 && segments[segments.length - 1] === '') segments.pop();
+  const decoded = segments.map((s) => {
+    try {
+      return decodeURIComponent(s);
+    } catch {
+      throw ERRORS.invalidPath();
+    }
+  });
+  if (decoded.length === 0) return { kind: 'root' };
+  if (decoded.length === 1) return { kind: 'relation', name: decoded[0] };
+  if (decoded.length === 2 && decoded[0] === 'rpc') return { kind: 'rpc', name: decoded[1] };
+  throw ERRORS.invalidPath();
+}
+
+function chooseSchema(opts: RestEngineOptions, req: RestRequest): { schema: string; headers: Record<string, string> } {
+  const profileHeader = READ_METHODS.has(req.method) || req.method === 'OPTIONS' ? req.headers['accept-profile'] : req.headers['content-profile'];
+  const requested = headerValue(profileHeader)?.trim();
+  const schema = requested || opts.schemas[0];
+  if (!opts.schemas.includes(schema)) throw ERRORS.invalidSchema(schema, opts.schemas);
+  const headers: Record<string, string> = requested || opts.schemas.length > 1 ? { 'Content-Profile': schema } : {};
+  return { schema, headers };
+}
+
+async function dispatch(opts: RestEngineOptions, req: RestRequest): Promise<RestResponse> {
+  if (!METHODS.has(req.method)) throw ERRORS.unsupportedMethod(req.method);
+  const target = routeTarget(req.path.split('?')[0]);
+  const caller = await authenticate(opts.verifier, headerValue(req.headers.authorization));
+  const { schema, headers } = chooseSchema(opts, req);
+  const model = opts.model();
+  if (!model) throw ERRORS.schemaCacheNotReady();
+  const prefs = parsePrefer(req.headers.prefer);
+  if (prefs.handling === 'strict' && prefs.invalid.length) throw ERRORS.invalidPreferences(prefs.invalid);
+  const ctx: RestContext = { opts, model, req, caller, schema, prefs, accept: parseAccept(headerValue(req.headers.accept)), headers };
+
+  if (target.kind === 'root') {
+    if (!READ_METHODS.has(req.method) && req.method !== 'OPTIONS') throw ERRORS.unsupportedMethod(req.method);
+    const { openApiDocument } = await import('./openapi.ts');
+    if (req.method === 'OPTIONS') return { status: 200, headers: { ...headers, Allow: 'OPTIONS,GET,HEAD' }, body: '' };
+    const doc = openApiDocument(model, schema);
+    return { status: 200, headers: { ...headers, 'Content-Type': 'application/openapi+json; charset=utf-8' }, body: req.method === 'HEAD' ? undefined : JSON.stringify(doc) };
+  }
+  if (target.kind === 'rpc') {
+    if (req.method === 'OPTIONS') return rpcOptions(ctx, target.name);
+    if (!['GET', 'HEAD', 'POST'].includes(req.method)) throw ERRORS.rpcMethod(req.method);
+    const query = parseQuery(req.search, { rpcRead: READ_METHODS.has(req.method) });
+    return callFunction(ctx, target.name, query);
+  }
+  const rel = findRelation(ctx, target.name);
+  if (req.method === 'OPTIONS') return optionsFor(ctx, rel);
+  const query = parseQuery(req.search, { rpcRead: false });
+  switch (req.method) {
+    case 'GET':
+    case 'HEAD':
+      return readRelation(ctx, rel, query, req.method === 'HEAD');
+    case 'POST':
+      return insert(ctx, rel, query);
+    case 'PATCH':
+      return update(ctx, rel, query);
+    case 'PUT':
+      return put(ctx, rel, query);
+    default:
+      return remove(ctx, rel, query);
+  }
+}
+
+/** Serves one request; never throws: every failure becomes PostgREST's error response. */
+export async function handleRestRequest(opts: RestEngineOptions, req: RestRequest): Promise<RestResponse> {
+  try {
+    return await dispatch(opts, req);
+  } catch (err) {
+    const e = toRestError(err, false);
+    return {
+      status: e.status,
+      headers: { 'Content-Type': 'application/json; charset=utf-8', 'Proxy-Status': `PostgREST; error=${e.code}`, ...e.headers },
+      body: JSON.stringify(e.body),
+    };
+  }
+}
+
+export { RestError };

@@ -1,0 +1,141 @@
+/**
+ * Builds the REST model from the catalog: relations, relationships in both directions
+ * (many-to-one / one-to-one from each foreign key and the inverse one-to-many / one-to-one,
+ * many-to-many through junction tables whose primary key covers both foreign keys), callable
+ * functions, and the type names casts may use.
+ */
+import type { Catalog, CatalogType } from './catalog.ts';
+import type { Column, FunctionArg, Relation, Relationship, RestFunction, RestModel, TypeRef } from './model.ts';
+
+const RELKIND: Record<string, Relation['kind']> = { r: 'table', p: 'partitioned_table', v: 'view', m: 'materialized_view', f: 'foreign_table' };
+
+/** SQL spellings of built-in types (as written in `::cast`) → pg_catalog internal names. */
+const TYPE_ALIASES: Record<string, string> = {
+  integer: 'int4', int: 'int4', smallint: 'int2', bigint: 'int8', real: 'float4', float: 'float8',
+  'double precision': 'float8', boolean: 'bool', decimal: 'numeric', 'character varying': 'varchar',
+  character: 'bpchar', char: 'bpchar', timestamp: 'timestamp', 'timestamp without time zone': 'timestamp',
+  'timestamp with time zone': 'timestamptz', 'time without time zone': 'time', 'time with time zone': 'timetz',
+};
+
+function typeRef(t: CatalogType): TypeRef {
+  return { schema: t.schema, name: t.name, kind: t.kind, element: t.element ? { ...t.element } : undefined };
+}
+
+const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000');
+
+export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
+  const byOid = new Map<number, Relation>();
+  const uniques = new Map<Relation, string[][]>();
+  const bySchema = new Map<string, Map<string, Relation>>();
+  for (const r of catalog.relations) {
+    const columns: Column[] = r.columns.map((c) => ({
+      name: c.name,
+      type: typeRef(c.type),
+      nullable: c.nullable,
+      defaultExpr: c.default ?? undefined,
+      generatedAlways: c.generatedAlways,
+    }));
+    const rel: Relation = {
+      schema: r.schema,
+      name: r.name,
+      kind: RELKIND[r.relkind],
+      columns,
+      columnsByName: new Map(columns.map((c) => [c.name, c])),
+      pk: r.pk,
+      insertable: (r.updatableBits & 8) !== 0,
+      updatable: (r.updatableBits & 4) !== 0,
+      deletable: (r.updatableBits & 16) !== 0,
+    };
+    byOid.set(r.oid, rel);
+    uniques.set(rel, r.pk.length ? [r.pk, ...r.uniques] : r.uniques);
+    (bySchema.get(r.schema) ?? bySchema.set(r.schema, new Map()).get(r.schema)!).set(r.name, rel);
+  }
+
+  const rels = new Map<Relation, Relationship[]>();
+  const add = (r: Relationship) => (rels.get(r.from) ?? rels.set(r.from, []).get(r.from)!).push(r);
+  const fksByTable = new Map<Relation, { name: string; to: Relation; fromColumns: string[]; toColumns: string[] }[]>();
+  for (const fk of catalog.foreignKeys) {
+    const from = byOid.get(fk.fromOid);
+    const to = byOid.get(fk.toOid);
+    if (!from || !to) continue;
+    const oneToOne = (uniques.get(from) ?? []).some((u) => sameSet(u, fk.fromColumns));
+    add({ cardinality: oneToOne ? 'one-to-one' : 'many-to-one', from, to, constraint: fk.name, fromColumns: fk.fromColumns, toColumns: fk.toColumns });
+    add({ cardinality: oneToOne ? 'one-to-one' : 'one-to-many', from: to, to: from, constraint: fk.name, fromColumns: fk.toColumns, toColumns: fk.fromColumns });
+    (fksByTable.get(from) ?? fksByTable.set(from, []).get(from)!).push({ name: fk.name, to, fromColumns: fk.fromColumns, toColumns: fk.toColumns });
+  }
+  // Many-to-many: a junction with two foreign keys whose columns are all part of its primary key.
+  for (const [junction, fks] of fksByTable) {
+    const pk = new Set(junction.pk);
+    const candidates = fks.filter((f) => f.fromColumns.every((c) => pk.has(c)));
+    for (const a of candidates) {
+      for (const b of candidates) {
+        if (a === b) continue;
+        add({
+          cardinality: 'many-to-many',
+          from: a.to,
+          to: b.to,
+          constraint: a.name,
+          fromColumns: a.toColumns,
+          toColumns: b.toColumns,
+          junction: {
+            relation: junction,
+            fromConstraint: a.name,
+            junctionFromColumns: a.fromColumns,
+            fromColumns: a.toColumns,
+            toConstraint: b.name,
+            junctionToColumns: b.fromColumns,
+            toColumns: b.toColumns,
+          },
+        });
+      }
+    }
+  }
+
+  const functions = new Map<string, RestFunction[]>();
+  for (const f of catalog.functions) {
+    const inArgs = f.args.filter((a) => a.mode === 'i' || a.mode === 'b' || a.mode === 'v');
+    const unnamed = inArgs.filter((a) => a.name === '');
+    const singleRaw = inArgs.length === 1 && unnamed.length === 1 && ['json', 'jsonb', 'text', 'xml', 'bytea'].includes(inArgs[0].type.name);
+    if (unnamed.length && !singleRaw) continue;
+    const args: FunctionArg[] = inArgs.map((a) => ({ name: a.name, type: typeRef(a.type), hasDefault: a.hasDefault, variadic: a.mode === 'v' }));
+    const outArgs = f.args.filter((a) => a.mode === 'o' || a.mode === 'b' || a.mode === 't');
+    const returnRelation = f.returnRelationOid ? byOid.get(f.returnRelationOid) : undefined;
+    const composite = f.returnType.kind === 'c' || f.returnType.name === 'record' || outArgs.length > 1 || f.args.some((a) => a.mode === 't');
+    let relation = returnRelation;
+    if (!relation && outArgs.length && composite) {
+      const columns: Column[] = outArgs.map((a) => ({ name: a.name, type: typeRef(a.type), nullable: true, generatedAlways: false }));
+      relation = { schema: f.schema, name: f.name, kind: 'view', columns, columnsByName: new Map(columns.map((c) => [c.name, c])), pk: [], insertable: false, updatable: false, deletable: false };
+    }
+    const fn: RestFunction = {
+      schema: f.schema,
+      name: f.name,
+      args,
+      requiredCount: args.filter((a) => !a.hasDefault).length,
+      returnsSet: f.returnsSet,
+      returnKind: f.returnType.name === 'void' && f.returnType.schema === 'pg_catalog' ? 'void' : composite ? 'composite' : 'scalar',
+      returnType: typeRef(f.returnType),
+      returnRelation: relation,
+      volatility: f.volatility === 'i' ? 'immutable' : f.volatility === 's' ? 'stable' : 'volatile',
+    };
+    const key = `${f.schema}\u0000${f.name}`;
+    (functions.get(key) ?? functions.set(key, []).get(key)!).push(fn);
+  }
+
+  const typesByName = new Map<string, TypeRef>();
+  const searchOrder = ['pg_catalog', ...schemas, 'extensions', 'public'];
+  const ranked = [...catalog.types].sort((a, b) => searchOrder.indexOf(a.schema) - searchOrder.indexOf(b.schema));
+  for (const t of ranked) if (!typesByName.has(t.name)) typesByName.set(t.name, { schema: t.schema, name: t.name, kind: t.kind });
+
+  return {
+    schemas,
+    relation: (schema, name) => bySchema.get(schema)?.get(name),
+    relations: (schema) => [...(bySchema.get(schema)?.values() ?? [])],
+    relationshipsFrom: (rel) => rels.get(rel) ?? [],
+    functions: (schema, name) => functions.get(`${schema}\u0000${name}`) ?? [],
+    allFunctions: (schema) => [...functions.values()].flat().filter((f) => f.schema === schema),
+    castType(name) {
+      const normalized = name.trim().toLowerCase().replace(/\s+/g, ' ');
+      return typesByName.get(TYPE_ALIASES[normalized] ?? normalized) ?? typesByName.get(name.trim());
+    },
+  };
+}

@@ -1,0 +1,31 @@
+/**
+ * SQL text helpers for the REST engine. Identifiers are always quoted and come from the model
+ * (schema cache); values are always bind parameters collected in `Params`.
+ */
+import type { TypeRef } from './model.ts';
+
+export function ident(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function qualified(schema: string, name: string): string {
+  return `${ident(schema)}.${ident(name)}`;
+}
+
+export function typeSql(t: TypeRef): string {
+  return qualified(t.schema, t.name);
+}
+
+/** Bind parameters of one statement; `add` returns the placeholder (`$n`). */
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/** A Postgres array literal (`{"a","b\"c"}`) from text items, every item quoted. */
+export function arrayLiteral(items: readonly string[]): string {
+  return `{${items.map((i) => `"${i.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`).join(',')}}`;
+}
