@@ -26,22 +26,39 @@ export interface JwtVerifier {
   verify(token: string): Promise<JwtClaims>;
 }
 
+/** Verified tokens are remembered (until they expire) so a request is not verified three times. */
+const CACHE_SIZE = 1000;
+
 export function createJwtVerifier(secret: string): JwtVerifier {
   const key = new TextEncoder().encode(secret);
-  return {
+  const cache = new Map<string, JwtClaims>();
+  const verifier: JwtVerifier = {
     async verify(token) {
-      if (!JWT_SHAPE.test(token)) throw new JwtError('jwt_malformed', 'Expected 3 parts in JWT');
-      try {
-        const { payload } = await jwtVerify(token, key, { algorithms: HMAC_ALGORITHMS, clockTolerance: CLOCK_SKEW_SECONDS });
-        if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
-          throw new JwtError('jwt_invalid', 'JWT issued at future');
-        }
-        return payload as JwtClaims;
-      } catch (err) {
-        throw toJwtError(err);
+      const hit = cache.get(token);
+      if (hit) {
+        if (typeof hit.exp !== 'number' || hit.exp + CLOCK_SKEW_SECONDS > Date.now() / 1000) return hit;
+        cache.delete(token);
       }
+      const claims = await verifyUncached(token);
+      if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      cache.set(token, Object.freeze(claims));
+      return claims;
     },
   };
+  return verifier;
+
+  async function verifyUncached(token: string): Promise<JwtClaims> {
+    if (!JWT_SHAPE.test(token)) throw new JwtError('jwt_malformed', 'Expected 3 parts in JWT');
+    try {
+      const { payload } = await jwtVerify(token, key, { algorithms: HMAC_ALGORITHMS, clockTolerance: CLOCK_SKEW_SECONDS });
+      if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
+        throw new JwtError('jwt_invalid', 'JWT issued at future');
+      }
+      return payload as JwtClaims;
+    } catch (err) {
+      throw toJwtError(err);
+    }
+  }
 }
 
 function toJwtError(err: unknown): JwtError {
