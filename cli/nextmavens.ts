@@ -112,7 +112,7 @@ async function commandGen(config: () => Promise<Config>, what: string | undefine
       const log = createLogger(cfg.logLevel);
       const database = await startDatabase(cfg, log);
       try {
-        const { generateTypesFromDatabase } = await import('../db/typegen.ts');
+        const { generateTypesFromDatabase } = await import('./typegen.ts');
         process.stdout.write(await generateTypesFromDatabase(cfg.postgres.url, args.length ? args : ['public']));
       } finally {
         await database?.stop();

@@ -55,6 +55,8 @@ export interface Catalog {
   foreignKeys: CatalogForeignKey[];
   functions: CatalogFunction[];
   types: { schema: string; name: string; kind: string }[];
+  /** Enum types of the exposed schemas with their labels in order. */
+  enums: { schema: string; name: string; values: string[] }[];
 }
 
 const TYPE = (t: string) => `json_build_object('schema', ${t}n.nspname, 'name', ${t}.typname, 'kind', ${t}.typtype,
@@ -134,7 +136,13 @@ select json_build_object(
     select json_agg(json_build_object('schema', n.nspname, 'name', t.typname, 'kind', t.typtype))
     from pg_type t join pg_namespace n on n.oid = t.typnamespace
     where (n.nspname = any($1::text[]) or n.nspname in ('pg_catalog', 'extensions', 'public'))
-      and t.typtype in ('b', 'c', 'd', 'e', 'r', 'm') and (t.typrelid = 0 or t.typtype = 'c'))
+      and t.typtype in ('b', 'c', 'd', 'e', 'r', 'm') and (t.typrelid = 0 or t.typtype = 'c')),
+  'enums', coalesce((
+    select json_agg(json_build_object('schema', n.nspname, 'name', t.typname,
+      'values', (select json_agg(e.enumlabel order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid))
+      order by n.nspname, t.typname)
+    from pg_type t join pg_namespace n on n.oid = t.typnamespace
+    where n.nspname = any($1::text[]) and t.typtype = 'e'), '[]')
 ) as catalog`;
 
 export async function loadCatalog(client: pg.ClientBase | pg.Pool, schemas: string[]): Promise<Catalog> {

@@ -60,7 +60,7 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
     if (!from || !to) continue;
     const oneToOne = (uniques.get(from) ?? []).some((u) => sameSet(u, fk.fromColumns));
     add({ cardinality: oneToOne ? 'one-to-one' : 'many-to-one', from, to, constraint: fk.name, fromColumns: fk.fromColumns, toColumns: fk.toColumns });
-    add({ cardinality: oneToOne ? 'one-to-one' : 'one-to-many', from: to, to: from, constraint: fk.name, fromColumns: fk.toColumns, toColumns: fk.fromColumns });
+    add({ cardinality: oneToOne ? 'one-to-one' : 'one-to-many', from: to, to: from, constraint: fk.name, fromColumns: fk.toColumns, toColumns: fk.fromColumns, inverse: true });
     (fksByTable.get(from) ?? fksByTable.set(from, []).get(from)!).push({ name: fk.name, to, fromColumns: fk.fromColumns, toColumns: fk.toColumns });
   }
   // Many-to-many: a junction with two foreign keys whose columns are all part of its primary key.

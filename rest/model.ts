@@ -49,6 +49,8 @@ export interface Relationship {
   /** Join columns: from.fromColumns[i] = to.toColumns[i] (not used for m2m). */
   fromColumns: string[];
   toColumns: string[];
+  /** Set on the relationship seen from the referenced side (one-to-many, or one-to-one inverse). */
+  inverse?: true;
   junction?: {
     relation: Relation;
     /** Constraint junction → from, and its column pairs (junction col = from col). */
