@@ -53,7 +53,6 @@ export const ERRORS = {
     new RestError(400, 'PGRST118', `A related order on '${name}' is not possible`, `'${parent}' and '${name}' do not form a many-to-one or one-to-one relationship`),
   invalidPreferences: (invalid: string[]) =>
     new RestError(400, 'PGRST122', 'Invalid preferences given with handling=strict', `Invalid preferences: ${invalid.join(', ')}`),
-  aggregatesDisabled: () => new RestError(400, 'PGRST123', 'Use of aggregate functions is not allowed'),
   maxAffected: (rows: number) =>
     new RestError(400, 'PGRST124', 'Query result exceeds max-affected preference constraint', `The query affects ${rows} rows`),
   invalidPath: () => new RestError(404, 'PGRST125', 'Invalid path specified in request URL'),

@@ -27,6 +27,8 @@ export interface SelectParts {
   columns: string[];
   /** Output keys, in order (CSV header, spreads). */
   names: string[];
+  /** With aggregates in the select list: the plain (non-aggregated) expressions to group by. */
+  groupBy: string[];
   joins: string[];
   where: string[];
   orderBy: string[];
@@ -238,32 +240,38 @@ export class QueryBuilder {
   // ---------------------------------------------------------------- select lists
 
   /** Columns, output names and lateral joins for `items` over `rel` aliased `alias`. */
-  private selectList(rel: Relation, alias: string, items: SelectItem[], embeds: EmbedNode[], withColumns = true): Pick<SelectParts, 'columns' | 'names' | 'joins'> {
+  private selectList(rel: Relation, alias: string, items: SelectItem[], embeds: EmbedNode[], withColumns = true): Pick<SelectParts, 'columns' | 'names' | 'joins' | 'groupBy'> & { aggregated: boolean } {
     const columns: string[] = [];
     const names: string[] = [];
     const joins: string[] = [];
+    /** Plain expressions (grouped when an aggregate is present). */
+    const plain: string[] = [];
+    let aggregated = false;
     let embedIndex = 0;
+    const add = (expr: string, name: string, isAggregate = false) => {
+      columns.push(`${expr} as ${ident(name)}`);
+      names.push(name);
+      if (isAggregate) aggregated = true;
+      else plain.push(expr);
+    };
     for (const item of items) {
       if (!withColumns && item.type !== 'embed') continue;
       switch (item.type) {
         case 'star':
-          for (const c of rel.columns) {
-            columns.push(`${ident(alias)}.${ident(c.name)}`);
-            names.push(c.name);
-          }
+          for (const c of rel.columns) add(`${ident(alias)}.${ident(c.name)}`, c.name);
           break;
         case 'count':
-          throw ERRORS.aggregatesDisabled();
+          add(this.cast('count(*)', item.cast), item.alias ?? 'count', true);
+          break;
         case 'field': {
-          if (item.aggregate) throw ERRORS.aggregatesDisabled();
-          const name = outputName(item.field, item.alias);
           // `select=count` / `embed(count)` without a column of that name: PostgREST's count.
-          if (item.field.name === 'count' && !rel.columnsByName.has('count') && item.field.jsonPath.length === 0 && !this.computedColumn(rel, 'count')) {
-            columns.push(`${this.cast('count(*)', item.cast)} as ${ident(name)}`);
-          } else {
-            columns.push(`${this.cast(this.fieldSql(rel, alias, item.field), item.cast)} as ${ident(name)}`);
+          if (!item.aggregate && item.field.name === 'count' && !rel.columnsByName.has('count') && item.field.jsonPath.length === 0 && !this.computedColumn(rel, 'count')) {
+            add(this.cast('count(*)', item.cast), outputName(item.field, item.alias), true);
+            break;
           }
-          names.push(name);
+          const expr = this.cast(this.fieldSql(rel, alias, item.field), item.cast);
+          if (item.aggregate) add(this.cast(`${item.aggregate.fn}(${expr})`, item.aggregate.cast), item.alias ?? item.aggregate.fn, true);
+          else add(expr, outputName(item.field, item.alias));
           break;
         }
         case 'embed': {
@@ -271,14 +279,13 @@ export class QueryBuilder {
           const sub = this.embedSubquery(node, alias);
           joins.push(sub.join);
           if (withColumns) {
-            columns.push(...sub.columns);
-            names.push(...sub.names);
+            sub.columns.forEach((c, i) => add(c, sub.names[i]));
           }
           break;
         }
       }
     }
-    return { columns, names, joins };
+    return { columns, names, joins, groupBy: aggregated ? plain : [], aggregated };
   }
 
   /** The LATERAL join for one embed, and what the parent selects from it. */
@@ -307,6 +314,7 @@ export class QueryBuilder {
       `from ${from}`,
       ...list.joins,
       `where ${where.join(' and ')}`,
+      list.groupBy.length ? `group by ${list.groupBy.join(', ')}` : '',
       order.length ? `order by ${order.join(', ')}` : '',
       limit !== undefined ? `limit ${this.params.add(String(limit))}::bigint` : '',
       offset !== undefined ? `offset ${this.params.add(String(offset))}::bigint` : '',
@@ -322,18 +330,19 @@ export class QueryBuilder {
       if (node.toOne) {
         const cols = list.names.map((n) => `${ident('pgrst_x')}.${ident(n)}`);
         const sql = `${inner_ ? 'inner' : 'left'} join lateral (select ${[...cols, 'true as "body"'].join(', ')} from (${inner}) as "pgrst_x") as ${j} on true`;
-        return { join: sql, columns: list.names.map((n) => `${j}.${ident(n)} as ${ident(n)}`), names: list.names };
+        return { join: sql, columns: list.names.map((n) => `${j}.${ident(n)}`), names: list.names };
       }
+      if (list.aggregated) throw ERRORS.notImplemented('Aggregates are not implemented for one-to-many or many-to-many spreads.');
       const aggs = list.names.map((n) => `json_agg(${ident('pgrst_x')}.${ident(n)}) as ${ident(n)}`);
       const sql = `${inner_ ? 'inner' : 'left'} join lateral (select ${[...aggs, 'nullif(count(*), 0) as "body"'].join(', ')} from (${inner}) as "pgrst_x") as ${j} on ${inner_ ? `${body} is not null` : 'true'}`;
-      return { join: sql, columns: list.names.map((n) => `coalesce(${j}.${ident(n)}, '[]') as ${ident(n)}`), names: list.names };
+      return { join: sql, columns: list.names.map((n) => `coalesce(${j}.${ident(n)}, '[]')`), names: list.names };
     }
     if (node.toOne) {
       const sql = `${inner_ ? 'inner' : 'left'} join lateral (select row_to_json("pgrst_x")::jsonb as "body" from (${inner}) as "pgrst_x") as ${j} on true`;
-      return emptySelect ? { join: sql, columns: [], names: [] } : { join: sql, columns: [`${body} as ${ident(key)}`], names: [key] };
+      return emptySelect ? { join: sql, columns: [], names: [] } : { join: sql, columns: [body], names: [key] };
     }
     const sql = `${inner_ ? 'inner' : 'left'} join lateral (select json_agg("pgrst_x")::jsonb as "body" from (${inner}) as "pgrst_x") as ${j} on ${inner_ ? `${body} is not null` : 'true'}`;
-    return emptySelect ? { join: sql, columns: [], names: [] } : { join: sql, columns: [`coalesce(${body}, '[]'::jsonb) as ${ident(key)}`], names: [key] };
+    return emptySelect ? { join: sql, columns: [], names: [] } : { join: sql, columns: [`coalesce(${body}, '[]'::jsonb)`], names: [key] };
   }
 
   /** Filters and logic trees addressed to `path`, as SQL conditions over `rel` aliased `alias`. */
@@ -355,7 +364,7 @@ export class QueryBuilder {
     const items = this.query.select;
     const embeds = this.buildEmbeds(rel, items, []);
     this.checkPaths(embeds);
-    const list = this.selectList(rel, alias, items, embeds, columns);
+    const { aggregated: _aggregated, ...list } = this.selectList(rel, alias, items, embeds, columns);
     return {
       ...list,
       where: filters ? this.conditions(rel, alias, [], embeds) : [],
@@ -381,6 +390,7 @@ export function selectStatement(from: string, parts: SelectParts, params: Params
     `from ${from}`,
     ...parts.joins,
     parts.where.length ? `where ${parts.where.join(' and ')}` : '',
+    parts.groupBy.length ? `group by ${parts.groupBy.join(', ')}` : '',
     parts.orderBy.length ? `order by ${parts.orderBy.join(', ')}` : '',
     limit !== undefined ? `limit ${params.add(String(limit))}::bigint` : '',
     offset ? `offset ${params.add(String(offset))}::bigint` : '',

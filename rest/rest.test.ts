@@ -273,3 +273,17 @@ describe('schema cache', () => {
     expect(res.data).toEqual([{ id: 1, label: 'hello' }]);
   });
 });
+
+describe('aggregates', () => {
+  it('count(), sum/avg/max/min with group by on the other columns, and inside embeds', async () => {
+    const total = await anon.from('projects').select('count()').lte('id', 5);
+    expect(total.data).toEqual([{ count: 5 }]);
+    const perClient = await anon.from('projects').select('client_id, n:count(), max_id:id.max()').not('client_id', 'is', null).lte('id', 5).order('client_id');
+    expect(perClient.error).toBeNull();
+    expect(perClient.data).toEqual([{ client_id: 1, n: 2, max_id: 2 }, { client_id: 2, n: 2, max_id: 4 }]);
+    const embedded = await anon.from('clients').select('id, projects(count)').lte('projects.id', 5).order('id');
+    expect(embedded.data).toEqual([{ id: 1, projects: [{ count: 2 }] }, { id: 2, projects: [{ count: 2 }] }]);
+    const casted = await anon.from('complex_items').select('total:id.sum()::text').lte('id', 3);
+    expect(casted.data).toEqual([{ total: '6' }]);
+  });
+});
