@@ -97,7 +97,7 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
       services[name] = await SERVICE_FACTORIES[name](ctx);
       cleanup.push([name, () => services[name].close()]);
     }
-    const verifier = createJwtVerifier(config.jwtSecret);
+    const verifier = createJwtVerifier(config.jwtSecret, config.jwks);
     const healthChecks: Record<string, HealthCheck> = { database: databaseCheck(pools) };
     for (const name of SERVICE_NAMES) healthChecks[name] = () => services[name].health();
     const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true });
@@ -132,7 +132,7 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
       const { composeService, port: p, healthPath } = SERVICES[s];
       healthChecks[s] = httpHealthCheck(`http://${composeService}:${p}${healthPath}`);
     }
-    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret), healthChecks, log });
+    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log });
     handler = (req, res) => app.routing(req, res);
     closeService = () => app.close();
     port = config.port;

@@ -3,6 +3,7 @@
  * Every problem is reported at once in one ConfigError, before anything starts.
  */
 import path from 'node:path';
+import type { JSONWebKeySet } from 'jose';
 import { ENV_VARS } from './schema.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 import { deriveApiKey } from './keys.ts';
@@ -31,6 +32,8 @@ export interface Config {
   maxBodyBytes: number;
   postgres: PostgresConfig;
   jwtSecret: string;
+  /** Extra verification keys for asymmetric JWTs (JWT_JWKS). */
+  jwks?: JSONWebKeySet;
   anonKey: string;
   serviceRoleKey: string;
   ports: { rest: number; auth: number; storage: number; realtime: number; graphql: number };
@@ -160,6 +163,17 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
   const pgPort = fromUrl?.port ? Number(fromUrl.port) : fromUrl ? 5432 : r.port('POSTGRESQL_PORT');
   const poolMax = r.int('DB_POOL_MAX', 1, 1000);
 
+  let jwks: Config['jwks'];
+  const rawJwks = r.raw('JWT_JWKS');
+  if (rawJwks) {
+    try {
+      jwks = JSON.parse(rawJwks);
+      if (!Array.isArray(jwks?.keys)) throw new Error('no keys');
+    } catch {
+      r.problems.push('JWT_JWKS must be a JSON Web Key Set: {"keys": [ … ]}');
+    }
+  }
+
   if (r.problems.length > 0) throw new ConfigError(r.problems);
 
   const needsGenerated = embedded && !r.raw('POSTGRESQL_PASSWORD');
@@ -191,6 +205,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     maxBodyBytes: r.int('MAX_BODY_BYTES', 1024, 2 ** 40),
     postgres,
     jwtSecret,
+    jwks,
     anonKey: r.raw('ANON_KEY') ?? '',
     serviceRoleKey: r.raw('SERVICE_ROLE_KEY') ?? '',
     ports,

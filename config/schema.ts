@@ -24,6 +24,7 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'DB_POOL_MAX', group: 'Database', default: '10', description: 'Maximum connections in each service pool.' },
   // Keys
   { name: 'JWT_SECRET', group: 'Keys', description: 'HS256 secret (at least 32 characters) that signs and verifies every JWT. Generated and kept in DATA_DIR when unset.' },
+  { name: 'JWT_JWKS', group: 'Keys', description: 'Public keys (a JWKS JSON document) that also verify asymmetric JWTs (RS256, ES256, …) issued by another identity provider or by rotated signing keys.' },
   { name: 'ANON_KEY', group: 'Keys', description: 'Public API key (a JWT with role anon). Derived from JWT_SECRET when unset.' },
   { name: 'SERVICE_ROLE_KEY', group: 'Keys', description: 'Secret API key (a JWT with role service_role, bypasses RLS). Derived from JWT_SECRET when unset.' },
   // Gateway

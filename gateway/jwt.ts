@@ -1,9 +1,10 @@
 /**
  * JWT verification shared by every service (gateway /verify, REST, GraphQL, realtime, storage):
- * HS256/384/512 with the configured secret, `exp`/`nbf`/`iat` checked with PostgREST's 30 s
+ * HS256/384/512 with the configured secret and, when a JWKS is configured (`JWT_JWKS`),
+ * RS/PS/ES/EdDSA tokens with its public keys; `exp`/`nbf`/`iat` checked with PostgREST's 30 s
  * clock skew. `alg: none`, other algorithms and malformed tokens are rejected.
  */
-import { errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 
 export type JwtClaims = JWTPayload & Record<string, unknown>;
 
@@ -20,6 +21,7 @@ export class JwtError extends Error {
 
 export const CLOCK_SKEW_SECONDS = 30;
 const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'];
+const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 export interface JwtVerifier {
@@ -29,8 +31,12 @@ export interface JwtVerifier {
 /** Verified tokens are remembered (until they expire) so a request is not verified three times. */
 const CACHE_SIZE = 1000;
 
-export function createJwtVerifier(secret: string): JwtVerifier {
-  const key = new TextEncoder().encode(secret);
+export function createJwtVerifier(secret: string, jwks?: JSONWebKeySet): JwtVerifier {
+  const secretKey = new TextEncoder().encode(secret);
+  const keySet = jwks ? createLocalJWKSet(jwks) : undefined;
+  const algorithms = keySet ? [...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] : HMAC_ALGORITHMS;
+  const key: JWTVerifyGetKey = (header, token) =>
+    header.alg?.startsWith('HS') || !keySet ? secretKey : keySet(header, token);
   const cache = new Map<string, JwtClaims>();
   const verifier: JwtVerifier = {
     async verify(token) {
@@ -50,7 +56,7 @@ export function createJwtVerifier(secret: string): JwtVerifier {
   async function verifyUncached(token: string): Promise<JwtClaims> {
     if (!JWT_SHAPE.test(token)) throw new JwtError('jwt_malformed', 'Expected 3 parts in JWT');
     try {
-      const { payload } = await jwtVerify(token, key, { algorithms: HMAC_ALGORITHMS, clockTolerance: CLOCK_SKEW_SECONDS });
+      const { payload } = await jwtVerify(token, key, { algorithms, clockTolerance: CLOCK_SKEW_SECONDS });
       if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
         throw new JwtError('jwt_invalid', 'JWT issued at future');
       }
@@ -67,6 +73,7 @@ function toJwtError(err: unknown): JwtError {
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new JwtError('jwt_invalid_signature', 'JWT signature is invalid');
   if (err instanceof joseErrors.JWTClaimValidationFailed) return new JwtError('jwt_invalid', `JWT claim "${err.claim}" is invalid`);
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return new JwtError('jwt_invalid', 'JWT algorithm is not allowed');
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return new JwtError('jwt_invalid_signature', 'No suitable key or wrong key type');
   return new JwtError('jwt_malformed', 'JWT cannot be decoded');
 }
 

@@ -93,3 +93,21 @@ describe('verifyRequest', () => {
     expect((await verifyRequest(verifier, { apikey: justExpired }, '/')).ok).toBe(true);
   });
 });
+
+describe('asymmetric tokens with a configured JWKS', () => {
+  it('verifies ES256 tokens by kid, still accepts HS256, refuses unknown keys', async () => {
+    const { generateKeyPair, exportJWK } = await import('jose');
+    const { publicKey, privateKey } = await generateKeyPair('ES256');
+    const other = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const withJwks = createJwtVerifier(SECRET, { keys: [jwk] });
+    const es = (key: CryptoKey, kid: string) =>
+      new SignJWT({ role: 'authenticated', sub: 'u' }).setProtectedHeader({ alg: 'ES256', kid }).setIssuedAt().setExpirationTime('1h').sign(key);
+    expect((await withJwks.verify(await es(privateKey, 'k1'))).sub).toBe('u');
+    expect((await withJwks.verify(await sign({ role: 'anon' }))).role).toBe('anon');
+    await expect(withJwks.verify(await es(other.privateKey, 'k1'))).rejects.toMatchObject({ code: 'jwt_invalid_signature' });
+    await expect(withJwks.verify(await es(privateKey, 'unknown'))).rejects.toMatchObject({ code: 'jwt_invalid_signature' });
+    // Without a JWKS, asymmetric tokens are refused outright.
+    await expect(verifier.verify(await es(privateKey, 'k1'))).rejects.toMatchObject({ code: 'jwt_invalid' });
+  });
+});

@@ -27,7 +27,7 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
 
   const engine: RestEngineOptions = {
     pool: ctx.pools.request,
-    verifier: createJwtVerifier(ctx.config.jwtSecret),
+    verifier: createJwtVerifier(ctx.config.jwtSecret, ctx.config.jwks),
     schemas,
     model: () => model,
   };
