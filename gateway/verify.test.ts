@@ -101,7 +101,7 @@ describe('asymmetric tokens with a configured JWKS', () => {
     const other = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
     const withJwks = createJwtVerifier(SECRET, { keys: [jwk] });
-    const es = (key: CryptoKey, kid: string) =>
+    const es = (key: Parameters<SignJWT["sign"]>[0], kid: string) =>
       new SignJWT({ role: 'authenticated', sub: 'u' }).setProtectedHeader({ alg: 'ES256', kid }).setIssuedAt().setExpirationTime('1h').sign(key);
     expect((await withJwks.verify(await es(privateKey, 'k1'))).sub).toBe('u');
     expect((await withJwks.verify(await sign({ role: 'anon' }))).role).toBe('anon');

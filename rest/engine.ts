@@ -73,6 +73,16 @@ export interface ResultRow {
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 const READ_METHODS = new Set(['GET', 'HEAD']);
 
+/** An IANA time zone name Postgres knows too (an unknown `Prefer: timezone` is ignored). */
+function isTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: name });
+    return /^[A-Za-z0-9_+\-/]+$/.test(name);
+  } catch {
+    return false;
+  }
+}
+
 function headerValue(h: string | string[] | undefined): string | undefined {
   return Array.isArray(h) ? h.join(', ') : h;
 }
@@ -482,6 +492,10 @@ async function dispatch(opts: RestEngineOptions, req: RestRequest): Promise<Rest
   const model = opts.model();
   if (!model) throw ERRORS.schemaCacheNotReady();
   const prefs = parsePrefer(req.headers.prefer);
+  if (prefs.timezone !== undefined && !isTimeZone(prefs.timezone)) {
+    prefs.invalid.push(`timezone=${prefs.timezone}`);
+    delete prefs.timezone;
+  }
   if (prefs.handling === 'strict' && prefs.invalid.length) throw ERRORS.invalidPreferences(prefs.invalid);
   const ctx: RestContext = { opts, model, req, caller, schema, prefs, accept: parseAccept(headerValue(req.headers.accept)), headers };
 
