@@ -40,6 +40,16 @@ export interface Config {
   realtime: { jwtSecret: string; redisUrl?: string };
   graphql: { schemas: string[]; jwtSecret: string };
   rest: { schemas: string[] };
+  auth: {
+    accessTokenTtl: number;
+    refreshTokenTtl: number;
+    refreshReuseInterval: number;
+    autoconfirm: boolean;
+    disableSignup: boolean;
+    anonymousSignins: boolean;
+    passwordMinLength: number;
+    bcryptCost: number;
+  };
   telegram: { botToken?: string; channelId?: string };
 }
 
@@ -84,6 +94,14 @@ class EnvReader {
 
   port(name: string): number {
     return this.int(name, 1, 65535);
+  }
+
+  bool(name: string): boolean {
+    const raw = (this.raw(name) ?? '').toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(raw)) return true;
+    if (['false', '0', 'no', 'off'].includes(raw)) return false;
+    this.problems.push(`${name} must be true or false (got "${raw}")`);
+    return false;
   }
 
   list(name: string): string[] {
@@ -212,6 +230,16 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     realtime: { jwtSecret: r.secret('REALTIME_JWT_SECRET', jwtSecret), redisUrl: r.raw('REDIS_URL') },
     graphql: { schemas, jwtSecret: r.secret('GRAPHILE_JWT_SECRET', jwtSecret) },
     rest: { schemas: restSchemas },
+    auth: {
+      accessTokenTtl: r.int('AUTH_ACCESS_TOKEN_TTL', 30, 7 * 86400),
+      refreshTokenTtl: r.int('AUTH_REFRESH_TOKEN_TTL', 60, 10 * 365 * 86400),
+      refreshReuseInterval: r.int('AUTH_REFRESH_REUSE_INTERVAL', 0, 3600),
+      autoconfirm: r.bool('AUTH_AUTOCONFIRM'),
+      disableSignup: r.bool('AUTH_DISABLE_SIGNUP'),
+      anonymousSignins: r.bool('AUTH_ANONYMOUS_SIGNINS'),
+      passwordMinLength: r.int('AUTH_PASSWORD_MIN_LENGTH', 1, 128),
+      bcryptCost: r.int('AUTH_BCRYPT_COST', 4, 16),
+    },
     telegram: { botToken: r.raw('TELEGRAM_BOT_TOKEN'), channelId: r.raw('TELEGRAM_CHANNEL_ID') },
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);

@@ -6,7 +6,7 @@
 
 export interface EnvVarSpec {
   name: string;
-  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Realtime' | 'GraphQL' | 'Alerts' | 'Runtime';
+  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Alerts' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
@@ -38,6 +38,15 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'AUTH_PORT', group: 'Services', default: '9999', description: 'Port of the standalone auth service.' },
   { name: 'STORAGE_PORT', group: 'Services', default: '5000', description: 'Port of the standalone storage service.' },
   { name: 'REST_SCHEMAS', group: 'Services', default: 'public', description: 'Comma-separated schemas exposed through REST (the first is the default; others via Accept-Profile / Content-Profile).' },
+  // Auth
+  { name: 'AUTH_ACCESS_TOKEN_TTL', group: 'Auth', default: '900', description: 'Lifetime of access tokens, in seconds.' },
+  { name: 'AUTH_REFRESH_TOKEN_TTL', group: 'Auth', default: '2592000', description: 'Lifetime of a session without refresh, in seconds (30 days).' },
+  { name: 'AUTH_REFRESH_REUSE_INTERVAL', group: 'Auth', default: '10', description: 'Seconds during which a just-rotated refresh token may be reused (concurrent tabs) before reuse revokes the session.' },
+  { name: 'AUTH_AUTOCONFIRM', group: 'Auth', default: 'true', description: 'Confirm new email users immediately (sign-up returns a session). Set false once SMTP is configured.' },
+  { name: 'AUTH_DISABLE_SIGNUP', group: 'Auth', default: 'false', description: 'Refuse new sign-ups (admins can still create users).' },
+  { name: 'AUTH_ANONYMOUS_SIGNINS', group: 'Auth', default: 'true', description: 'Allow signInAnonymously().' },
+  { name: 'AUTH_PASSWORD_MIN_LENGTH', group: 'Auth', default: '6', description: 'Shortest password accepted.' },
+  { name: 'AUTH_BCRYPT_COST', group: 'Auth', default: '10', description: 'bcrypt cost for new password hashes (existing $2a/$2b hashes of any cost verify).' },
   // Realtime
   { name: 'REALTIME_PORT', group: 'Realtime', default: '4003', description: 'Port of the standalone realtime service.' },
   { name: 'REALTIME_JWT_SECRET', group: 'Realtime', description: 'Secret realtime verifies tokens with. Default: JWT_SECRET.' },

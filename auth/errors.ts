@@ -1,0 +1,61 @@
+/**
+ * Auth errors as GoTrue renders them for clients sending `X-Supabase-Api-Version: 2024-01-01`:
+ * `{code, message}` with the version echoed and `x-sb-error-code`; the legacy shape
+ * `{code: <status>, error_code, msg}` otherwise (protocols.md §2.2).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
+export const API_VERSION = '2024-01-01';
+
+export class AuthError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly extra: Record<string, unknown>;
+  constructor(status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'AuthError';
+    this.status = status;
+    this.code = code;
+    this.extra = extra;
+  }
+}
+
+export const AUTH_ERRORS = {
+  badJson: () => new AuthError(400, 'bad_json', 'Could not parse request body as JSON'),
+  validation: (message: string) => new AuthError(400, 'validation_failed', message),
+  invalidCredentials: () => new AuthError(400, 'invalid_credentials', 'Invalid login credentials'),
+  emailNotConfirmed: () => new AuthError(400, 'email_not_confirmed', 'Email not confirmed'),
+  userExists: () => new AuthError(422, 'user_already_exists', 'User already registered'),
+  emailExists: () => new AuthError(422, 'email_exists', 'A user with this email address has already been registered'),
+  weakPassword: (min: number) =>
+    new AuthError(422, 'weak_password', `Password should be at least ${min} characters.`, { weak_password: { reasons: ['length'] } }),
+  samePassword: () => new AuthError(422, 'same_password', 'New password should be different from the old password.'),
+  signupDisabled: () => new AuthError(422, 'signup_disabled', 'Signups not allowed for this instance'),
+  anonymousDisabled: () => new AuthError(422, 'anonymous_provider_disabled', 'Anonymous sign-ins are disabled'),
+  noAuthorization: () => new AuthError(401, 'no_authorization', 'This endpoint requires a valid Bearer token'),
+  badJwt: (why: string) => new AuthError(403, 'bad_jwt', `invalid JWT: unable to parse or verify signature, ${why}`),
+  notAdmin: () => new AuthError(403, 'not_admin', 'User not allowed'),
+  userNotFound: (status = 404) => new AuthError(status, 'user_not_found', 'User not found'),
+  sessionNotFound: () => new AuthError(403, 'session_not_found', 'Session from session_id claim in JWT does not exist'),
+  refreshNotFound: () => new AuthError(400, 'refresh_token_not_found', 'Invalid Refresh Token: Refresh Token Not Found'),
+  refreshReused: () => new AuthError(400, 'refresh_token_already_used', 'Invalid Refresh Token: Already Used'),
+  sessionExpired: () => new AuthError(400, 'session_expired', 'Invalid Refresh Token: Session Expired'),
+  userBanned: () => new AuthError(400, 'user_banned', 'User is banned'),
+  unsupportedGrant: () => new AuthError(400, 'unsupported_grant_type', 'unsupported_grant_type'),
+  notImplemented: (what: string) => new AuthError(501, 'not_implemented', `${what} is not implemented yet in this build of NextMavens Stack`),
+  notFound: () => new AuthError(404, 'not_found', 'Not found'),
+  unexpected: () => new AuthError(500, 'unexpected_failure', 'Unexpected failure'),
+} as const;
+
+/** Renders an AuthError (or anything else, as a 500 without internals) for this client. */
+export function sendAuthError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const e = err instanceof AuthError ? err : AUTH_ERRORS.unexpected();
+  if (!(err instanceof AuthError)) req.log.error({ err }, 'auth: unexpected error');
+  const modern = String(req.headers['x-supabase-api-version'] ?? '') >= API_VERSION;
+  reply.code(e.status).header('x-sb-error-code', e.code).header('X-Supabase-Api-Version', API_VERSION);
+  return reply.send(
+    modern
+      ? { code: e.code, message: e.message, ...e.extra }
+      : { code: e.status, error_code: e.code, msg: e.message, ...e.extra },
+  );
+}

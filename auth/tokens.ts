@@ -1,0 +1,98 @@
+/**
+ * What auth hands out: the User JSON (protocols.md §2.5), access tokens with GoTrue's claims
+ * plus the tenant (§2.4), and session responses (§2.3).
+ */
+import { SignJWT } from 'jose';
+import type { Config } from '../config/load.ts';
+import type { IdentityRow, SessionRow, UserRow } from './store.ts';
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : undefined);
+
+/** App metadata as the token and the user JSON show it: the tenant included. */
+export function appMetadata(user: UserRow): Record<string, unknown> {
+  return user.tenant_id ? { ...user.raw_app_meta_data, tenant_id: user.tenant_id } : user.raw_app_meta_data;
+}
+
+export function userJson(user: UserRow, identities: IdentityRow[]): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    id: user.id,
+    aud: user.aud,
+    role: user.role,
+    email: user.email ?? '',
+    email_confirmed_at: iso(user.email_confirmed_at),
+    phone: user.phone ?? '',
+    phone_confirmed_at: iso(user.phone_confirmed_at),
+    confirmation_sent_at: iso(user.confirmation_sent_at),
+    confirmed_at: iso(user.email_confirmed_at ?? user.phone_confirmed_at),
+    recovery_sent_at: iso(user.recovery_sent_at),
+    invited_at: iso(user.invited_at),
+    last_sign_in_at: iso(user.last_sign_in_at),
+    app_metadata: appMetadata(user),
+    user_metadata: user.email_confirmed_at ? { ...user.raw_user_meta_data, email_verified: true } : user.raw_user_meta_data,
+    identities: identities.map((i) => ({
+      identity_id: i.id,
+      id: i.provider_id,
+      user_id: i.user_id,
+      identity_data: i.identity_data,
+      provider: i.provider,
+      last_sign_in_at: iso(i.last_sign_in_at),
+      created_at: iso(i.created_at),
+      updated_at: iso(i.updated_at),
+      email: i.email ?? undefined,
+    })),
+    created_at: iso(user.created_at),
+    updated_at: iso(user.updated_at),
+    banned_until: iso(user.banned_until),
+    is_anonymous: user.is_anonymous,
+    tenant_id: user.tenant_id ?? undefined,
+  };
+  for (const k of Object.keys(json)) if (json[k] === undefined) delete json[k];
+  return json;
+}
+
+export interface IssuedSession {
+  access_token: string;
+  token_type: 'bearer';
+  expires_in: number;
+  expires_at: number;
+  refresh_token: string;
+  user: Record<string, unknown>;
+}
+
+export async function accessToken(config: Config, user: UserRow, session: SessionRow): Promise<{ token: string; exp: number }> {
+  const now = Math.floor(Date.now() / 1000);
+  const exp = now + config.auth.accessTokenTtl;
+  const claims: Record<string, unknown> = {
+    email: user.email ?? '',
+    phone: user.phone ?? '',
+    app_metadata: appMetadata(user),
+    user_metadata: user.raw_user_meta_data,
+    role: user.role,
+    aal: session.aal,
+    amr: session.amr,
+    session_id: session.id,
+    is_anonymous: user.is_anonymous,
+  };
+  if (user.tenant_id) claims.tenant_id = user.tenant_id;
+  const token = await new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuer(`${config.publicUrl}/auth/v1`)
+    .setSubject(user.id)
+    .setAudience('authenticated')
+    .setIssuedAt(now)
+    .setExpirationTime(exp)
+    .sign(new TextEncoder().encode(config.jwtSecret));
+  return { token, exp };
+}
+
+export async function sessionResponse(config: Config, user: UserRow, identities: IdentityRow[], session: SessionRow, refreshToken: string): Promise<IssuedSession> {
+  const { token, exp } = await accessToken(config, user, session);
+  return {
+    access_token: token,
+    token_type: 'bearer',
+    expires_in: exp - Math.floor(Date.now() / 1000),
+    expires_at: exp,
+    refresh_token: refreshToken,
+    user: userJson(user, identities),
+  };
+}
