@@ -196,3 +196,13 @@ describe('short routes', () => {
     expect(await body(bad)).toMatchObject({ error_code: 'invalid_credentials' });
   });
 });
+
+describe('brute-force protection', () => {
+  it('answers 429 over_request_rate_limit after too many failed sign-ins for one email', async () => {
+    const sb = fresh();
+    const codes: (string | undefined)[] = [];
+    for (let i = 0; i < 12; i++) codes.push((await sb.auth.signInWithPassword({ email: 'victim@example.com', password: `guess-${i}` })).error?.code);
+    expect(codes.slice(0, 10).every((c) => c === 'invalid_credentials')).toBe(true);
+    expect(codes.at(-1)).toBe('over_request_rate_limit');
+  });
+});

@@ -11,6 +11,7 @@ import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { API_VERSION, AUTH_ERRORS, AuthError, sendAuthError } from './errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
+import { RateLimiter } from './rate-limit.ts';
 import {
   audit,
   createSession,
@@ -58,6 +59,11 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   const pool = ctx.pools.admin;
   const verifier = createJwtVerifier(config.jwtSecret, config.jwks);
   const app = createServiceApp({ name: 'auth', log: ctx.log, logRequests: !ctx.embedded });
+  const limits = config.auth.rateLimits;
+  const signinByIp = new RateLimiter(limits.signin, 300);
+  const failuresByEmail = new RateLimiter(Math.ceil(limits.signin / 3), 900);
+  const signupByIp = new RateLimiter(limits.signup, 3600);
+  const refreshByIp = new RateLimiter(limits.refresh, 300);
 
   // auth-js sends `Content-Type: application/json` on bodiless POSTs (signOut): an empty body is {}.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
@@ -130,6 +136,7 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   // ------------------------------------------------------------------------- handlers
 
   async function signup(req: FastifyRequest) {
+    signupByIp.hit(req.ip);
     const body = bodyOf(req);
     const email = str(body.email)?.trim().toLowerCase();
     const data = obj(body.data);
@@ -170,8 +177,14 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     const email = str(body.email)?.trim();
     const password = str(body.password);
     if (!email || !password) throw AUTH_ERRORS.invalidCredentials();
+    signinByIp.hit(req.ip);
+    const emailKey = email.toLowerCase();
     const user = await findUserByEmail(pool, email);
-    if (!user || !(await verifyPassword(password, user.encrypted_password))) throw AUTH_ERRORS.invalidCredentials();
+    if (!user || !(await verifyPassword(password, user.encrypted_password))) {
+      failuresByEmail.hit(emailKey);
+      throw AUTH_ERRORS.invalidCredentials();
+    }
+    failuresByEmail.reset(emailKey);
     if (!user.email_confirmed_at) throw AUTH_ERRORS.emailNotConfirmed();
     if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
     return withTransaction(pool, (c) => issue(c, user, 'password', req));
@@ -179,6 +192,7 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
 
   /** Rotation with reuse detection (protocols.md §2.8). */
   async function refreshGrant(req: FastifyRequest) {
+    refreshByIp.hit(req.ip);
     const token = str(bodyOf(req).refresh_token);
     if (!token) throw new AuthError(400, 'validation_failed', 'refresh_token required');
     const result = await withTransaction(pool, async (c) => {

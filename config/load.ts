@@ -49,6 +49,7 @@ export interface Config {
     anonymousSignins: boolean;
     passwordMinLength: number;
     bcryptCost: number;
+    rateLimits: { signin: number; signup: number; refresh: number };
   };
   telegram: { botToken?: string; channelId?: string };
 }
@@ -239,6 +240,11 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       anonymousSignins: r.bool('AUTH_ANONYMOUS_SIGNINS'),
       passwordMinLength: r.int('AUTH_PASSWORD_MIN_LENGTH', 1, 128),
       bcryptCost: r.int('AUTH_BCRYPT_COST', 4, 16),
+      rateLimits: {
+        signin: r.int('AUTH_RATE_LIMIT_SIGNIN', 0, 1_000_000),
+        signup: r.int('AUTH_RATE_LIMIT_SIGNUP', 0, 1_000_000),
+        refresh: r.int('AUTH_RATE_LIMIT_REFRESH', 0, 1_000_000),
+      },
     },
     telegram: { botToken: r.raw('TELEGRAM_BOT_TOKEN'), channelId: r.raw('TELEGRAM_CHANNEL_ID') },
   };

@@ -46,6 +46,9 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'AUTH_DISABLE_SIGNUP', group: 'Auth', default: 'false', description: 'Refuse new sign-ups (admins can still create users).' },
   { name: 'AUTH_ANONYMOUS_SIGNINS', group: 'Auth', default: 'true', description: 'Allow signInAnonymously().' },
   { name: 'AUTH_PASSWORD_MIN_LENGTH', group: 'Auth', default: '6', description: 'Shortest password accepted.' },
+  { name: 'AUTH_RATE_LIMIT_SIGNIN', group: 'Auth', default: '30', description: 'Sign-in attempts per client address per 5 minutes (0 = unlimited); failed attempts per email are capped at a third of it.' },
+  { name: 'AUTH_RATE_LIMIT_SIGNUP', group: 'Auth', default: '30', description: 'Sign-ups per client address per hour (0 = unlimited).' },
+  { name: 'AUTH_RATE_LIMIT_REFRESH', group: 'Auth', default: '150', description: 'Token refreshes per client address per 5 minutes (0 = unlimited).' },
   { name: 'AUTH_BCRYPT_COST', group: 'Auth', default: '10', description: 'bcrypt cost for new password hashes (existing $2a/$2b hashes of any cost verify).' },
   // Realtime
   { name: 'REALTIME_PORT', group: 'Realtime', default: '4003', description: 'Port of the standalone realtime service.' },
