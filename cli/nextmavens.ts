@@ -2,6 +2,7 @@
 /**
  * nextmavens start | migrate | keys | serve <service> | gen <traefik|env|types> | status
  */
+import '../config/process-env.ts';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -67,16 +67,27 @@ async function closeServer(server: http.Server, graceMs = 5000): Promise<void> {
   clearTimeout(timer);
 }
 
-/** A shutdown that runs each step even when an earlier one fails, in order. */
+const SHUTDOWN_STEP_MS = 10_000;
+
+/**
+ * A shutdown that runs each step in order even when an earlier one fails or hangs (each step
+ * gets SHUTDOWN_STEP_MS), so Postgres is always stopped last and no process is left behind.
+ */
 function shutdownSequence(log: Logger, steps: [string, () => Promise<unknown> | undefined][]): () => Promise<void> {
   let running: Promise<void> | undefined;
   return () =>
     (running ??= (async () => {
       for (const [what, step] of steps) {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`did not finish within ${SHUTDOWN_STEP_MS} ms`)), SHUTDOWN_STEP_MS);
+        });
         try {
-          await step();
+          await Promise.race([Promise.resolve(step()), timeout]);
         } catch (err) {
           log.error({ err }, `shutdown: ${what} failed`);
+        } finally {
+          clearTimeout(timer);
         }
       }
     })());

@@ -40,6 +40,14 @@ export function createPools(cfg: PostgresConfig, applicationName: string): Pools
   };
 }
 
+/** Connection URL of the `authenticator` role (for libraries that manage their own pool). */
+export function authenticatorUrl(cfg: PostgresConfig): string {
+  const url = new URL(cfg.url);
+  url.username = AUTHENTICATOR_ROLE;
+  url.password = encodeURIComponent(cfg.password);
+  return url.toString();
+}
+
 function sslFromUrl(url: string): pg.PoolConfig['ssl'] {
   const mode = new URL(url).searchParams.get('sslmode');
   if (!mode || mode === 'disable') return undefined;
