@@ -1,14 +1,15 @@
 /**
- * Password hashing with bcrypt (a native N-API binding). Hashes GoTrue stored (`$2a$`/`$2b$`,
- * any cost) verify unchanged, so users migrate from Supabase with their passwords.
+ * Password hashing with bcrypt (a native N-API binding, off the event loop). Hashes GoTrue
+ * stored (`$2a$`/`$2b$`, any cost) verify unchanged, so users migrate from Supabase with their
+ * passwords.
  */
-import { compare, hash } from '@node-rs/bcrypt';
+import { hash, verify } from '@node-rs/bcrypt';
 
 export function hashPassword(password: string, cost: number): Promise<string> {
-  return hash(password, { cost });
+  return hash(password, cost);
 }
 
 export async function verifyPassword(password: string, stored: string | null): Promise<boolean> {
   if (!stored || !/^\$2[abxy]\$\d\d\$/.test(stored)) return false;
-  return compare(password, stored);
+  return verify(password, stored);
 }
