@@ -39,7 +39,7 @@ describe('embedded stack', () => {
   });
 
   it('every service prefix not built yet answers a clear 501 JSON error', async () => {
-    const paths = ['/auth/v1/otp', '/realtime/v1/api/broadcast', '/storage/v1/bucket'];
+    const paths = ['/auth/v1/otp', '/realtime/v1/api/broadcast', '/storage/v1/render/image/public/a/b.png'];
     for (const path of paths) {
       const res = await fetch(stack.url + path, { headers: { apikey: db.config.anonKey } });
       expect(res.status, path).toBe(501);

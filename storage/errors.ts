@@ -1,0 +1,52 @@
+/**
+ * Storage errors in supabase/storage's shape: `{statusCode: "<logical status>", code, error,
+ * message}`, sent with HTTP 400 for client errors as that server does (a few keep their own
+ * status), which is what @supabase/storage-js expects.
+ */
+import type { FastifyReply } from 'fastify';
+
+export class StorageError extends Error {
+  readonly statusCode: number;
+  readonly code: string;
+  readonly error: string;
+  /** The HTTP status actually sent. */
+  readonly httpStatus: number;
+  constructor(statusCode: number, code: string, error: string, message: string, httpStatus?: number) {
+    super(message);
+    this.name = 'StorageError';
+    this.statusCode = statusCode;
+    this.code = code;
+    this.error = error;
+    this.httpStatus = httpStatus ?? (statusCode >= 500 ? 500 : statusCode === 413 ? 413 : 400);
+  }
+}
+
+export const STORAGE_ERRORS = {
+  noSuchKey: () => new StorageError(404, 'NoSuchKey', 'not_found', 'Object not found'),
+  noSuchBucket: () => new StorageError(404, 'NoSuchBucket', 'Bucket not found', 'Bucket not found'),
+  accessDenied: (message = 'new row violates row-level security policy') => new StorageError(403, 'AccessDenied', 'Unauthorized', message),
+  keyExists: () => new StorageError(409, 'KeyAlreadyExists', 'Duplicate', 'The resource already exists'),
+  bucketExists: () => new StorageError(409, 'BucketAlreadyExists', 'Duplicate', 'The resource already exists'),
+  bucketNotEmpty: () => new StorageError(409, 'ResourceNotEmpty', 'ResourceNotEmpty', 'The bucket you tried to delete is not empty'),
+  tooLarge: () => new StorageError(413, 'EntityTooLarge', 'Payload too large', 'The object exceeded the maximum allowed size'),
+  mimeType: (mime: string) => new StorageError(415, 'InvalidMimeType', 'invalid_mime_type', `mime type ${mime} is not supported`),
+  invalidKey: (key: string) => new StorageError(400, 'InvalidKey', 'InvalidKey', `Invalid key: ${key}`),
+  invalidBucketName: () => new StorageError(400, 'InvalidBucketName', 'Invalid Input', 'Bucket name invalid'),
+  invalidRequest: (message: string) => new StorageError(400, 'InvalidRequest', 'InvalidRequest', message),
+  invalidSignature: () => new StorageError(400, 'InvalidSignature', 'InvalidSignature', 'Invalid signature'),
+  expiredToken: () => new StorageError(400, 'ExpiredToken', 'ExpiredToken', 'The provided token has expired.'),
+  internal: () => new StorageError(500, 'InternalError', 'internal', 'Internal Server Error'),
+} as const;
+
+export function sendStorageError(reply: FastifyReply, err: unknown): FastifyReply {
+  let e: StorageError;
+  if (err instanceof StorageError) e = err;
+  else if ((err as { code?: string })?.code === '42501') e = STORAGE_ERRORS.accessDenied();
+  else if ((err as { code?: string })?.code === '23505') e = STORAGE_ERRORS.keyExists();
+  else if ((err as { code?: string })?.code === 'FST_REQ_FILE_TOO_LARGE') e = STORAGE_ERRORS.tooLarge();
+  else {
+    reply.log.error({ err }, 'storage: unexpected error');
+    e = STORAGE_ERRORS.internal();
+  }
+  return reply.code(e.httpStatus).send({ statusCode: String(e.statusCode), code: e.code, error: e.error, message: e.message });
+}
