@@ -5,12 +5,13 @@
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { SignJWT } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import type { RunningStack } from '../cli/stack.ts';
+import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
 import { body } from '../test/helpers/http.ts';
+import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
+let t: TestStack;
 let db: TestDatabase;
 let stack: RunningStack;
 let admin: SupabaseClient;
@@ -19,23 +20,20 @@ const TENANT = '00000000-0000-4000-8000-0000000000a1';
 const fresh = () => createClient(stack.url, db.config.anonKey, { auth: { persistSession: false, autoRefreshToken: false } });
 
 beforeAll(async () => {
-  db = await createTestDatabase({ AUTH_BCRYPT_COST: '4' });
-  await db.admin.query(`
+  t = await startTestStack({
+    env: { AUTH_BCRYPT_COST: '4' },
+    sql: `
     insert into public.tenants (id, name) values ('${TENANT}', 'Acme');
     create table public.notes (id bigint generated always as identity primary key, owner uuid not null default auth.uid(), body text);
     alter table public.notes enable row level security;
     create policy own_notes on public.notes using (owner = auth.uid()) with check (owner = auth.uid());
-  `);
-  db.config.port = 0;
-  db.config.host = '127.0.0.1';
-  stack = await startStack(db.config, pino({ level: 'silent' }));
+  `,
+  });
+  ({ db, stack } = t);
   admin = createClient(stack.url, db.config.serviceRoleKey, { auth: { persistSession: false, autoRefreshToken: false } });
 });
 
-afterAll(async () => {
-  await stack?.close();
-  await db?.drop();
-});
+afterAll(() => t?.close());
 
 describe('sign-up and sign-in', () => {
   it('signUp returns a session (autoconfirm), with GoTrue claims in the access token', async () => {

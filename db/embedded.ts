@@ -243,16 +243,22 @@ export class EmbeddedPostgres {
     });
   }
 
-  private async canConnect(): Promise<boolean> {
+  /** A superuser client on the cluster's `postgres` database. */
+  private client(connectionTimeoutMillis?: number): pg.Client {
     const client = new pg.Client({
       host: '127.0.0.1',
       port: this.opts.port,
       user: this.opts.user,
       password: this.opts.password,
       database: 'postgres',
-      connectionTimeoutMillis: 1000,
+      connectionTimeoutMillis,
     });
     client.on('error', () => undefined);
+    return client;
+  }
+
+  private async canConnect(): Promise<boolean> {
+    const client = this.client(1000);
     try {
       await client.connect();
       await client.query('select 1');
@@ -266,13 +272,7 @@ export class EmbeddedPostgres {
 
   /** Creates `name` if it does not exist yet. */
   async ensureDatabase(name: string): Promise<void> {
-    const client = new pg.Client({
-      host: '127.0.0.1',
-      port: this.opts.port,
-      user: this.opts.user,
-      password: this.opts.password,
-      database: 'postgres',
-    });
+    const client = this.client();
     await client.connect();
     try {
       const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);

@@ -2,14 +2,14 @@
  * GraphQL through a real client (fetch) against the embedded stack: queries, filters,
  * pagination, mutations, and RLS for two tenants exactly as REST applies it.
  */
-import { readFile } from 'node:fs/promises';
 import { SignJWT } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import type { RunningStack } from '../cli/stack.ts';
+import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
 import { body } from '../test/helpers/http.ts';
+import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
+let t: TestStack;
 let db: TestDatabase;
 let stack: RunningStack;
 const TENANT_A = '00000000-0000-4000-8000-00000000000a';
@@ -29,17 +29,11 @@ async function gql(query: string, variables: Record<string, unknown> = {}, beare
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await db.admin.query(await readFile(new URL('../test/fixtures/rest-basic.sql', import.meta.url), 'utf8'));
-  db.config.port = 0;
-  db.config.host = '127.0.0.1';
-  stack = await startStack(db.config, pino({ level: 'silent' }));
+  t = await startTestStack({ fixtures: 'rest-basic.sql' });
+  ({ db, stack } = t);
 }, 60_000);
 
-afterAll(async () => {
-  await stack?.close();
-  await db?.drop();
-});
+afterAll(() => t?.close());
 
 describe('graphql', () => {
   it('queries with simplified inflection, relations, filters and pagination', async () => {

@@ -4,11 +4,12 @@
  * token checks at connect.
  */
 import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
+import type { RunningStack } from '../cli/stack.ts';
+import type { TestDatabase } from '../test/helpers/db.ts';
+import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
+let t: TestStack;
 let db: TestDatabase;
 let stack: RunningStack;
 const clients: SupabaseClient[] = [];
@@ -32,16 +33,13 @@ const until = async (cond: () => boolean, ms = 5000) => {
 };
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  db.config.port = 0;
-  db.config.host = '127.0.0.1';
-  stack = await startStack(db.config, pino({ level: 'silent' }));
+  t = await startTestStack();
+  ({ db, stack } = t);
 });
 
 afterAll(async () => {
   for (const c of clients) await c.removeAllChannels();
-  await stack?.close();
-  await db?.drop();
+  await t?.close();
 });
 
 describe('realtime', () => {

@@ -2,14 +2,14 @@
  * The REST API through the official client: every builder method of @supabase/postgrest-js
  * (inside supabase-js) against the embedded stack over a real database, plus tenancy under RLS.
  */
-import { readFile } from 'node:fs/promises';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { SignJWT } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import type { RunningStack } from '../cli/stack.ts';
+import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
+let t: TestStack;
 let db: TestDatabase;
 let stack: RunningStack;
 let anon: SupabaseClient;
@@ -36,19 +36,13 @@ function client(key: string, accessToken?: string): SupabaseClient {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await db.admin.query(await readFile(new URL('../test/fixtures/rest-basic.sql', import.meta.url), 'utf8'));
-  db.config.port = 0;
-  db.config.host = '127.0.0.1';
-  stack = await startStack(db.config, pino({ level: 'silent' }));
+  t = await startTestStack({ fixtures: 'rest-basic.sql' });
+  ({ db, stack } = t);
   anon = client(db.config.anonKey);
   service = client(db.config.serviceRoleKey);
 });
 
-afterAll(async () => {
-  await stack?.close();
-  await db?.drop();
-});
+afterAll(() => t?.close());
 
 describe('reads', () => {
   it('select, eq, order, limit', async () => {

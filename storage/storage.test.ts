@@ -7,11 +7,12 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { SignJWT } from 'jose';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import type { RunningStack } from '../cli/stack.ts';
+import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
+let t: TestStack;
 let db: TestDatabase;
 let stack: RunningStack;
 let admin: SupabaseClient;
@@ -32,28 +33,24 @@ async function as(sub: string, tenant: string): Promise<SupabaseClient> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
   // Policies as a Supabase app writes them: users own the files under their own folder,
   // and everyone in a tenant reads the tenant's shared folder.
-  await db.admin.query(`
+  t = await startTestStack({
+    sql: `
     create policy "own folder" on storage.objects for all to authenticated
       using (bucket_id = 'docs' and (storage.foldername(name))[1] = auth.uid()::text)
       with check (bucket_id = 'docs' and (storage.foldername(name))[1] = auth.uid()::text);
     create policy "tenant shared read" on storage.objects for select to authenticated
       using (bucket_id = 'docs' and (storage.foldername(name))[1] = 'shared' and (storage.foldername(name))[2] = auth.tenant_id()::text);
-  `);
-  db.config.port = 0;
-  db.config.host = '127.0.0.1';
-  stack = await startStack(db.config, pino({ level: 'silent' }));
+  `,
+  });
+  ({ db, stack } = t);
   admin = createClient(stack.url, db.config.serviceRoleKey, { auth: { persistSession: false } });
   alice = await as(ALICE, TENANT_A);
   bob = await as(BOB, TENANT_B);
 });
 
-afterAll(async () => {
-  await stack?.close();
-  await db?.drop();
-});
+afterAll(() => t?.close());
 
 describe('buckets', () => {
   it('create, get, list, update, refuse duplicates; only service_role may create', async () => {

@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Field, Filter, LogicTree } from '../ast.ts';
 import { RestError } from '../errors.ts';
+import { parseError } from './expect-error.ts';
 import { MAX_NESTING, parseField, parseFilterValue, parseLogicPath, parseLogicTree, parseTreePath, tryParseFilterValue } from './filter.ts';
 
-function parseError(f: () => unknown): RestError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RestError);
-    return err as RestError;
-  }
-  throw new Error('expected a parse error');
-}
 
 const id: Field = { name: 'id', jsonPath: [] };
 const fld = (name: string): Field => ({ name, jsonPath: [] });

@@ -1,22 +1,13 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 import type { Field, Filter, ParsedQuery, SelectItem } from '../ast.ts';
-import { RestError } from '../errors.ts';
+import { parseError } from './expect-error.ts';
 import { parseAccept, parsePrefer } from './headers.ts';
 import { parseColumnList, parseQuery, splitQueryString } from './query.ts';
 
 const read = (search: string) => parseQuery(search, { rpcRead: false });
 const rpcRead = (search: string) => parseQuery(search, { rpcRead: true });
 
-function parseError(f: () => unknown): RestError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RestError);
-    return err as RestError;
-  }
-  throw new Error('expected an error');
-}
 
 const fld = (name: string): Field => ({ name, jsonPath: [] });
 const filter = (name: string, op: Filter['op'], value: Filter['value'], extra: Partial<Filter> = {}): Filter => ({

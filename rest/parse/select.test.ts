@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { SelectItem } from '../ast.ts';
-import { RestError } from '../errors.ts';
+import { parseError } from './expect-error.ts';
 import { MAX_NESTING } from './filter.ts';
 import { parseSelect } from './select.ts';
 
-function parseError(f: () => unknown): RestError {
-  try {
-    f();
-  } catch (err) {
-    expect(err).toBeInstanceOf(RestError);
-    return err as RestError;
-  }
-  throw new Error('expected a parse error');
-}
 
 function expectSelectError(input: string, column?: number, details?: string): void {
   const err = parseError(() => parseSelect(input));
