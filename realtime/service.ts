@@ -2,9 +2,10 @@
  * The realtime service: Phoenix channels over WebSockets at `/realtime/v1/websocket`, as
  * @supabase/realtime-js uses them — heartbeats, joins, broadcast (self/ack, JSON and binary
  * frames), presence (presence_state, presence_diff, cleanup on leave and disconnect), token
- * refresh and expiry, plus the REST broadcast endpoints. One process keeps channel state in
- * memory. Database changes (postgres_changes) are not streamed yet: a join that asks for them
- * is accepted and told so with a system message.
+ * refresh and expiry, the REST broadcast endpoints, and postgres_changes streamed from logical
+ * replication, delivered only to subscribers whose own role and claims may SELECT the row
+ * (checked once per group of identical claims per transaction). One process keeps channel state
+ * in memory.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -15,6 +16,9 @@ import { bearerToken, createJwtVerifier, JwtError, type JwtClaims } from '../gat
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { decode, encode, encodeUserBroadcast, type PhxMessage, type Vsn } from './phoenix.ts';
+import { PUBLICATION, startChangeStream, waitUntilVisible, type ChangeStream, type RowChange, type Transaction } from './changes.ts';
+import { matchesFilters, parseChangeFilter, type ChangeFilter } from './filters.ts';
+import { withRequestContext } from '../db/request-context.ts';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_CHANNELS_PER_CONNECTION = 100;
@@ -27,8 +31,17 @@ interface Connection {
   channels: Map<string, Channel>;
 }
 
+interface Binding {
+  id: number;
+  event: string;
+  schema: string;
+  table: string;
+  filters: ChangeFilter[];
+}
+
 interface Channel {
   conn: Connection;
+  bindings: Binding[];
   topic: string;
   joinRef: string | null;
   claims: JwtClaims;
@@ -172,12 +185,34 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
         return reply(conn, m, 'error', { reason: `InvalidJWTToken: ${tokenError(err)}` });
       }
     }
+    const changes = Array.isArray(config.postgres_changes) ? (config.postgres_changes as Record<string, unknown>[]) : [];
+    const bindings: Binding[] = [];
+    for (const b of changes) {
+      const event = String(b.event ?? '*').toUpperCase();
+      const schema = String(b.schema ?? 'public');
+      const table = String(b.table ?? '*');
+      let filters: ChangeFilter[];
+      try {
+        filters = parseChangeFilter(typeof b.filter === 'string' ? b.filter : undefined);
+      } catch (err) {
+        return reply(conn, m, 'error', { reason: `InvalidFilter: ${(err as Error).message}` });
+      }
+      if (table !== '*') {
+        const { rows } = await ctx.pools.admin.query<{ ok: boolean | null }>(
+          `select has_table_privilege($1, c.oid, 'SELECT') as ok from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = $2 and c.relname = $3`,
+          [claims.role, schema, table],
+        ).catch(() => ({ rows: [] as { ok: boolean | null }[] }));
+        if (!rows[0]?.ok) return reply(conn, m, 'error', { reason: `Unauthorized: You do not have permissions to read from ${schema}.${table}` });
+      }
+      bindings.push({ id: bindingId(b), event: ['INSERT', 'UPDATE', 'DELETE'].includes(event) ? event : '*', schema, table, filters });
+    }
     const existing = conn.channels.get(m.topic);
     if (existing) leave(existing, true);
     const broadcastCfg = config.broadcast ?? {};
     const presenceCfg = config.presence ?? {};
     const ch: Channel = {
       conn,
+      bindings,
       topic: m.topic,
       joinRef: m.join_ref,
       claims,
@@ -187,9 +222,22 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     };
     conn.channels.set(m.topic, ch);
     (topics.get(m.topic) ?? topics.set(m.topic, new Set()).get(m.topic)!).add(ch);
-    const changes = Array.isArray(config.postgres_changes) ? config.postgres_changes : [];
-    reply(conn, m, 'ok', { postgres_changes: changes.map((b: Record<string, unknown>) => ({ ...b, id: bindingId(b) })) });
-    if (changes.length) system(ch, 'error', 'postgres_changes are not streamed yet by this server', 'postgres_changes');
+    reply(conn, m, 'ok', { postgres_changes: changes.map((b, i) => ({ ...b, id: bindings[i].id })) });
+    if (bindings.length) {
+      const published = await subscribable(bindings);
+      if (published) {
+        await ensureStream().then(
+          () => system(ch, 'ok', 'Subscribed to PostgreSQL', 'postgres_changes'),
+          (err) => {
+            ctx.log.error({ err }, 'realtime: cannot start the replication stream');
+            system(ch, 'error', 'Unable to start the replication stream', 'postgres_changes');
+          },
+        );
+      } else {
+        const b = bindings[0];
+        system(ch, 'error', `Unable to subscribe to changes with given parameters. Please check Realtime is enabled for the given connect parameters: [event: ${b.event}, schema: ${b.schema}, table: ${b.table}, filters: [], select: nil]`, 'postgres_changes');
+      }
+    }
     send(conn, { join_ref: ch.joinRef, ref: null, topic: m.topic, event: 'presence_state', payload: presenceState(m.topic) });
     watchExpiry(ch);
   }
@@ -232,6 +280,94 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       }
       default:
         return reply(conn, m, 'ok', {});
+    }
+  }
+
+  // -------------------------------------------------------------------------- postgres_changes
+
+  let stream: Promise<ChangeStream> | undefined;
+  const ensureStream = () =>
+    (stream ??= startChangeStream(ctx.config.postgres.url, ctx.config.postgres.replicationSlot, ctx.log, dispatch).catch((err) => {
+      stream = undefined;
+      throw err;
+    }));
+
+  /** Every table a binding names is in the publication (schema-wide bindings: any table). */
+  async function subscribable(bindings: Binding[]): Promise<boolean> {
+    for (const b of bindings) {
+      const { rowCount } = await ctx.pools.admin.query(
+        `select 1 from pg_publication_tables where pubname = $1 and ($2 = '*' or schemaname = $2) and ($3 = '*' or tablename = $3)`,
+        [PUBLICATION, b.schema, b.table],
+      );
+      if (!rowCount) return false;
+    }
+    return true;
+  }
+
+  const bindingMatches = (b: Binding, c: RowChange) =>
+    (b.schema === '*' || b.schema === c.schema) &&
+    (b.table === '*' || b.table === c.table) &&
+    (b.event === '*' || b.event === c.type) &&
+    matchesFilters(b.filters, c.type === 'DELETE' ? c.oldRecord : c.record);
+
+  /** A row's key as text values, comparable with what visibleKeys returns. */
+  const keyOf = (c: RowChange, row: Record<string, unknown> | undefined) =>
+    JSON.stringify(c.keyColumns.map((k) => (row?.[k] === null || row?.[k] === undefined ? null : row[k] instanceof Date ? (row[k] as Date).toISOString() : String(row[k]))));
+
+  /** The keys of `changes` (one table) that `claims` may SELECT, in one query. */
+  async function visibleKeys(claims: JwtClaims, changes: RowChange[]): Promise<Set<string>> {
+    const c0 = changes[0];
+    const q = (n: string) => `"${n.replace(/"/g, '""')}"`;
+    const table = `${q(c0.schema)}.${q(c0.table)}`;
+    const cols = c0.keyColumns.map(q);
+    const keys = changes.map((c) => Object.fromEntries(c0.keyColumns.map((k) => [k, c.record?.[k] ?? null])));
+    const sql = `select json_build_array(${cols.map((k) => `t.${k}::text`).join(', ')})::text as key from ${table} t
+      where (${cols.map((k) => `t.${k}`).join(', ')}) in (select ${cols.map((k) => `r.${k}`).join(', ')} from json_populate_recordset(null::${table}, $1::json) r)`;
+    const rows = await withRequestContext(ctx.pools.request, claims, async (client) => (await client.query<{ key: string }>(sql, [JSON.stringify(keys)])).rows, { readOnly: true }).catch((err) => {
+      ctx.log.warn({ err }, 'realtime: visibility check failed; not delivering');
+      return [] as { key: string }[];
+    });
+    return new Set(rows.map((r) => JSON.stringify(JSON.parse(r.key))));
+  }
+
+  async function dispatch(tx: Transaction): Promise<void> {
+    const subscribers = [...connections].flatMap((conn) => [...conn.channels.values()]).filter((ch) => ch.bindings.length);
+    if (!subscribers.length) return;
+    await waitUntilVisible(ctx.pools.admin, tx.xid);
+    // Per (table, claims) group: which rows of this transaction may they see? One query each.
+    const visible = new Map<string, Set<string>>();
+    const byTable = new Map<string, RowChange[]>();
+    for (const c of tx.changes) if (c.type !== 'DELETE') (byTable.get(`${c.schema}.${c.table}`) ?? byTable.set(`${c.schema}.${c.table}`, []).get(`${c.schema}.${c.table}`)!).push(c);
+    for (const [table, changes] of byTable) {
+      const interested = subscribers.filter((ch) => changes.some((c) => ch.bindings.some((b) => bindingMatches(b, c))));
+      const groups = new Map<string, JwtClaims>();
+      for (const ch of interested) groups.set(JSON.stringify(ch.claims), ch.claims);
+      for (const [claimsKey, claims] of groups) {
+        if (!changes[0].keyColumns.length) continue;
+        visible.set(`${table}\u0000${claimsKey}`, await visibleKeys(claims, changes));
+      }
+    }
+    for (const c of tx.changes) {
+      for (const ch of subscribers) {
+        const ids = ch.bindings.filter((b) => bindingMatches(b, c)).map((b) => b.id);
+        if (!ids.length) continue;
+        const data: Record<string, unknown> = { schema: c.schema, table: c.table, commit_timestamp: tx.commitTimestamp, type: c.type, columns: c.columns, errors: null };
+        if (c.type === 'DELETE') {
+          // Without the row there is nothing to check RLS against: only its key is revealed.
+          data.old_record = Object.fromEntries(c.keyColumns.map((k) => [k, c.oldRecord?.[k] ?? null]));
+        } else {
+          if (!c.keyColumns.length) {
+            data.record = {};
+            data.errors = ['Error 400: Bad Request, no primary key'];
+          } else {
+            const seen = visible.get(`${c.schema}.${c.table}\u0000${JSON.stringify(ch.claims)}`);
+            if (!seen?.has(keyOf(c, c.record))) continue;
+            data.record = c.record;
+          }
+          if (c.type === 'UPDATE') data.old_record = c.oldRecord ?? {};
+        }
+        send(ch.conn, { join_ref: null, ref: null, topic: ch.topic, event: 'postgres_changes', payload: { ids, data } });
+      }
     }
   }
 
@@ -305,6 +441,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     },
     health: async () => ({ status: 'up' }),
     async close() {
+      await (await stream?.catch(() => undefined))?.stop();
       for (const conn of connections) conn.ws.close(1001, 'server shutting down');
       wss.close();
       await app.close();

@@ -31,7 +31,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nextmavens-test-'));
   await chmod(dir, 0o755);
   const pg: TestPostgres = { host: '127.0.0.1', port: await freePort(), user: 'nextmavens', password: 'test-password', template: TEMPLATE_DB };
-  const server = new EmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: pg.port, user: pg.user, password: pg.password, settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' } });
+  const server = new EmbeddedPostgres({ dataDir: path.join(dir, 'pg'), port: pg.port, user: pg.user, password: pg.password, settings: { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off', max_replication_slots: 40, max_wal_senders: 40 } });
   await server.start();
   await server.ensureDatabase(TEMPLATE_DB);
   await migrate(`postgresql://${pg.user}:${pg.password}@${pg.host}:${pg.port}/${TEMPLATE_DB}`, { authenticatorPassword: pg.password });

@@ -34,7 +34,14 @@ export async function createTestDatabase(env: Record<string, string> = {}): Prom
     await root.end();
   }
   const url = serverUrl(name);
-  const config = await loadConfig({ DATABASE_URL: url, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: 'silent', DATA_DIR: `/tmp/${name}`, ...env });
+  const config = await loadConfig({
+    DATABASE_URL: url,
+    JWT_SECRET: TEST_JWT_SECRET,
+    LOG_LEVEL: 'silent',
+    DATA_DIR: `/tmp/${name}`,
+    POSTGRESQL_REPLICATION_SLOT: name, // slots are cluster-wide: one per test database
+    ...env,
+  });
   const admin = new pg.Pool({ connectionString: url, max: 4 });
   return {
     name,
@@ -46,6 +53,14 @@ export async function createTestDatabase(env: Record<string, string> = {}): Prom
       const c = new pg.Client({ connectionString: serverUrl('postgres') });
       await c.connect();
       try {
+        // A database with a replication slot cannot be dropped: end its consumer, drop the slot.
+        await c.query(`select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null`, [name]);
+        for (let i = 0; i < 50; i++) {
+          const { rows } = await c.query(`select slot_name, active from pg_replication_slots where database = $1`, [name]);
+          if (!rows.length) break;
+          for (const r of rows) if (!r.active) await c.query('select pg_drop_replication_slot($1)', [r.slot_name]).catch(() => undefined);
+          await new Promise((res) => setTimeout(res, 20));
+        }
         await c.query(`drop database if exists ${name} with (force)`);
       } finally {
         await c.end();
