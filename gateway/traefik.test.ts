@@ -2,63 +2,96 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { GATEWAY_SERVICE, ROUTES, SERVICES, VERIFY_PATH } from './routes.ts';
-import { renderTraefikDynamicConfig, TRAEFIK_DYNAMIC_PATH } from './traefik.ts';
+import { EDGE_POLICY, GATEWAY_SERVICE, HEALTH_PATH, matchRoute, ROUTES, VERIFY_PATH } from './routes.ts';
+import { renderTraefikDynamicConfig, routerMiddlewares, TRAEFIK_DYNAMIC_PATH } from './traefik.ts';
 
 interface Router {
   rule: string;
   priority: number;
+  entryPoints: string[];
   middlewares: string[];
   service: string;
 }
 
-const generated = parse(renderTraefikDynamicConfig()).http as {
-  routers: Record<string, Router>;
-  middlewares: Record<string, Record<string, Record<string, unknown>>>;
-  services: Record<string, unknown>;
+const { http } = parse(renderTraefikDynamicConfig()) as {
+  http: {
+    routers: Record<string, Router>;
+    middlewares: Record<string, Record<string, Record<string, unknown>>>;
+    services: Record<string, { loadBalancer: { servers: { url: string }[] } }>;
+  };
 };
+const routers = Object.entries(http.routers);
 
-describe('generated Traefik configuration', () => {
-  it('is what is committed (run `npm run gen -- traefik` after changing the route table)', async () => {
+/** The router Traefik picks for `path`: among those whose Path/PathPrefix rule matches, the highest priority. */
+function routerFor(path: string): string | undefined {
+  const matching = routers.filter(([, r]) =>
+    [...r.rule.matchAll(/(Path|PathPrefix)\(`([^`]+)`\)/g)].some(([, kind, p]) => (kind === 'Path' ? path === p : path.startsWith(p))),
+  );
+  matching.sort(([, a], [, b]) => b.priority - a.priority);
+  return matching[0]?.[0];
+}
+
+describe('generated Traefik dynamic configuration', () => {
+  it('is what is committed', async () => {
     const committed = await readFile(path.resolve(import.meta.dirname, '..', TRAEFIK_DYNAMIC_PATH), 'utf8');
-    expect(committed).toBe(renderTraefikDynamicConfig());
+    expect(committed, `${TRAEFIK_DYNAMIC_PATH} is stale: run \`npm run gen -- traefik\``).toBe(renderTraefikDynamicConfig());
   });
 
-  it('has one router per route, CORS first, ForwardAuth on key-checked routes', () => {
+  it('has one router per route, on the web entry point, matching the prefix and everything below it', () => {
     for (const route of ROUTES) {
-      const router = generated.routers[route.name];
+      const router = http.routers[route.name];
       expect(router, route.name).toBeDefined();
       expect(router.rule).toBe(`Path(\`${route.prefix}\`) || PathPrefix(\`${route.prefix}/\`)`);
-      expect(router.middlewares[0]).toBe('cors');
-      expect(router.middlewares.includes('verify')).toBe(route.auth === 'apikey');
-      if (router.middlewares.includes('rl-tenant')) {
-        expect(router.middlewares.indexOf('verify')).toBeLessThan(router.middlewares.indexOf('rl-tenant'));
-      }
-      expect(generated.services[router.service], router.service).toBeDefined();
+      expect(router.entryPoints).toEqual(['web']);
+      expect(router.service).toBe(route.service);
     }
+  });
+
+  it('puts CORS first everywhere, ForwardAuth exactly on key-checked routes, the tenant limit after it', () => {
+    for (const [name, r] of routers) {
+      expect(r.middlewares[0], name).toBe('cors');
+      for (const m of r.middlewares) expect(http.middlewares[m], `${name} uses ${m}`).toBeDefined();
+      if (r.middlewares.includes('rl-tenant')) expect(r.middlewares.indexOf('verify'), name).toBe(1);
+    }
+    for (const route of ROUTES) {
+      expect(http.routers[route.name].middlewares.includes('verify'), route.name).toBe(route.auth === 'apikey');
+    }
+    expect(http.routers.rest.middlewares).toEqual(['cors', 'verify', 'rl-tenant', 'body-limit', 'strip-rest-v1']);
+    // Without /verify there is no X-Tenant-Id to key on (Traefik would answer 500).
+    expect(() => routerMiddlewares({ ...ROUTES[0], rateLimit: 'tenant', auth: 'none' })).toThrow(/per-tenant/);
   });
 
   it('never buffers streamed routes (storage uploads, realtime WebSockets)', () => {
-    for (const name of ['storage', 'storage-short', 'realtime']) {
-      expect(generated.routers[name].middlewares).not.toContain('body-limit');
-    }
-    expect(generated.routers.rest.middlewares).toContain('body-limit');
+    for (const name of ['storage', 'storage-short', 'realtime']) expect(http.routers[name].middlewares, name).not.toContain('body-limit');
+    for (const route of ROUTES) expect(http.routers[route.name].middlewares.includes('body-limit'), route.name).toBe(route.bufferBody);
+    expect(http.middlewares['body-limit'].buffering.maxRequestBodyBytes).toBe(EDGE_POLICY.maxBodyBytes);
   });
 
-  it('sends ForwardAuth to the gateway /verify and trusts only its identity headers', () => {
-    const fa = generated.middlewares.verify.forwardAuth;
+  it('sends ForwardAuth to the gateway /verify and copies only the asserted identity headers', () => {
+    const fa = http.middlewares.verify.forwardAuth;
     expect(fa.address).toBe(`http://${GATEWAY_SERVICE.composeService}:${GATEWAY_SERVICE.port}${VERIFY_PATH}`);
-    expect(fa.authResponseHeaders).toEqual(['X-User-Role', 'X-User-Id', 'X-Tenant-Id']);
+    expect(fa.trustForwardHeader).toBe(true);
+    expect(fa.authResponseHeaders).toEqual([...EDGE_POLICY.authResponseHeaders]);
+    expect(fa.authResponseHeaders).toContain('X-Tenant-Id');
+    expect(http.middlewares['rl-tenant'].rateLimit.sourceCriterion).toEqual({ requestHeaderName: 'X-Tenant-Id' });
   });
 
-  it('lets longer prefixes win and strips prefixes the services do not expect', () => {
-    const r = generated.routers;
+  it('routes every router to a defined service; the gateway serves only /health', () => {
+    for (const [name, r] of routers) expect(http.services[r.service], `${name} → ${r.service}`).toBeDefined();
+    expect(http.services.gateway.loadBalancer.servers).toEqual([{ url: `http://${GATEWAY_SERVICE.composeService}:${GATEWAY_SERVICE.port}` }]);
+    expect(routerFor(HEALTH_PATH)).toBe('health');
+    expect(routerFor(VERIFY_PATH)).toBeUndefined();
+    expect(routers.filter(([, r]) => r.service === 'gateway').map(([name]) => name)).toEqual(['health']);
+  });
+
+  it('lets the longest prefix win, as the embedded gateway does', () => {
+    const r = http.routers;
     expect(r.graphql.priority).toBeGreaterThan(r['graphql-short'].priority);
     expect(r.storage.priority).toBeGreaterThan(r['storage-short'].priority);
     expect(r['auth-open-verify'].priority).toBeGreaterThan(r.auth.priority);
-    expect(generated.middlewares['strip-rest-v1'].stripPrefix.prefixes).toEqual(['/rest/v1']);
-    for (const [name, s] of Object.entries(SERVICES)) {
-      expect(JSON.stringify(generated.services[name])).toContain(`http://${s.composeService}:${s.port}`);
+    for (const route of ROUTES) {
+      for (const p of [route.prefix, `${route.prefix}/x`]) expect(routerFor(p), p).toBe(matchRoute(p)?.name);
     }
+    expect(routerFor('/graphqlx')).toBeUndefined();
   });
 });
