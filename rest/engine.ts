@@ -503,6 +503,8 @@ async function dispatch(opts: RestEngineOptions, req: RestRequest): Promise<Rest
     if (!READ_METHODS.has(req.method) && req.method !== 'OPTIONS') throw ERRORS.unsupportedMethod(req.method);
     const { openApiDocument } = await import('./openapi.ts');
     if (req.method === 'OPTIONS') return { status: 200, headers: { ...headers, Allow: 'OPTIONS,GET,HEAD' }, body: '' };
+    const acceptable = ctx.accept.some((m) => ['*/*', 'application/*', 'application/json', 'application/openapi+json'].includes(m.type));
+    if (!acceptable) throw ERRORS.mediaType(headerValue(req.headers.accept) ?? '');
     const doc = openApiDocument(model, schema);
     return { status: 200, headers: { ...headers, 'Content-Type': 'application/openapi+json; charset=utf-8' }, body: req.method === 'HEAD' ? undefined : JSON.stringify(doc) };
   }
