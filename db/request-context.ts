@@ -72,6 +72,8 @@ export async function withRequestContext<T>(
     await client.query(opts.readOnly ? 'begin read only' : 'begin');
     await client.query(contextStatement(claims, opts));
     const result = await fn(client);
+    // Deferred constraints are checked at commit; a rolled-back request must still report them.
+    if (opts.rollback) await client.query('set constraints all immediate');
     await client.query(opts.rollback ? 'rollback' : 'commit');
     return result;
   } catch (err) {

@@ -280,6 +280,8 @@ interface MutationPlan {
   location?: string;
   /** Expression over pgrst_source counting real inserts (upsert 200 vs 201). */
   inserted?: string;
+  /** PUT: 201 when it inserted, 200 when it replaced (with representation), else 204. */
+  put?: boolean;
 }
 
 async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan: MutationPlan, params: Params, builder: QueryBuilder): Promise<RestResponse> {
@@ -329,6 +331,7 @@ async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan:
   } else if (status !== 201) {
     status = status === 200 && plan.inserted !== undefined ? 200 : 204;
   }
+  if (plan.put) status = representation ? (Number(row.pgrst_inserted ?? 0) > 0 ? 201 : 200) : 204;
   status = applyResponseGucs(row, status, headers);
   return { status, headers, body };
 }
@@ -387,6 +390,7 @@ async function insert(ctx: RestContext, rel: Relation, query: ParsedQuery, upser
     contentRangeStyle: 'star',
     location: returningPreference(ctx) === 'headers-only' ? locationExpr(rel, params) : undefined,
     inserted: trackInserts ? `count(*) filter (where pgrst_was_inserted)` : undefined,
+    put: upsertPut,
   }, params, builder);
 }
 

@@ -173,7 +173,8 @@ export async function callFunction(ctx: RestContext, name: string, query: Parsed
     return { status, headers };
   }
   headers['Content-Type'] = media.contentType;
-  headers['Content-Range'] = n > 0 ? `0-${n - 1}/${total ?? '*'}` : `*/${total ?? '*'}`;
+  const first = fn.returnsSet ? (query.offsets.find((o) => o.path.length === 0)?.value ?? 0) : 0;
+  headers['Content-Range'] = n > 0 ? `${first}-${first + n - 1}/${total ?? '*'}` : `*/${total ?? '*'}`;
   let status = total !== undefined && n < total ? 206 : 200;
   status = applyResponseGucs(row, status, headers);
   return { status, headers, body: ctx.req.method === 'HEAD' ? undefined : row.body ?? 'null' };

@@ -670,10 +670,10 @@ const D: ConformanceCase[] = [
     expect: { status: 201, body: [{ name: 'Go', rank: 19 }] },
   },
   {
-    id: 'D66b', known: BUG.putStatus, title: 'PUT updating: 200', method: 'PUT', path: '/tiobe_pls?name=eq.Java', headers: repr, body: [{ name: 'Java', rank: 13 }],
+    id: 'D66b', title: 'PUT updating: 200', method: 'PUT', path: '/tiobe_pls?name=eq.Java', headers: repr, body: [{ name: 'Java', rank: 13 }],
     expect: { status: 200, body: [{ name: 'Java', rank: 13 }] },
   },
-  { id: 'D66c', known: BUG.putStatus, title: 'PUT without Prefer: 204', method: 'PUT', path: '/tiobe_pls?name=eq.Java', body: [{ name: 'Java', rank: 13 }], expect: { status: 204, body: { text: '' } } },
+  { id: 'D66c', title: 'PUT without Prefer: 204', method: 'PUT', path: '/tiobe_pls?name=eq.Java', body: [{ name: 'Java', rank: 13 }], expect: { status: 204, body: { text: '' } } },
   {
     id: 'D67a', title: 'PUT with limit', method: 'PUT', path: '/tiobe_pls?name=eq.Javascript&limit=1', body: [{ name: 'Javascript', rank: 1 }],
     expect: { status: 400, body: err('PGRST114', 'limit/offset querystring parameters are not allowed for PUT') },
@@ -813,15 +813,15 @@ const G: ConformanceCase[] = [
   { id: 'G83a', title: 'POST set-returning function', method: 'POST', path: '/rpc/getitemrange', body: { min: 2, max: 4 }, expect: { status: 200, body: ids(3, 4), headers: ct } },
   { id: 'G83b', title: 'GET with arguments in the query', method: 'GET', path: '/rpc/getitemrange?min=2&max=4', expect: { status: 200, body: ids(3, 4) } },
   {
-    id: 'G84a', known: BUG.rpcRange, title: 'limit/offset on a function result', method: 'POST', path: '/rpc/getitemrange?limit=1&offset=1', body: { min: 2, max: 4 },
+    id: 'G84a', title: 'limit/offset on a function result', method: 'POST', path: '/rpc/getitemrange?limit=1&offset=1', body: { min: 2, max: 4 },
     expect: { status: 200, body: ids(4), headers: { 'content-range': '1-1/*', 'content-length': '10' } },
   },
   {
-    id: 'G84b', known: BUG.rpcRange, title: 'partial function result with exact count: 206', method: 'POST', path: '/rpc/getitemrange?limit=1&offset=1', headers: { Prefer: 'count=exact' },
+    id: 'G84b', title: 'partial function result with exact count: 206', method: 'POST', path: '/rpc/getitemrange?limit=1&offset=1', headers: { Prefer: 'count=exact' },
     body: { min: 2, max: 4 }, expect: { status: 206, body: ids(4), headers: { 'content-range': '1-1/2' } },
   },
   {
-    id: 'G84c', known: BUG.rpcRange, title: 'HEAD on a function', method: 'HEAD', path: '/rpc/getitemrange?min=2&max=4&limit=1&offset=1',
+    id: 'G84c', title: 'HEAD on a function', method: 'HEAD', path: '/rpc/getitemrange?min=2&max=4&limit=1&offset=1',
     expect: { status: 200, body: { text: '' }, headers: { 'content-range': '1-1/*', 'content-length': null } },
   },
   {
@@ -864,7 +864,7 @@ const G: ConformanceCase[] = [
   { id: 'G88d', title: 'composite result is an object', method: 'POST', path: '/rpc/ret_point_2d', body: {}, expect: { status: 200, body: { x: 10, y: 5 } } },
   { id: 'G88e', title: 'single row of a table type with select', method: 'POST', path: '/rpc/single_article?select=id', body: { id: 2 }, expect: { status: 200, body: { id: 2 } } },
   {
-    id: 'G89a', known: BUG.rpcRange, title: 'filters, select, limit and offset on a function', method: 'GET', path: '/rpc/getallprojects?id=gt.1&id=lt.5&select=id&limit=2&offset=1',
+    id: 'G89a', title: 'filters, select, limit and offset on a function', method: 'GET', path: '/rpc/getallprojects?id=gt.1&id=lt.5&select=id&limit=2&offset=1',
     expect: { status: 200, body: ids(3, 4), headers: { 'content-range': '1-2/*' } },
   },
   {
@@ -1173,7 +1173,7 @@ const J: ConformanceCase[] = [
     expect: { status: 409, bodyMatch: { code: '23505' }, headers: { 'preference-applied': null } },
   },
   {
-    id: 'J125e', known: BUG.deferred, title: 'deferred constraint violations surface under tx=rollback', method: 'POST', path: '/rpc/raise_constraint', headers: { Prefer: 'tx=rollback' },
+    id: 'J125e', title: 'deferred constraint violations surface under tx=rollback', method: 'POST', path: '/rpc/raise_constraint', headers: { Prefer: 'tx=rollback' },
     body: { deferred: true }, expect: { status: 409, bodyMatch: { code: '23505' } },
   },
   {
