@@ -336,6 +336,18 @@ async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan:
   return { status, headers, body };
 }
 
+/**
+ * What a mutation returns: the whole row only when the response shows it. RETURNING needs SELECT
+ * on the returned columns, so an insert-only table (INSERT granted, SELECT not) still accepts
+ * `return=minimal` writes; headers-only needs just the primary key for Location.
+ */
+function returningList(ctx: RestContext, rel: Relation, alias: string): string {
+  const ret = returningPreference(ctx);
+  if (ret === 'representation') return `${ident(alias)}.*`;
+  if (ret === 'headers-only' && rel.pk.length) return rel.pk.map((c) => `${ident(alias)}.${ident(c)}`).join(', ');
+  return '1 as pgrst_one';
+}
+
 /** `pk1=eq.v1&pk2=is.null` for the Location header, built in SQL from the inserted row. */
 function locationExpr(rel: Relation, params: Params): string | undefined {
   if (rel.pk.length === 0) return undefined;
@@ -379,7 +391,7 @@ async function insert(ctx: RestContext, rel: Relation, query: ParsedQuery, upser
   }
   const isTable = rel.kind === 'table' || rel.kind === 'partitioned_table';
   const trackInserts = resolution === 'merge-duplicates' && isTable;
-  statement += ` returning ${ident(rel.name)}.*${trackInserts ? `, (xmax = 0) as pgrst_was_inserted` : ''}`;
+  statement += ` returning ${returningList(ctx, rel, rel.name)}${trackInserts ? `, (xmax = 0) as pgrst_was_inserted` : ''}`;
   const applied: (keyof Preferences)[] = ['missing', 'return', 'count', 'tx', 'handling', 'timezone'];
   if (resolution && !upsertPut) applied.unshift('resolution');
   return mutate(ctx, rel, query, {
@@ -404,7 +416,7 @@ async function update(ctx: RestContext, rel: Relation, query: ParsedQuery): Prom
   const target = `${qualified(rel.schema, rel.name)} as ${ident(alias)}`;
   const whereSql = where.length ? ` where ${where.join(' and ')}` : '';
   const statement = cols.length
-    ? `update ${target} set (${cols.map(ident).join(', ')}) = (select ${cols.map((c) => `pgrst_body.${ident(c)}`).join(', ')} from json_populate_record(null::${qualified(rel.schema, rel.name)}, ${params.add(payload.json)}::json->0) as pgrst_body)${whereSql} returning ${ident(alias)}.*`
+    ? `update ${target} set (${cols.map(ident).join(', ')}) = (select ${cols.map((c) => `pgrst_body.${ident(c)}`).join(', ')} from json_populate_record(null::${qualified(rel.schema, rel.name)}, ${params.add(payload.json)}::json->0) as pgrst_body)${whereSql} returning ${returningList(ctx, rel, alias)}`
     : `select ${ident(alias)}.* from ${target}${whereSql} limit 0`;
   return mutate(ctx, rel, query, {
     statement,
@@ -420,7 +432,7 @@ async function remove(ctx: RestContext, rel: Relation, query: ParsedQuery): Prom
   const builder = new QueryBuilder(ctx.model, params, query);
   const alias = rel.name;
   const where = builder.rootConditions(rel, alias);
-  const statement = `delete from ${qualified(rel.schema, rel.name)} as ${ident(alias)}${where.length ? ` where ${where.join(' and ')}` : ''} returning ${ident(alias)}.*`;
+  const statement = `delete from ${qualified(rel.schema, rel.name)} as ${ident(alias)}${where.length ? ` where ${where.join(' and ')}` : ''} returning ${returningList(ctx, rel, alias)}`;
   return mutate(ctx, rel, query, {
     statement,
     checkMaxAffected: true,
