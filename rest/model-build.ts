@@ -96,7 +96,9 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
     const inArgs = f.args.filter((a) => a.mode === 'i' || a.mode === 'b' || a.mode === 'v');
     const unnamed = inArgs.filter((a) => a.name === '');
     const singleRaw = inArgs.length === 1 && unnamed.length === 1 && ['json', 'jsonb', 'text', 'xml', 'bytea'].includes(inArgs[0].type.name);
-    if (unnamed.length && !singleRaw) continue;
+    // `f(table_row)` is a computed column of that table (select=id,f), even with an unnamed arg.
+    const computed = inArgs.length >= 1 && inArgs[0].type.kind === 'c' && inArgs.slice(1).every((a) => a.hasDefault);
+    if (unnamed.length && !singleRaw && !computed) continue;
     const args: FunctionArg[] = inArgs.map((a) => ({ name: a.name, type: typeRef(a.type), hasDefault: a.hasDefault, variadic: a.mode === 'v' }));
     const outArgs = f.args.filter((a) => a.mode === 'o' || a.mode === 'b' || a.mode === 't');
     const returnRelation = f.returnRelationOid ? byOid.get(f.returnRelationOid) : undefined;

@@ -189,7 +189,7 @@ const A: ConformanceCase[] = [
     },
   },
   { id: 'A24', title: 'canonical Content-Location', method: 'GET', path: '/no_pk?b=eq.1&a=eq.1', expect: { status: 200, body: [], headers: { 'content-location': '/no_pk?a=eq.1&b=eq.1' } } },
-  { id: 'A25', known: BUG.computedUnnamed, title: 'computed column', method: 'GET', path: '/items?id=eq.1&select=id,always_true', expect: { status: 200, body: [{ id: 1, always_true: true }] } },
+  { id: 'A25', title: 'computed column', method: 'GET', path: '/items?id=eq.1&select=id,always_true', expect: { status: 200, body: [{ id: 1, always_true: true }] } },
   {
     id: 'A26a', title: 'names with spaces', method: 'GET', path: '/Server%20Today?select=Just%20A%20Server%20Model&Just%20A%20Server%20Model=like.*91*',
     expect: {
