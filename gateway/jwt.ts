@@ -60,6 +60,10 @@ export function createJwtVerifier(secret: string, jwks?: JSONWebKeySet): JwtVeri
       if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
         throw new JwtError('jwt_invalid', 'JWT issued at future');
       }
+      const aud: unknown = payload.aud;
+      if (aud !== undefined && aud !== null && typeof aud !== 'string' && !(Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) {
+        throw new JwtError('jwt_invalid', "The JWT 'aud' claim must be a string or an array of strings");
+      }
       return payload as JwtClaims;
     } catch (err) {
       throw toJwtError(err);
