@@ -385,8 +385,10 @@ async function insert(ctx: RestContext, rel: Relation, query: ParsedQuery, upser
     ? `insert into ${target} (${cols.map(ident).join(', ')}) ${payloadSelect(rel, cols, payload, params, ctx.prefs.missing === 'default')}`
     : `insert into ${target} select from json_array_elements(${params.add(payload.json)}::json)`;
   if (resolution && onConflict.length) {
-    const updates = cols.filter((c) => !onConflict.includes(c)).map((c) => `${ident(c)} = excluded.${ident(c)}`);
-    const action = resolution === 'ignore-duplicates' || updates.length === 0 ? 'do nothing' : `do update set ${updates.join(', ')}`;
+    let updates = cols.filter((c) => !onConflict.includes(c)).map((c) => `${ident(c)} = excluded.${ident(c)}`);
+    // Only key columns: "update" the key to itself so existing rows are returned too.
+    if (updates.length === 0) updates = onConflict.map((c) => `${ident(c)} = excluded.${ident(c)}`);
+    const action = resolution === 'ignore-duplicates' ? 'do nothing' : `do update set ${updates.join(', ')}`;
     statement += ` on conflict (${onConflict.map(ident).join(', ')}) ${action}`;
   }
   const isTable = rel.kind === 'table' || rel.kind === 'partitioned_table';

@@ -654,7 +654,7 @@ const D: ConformanceCase[] = [
     expect: { status: 201, body: [{ key1: 1, key2: 1, value: 'B' }, { key1: 1, key2: 2, value: 'C' }] },
   },
   {
-    id: 'D64d', known: BUG.pkOnlyUpsert, title: 'merge-duplicates on a table with only PK columns', method: 'POST', path: '/only_pk', headers: { Prefer: 'return=representation, resolution=merge-duplicates' },
+    id: 'D64d', title: 'merge-duplicates on a table with only PK columns', method: 'POST', path: '/only_pk', headers: { Prefer: 'return=representation, resolution=merge-duplicates' },
     body: ids(1, 2, 4), expect: { status: 201, body: ids(1, 2, 4), headers: { 'preference-applied': 'resolution=merge-duplicates, return=representation' } },
   },
   {
