@@ -174,7 +174,9 @@ export async function callFunction(ctx: RestContext, name: string, query: Parsed
   }
   headers['Content-Type'] = media.contentType;
   const first = fn.returnsSet ? (query.offsets.find((o) => o.path.length === 0)?.value ?? 0) : 0;
-  headers['Content-Range'] = n > 0 ? `${first}-${first + n - 1}/${total ?? '*'}` : `*/${total ?? '*'}`;
+  // A single value is a set of one: its exact count is the row itself.
+  const known = total ?? (ctx.prefs.count && !fn.returnsSet ? n : undefined);
+  headers['Content-Range'] = n > 0 ? `${first}-${first + n - 1}/${known ?? '*'}` : `*/${known ?? '*'}`;
   let status = total !== undefined && n < total ? 206 : 200;
   status = applyResponseGucs(row, status, headers);
   return { status, headers, body: ctx.req.method === 'HEAD' ? undefined : row.body ?? 'null' };
