@@ -263,7 +263,7 @@ function returningPreference(ctx: RestContext): 'minimal' | 'headers-only' | 're
 
 /** The column list of an insert/update: `columns=` or the payload's keys, checked against the relation. */
 function payloadColumns(rel: Relation, query: ParsedQuery, payload: Payload): string[] {
-  const cols = query.columns ?? payload.keys;
+  const cols = [...new Set(query.columns ?? payload.keys)]; // `columns` is a set, as in PostgREST
   for (const c of cols) if (!rel.columnsByName.has(c)) throw ERRORS.noColumn(c, rel.name);
   return cols;
 }
@@ -322,7 +322,7 @@ async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan:
   };
   let status = plan.successStatus;
   if (plan.inserted !== undefined && ctx.prefs.resolution === 'merge-duplicates' && Number(row.pgrst_inserted ?? 0) === 0 && n > 0) status = 200;
-  if (ret === 'headers-only' && row.pgrst_location && n === 1) headers.Location = `/${rel.name}?${row.pgrst_location}`;
+  if (ret === 'headers-only' && row.pgrst_location && n === 1) headers.Location = `/${encodeURIComponent(rel.name)}?${locationQuery(rel, row.pgrst_location)}`;
   let body: string | undefined;
   if (representation) {
     headers['Content-Type'] = media!.contentType;
@@ -349,12 +349,15 @@ function returningList(ctx: RestContext, rel: Relation, alias: string): string {
 }
 
 /** `pk1=eq.v1&pk2=is.null` for the Location header, built in SQL from the inserted row. */
-function locationExpr(rel: Relation, params: Params): string | undefined {
+function locationExpr(rel: Relation): string | undefined {
   if (rel.pk.length === 0) return undefined;
-  const parts = rel.pk.map(
-    (c) => `case when ${ident('pgrst_source')}.${ident(c)} is null then ${params.add(`${c}=is.null`)}::text else ${params.add(`${encodeURIComponent(c)}=eq.`)}::text || replace(replace(${ident('pgrst_source')}.${ident(c)}::text, '%', '%25'), '&', '%26') end`,
-  );
-  return `concat_ws('&', ${parts.join(', ')})`;
+  return `json_build_array(${rel.pk.map((c) => `${ident('pgrst_source')}.${ident(c)}::text`).join(', ')})::text`;
+}
+
+/** The Location query from the key values, URL-encoded like a form query (`k=eq.v&k2=is.null`). */
+function locationQuery(rel: Relation, json: string): string {
+  const values = JSON.parse(json) as (string | null)[];
+  return rel.pk.map((c, i) => (values[i] === null ? `${encodeURIComponent(c)}=is.null` : `${encodeURIComponent(c)}=eq.${encodeURIComponent(values[i]!)}`)).join('&');
 }
 
 /** `select <cols> from json_populate_recordset(null::rel, $body)`, honouring missing=default. */
@@ -402,7 +405,7 @@ async function insert(ctx: RestContext, rel: Relation, query: ParsedQuery, upser
     successStatus: 201,
     applied,
     contentRangeStyle: 'star',
-    location: returningPreference(ctx) === 'headers-only' ? locationExpr(rel, params) : undefined,
+    location: returningPreference(ctx) === 'headers-only' ? locationExpr(rel) : undefined,
     inserted: trackInserts ? `count(*) filter (where pgrst_was_inserted)` : undefined,
     put: upsertPut,
   }, params, builder);

@@ -112,6 +112,9 @@ export function statusForSqlState(code: string, message: string, authed: boolean
   if (code === '42P17') return 500;
   if (code === 'P0001') return 400;
   if (code === '57P01') return 503;
+  // Limits a request itself exceeded (too many select columns, a too deeply nested payload): the
+  // client's input, so 400 rather than PostgREST's 500.
+  if (code === '54001' || code === '54011') return 400;
   if (code === '53400') return 500;
   if (code.startsWith('PT')) {
     const n = Number(code.slice(2));
