@@ -2,19 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { Field, Filter, LogicTree } from '../ast.ts';
 import { RestError } from '../errors.ts';
 import { parseError } from './expect-error.ts';
+import { filter, fld } from './test-builders.ts';
 import { MAX_NESTING, parseField, parseFilterValue, parseLogicPath, parseLogicTree, parseTreePath, tryParseFilterValue } from './filter.ts';
 
-
 const id: Field = { name: 'id', jsonPath: [] };
-const fld = (name: string): Field => ({ name, jsonPath: [] });
 const f = (value: string) => parseFilterValue(id, value);
-const filter = (name: string, op: Filter['op'], value: Filter['value'], extra: Partial<Filter> = {}): Filter => ({
-  field: fld(name),
-  negated: false,
-  op,
-  value,
-  ...extra,
-});
 
 function expectFilterError(value: string, column?: number, details?: string): void {
   const err = parseError(() => f(value));

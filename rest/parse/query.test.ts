@@ -2,21 +2,13 @@ import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 import type { Field, Filter, ParsedQuery, SelectItem } from '../ast.ts';
 import { parseError } from './expect-error.ts';
+import { filter, fld } from './test-builders.ts';
 import { parseAccept, parsePrefer } from './headers.ts';
 import { parseColumnList, parseQuery, splitQueryString } from './query.ts';
 
 const read = (search: string) => parseQuery(search, { rpcRead: false });
 const rpcRead = (search: string) => parseQuery(search, { rpcRead: true });
 
-
-const fld = (name: string): Field => ({ name, jsonPath: [] });
-const filter = (name: string, op: Filter['op'], value: Filter['value'], extra: Partial<Filter> = {}): Filter => ({
-  field: fld(name),
-  negated: false,
-  op,
-  value,
-  ...extra,
-});
 const col = (name: string, extra: object = {}): SelectItem => ({ type: 'field', field: fld(name), ...extra });
 const star: SelectItem = { type: 'star' };
 
