@@ -77,6 +77,33 @@ describe('migrations', () => {
 });
 
 describe('withRequestContext', () => {
+  it("applies the role's own settings (ALTER ROLE … SET), the database's entry winning, reloaded on invalidate", async () => {
+    const timeoutOf = (claims: Record<string, unknown> | null) =>
+      withRequestContext(pools.request, claims, async (c) =>
+        (await c.query(`select current_setting('statement_timeout') as t, current_setting('log_statement') as l, current_setting('work_mem') as w`)).rows[0],
+      );
+    // sql/0001_roles.sql: anon 3s, authenticated 8s, for all databases.
+    expect((await timeoutOf(null)).t).toBe('3s');
+    expect((await timeoutOf({ role: 'authenticated' })).t).toBe('8s');
+    const dbName = db.config.postgres.database;
+    // Per-database entries override; a superuser-only setting is not applied (it would fail every request).
+    await db.admin.query(`alter role anon in database "${dbName}" set statement_timeout = '1500ms'`);
+    await db.admin.query(`alter role anon in database "${dbName}" set log_statement = 'all'`);
+    await db.admin.query(`alter role anon in database "${dbName}" set work_mem = '7MB'`);
+    try {
+      expect((await timeoutOf(null)).t).toBe('3s'); // cached until the schema reloads
+      pools.roleSettings.invalidate();
+      expect(await timeoutOf(null)).toMatchObject({ t: '1500ms', w: '7MB' });
+      expect((await timeoutOf(null)).l).not.toBe('all');
+      await expect(
+        withRequestContext(pools.request, null, (c) => c.query('select pg_sleep(3)')),
+      ).rejects.toMatchObject({ code: '57014' });
+    } finally {
+      await db.admin.query(`alter role anon in database "${dbName}" reset all`);
+      pools.roleSettings.invalidate();
+    }
+  });
+
   it('runs as the role of the claims, with claims, method, path and headers set', async () => {
     const row = await withRequestContext(
       pools.request,

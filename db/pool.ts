@@ -8,10 +8,13 @@
  */
 import pg from 'pg';
 import type { PostgresConfig } from '../config/load.ts';
+import { RoleSettings, registerRoleSettings } from './role-settings.ts';
 
 export interface Pools {
   admin: pg.Pool;
   request: pg.Pool;
+  /** `ALTER ROLE … SET` values that requests on `request` apply for the role they switch to. */
+  roleSettings: RoleSettings;
   end(): Promise<void>;
 }
 
@@ -32,10 +35,13 @@ export function createPools(cfg: PostgresConfig, applicationName: string): Pools
   });
   // An idle client that loses its connection (e.g. Postgres restarted) must not crash the process.
   for (const pool of [admin, request]) pool.on('error', () => undefined);
+  const roleSettings = new RoleSettings(admin);
+  registerRoleSettings(request, roleSettings);
   let ended: Promise<void> | undefined;
   return {
     admin,
     request,
+    roleSettings,
     end: () => (ended ??= Promise.all([admin.end(), request.end()]).then(() => undefined)),
   };
 }

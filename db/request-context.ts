@@ -4,6 +4,7 @@
  * PostgREST does, so the same RLS policies decide for REST, GraphQL, realtime and storage.
  */
 import type pg from 'pg';
+import { roleSettingsFor } from './role-settings.ts';
 
 export type JwtClaims = Record<string, unknown>;
 
@@ -23,6 +24,8 @@ export interface RequestContextOptions {
   anonRole?: string;
   /** More transaction-local settings, set in the same statement (e.g. search_path, timezone). */
   settings?: Record<string, string>;
+  /** The role's own settings (ALTER ROLE … SET), applied first; withRequestContext looks them up. */
+  roleSettings?: Readonly<Record<string, string>>;
   /** Roll back instead of committing (Prefer: tx=rollback). */
   rollback?: boolean;
 }
@@ -45,7 +48,7 @@ export function contextStatement(claims: JwtClaims | null | undefined, opts: Req
     values.push(name, value);
     calls.push(`set_config($${values.length - 1}, $${values.length}, true)`);
   };
-  for (const [name, value] of Object.entries(opts.settings ?? {})) set(name, value);
+  for (const [name, value] of Object.entries({ ...opts.roleSettings, ...opts.settings })) set(name, value);
   set('role', role);
   set('request.jwt.claims', JSON.stringify({ ...claims, role }));
   set('request.method', req.method ?? '');
@@ -66,6 +69,8 @@ export async function withRequestContext<T>(
   fn: (client: pg.PoolClient) => Promise<T>,
   opts: RequestContextOptions = {},
 ): Promise<T> {
+  const roleSettings = await roleSettingsFor(pool)?.of(roleOf(claims, opts.anonRole));
+  if (roleSettings) opts = { ...opts, roleSettings: { ...roleSettings, ...opts.roleSettings } };
   const client = await pool.connect();
   let broken: Error | undefined;
   try {

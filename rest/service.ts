@@ -18,6 +18,7 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
   const schemas = ctx.config.rest.schemas;
   let model: RestModel | undefined;
   const reload = async () => {
+    ctx.pools.roleSettings.invalidate();
     model = buildRestModel(await loadCatalog(ctx.pools.admin, schemas), schemas);
   };
   await reload();
