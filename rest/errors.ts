@@ -105,7 +105,10 @@ export function statusForSqlState(code: string, message: string, authed: boolean
   if (code === '42501') return authed ? 403 : 401;
   if (code === '23503' || code === '23505') return 409;
   if (code === '25006') return 405;
-  if (code === '21000') return message.endsWith('requires a WHERE clause') ? 400 : 500;
+  // 21000 from the client's own input: a DELETE/UPDATE without WHERE (pg-safeupdate), or an upsert
+  // payload holding the same key twice ("ON CONFLICT DO UPDATE command cannot affect row a second
+  // time"; PostgREST answers 500, but nothing is wrong with the server).
+  if (code === '21000') return message.endsWith('requires a WHERE clause') || message.includes('cannot affect row a second time') ? 400 : 500;
   if (code === '22023') return /^role ".*" does not exist$/.test(message) ? 401 : 400;
   if (code === '42883') return message.startsWith('function xmlagg(') ? 406 : 404;
   if (code === '42P01') return 404;

@@ -292,7 +292,8 @@ describe('fuzz: round trips of the quoting rules', () => {
 
   it('quoted names come back exactly (select, order, columns, filter keys)', () => {
     fc.assert(
-      fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), (names) => {
+      // No Postgres name holds U+0000 (parseSelect refuses it: aliases and JSON keys become output names).
+      fc.property(fc.array(text.filter((n) => !n.includes('\u0000')), { minLength: 1, maxLength: 4 }), (names) => {
         const select = parseSelect(names.map(quote).join(','));
         const order = parseOrder(names.map((n) => `${quote(n)}.desc`).join(','));
         const columns = parseColumnList('columns', names.map(quote).join(','));

@@ -36,7 +36,8 @@ function alias(c: Cursor): string | undefined {
   if (name !== undefined && c.peek() === ':' && c.peek(1) !== ':') {
     c.pos++;
     c.skipWs();
-    return name;
+    // `"":` names nothing: the item keeps its default name (Postgres has no zero-length names).
+    return name === '' ? undefined : name;
   }
   c.pos = start;
   return undefined;
@@ -139,6 +140,9 @@ function list(c: Cursor, depth: number): SelectItem[] {
  */
 export function parseSelect(input: string): SelectItem[] {
   return runParser('select parameter', input, (c) => {
+    // Aliases and JSON keys become output column names, and no Postgres name can hold U+0000.
+    const nul = input.indexOf('\u0000');
+    if (nul >= 0) c.fail('unexpected NUL character: names cannot contain it', nul);
     const items = list(c, 0);
     c.skipWs();
     if (!c.done) c.unexpected('"," or end of input');
