@@ -3,6 +3,7 @@
  * The schema cache is loaded at start and reloaded on `NOTIFY pgrst` and after any DDL, so a
  * table created while the stack runs is served without a restart.
  */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServiceContext, Service } from '../gateway/service.ts';
 import { createJwtVerifier } from '../gateway/jwt.ts';
 import { loadCatalog } from './catalog.ts';
@@ -33,11 +34,7 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
     model: () => model,
   };
 
-  const app = createServiceApp({ name: 'rest', log: ctx.log, logRequests: !ctx.embedded, bodyLimit: ctx.config.maxBodyBytes });
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-
-  const handler = async (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     const url = request.raw.url ?? '/';
     const q = url.indexOf('?');
     const res = await handleRestRequest(engine, {
@@ -51,6 +48,21 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
     if (res.body === undefined || res.status === 204 || request.method === 'HEAD') return reply.send();
     return reply.send(res.body);
   };
+  // Whatever Fastify refuses before the engine runs still gets PostgREST's answer: a path that does
+  // not decode (the engine says 404 PGRST125) and a malformed Content-Type (400 PGRST102) go to the
+  // engine itself; anything else (body too large, aborted body) gets PostgREST's error shape.
+  const app = createServiceApp({
+    name: 'rest',
+    log: ctx.log,
+    logRequests: !ctx.embedded,
+    bodyLimit: ctx.config.maxBodyBytes,
+    frameworkErrors: (err, request, reply) => (err.code === 'FST_ERR_BAD_URL' ? handler(request, reply) : frameworkError(err, request, reply)),
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((err: FastifyError, request, reply) =>
+    err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? handler(request, reply) : frameworkError(err, request, reply),
+  );
   app.route({ method: [...METHODS], url: '/*', handler });
   app.route({ method: [...METHODS], url: '/', handler });
   app.setNotFoundHandler(handler);
@@ -69,4 +81,14 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
       await app.close();
     },
   };
+}
+
+/** An error Fastify raised itself, in PostgREST's error shape. */
+function frameworkError(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+  if (status >= 500) request.log.error({ err }, 'rest: request failed');
+  return reply
+    .code(status)
+    .type('application/json; charset=utf-8')
+    .send(JSON.stringify({ code: err.code ?? 'PGRSTX00', message: status < 500 ? err.message : 'Internal server error', details: null, hint: null }));
 }

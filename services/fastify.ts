@@ -4,7 +4,7 @@
  * per-request logging off when the embedded gateway already logs each request, and no
  * framework banner or stack trace in any response.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 
 export interface ServiceAppOptions {
@@ -13,6 +13,8 @@ export interface ServiceAppOptions {
   /** Per-request log lines (off in embedded mode, where the gateway logs every request). */
   logRequests: boolean;
   bodyLimit?: number;
+  /** Errors Fastify raises before routing (e.g. FST_ERR_BAD_URL), for services with their own wire format. */
+  frameworkErrors?: FastifyServerOptions['frameworkErrors'];
 }
 
 export function createServiceApp(opts: ServiceAppOptions): FastifyInstance {
@@ -21,5 +23,6 @@ export function createServiceApp(opts: ServiceAppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
     requestIdHeader: 'x-request-id',
     bodyLimit: opts.bodyLimit,
+    ...(opts.frameworkErrors && { frameworkErrors: opts.frameworkErrors }),
   });
 }
