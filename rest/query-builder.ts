@@ -62,7 +62,7 @@ export class QueryBuilder {
   private readonly referencedPaths: string[][] = [];
   readonly model: RestModel;
   readonly params: Params;
-  readonly query: ParsedQuery;
+  private query: ParsedQuery;
 
   constructor(model: RestModel, params: Params, query: ParsedQuery) {
     this.model = model;
@@ -108,25 +108,29 @@ export class QueryBuilder {
     return embeds.find((e) => (e.item.alias ?? e.item.name) === name) ?? embeds.find((e) => e.item.name === name);
   }
 
-  /** Every path used by filters, order, limits must name an embed of the request (PGRST108). */
+  /**
+   * Every path used by filters, order, limits must name an embed of the request (PGRST108). A
+   * segment may name an embed by alias or by relation name; paths are rewritten to the embeds'
+   * keys (alias or name) so later lookups compare them exactly.
+   */
   private checkPaths(rootEmbeds: EmbedNode[]): void {
-    const q = this.query;
-    const paths = [...q.filters, ...q.logic, ...q.order, ...q.limits, ...q.offsets].map((x) => x.path);
-    for (const path of paths) {
+    const resolve = (path: string[]): string[] => {
       let level = rootEmbeds;
-      for (const segment of path) {
+      return path.map((segment) => {
         const node = QueryBuilder.findEmbed(level, segment);
         if (!node) throw ERRORS.notEmbedded(segment);
         level = node.children;
-      }
-    }
+        return node.item.alias ?? node.item.name;
+      });
+    };
+    const canonical = <T extends { path: string[] }>(list: T[]): T[] => list.map((x) => ({ ...x, path: resolve(x.path) }));
+    const q = this.query;
+    this.query = { ...q, filters: canonical(q.filters), logic: canonical(q.logic), order: canonical(q.order), limits: canonical(q.limits), offsets: canonical(q.offsets) };
   }
 
-  /** Items addressed to `path` (comparing segments by alias or relation name). */
-  private at<T>(list: AtPath<T>[], path: string[], node?: EmbedNode): T[] {
-    return list
-      .filter((x) => samePath(x.path, path) || (node !== undefined && samePath(x.path, [...path.slice(0, -1), node.item.name])))
-      .map((x) => x.value);
+  /** Items addressed to `path` (paths are canonical after checkPaths). */
+  private at<T>(list: AtPath<T>[], path: string[]): T[] {
+    return list.filter((x) => samePath(x.path, path)).map((x) => x.value);
   }
 
   // ---------------------------------------------------------------- expressions
@@ -305,10 +309,10 @@ export class QueryBuilder {
     } else {
       r.toColumns.forEach((tc, i) => where.push(`${ident(a)}.${ident(tc)} = ${ident(parentAlias)}.${ident(r.fromColumns[i])}`));
     }
-    where.push(...this.conditions(target, a, node.path, childEmbeds, node));
-    const order = this.at(this.query.order, node.path, node).flat().map((t) => this.orderSql(target, a, childEmbeds, t));
-    const limit = this.at(this.query.limits, node.path, node).at(-1);
-    const offset = this.at(this.query.offsets, node.path, node).at(-1);
+    where.push(...this.conditions(target, a, node.path, childEmbeds));
+    const order = this.at(this.query.order, node.path).flat().map((t) => this.orderSql(target, a, childEmbeds, t));
+    const limit = this.at(this.query.limits, node.path).at(-1);
+    const offset = this.at(this.query.offsets, node.path).at(-1);
     const inner = [
       `select ${list.columns.length ? list.columns.join(', ') : 'null as "pgrst_empty"'}`,
       `from ${from}`,
@@ -346,9 +350,9 @@ export class QueryBuilder {
   }
 
   /** Filters and logic trees addressed to `path`, as SQL conditions over `rel` aliased `alias`. */
-  private conditions(rel: Relation, alias: string, path: string[], embeds: EmbedNode[], node?: EmbedNode): string[] {
-    const out = this.at(this.query.filters, path, node).map((f) => this.embedNullFilter(embeds, f) ?? this.filterSql(rel, alias, f));
-    for (const tree of this.at(this.query.logic, path, node)) out.push(this.conditionSql(rel, alias, embeds, tree));
+  private conditions(rel: Relation, alias: string, path: string[], embeds: EmbedNode[]): string[] {
+    const out = this.at(this.query.filters, path).map((f) => this.embedNullFilter(embeds, f) ?? this.filterSql(rel, alias, f));
+    for (const tree of this.at(this.query.logic, path)) out.push(this.conditionSql(rel, alias, embeds, tree));
     return out;
   }
 
