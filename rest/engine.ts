@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type pg from 'pg';
 import { withRequestContext } from '../db/request-context.ts';
 import type { JwtVerifier } from '../gateway/jwt.ts';
-import type { ParsedQuery, Preferences } from './ast.ts';
+import type { ParsedQuery, Preferences, SelectItem } from './ast.ts';
 import { authenticate, type RestCaller } from './auth.ts';
 import { ERRORS, RestError, toRestError } from './errors.ts';
 import { bodyAggregate, negotiate, type ResponseMedia } from './media.ts';
@@ -341,11 +341,28 @@ async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan:
  * on the returned columns, so an insert-only table (INSERT granted, SELECT not) still accepts
  * `return=minimal` writes; headers-only needs just the primary key for Location.
  */
-function returningList(ctx: RestContext, rel: Relation, alias: string): string {
+function returningList(ctx: RestContext, rel: Relation, alias: string, query: ParsedQuery): string {
   const ret = returningPreference(ctx);
-  if (ret === 'representation') return `${ident(alias)}.*`;
+  if (ret === 'representation') {
+    // Only the selected columns when the select list is plain columns, so a role with SELECT on
+    // some columns gets those back; stars, embeds and computed columns need the whole row.
+    const cols = query.order.length ? undefined : representationColumns(rel, query.select);
+    if (!cols) return `${ident(alias)}.*`;
+    return cols.length ? cols.map((c) => `${ident(alias)}.${ident(c)}`).join(', ') : '1 as pgrst_one';
+  }
   if (ret === 'headers-only' && rel.pk.length) return rel.pk.map((c) => `${ident(alias)}.${ident(c)}`).join(', ');
   return '1 as pgrst_one';
+}
+
+/** The columns a representation reads, or undefined when it needs the whole row. */
+function representationColumns(rel: Relation, select: SelectItem[]): string[] | undefined {
+  const cols = new Set<string>();
+  for (const item of select) {
+    if (item.type === 'count') continue;
+    if (item.type !== 'field' || !rel.columnsByName.has(item.field.name)) return undefined;
+    cols.add(item.field.name);
+  }
+  return [...cols];
 }
 
 /** `pk1=eq.v1&pk2=is.null` for the Location header, built in SQL from the inserted row. */
@@ -396,7 +413,7 @@ async function insert(ctx: RestContext, rel: Relation, query: ParsedQuery, upser
   }
   const isTable = rel.kind === 'table' || rel.kind === 'partitioned_table';
   const trackInserts = resolution === 'merge-duplicates' && isTable;
-  statement += ` returning ${returningList(ctx, rel, rel.name)}${trackInserts ? `, (xmax = 0) as pgrst_was_inserted` : ''}`;
+  statement += ` returning ${returningList(ctx, rel, rel.name, query)}${trackInserts ? `, (xmax = 0) as pgrst_was_inserted` : ''}`;
   const applied: (keyof Preferences)[] = ['missing', 'return', 'count', 'tx', 'handling', 'timezone'];
   if (resolution && !upsertPut) applied.unshift('resolution');
   return mutate(ctx, rel, query, {
@@ -421,7 +438,7 @@ async function update(ctx: RestContext, rel: Relation, query: ParsedQuery): Prom
   const target = `${qualified(rel.schema, rel.name)} as ${ident(alias)}`;
   const whereSql = where.length ? ` where ${where.join(' and ')}` : '';
   const statement = cols.length
-    ? `update ${target} set (${cols.map(ident).join(', ')}) = (select ${cols.map((c) => `pgrst_body.${ident(c)}`).join(', ')} from json_populate_record(null::${qualified(rel.schema, rel.name)}, ${params.add(payload.json)}::json->0) as pgrst_body)${whereSql} returning ${returningList(ctx, rel, alias)}`
+    ? `update ${target} set (${cols.map(ident).join(', ')}) = (select ${cols.map((c) => `pgrst_body.${ident(c)}`).join(', ')} from json_populate_record(null::${qualified(rel.schema, rel.name)}, ${params.add(payload.json)}::json->0) as pgrst_body)${whereSql} returning ${returningList(ctx, rel, alias, query)}`
     : `select ${ident(alias)}.* from ${target}${whereSql} limit 0`;
   return mutate(ctx, rel, query, {
     statement,
@@ -437,7 +454,7 @@ async function remove(ctx: RestContext, rel: Relation, query: ParsedQuery): Prom
   const builder = new QueryBuilder(ctx.model, params, query);
   const alias = rel.name;
   const where = builder.rootConditions(rel, alias);
-  const statement = `delete from ${qualified(rel.schema, rel.name)} as ${ident(alias)}${where.length ? ` where ${where.join(' and ')}` : ''} returning ${returningList(ctx, rel, alias)}`;
+  const statement = `delete from ${qualified(rel.schema, rel.name)} as ${ident(alias)}${where.length ? ` where ${where.join(' and ')}` : ''} returning ${returningList(ctx, rel, alias, query)}`;
   return mutate(ctx, rel, query, {
     statement,
     checkMaxAffected: true,

@@ -83,7 +83,6 @@ const JWT_AUD = 'gateway/jwt.ts accepts an `aud` claim that is neither a string 
 const BUG = {
   computedUnnamed: 'engine: computed columns whose argument is unnamed are not found (rest/model-build.ts drops unnamed-arg functions; query-builder computedColumn looks only there)',
   viewPk: 'engine: views get no primary key (rest/catalog.ts reads PKs of the relation itself; PostgREST traces view columns to the base table PK)',
-  returningStar: 'engine: mutations always `RETURNING rel.*` (rest/engine.ts insert/update/remove) so they need SELECT on every column, even for return=minimal or a narrower select',
   pkOnlyUpsert: 'engine: merge-duplicates on a table whose columns are all PK columns becomes DO NOTHING (rest/engine.ts insert), so existing rows are not returned',
   emptyUpsert: 'engine: merge-duplicates inserting nothing must be 200 (rest/engine.ts mutate requires n > 0; views are not tracked at all)',
   putStatus: 'engine: PUT status — 200 when the row was updated (mutate checks prefs.resolution, which PUT does not set), 204 without representation (successStatus 201 is kept)',
@@ -577,7 +576,7 @@ const C: ConformanceCase[] = [
     expect: { status: 401, body: err('42501', 'permission denied for view limited_article_stars'), headers: { 'www-authenticate': 'Bearer' } },
   },
   {
-    id: 'C59b', known: BUG.returningStar, title: 'representation of the permitted columns', method: 'POST', path: '/limited_article_stars?select=article_id,user_id', headers: repr, body: { article_id: 2, user_id: 1 },
+    id: 'C59b', title: 'representation of the permitted columns', method: 'POST', path: '/limited_article_stars?select=article_id,user_id', headers: repr, body: { article_id: 2, user_id: 1 },
     expect: { status: 201, body: [{ article_id: 2, user_id: 1 }] },
   },
   { id: 'C59c', title: 'insert-only table with return=minimal', method: 'POST', path: '/insertonly', headers: { Prefer: 'return=minimal' }, body: { v: 'some value' }, expect: { status: 201 } },
@@ -786,7 +785,7 @@ const F: ConformanceCase[] = [
     expect: { status: 401, body: err('42501', 'permission denied for table app_users') },
   },
   {
-    id: 'F81b', known: BUG.returningStar, title: 'DELETE representation of permitted columns', method: 'DELETE', path: '/app_users?id=eq.1&select=id,email', headers: repr,
+    id: 'F81b', title: 'DELETE representation of permitted columns', method: 'DELETE', path: '/app_users?id=eq.1&select=id,email', headers: repr,
     expect: { status: 200, body: [{ id: 1, email: 'test@123.com' }] },
   },
   {
