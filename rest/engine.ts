@@ -33,6 +33,8 @@ export interface RestRequest {
 
 export interface RestResponse {
   status: number;
+  /** A reason phrase other than the standard one. */
+  statusText?: string;
   headers: Record<string, string | string[]>;
   body?: string;
 }
@@ -578,6 +580,7 @@ export async function handleRestRequest(opts: RestEngineOptions, req: RestReques
     const e = toRestError(err, false);
     return {
       status: e.status,
+      ...(e.statusText !== undefined && { statusText: e.statusText }),
       headers: { 'Content-Type': 'application/json; charset=utf-8', 'Proxy-Status': `PostgREST; error=${e.code}`, ...e.headers },
       body: JSON.stringify(e.body),
     };

@@ -13,6 +13,8 @@ export class RestError extends Error {
   readonly hint: string | null;
   /** Extra response headers (PGRST custom errors, WWW-Authenticate). */
   readonly headers: Record<string, string>;
+  /** A custom reason phrase (`status_text` of RAISE SQLSTATE 'PGRST'). */
+  statusText?: string;
 
   constructor(status: number, code: string, message: string, details: Details = null, hint: string | null = null, headers: Record<string, string> = {}) {
     super(message);
@@ -155,7 +157,10 @@ function customError(err: PgLikeError): RestError {
   if (detail.headers && typeof detail.headers === 'object') {
     for (const [k, v] of Object.entries(detail.headers as Record<string, unknown>)) headers[k] = String(v);
   }
-  return new RestError(status, msg.code, msg.message, (msg.details as Details) ?? null, typeof msg.hint === 'string' ? msg.hint : null, headers);
+  const custom = new RestError(status, msg.code, msg.message, (msg.details as Details) ?? null, typeof msg.hint === 'string' ? msg.hint : null, headers);
+  // A reason phrase goes on the status line: no CR/LF or other control characters.
+  if (typeof detail.status_text === 'string' && /^[\t\x20-\x7e\x80-\xff]*$/.test(detail.status_text)) custom.statusText = detail.status_text;
+  return custom;
 }
 
 /**

@@ -45,6 +45,7 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
       body: Buffer.isBuffer(request.body) ? request.body : undefined,
     });
     reply.code(res.status).headers(res.headers);
+    if (res.statusText !== undefined) reply.raw.statusMessage = res.statusText;
     if (res.body === undefined || res.status === 204 || request.method === 'HEAD') return reply.send();
     return reply.send(res.body);
   };

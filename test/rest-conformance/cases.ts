@@ -88,7 +88,6 @@ const BUG = {
   putStatus: 'engine: PUT status — 200 when the row was updated (mutate checks prefs.resolution, which PUT does not set), 204 without representation (successStatus 201 is kept)',
   rpcRange: 'engine: RPC Content-Range ignores offset (rest/rpc.ts callFunction always starts at 0)',
   rpcScalarCount: 'engine: count=exact is not computed for scalar functions (rest/rpc.ts callFunction), Content-Range 0-0/* instead of 0-0/1',
-  statusText: 'engine: the status_text of RAISE SQLSTATE \'PGRST\' is dropped (rest/errors.ts customError; no reason phrase in RestResponse/rest/service.ts)',
   typeNames: 'engine: PGRST203 lists internal type names (int4) instead of format_type names (integer) (rest/rpc.ts signature / rest/catalog.ts)',
   fuzzyHint: 'engine: the "Perhaps you meant" table hint uses a Levenshtein cutoff (rest/relationships.ts suggest) where PostgREST uses a fuzzy set and finds a match',
   deferred: 'engine: Prefer tx=rollback rolls back without SET CONSTRAINTS ALL IMMEDIATE, so deferred violations are never raised (db/request-context.ts withRequestContext)',
@@ -898,7 +897,7 @@ const G: ConformanceCase[] = [
   { id: 'G96b', title: 'invalid PT status: 500', method: 'GET', path: '/rpc/raise_bad_pt', expect: { status: 500, bodyMatch: { code: 'PT40A', message: 'Wrong' } } },
   { id: 'G96c', title: 'plain RAISE: 400', method: 'POST', path: '/rpc/problem', body: {}, expect: { status: 400, body: err('P0001', 'bad thing') } },
   {
-    id: 'G97', known: BUG.statusText, title: 'RAISE SQLSTATE PGRST with custom status, reason and headers', method: 'GET', path: '/rpc/raise_sqlstate_test1',
+    id: 'G97', title: 'RAISE SQLSTATE PGRST with custom status, reason and headers', method: 'GET', path: '/rpc/raise_sqlstate_test1',
     expect: { status: 332, statusText: 'My Custom Status', body: err('123', 'ABC', 'DEF', 'XYZ'), headers: { 'x-header': 'str' } },
   },
   {
