@@ -9,6 +9,8 @@ export interface CatalogType {
   schema: string;
   name: string;
   kind: string;
+  /** format_type's name (integer, character varying, …). */
+  display?: string;
   element?: { schema: string; name: string; kind: string } | null;
 }
 
@@ -59,7 +61,7 @@ export interface Catalog {
   enums: { schema: string; name: string; values: string[] }[];
 }
 
-const TYPE = (t: string) => `json_build_object('schema', ${t}n.nspname, 'name', ${t}.typname, 'kind', ${t}.typtype,
+const TYPE = (t: string) => `json_build_object('schema', ${t}n.nspname, 'name', ${t}.typname, 'kind', ${t}.typtype, 'display', format_type(${t}.oid, null),
   'element', (select json_build_object('schema', en.nspname, 'name', e.typname, 'kind', e.typtype)
               from pg_type e join pg_namespace en on en.oid = e.typnamespace
               where e.oid = ${t}.typelem and ${t}.typlen = -1 and ${t}.typcategory = 'A'))`;

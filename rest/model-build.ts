@@ -18,7 +18,7 @@ const TYPE_ALIASES: Record<string, string> = {
 };
 
 function typeRef(t: CatalogType): TypeRef {
-  return { schema: t.schema, name: t.name, kind: t.kind, element: t.element ? { ...t.element } : undefined };
+  return { schema: t.schema, name: t.name, kind: t.kind, display: t.display, element: t.element ? { ...t.element } : undefined };
 }
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000');

@@ -13,6 +13,8 @@ export interface TypeRef {
   element?: TypeRef;
   /** b base, c composite, d domain, e enum, p pseudo, r range, m multirange. */
   kind: string;
+  /** The name Postgres shows (format_type): `integer` for int4. */
+  display?: string;
 }
 
 export interface Column {

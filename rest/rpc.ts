@@ -26,7 +26,7 @@ import { arrayLiteral, ident, Params, qualified, typeSql } from './sql.ts';
 type Args = { kind: 'named'; values: Map<string, unknown[]>; json?: string } | { kind: 'single-json'; json: string };
 
 function signature(fn: RestFunction): string {
-  return `${fn.schema}.${fn.name}(${fn.args.map((a) => `${a.name} => ${a.type.name}`).join(', ')})`;
+  return `${fn.schema}.${fn.name}(${fn.args.map((a) => `${a.name} => ${a.type.display ?? a.type.name}`).join(', ')})`;
 }
 
 function acceptsNames(fn: RestFunction, given: string[]): boolean {

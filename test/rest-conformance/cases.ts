@@ -88,7 +88,6 @@ const BUG = {
   putStatus: 'engine: PUT status — 200 when the row was updated (mutate checks prefs.resolution, which PUT does not set), 204 without representation (successStatus 201 is kept)',
   rpcRange: 'engine: RPC Content-Range ignores offset (rest/rpc.ts callFunction always starts at 0)',
   rpcScalarCount: 'engine: count=exact is not computed for scalar functions (rest/rpc.ts callFunction), Content-Range 0-0/* instead of 0-0/1',
-  typeNames: 'engine: PGRST203 lists internal type names (int4) instead of format_type names (integer) (rest/rpc.ts signature / rest/catalog.ts)',
   fuzzyHint: 'engine: the "Perhaps you meant" table hint uses a Levenshtein cutoff (rest/relationships.ts suggest) where PostgREST uses a fuzzy set and finds a match',
   deferred: 'engine: Prefer tx=rollback rolls back without SET CONSTRAINTS ALL IMMEDIATE, so deferred violations are never raised (db/request-context.ts withRequestContext)',
 };
@@ -928,7 +927,7 @@ const G: ConformanceCase[] = [
     body: { prefix: 'request.headers', name: 'authorization' }, expect: { status: 200, body: 'Bearer ${token}' },
   },
   {
-    id: 'G100', known: BUG.typeNames, title: 'ambiguous overloads', method: 'GET', path: '/rpc/overloaded_same_args?arg=value',
+    id: 'G100', title: 'ambiguous overloads', method: 'GET', path: '/rpc/overloaded_same_args?arg=value',
     expect: {
       status: 300,
       body: err(
