@@ -7,6 +7,7 @@ import type { JSONWebKeySet } from 'jose';
 import { ENV_VARS } from './schema.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 import { deriveApiKey } from './keys.ts';
+import { parseSigningKeys, type SigningKey } from './signing-keys.ts';
 
 export interface PostgresConfig {
   /** true when the stack starts its own Postgres (no DATABASE_URL / POSTGRESQL_HOST). */
@@ -32,13 +33,18 @@ export interface Config {
   maxBodyBytes: number;
   postgres: PostgresConfig;
   jwtSecret: string;
-  /** Extra verification keys for asymmetric JWTs (JWT_JWKS). */
+  /**
+   * Public keys that verify asymmetric JWTs: those of JWT_SIGNING_KEYS, then JWT_JWKS.
+   * Undefined when neither is set (HS256 only).
+   */
   jwks?: JSONWebKeySet;
+  /** JWT_SIGNING_KEYS: the first signs access tokens; empty = HS256 with jwtSecret. */
+  signingKeys: SigningKey[];
   anonKey: string;
   serviceRoleKey: string;
   ports: { rest: number; auth: number; storage: number; realtime: number; graphql: number };
   realtime: { jwtSecret: string; redisUrl?: string };
-  graphql: { schemas: string[]; jwtSecret: string };
+  graphql: { schemas: string[]; jwtSecret: string; maxDepth: number; maxCost: number; maxBodyBytes: number; statementTimeoutMs: number };
   rest: { schemas: string[] };
   auth: {
     accessTokenTtl: number;
@@ -49,9 +55,38 @@ export interface Config {
     anonymousSignins: boolean;
     passwordMinLength: number;
     bcryptCost: number;
-    rateLimits: { signin: number; signup: number; refresh: number };
+    rateLimits: { signin: number; signup: number; refresh: number; otp: number; emailSent: number };
+    /** Where email links and OAuth sign-ins land by default (SITE_URL, else PUBLIC_URL). */
+    siteUrl: string;
+    /** Extra allowed redirect_to patterns (globs). */
+    redirectAllowList: string[];
+    otpExp: number;
+    emailMaxFrequency: number;
+    /** Unset: mails go to the dev inbox. */
+    smtp?: { host: string; port: number; user?: string; pass?: string };
+    mailFrom: { address: string; name: string };
+    oauth: { google?: OAuthProviderConfig; github?: OAuthProviderConfig };
   };
   telegram: { botToken?: string; channelId?: string };
+  storage: StorageConfig;
+}
+
+/** Where storage keeps object bytes (STORAGE_BACKEND, S3_*) and how often it reconciles them. */
+export interface StorageConfig {
+  backend: 'fs' | 's3';
+  /** Seconds between cleanup runs; 0 = never. */
+  cleanupInterval: number;
+  s3?: { endpoint: string; region: string; accessKey?: string; secretKey?: string; bucket: string; forcePathStyle: boolean };
+}
+
+/** An OAuth provider's client and endpoints (GOOGLE_* / GITHUB_*). */
+export interface OAuthProviderConfig {
+  clientId: string;
+  clientSecret: string;
+  authorizeUrl: string;
+  tokenUrl: string;
+  /** Google: the userinfo endpoint; GitHub: the API base. */
+  apiUrl: string;
 }
 
 export class ConfigError extends Error {
@@ -134,6 +169,44 @@ function buildUrl(pg: Omit<PostgresConfig, 'url' | 'embedded' | 'replicationSlot
   return `postgresql://${auth}@${pg.host}:${pg.port}/${encodeURIComponent(pg.database)}`;
 }
 
+/** A provider is configured when both its client id and secret are set. */
+function oauthProvider(r: EnvReader, prefix: string, authorize: string, token: string, api: string): OAuthProviderConfig | undefined {
+  const clientId = r.raw(`${prefix}_CLIENT_ID`);
+  const clientSecret = r.raw(`${prefix}_CLIENT_SECRET`);
+  if (!clientId && !clientSecret) return undefined;
+  if (!clientId || !clientSecret) {
+    r.problems.push(`${prefix}_CLIENT_ID and ${prefix}_CLIENT_SECRET must be set together`);
+    return undefined;
+  }
+  const url = (name: string) => {
+    const value = r.raw(`${prefix}_${name}`)!;
+    if (!URL.canParse(value)) r.problems.push(`${prefix}_${name} must be an absolute URL`);
+    return value.replace(/\/+$/, '');
+  };
+  return { clientId, clientSecret, authorizeUrl: url(authorize), tokenUrl: url(token), apiUrl: url(api) };
+}
+
+function storageConfig(r: EnvReader): StorageConfig {
+  const backend = r.raw('STORAGE_BACKEND');
+  if (backend !== 'fs' && backend !== 's3') r.problems.push(`STORAGE_BACKEND must be fs or s3 (got "${backend}")`);
+  const cleanupInterval = r.int('STORAGE_CLEANUP_INTERVAL', 0, 30 * 86400);
+  if (backend !== 's3') return { backend: 'fs', cleanupInterval };
+  const endpoint = r.raw('S3_ENDPOINT') ?? '';
+  if (!/^https?:\/\/[^/]+\/?$/.test(endpoint)) r.problems.push('S3_ENDPOINT must be an http(s):// URL without a path when STORAGE_BACKEND=s3');
+  return {
+    backend,
+    cleanupInterval,
+    s3: {
+      endpoint,
+      region: r.raw('S3_REGION')!,
+      accessKey: r.raw('S3_ACCESS_KEY'),
+      secretKey: r.raw('S3_SECRET_KEY'),
+      bucket: r.raw('S3_BUCKET')!,
+      forcePathStyle: r.bool('S3_FORCE_PATH_STYLE'),
+    },
+  };
+}
+
 /**
  * Loads the configuration. Secrets that are not configured (JWT_SECRET, the embedded Postgres
  * password) are generated once and kept in DATA_DIR, so keys stay valid across restarts.
@@ -192,6 +265,16 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       r.problems.push('JWT_JWKS must be a JSON Web Key Set: {"keys": [ … ]}');
     }
   }
+  let signingKeys: SigningKey[] = [];
+  const rawSigningKeys = r.raw('JWT_SIGNING_KEYS');
+  if (rawSigningKeys) {
+    try {
+      signingKeys = parseSigningKeys(rawSigningKeys);
+    } catch (err) {
+      r.problems.push((err as Error).message);
+    }
+  }
+  if (signingKeys.length) jwks = { keys: [...signingKeys.map((k) => k.publicJwk), ...(jwks?.keys ?? [])] };
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
 
@@ -225,11 +308,19 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     postgres,
     jwtSecret,
     jwks,
+    signingKeys,
     anonKey: r.raw('ANON_KEY') ?? '',
     serviceRoleKey: r.raw('SERVICE_ROLE_KEY') ?? '',
     ports,
     realtime: { jwtSecret: r.secret('REALTIME_JWT_SECRET', jwtSecret), redisUrl: r.raw('REDIS_URL') },
-    graphql: { schemas, jwtSecret: r.secret('GRAPHILE_JWT_SECRET', jwtSecret) },
+    graphql: {
+      schemas,
+      jwtSecret: r.secret('GRAPHILE_JWT_SECRET', jwtSecret),
+      maxDepth: r.int('GRAPHQL_MAX_DEPTH', 1, 1000),
+      maxCost: r.int('GRAPHQL_MAX_COST', 1, 2 ** 31),
+      maxBodyBytes: r.int('GRAPHQL_MAX_BODY_BYTES', 1024, 2 ** 31),
+      statementTimeoutMs: r.int('GRAPHQL_STATEMENT_TIMEOUT', 0, 2 ** 31 - 1),
+    },
     rest: { schemas: restSchemas },
     auth: {
       accessTokenTtl: r.int('AUTH_ACCESS_TOKEN_TTL', 30, 7 * 86400),
@@ -244,9 +335,24 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
         signin: r.int('AUTH_RATE_LIMIT_SIGNIN', 0, 1_000_000),
         signup: r.int('AUTH_RATE_LIMIT_SIGNUP', 0, 1_000_000),
         refresh: r.int('AUTH_RATE_LIMIT_REFRESH', 0, 1_000_000),
+        otp: r.int('AUTH_RATE_LIMIT_OTP', 0, 1_000_000),
+        emailSent: r.int('AUTH_RATE_LIMIT_EMAIL_SENT', 0, 1_000_000),
+      },
+      siteUrl: (r.raw('SITE_URL') ?? publicUrl).replace(/\/+$/, ''),
+      redirectAllowList: r.list('AUTH_REDIRECT_ALLOW_LIST'),
+      otpExp: r.int('AUTH_OTP_EXP', 60, 30 * 86400),
+      emailMaxFrequency: r.int('AUTH_EMAIL_MAX_FREQUENCY', 0, 86400),
+      smtp: r.raw('SMTP_HOST')
+        ? { host: r.raw('SMTP_HOST')!, port: r.port('SMTP_PORT'), user: r.raw('SMTP_USER'), pass: r.raw('SMTP_PASS') }
+        : undefined,
+      mailFrom: { address: r.raw('SMTP_ADMIN_EMAIL')!, name: r.raw('SMTP_SENDER_NAME')! },
+      oauth: {
+        google: oauthProvider(r, 'GOOGLE', 'AUTHORIZE_URL', 'TOKEN_URL', 'USERINFO_URL'),
+        github: oauthProvider(r, 'GITHUB', 'AUTHORIZE_URL', 'TOKEN_URL', 'API_URL'),
       },
     },
     telegram: { botToken: r.raw('TELEGRAM_BOT_TOKEN'), channelId: r.raw('TELEGRAM_CHANNEL_ID') },
+    storage: storageConfig(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);
 

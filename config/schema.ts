@@ -6,7 +6,7 @@
 
 export interface EnvVarSpec {
   name: string;
-  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Alerts' | 'Runtime';
+  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Alerts' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
@@ -24,6 +24,7 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'DB_POOL_MAX', group: 'Database', default: '10', description: 'Maximum connections in each service pool.' },
   // Keys
   { name: 'JWT_SECRET', group: 'Keys', description: 'HS256 secret (at least 32 characters) that signs and verifies every JWT. Generated and kept in DATA_DIR when unset.' },
+  { name: 'JWT_SIGNING_KEYS', group: 'Keys', description: 'Asymmetric signing of access tokens: a JSON array of private JWKs (ES256 P-256 or RS256, each with a `kid`; `nextmavens keys --es256` makes one). The first signs; the others stay published in /auth/v1/.well-known/jwks.json and accepted (rotation). Unset: HS256 with JWT_SECRET.' },
   { name: 'JWT_JWKS', group: 'Keys', description: 'Public keys (a JWKS JSON document) that also verify asymmetric JWTs (RS256, ES256, …) issued by another identity provider or by rotated signing keys.' },
   { name: 'ANON_KEY', group: 'Keys', description: 'Public API key (a JWT with role anon). Derived from JWT_SECRET when unset.' },
   { name: 'SERVICE_ROLE_KEY', group: 'Keys', description: 'Secret API key (a JWT with role service_role, bypasses RLS). Derived from JWT_SECRET when unset.' },
@@ -50,6 +51,28 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'AUTH_RATE_LIMIT_SIGNUP', group: 'Auth', default: '30', description: 'Sign-ups per client address per hour (0 = unlimited).' },
   { name: 'AUTH_RATE_LIMIT_REFRESH', group: 'Auth', default: '150', description: 'Token refreshes per client address per 5 minutes (0 = unlimited).' },
   { name: 'AUTH_BCRYPT_COST', group: 'Auth', default: '10', description: 'bcrypt cost for new password hashes (existing $2a/$2b hashes of any cost verify).' },
+  { name: 'SITE_URL', group: 'Auth', description: 'URL of your app: where email links and OAuth sign-ins redirect by default. Default: PUBLIC_URL.' },
+  { name: 'AUTH_REDIRECT_ALLOW_LIST', group: 'Auth', description: 'Comma-separated redirect URLs (globs: * within a path segment or host label, ** anything) that redirect_to may name besides SITE_URL; others fall back to SITE_URL.' },
+  { name: 'AUTH_OTP_EXP', group: 'Auth', default: '3600', description: 'Lifetime of email links and 6-digit codes (confirmation, magic link, recovery, invite, email change), in seconds.' },
+  { name: 'AUTH_EMAIL_MAX_FREQUENCY', group: 'Auth', default: '60', description: 'Seconds before another mail of the same kind may go to the same address (429 over_email_send_rate_limit).' },
+  { name: 'AUTH_RATE_LIMIT_OTP', group: 'Auth', default: '30', description: 'Requests per client address per hour on /otp, /recover, /resend (0 = unlimited; 429 over_request_rate_limit).' },
+  { name: 'AUTH_RATE_LIMIT_EMAIL_SENT', group: 'Auth', default: '100', description: 'Auth emails the whole instance sends per hour (0 = unlimited; 429 over_email_send_rate_limit).' },
+  { name: 'SMTP_HOST', group: 'Auth', description: 'SMTP server for auth emails. Unset: mails land in the dev inbox (GET /auth/v1/admin/inbox with the service_role key).' },
+  { name: 'SMTP_PORT', group: 'Auth', default: '587', description: 'SMTP port (465 = implicit TLS; others use STARTTLS when offered).' },
+  { name: 'SMTP_USER', group: 'Auth', description: 'SMTP user name (optional).' },
+  { name: 'SMTP_PASS', group: 'Auth', description: 'SMTP password (optional).' },
+  { name: 'SMTP_ADMIN_EMAIL', group: 'Auth', default: 'noreply@localhost', description: 'From address of auth emails.' },
+  { name: 'SMTP_SENDER_NAME', group: 'Auth', default: 'NextMavens', description: 'From name of auth emails.' },
+  { name: 'GOOGLE_CLIENT_ID', group: 'Auth', description: 'Google OAuth client id (enables signInWithOAuth({provider: "google"})). Callback URL: PUBLIC_URL/auth/v1/callback.' },
+  { name: 'GOOGLE_CLIENT_SECRET', group: 'Auth', description: 'Google OAuth client secret.' },
+  { name: 'GOOGLE_AUTHORIZE_URL', group: 'Auth', default: 'https://accounts.google.com/o/oauth2/v2/auth', description: 'Google authorization endpoint (its origin is the expected ID-token issuer); override for tests.' },
+  { name: 'GOOGLE_TOKEN_URL', group: 'Auth', default: 'https://oauth2.googleapis.com/token', description: 'Google token endpoint.' },
+  { name: 'GOOGLE_USERINFO_URL', group: 'Auth', default: 'https://openidconnect.googleapis.com/v1/userinfo', description: 'Google userinfo endpoint.' },
+  { name: 'GITHUB_CLIENT_ID', group: 'Auth', description: 'GitHub OAuth app client id (enables signInWithOAuth({provider: "github"})). Callback URL: PUBLIC_URL/auth/v1/callback.' },
+  { name: 'GITHUB_CLIENT_SECRET', group: 'Auth', description: 'GitHub OAuth app client secret.' },
+  { name: 'GITHUB_AUTHORIZE_URL', group: 'Auth', default: 'https://github.com/login/oauth/authorize', description: 'GitHub authorization endpoint (override for GitHub Enterprise or tests).' },
+  { name: 'GITHUB_TOKEN_URL', group: 'Auth', default: 'https://github.com/login/oauth/access_token', description: 'GitHub token endpoint.' },
+  { name: 'GITHUB_API_URL', group: 'Auth', default: 'https://api.github.com', description: 'GitHub API base (GET /user, /user/emails).' },
   // Realtime
   { name: 'REALTIME_PORT', group: 'Realtime', default: '4003', description: 'Port of the standalone realtime service.' },
   { name: 'REALTIME_JWT_SECRET', group: 'Realtime', description: 'Secret realtime verifies tokens with. Default: JWT_SECRET.' },
@@ -58,6 +81,19 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'GRAPHILE_PORT', group: 'GraphQL', default: '4004', description: 'Port of the standalone GraphQL service.' },
   { name: 'GRAPHILE_SCHEMA', group: 'GraphQL', default: 'public', description: 'Comma-separated schemas exposed through GraphQL.' },
   { name: 'GRAPHILE_JWT_SECRET', group: 'GraphQL', description: 'Secret GraphQL verifies tokens with. Default: JWT_SECRET.' },
+  { name: 'GRAPHQL_MAX_DEPTH', group: 'GraphQL', default: '16', description: 'Deepest selection-set nesting a GraphQL operation may have (fragments inlined); deeper ones fail validation (GRAPHQL_DEPTH_LIMIT).' },
+  { name: 'GRAPHQL_MAX_COST', group: 'GraphQL', default: '25000', description: 'Largest cost of a GraphQL operation: one per selected field, nested selections multiplied by a literal first/last argument (GRAPHQL_COST_LIMIT).' },
+  { name: 'GRAPHQL_MAX_BODY_BYTES', group: 'GraphQL', default: '1000000', description: 'Largest GraphQL request body, in bytes (413 REQUEST_TOO_LARGE).' },
+  { name: 'GRAPHQL_STATEMENT_TIMEOUT', group: 'GraphQL', default: '15000', description: 'statement_timeout of each GraphQL operation, in milliseconds (STATEMENT_TIMEOUT error when exceeded).' },
+  // Storage
+  { name: 'STORAGE_BACKEND', group: 'Storage', default: 'fs', description: 'Where object bytes live: fs (files under DATA_DIR/storage) or s3 (an S3-compatible server: MinIO, AWS S3, R2, …).' },
+  { name: 'S3_ENDPOINT', group: 'Storage', description: 'URL of the S3 server, e.g. http://minio:9000 or https://s3.eu-west-1.amazonaws.com (required when STORAGE_BACKEND=s3).' },
+  { name: 'S3_REGION', group: 'Storage', default: 'us-east-1', description: 'Region of the S3 bucket.' },
+  { name: 'S3_ACCESS_KEY', group: 'Storage', description: 'S3 access key id.' },
+  { name: 'S3_SECRET_KEY', group: 'Storage', description: 'S3 secret access key.' },
+  { name: 'S3_BUCKET', group: 'Storage', default: 'nextmavens', description: 'The one S3 bucket that holds every object of every storage bucket (created at start when missing).' },
+  { name: 'S3_FORCE_PATH_STYLE', group: 'Storage', default: 'true', description: 'Address the bucket in the path (http://host/bucket/key) instead of a virtual-host subdomain; MinIO and most self-hosted servers need true.' },
+  { name: 'STORAGE_CLEANUP_INTERVAL', group: 'Storage', default: '3600', description: 'Seconds between runs of the job that deletes blobs no object row references and stale staged uploads (it also runs at start; 0 = never).' },
   // Alerts
   { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional).' },
   { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional).' },
