@@ -101,8 +101,10 @@ export const EDGE_POLICY = {
       'if-modified-since',
       'tus-resumable',
       'upload-length',
+      'upload-defer-length',
       'upload-metadata',
       'upload-offset',
+      'x-metadata',
     ],
     exposeHeaders: [
       'content-range',
@@ -116,6 +118,7 @@ export const EDGE_POLICY = {
       'range-unit',
       'upload-offset',
       'upload-length',
+      'upload-expires',
       'tus-resumable',
     ],
     maxAgeSeconds: 600,

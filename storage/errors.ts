@@ -38,13 +38,19 @@ export const STORAGE_ERRORS = {
   internal: () => new StorageError(500, 'InternalError', 'internal', 'Internal Server Error'),
 } as const;
 
+/** The StorageError an error stands for (its own, or a known Postgres/Fastify one), or undefined. */
+export function asStorageError(err: unknown): StorageError | undefined {
+  if (err instanceof StorageError) return err;
+  const code = (err as { code?: string })?.code;
+  if (code === '42501') return STORAGE_ERRORS.accessDenied();
+  if (code === '23505') return STORAGE_ERRORS.keyExists();
+  if (code === 'FST_REQ_FILE_TOO_LARGE') return STORAGE_ERRORS.tooLarge();
+  return undefined;
+}
+
 export function sendStorageError(reply: FastifyReply, err: unknown): FastifyReply {
-  let e: StorageError;
-  if (err instanceof StorageError) e = err;
-  else if ((err as { code?: string })?.code === '42501') e = STORAGE_ERRORS.accessDenied();
-  else if ((err as { code?: string })?.code === '23505') e = STORAGE_ERRORS.keyExists();
-  else if ((err as { code?: string })?.code === 'FST_REQ_FILE_TOO_LARGE') e = STORAGE_ERRORS.tooLarge();
-  else {
+  let e = asStorageError(err);
+  if (!e) {
     reply.log.error({ err }, 'storage: unexpected error');
     e = STORAGE_ERRORS.internal();
   }

@@ -1,87 +1,190 @@
 /**
  * The filesystem blob backend (embedded default, under DATA_DIR/storage). Uploads stream into a
- * temporary file and only become visible under their final, versioned key once committed, so an
- * aborted upload leaves nothing behind and an overwrite never exposes half a file.
+ * staging file under tmp/ and only appear under their final, versioned key (objects/…) once
+ * committed (a rename), so an aborted upload leaves nothing readable behind and an overwrite
+ * never exposes half a file. Blobs are immutable, so a copy is a hard link.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { createWriteStream, type Dirent } from 'node:fs';
+import { link, mkdir, open, opendir, rename, rm, rmdir, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createHash } from 'node:crypto';
+import { BlobNotFound, byteMeter, type BlobInfo, type BlobRange, type PutOptions, type StagedBlob, type StagedInfo, type StorageBackend, type WrittenBlob } from './backend.ts';
 
-export interface StagedBlob {
-  size: number;
-  etag: string;
-  /** Moves the staged bytes to their final key. */
-  commit(key: string): Promise<void>;
-  discard(): Promise<void>;
-}
+export { SizeLimitExceeded } from './backend.ts';
 
-export class SizeLimitExceeded extends Error {}
+const STAGED_ID = /^[0-9a-f-]{36}$/;
+const errno = (err: unknown) => (err as NodeJS.ErrnoException)?.code;
 
-export class FsBackend {
-  private readonly root: string;
+export class FsBackend implements StorageBackend {
+  readonly kind = 'fs';
+  private readonly objects: string;
+  private readonly tmp: string;
   constructor(root: string) {
-    this.root = root;
+    this.objects = path.resolve(root, 'objects');
+    this.tmp = path.resolve(root, 'tmp');
   }
 
+  /** The file of a key: each segment URI-encoded (no separators, no surprises in file names). */
   private file(key: string): string {
-    const resolved = path.resolve(this.root, 'objects', key);
-    if (!resolved.startsWith(path.resolve(this.root, 'objects') + path.sep)) throw new Error('key escapes the storage root');
+    const segments = key.split('/');
+    if (segments.some((s) => s === '' || s === '.' || s === '..')) throw new Error(`invalid blob key: ${key}`);
+    const resolved = path.resolve(this.objects, ...segments.map(encodeURIComponent));
+    if (!resolved.startsWith(this.objects + path.sep)) throw new Error('key escapes the storage root');
     return resolved;
   }
 
-  /** Streams `body` to a temporary file, counting bytes and hashing; over `maxBytes` aborts. */
-  async stage(body: Readable, maxBytes: number): Promise<StagedBlob> {
-    const tmpDir = path.join(this.root, 'tmp');
-    await mkdir(tmpDir, { recursive: true });
-    const tmp = path.join(tmpDir, randomUUID());
-    const hash = createHash('md5');
-    let size = 0;
-    const meter = new Transform({
-      transform(chunk: Buffer, _enc, done) {
-        size += chunk.length;
-        if (size > maxBytes) return done(new SizeLimitExceeded());
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+  async init(): Promise<void> {
+    await mkdir(this.objects, { recursive: true });
+    await mkdir(this.tmp, { recursive: true });
+  }
+
+  /** Runs `place(target)` after creating its directory, again if a concurrent prune removed it. */
+  private async place(key: string, placeFn: (target: string) => Promise<void>): Promise<void> {
+    const target = this.file(key);
+    for (let attempt = 0; ; attempt++) {
+      await mkdir(path.dirname(target), { recursive: true });
+      try {
+        return await placeFn(target);
+      } catch (err) {
+        if (errno(err) !== 'ENOENT' || attempt >= 3) throw err;
+      }
+    }
+  }
+
+  async stage(key: string, body: Readable, opts: PutOptions): Promise<StagedBlob> {
+    this.file(key); // validate before reading anything
+    await mkdir(this.tmp, { recursive: true });
+    const tmp = path.join(this.tmp, randomUUID());
+    const meter = byteMeter(opts.maxBytes);
     try {
       await pipeline(body, meter, createWriteStream(tmp));
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
     }
-    const file = (key: string) => this.file(key);
+    const etag = meter.etag();
     return {
-      size,
-      etag: `"${hash.digest('hex')}"`,
-      async commit(key) {
-        const target = file(key);
-        await mkdir(path.dirname(target), { recursive: true });
-        await rename(tmp, target);
-      },
-      discard: () => rm(tmp, { force: true }),
+      key,
+      size: meter.size,
+      etag,
+      commit: () => this.place(key, (target) => rename(tmp, target)),
+      abort: () => rm(tmp, { force: true }),
     };
   }
 
-  async read(key: string, range?: { start: number; end: number }): Promise<Readable> {
-    return createReadStream(this.file(key), range);
+  async put(key: string, body: Readable, opts: PutOptions): Promise<WrittenBlob> {
+    const staged = await this.stage(key, body, opts);
+    try {
+      await staged.commit();
+    } catch (err) {
+      await staged.abort();
+      throw err;
+    }
+    return { size: staged.size, etag: staged.etag };
   }
 
-  async size(key: string): Promise<number> {
-    return (await stat(this.file(key))).size;
+  async get(key: string, range?: BlobRange): Promise<Readable> {
+    let handle;
+    try {
+      handle = await open(this.file(key), 'r');
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new BlobNotFound(key);
+      throw err;
+    }
+    return handle.createReadStream(range ? { start: range.start, end: range.end } : {});
+  }
+
+  async head(key: string): Promise<BlobInfo | null> {
+    try {
+      const s = await stat(this.file(key));
+      return { key, size: s.size, lastModified: s.mtime };
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    await Promise.all(
+      keys.map(async (key) => {
+        const file = this.file(key);
+        await rm(file, { force: true });
+        // Prune the now-empty folders up to objects/ (a concurrent writer re-creates them: see place).
+        for (let dir = path.dirname(file); dir.startsWith(this.objects + path.sep); dir = path.dirname(dir)) {
+          try {
+            await rmdir(dir);
+          } catch {
+            break;
+          }
+        }
+      }),
+    );
   }
 
   async copy(from: string, to: string): Promise<void> {
-    const target = this.file(to);
-    await mkdir(path.dirname(target), { recursive: true });
-    await pipeline(createReadStream(this.file(from)), createWriteStream(target));
+    const source = this.file(from);
+    try {
+      await this.place(to, async (target) => {
+        await link(source, target);
+        // The link shares the source's inode: mark it new so cleanup's grace period covers it too.
+        const now = new Date();
+        await utimes(target, now, now);
+      });
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new BlobNotFound(from);
+      if (errno(err) !== 'EXDEV' && errno(err) !== 'EPERM') throw err;
+      await this.put(to, (await this.get(from)) as Readable, { maxBytes: Infinity });
+    }
   }
 
-  async remove(key: string): Promise<void> {
-    await rm(this.file(key), { force: true });
+  async *list(): AsyncIterable<BlobInfo> {
+    yield* this.walk(this.objects);
+  }
+
+  private async *walk(dir: string): AsyncIterable<BlobInfo> {
+    let entries;
+    try {
+      entries = await opendir(dir);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return;
+      throw err;
+    }
+    for await (const e of entries as AsyncIterable<Dirent>) {
+      const full = path.join(dir, e.name);
+      if (e.isDirectory()) yield* this.walk(full);
+      else if (e.isFile()) {
+        const s = await stat(full).catch(() => null);
+        if (!s) continue;
+        let key;
+        try {
+          key = path.relative(this.objects, full).split(path.sep).map(decodeURIComponent).join('/');
+        } catch {
+          key = undefined; // not a file this backend wrote
+        }
+        if (key !== undefined) yield { key, size: s.size, lastModified: s.mtime };
+      }
+    }
+  }
+
+  async *listStaged(): AsyncIterable<StagedInfo> {
+    let entries;
+    try {
+      entries = await opendir(this.tmp);
+    } catch (err) {
+      if (errno(err) === 'ENOENT') return;
+      throw err;
+    }
+    for await (const e of entries as AsyncIterable<Dirent>) {
+      if (!e.isFile() || !STAGED_ID.test(e.name)) continue;
+      const s = await stat(path.join(this.tmp, e.name)).catch(() => null);
+      if (s) yield { id: e.name, lastModified: s.mtime };
+    }
+  }
+
+  async removeStaged(id: string): Promise<void> {
+    if (!STAGED_ID.test(id)) throw new Error(`not a staged upload id: ${id}`);
+    await rm(path.join(this.tmp, id), { force: true });
   }
 }

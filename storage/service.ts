@@ -1,50 +1,34 @@
 /**
  * The storage service: buckets and objects over HTTP as @supabase/storage-js speaks it
  * (protocols.md §3), every object access decided by RLS on storage.objects as the caller.
- * Bytes stream through the filesystem backend; a row and its blob appear together or not at all.
+ * Bytes stream through the configured backend (backend.ts: fs or s3); a row and its blob appear
+ * together or not at all, and a periodic cleanup (cleanup.ts) collects whatever a crash leaves.
  */
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
-import type { FastifyReply, FastifyRequest } from 'fastify';
-import { SignJWT, jwtVerify } from 'jose';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { withRequestContext } from '../db/request-context.ts';
 import { bearerToken, createJwtVerifier, type JwtClaims } from '../gateway/jwt.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { STORAGE_ERRORS, StorageError, sendStorageError } from './errors.ts';
-import { FsBackend, SizeLimitExceeded } from './fs-backend.ts';
+import { BlobNotFound, SizeLimitExceeded, blobKey, createBackend } from './backend.ts';
+import { startCleanupJob } from './cleanup.ts';
+import { registerMoveCopy } from './move-copy.ts';
+import type { BucketRow, ObjectRow, RequestLike, StorageCore, StoreInput, UploadBody } from './core.ts';
+import { registerSignedUpload } from './signed-upload.ts';
+import { registerSimpleRoutes } from './simple-routes.ts';
+import { signObjectToken, verifyObjectToken } from './tokens.ts';
+import { parseTransform, registerTransforms, transformationsString } from './transform.ts';
+import { registerTus } from './tus.ts';
 
 const BUCKET_NAME = /^[A-Za-z0-9_!.*'() &$=@;:+,?-]{1,100}$/;
 const OBJECT_KEY = /^[A-Za-z0-9_/!.*'() &$=@;:+,?-]+$/;
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024 * 1024;
 
-interface BucketRow {
-  id: string;
-  name: string;
-  owner: string | null;
-  public: boolean;
-  file_size_limit: string | null;
-  allowed_mime_types: string[] | null;
-  created_at: Date;
-  updated_at: Date;
-}
-
-interface ObjectRow {
-  id: string;
-  bucket_id: string;
-  name: string;
-  owner: string | null;
-  owner_id: string | null;
-  version: string;
-  metadata: Record<string, unknown>;
-  user_metadata: Record<string, unknown> | null;
-  created_at: Date;
-  updated_at: Date;
-  last_accessed_at: Date;
-}
 
 function bucketJson(b: BucketRow) {
   return {
@@ -90,16 +74,16 @@ function checkBucketName(name: unknown): string {
   return name;
 }
 
-const blobKey = (o: { bucket_id: string; name: string; version: string }) => path.posix.join(encodeURIComponent(o.bucket_id), ...o.name.split('/').map(encodeURIComponent), `@${o.version}`);
-
 export async function createStorageService(ctx: ServiceContext): Promise<Service> {
   const { config, pools } = ctx;
   const verifier = createJwtVerifier(config.jwtSecret, config.jwks);
-  const backend = new FsBackend(path.join(config.dataDir, 'storage'));
+  const backend = await createBackend(config);
+  const dropBlobs = (keys: string[]) =>
+    keys.length ? backend.delete(keys).catch((err) => ctx.log.warn({ err, keys }, 'storage: could not delete blobs (cleanup will)')) : undefined;
   const signingKey = new TextEncoder().encode(config.jwtSecret);
   const app = createServiceApp({ name: 'storage', log: ctx.log, logRequests: !ctx.embedded });
 
-  async function claimsOf(req: FastifyRequest, allowInvalid = false): Promise<JwtClaims> {
+  async function claimsOf(req: RequestLike, allowInvalid = false): Promise<JwtClaims> {
     const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined);
     if (!token) return { role: 'anon' };
     try {
@@ -110,8 +94,8 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     }
   }
 
-  const asCaller = <T>(claims: JwtClaims, req: FastifyRequest, fn: (c: pg.PoolClient) => Promise<T>) =>
-    withRequestContext(pools.request, claims, fn, { request: { method: req.method, path: req.url.split('?')[0] } });
+  const asCaller = <T>(claims: JwtClaims, req: RequestLike, fn: (c: pg.PoolClient) => Promise<T>, rollback = false) =>
+    withRequestContext(pools.request, claims, fn, { request: { method: req.method, path: (req.url ?? '').split('?')[0] }, rollback });
 
   async function bucket(id: string): Promise<BucketRow> {
     const { rows } = await pools.admin.query<BucketRow>(`select * from storage.buckets where id = $1`, [id]);
@@ -176,7 +160,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const claims = await claimsOf(req);
     await bucket(param(req, 'id'));
     const removed = await asCaller(claims, req, async (c) => (await c.query<ObjectRow>(`delete from storage.objects where bucket_id = $1 returning *`, [param(req, 'id')])).rows);
-    await Promise.all(removed.map((o) => backend.remove(blobKey(o))));
+    await dropBlobs(removed.map(blobKey));
     return { message: 'Successfully emptied' };
   }));
   app.delete('/bucket/:id', route(async (req) => {
@@ -191,51 +175,83 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
 
   // ------------------------------------------------------------------------- upload
 
-  async function upload(req: FastifyRequest, upsert: boolean) {
-    const claims = await claimsOf(req);
-    const bucketId = param(req, 'bucket');
-    const name = checkKey(wildcard(req));
-    const b = await bucket(bucketId);
-    const limit = Math.min(MAX_UPLOAD_BYTES, b.file_size_limit === null ? Infinity : Number(b.file_size_limit));
-    let stream: Readable;
-    let mimetype: string;
+  // A plain insert has no RETURNING, which would need a SELECT policy too: uploading needs only
+  // INSERT (an upsert needs INSERT, UPDATE and SELECT), as in supabase/storage.
+  const objectInsert = (upsert: boolean) => `insert into storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata)
+          values ($7, $1, $2, case when $3 ~ '^[0-9a-f-]{36}$' then $3::uuid end, $3, $4, $5, $6)
+          ${upsert ? `on conflict (bucket_id, name) do update set owner = excluded.owner, owner_id = excluded.owner_id, version = excluded.version,
+             metadata = excluded.metadata, user_metadata = excluded.user_metadata, updated_at = now() returning id` : ''}`;
+  const subOf = (claims: JwtClaims) => (typeof claims.sub === 'string' ? claims.sub : null);
+  const uploadLimit = (b: BucketRow) => Math.min(MAX_UPLOAD_BYTES, b.file_size_limit === null ? Infinity : Number(b.file_size_limit));
+  const checkMime = (b: BucketRow, mimetype: string) => {
+    if (!mimeAllowed(mimetype, b.allowed_mime_types)) throw STORAGE_ERRORS.mimeType(mimetype);
+  };
+  const jsonObject = (text: string, what: string): Record<string, unknown> => {
+    try {
+      const v = JSON.parse(text) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+    } catch {
+      // reported below
+    }
+    throw STORAGE_ERRORS.invalidRequest(`${what} must be a JSON object`);
+  };
+
+  /** The bytes and attributes of an upload request: its multipart file part or its raw body stream. */
+  async function uploadBody(req: FastifyRequest): Promise<UploadBody> {
     let cacheControl = 'no-cache';
     let userMetadata: Record<string, unknown> | null = null;
     if (req.isMultipart()) {
       const file = await req.file();
       if (!file) throw STORAGE_ERRORS.invalidRequest('No content provided');
-      const field = (n: string) => {
-        const f = file.fields[n] as { value?: unknown } | undefined;
-        return typeof f?.value === 'string' ? f.value : undefined;
-      };
-      if (field('cacheControl')) cacheControl = `max-age=${field('cacheControl')}`;
-      const meta = field('metadata') ?? field('userMetadata');
-      if (meta) userMetadata = JSON.parse(meta);
-      mimetype = field('contentType') ?? file.mimetype;
-      stream = file.file;
-    } else {
-      if (!req.body || typeof (req.body as Readable).pipe !== 'function') throw STORAGE_ERRORS.invalidRequest('No content provided');
-      stream = req.body as Readable;
-      mimetype = String(req.headers['content-type'] ?? 'application/octet-stream');
-      if (req.headers['cache-control']) cacheControl = String(req.headers['cache-control']);
-      if (req.headers['x-metadata']) userMetadata = JSON.parse(Buffer.from(String(req.headers['x-metadata']), 'base64').toString('utf8'));
+      const fields: Record<string, string> = {};
+      for (const [n, f] of Object.entries(file.fields)) {
+        const value = (f as { value?: unknown } | undefined)?.value;
+        if (typeof value === 'string') fields[n] = value;
+      }
+      if (fields.cacheControl) cacheControl = `max-age=${fields.cacheControl}`;
+      const meta = fields.metadata ?? fields.userMetadata;
+      if (meta) userMetadata = jsonObject(meta, 'metadata');
+      return { stream: file.file, mimetype: fields.contentType ?? file.mimetype, cacheControl, userMetadata, fields, filename: file.filename || undefined };
     }
-    if (!mimeAllowed(mimetype, b.allowed_mime_types)) throw STORAGE_ERRORS.mimeType(mimetype);
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (!req.isMultipart() && declared > limit) throw STORAGE_ERRORS.tooLarge();
+    if (!req.body || typeof (req.body as Readable).pipe !== 'function') throw STORAGE_ERRORS.invalidRequest('No content provided');
+    if (req.headers['cache-control']) cacheControl = String(req.headers['cache-control']);
+    if (req.headers['x-metadata']) userMetadata = jsonObject(Buffer.from(String(req.headers['x-metadata']), 'base64').toString('utf8'), 'x-metadata');
+    return {
+      stream: req.body as Readable,
+      mimetype: String(req.headers['content-type'] ?? 'application/octet-stream'),
+      cacheControl,
+      userMetadata,
+      declaredLength: Number(req.headers['content-length'] ?? 0),
+    };
+  }
 
+  /** Throws unless `claims` may insert (or upsert) the object: the insert runs as the caller and is rolled back. */
+  async function canUpload(req: RequestLike, claims: JwtClaims, bucketId: string, name: string, upsert: boolean): Promise<void> {
+    await asCaller(claims, req, (c) => c.query(objectInsert(upsert), [bucketId, name, subOf(claims), randomUUID(), {}, null, randomUUID()]), true).catch((err) => {
+      throw (err as { code?: string }).code === '23505' ? STORAGE_ERRORS.keyExists() : err;
+    });
+  }
+
+  /** The upload pipeline every way of writing goes through: limits, MIME, staged bytes committed with the row inserted as `claims`. */
+  async function storeObject(req: RequestLike, claims: JwtClaims, { bucketId, name, upsert, body }: StoreInput): Promise<ObjectRow> {
+    const { stream, mimetype, cacheControl, userMetadata } = body;
+    const b = await bucket(bucketId);
+    const limit = uploadLimit(b);
+    checkMime(b, mimetype);
+    if ((body.declaredLength ?? 0) > limit) throw STORAGE_ERRORS.tooLarge();
+
+    const version = randomUUID();
     let staged;
     try {
-      staged = await backend.stage(stream, limit);
+      staged = await backend.stage(blobKey({ bucket_id: bucketId, name, version }), stream, { maxBytes: limit, contentType: mimetype, cacheControl });
     } catch (err) {
       if (err instanceof SizeLimitExceeded || (stream as { truncated?: boolean }).truncated) throw STORAGE_ERRORS.tooLarge();
       throw err;
     }
     if ((stream as { truncated?: boolean }).truncated) {
-      await staged.discard();
+      await staged.abort();
       throw STORAGE_ERRORS.tooLarge();
     }
-    const version = randomUUID();
     const metadata = {
       eTag: staged.etag,
       size: staged.size,
@@ -245,38 +261,47 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
       contentLength: staged.size,
       httpStatusCode: 200,
     };
-    const sub = typeof claims.sub === 'string' ? claims.sub : null;
+    const sub = subOf(claims);
     let previous: ObjectRow | undefined;
-    let row: ObjectRow;
+    let id: string = randomUUID();
     try {
-      row = await asCaller(claims, req, async (c) => {
+      await asCaller(claims, req, async (c) => {
         if (upsert) {
           previous = (await c.query<ObjectRow>(`select * from storage.objects where bucket_id = $1 and name = $2`, [bucketId, name])).rows[0];
         }
-        const sql = `insert into storage.objects (bucket_id, name, owner, owner_id, version, metadata, user_metadata)
-          values ($1, $2, case when $3 ~ '^[0-9a-f-]{36}$' then $3::uuid end, $3, $4, $5, $6)
-          ${upsert ? `on conflict (bucket_id, name) do update set owner = excluded.owner, owner_id = excluded.owner_id, version = excluded.version,
-             metadata = excluded.metadata, user_metadata = excluded.user_metadata, updated_at = now()` : ''}
-          returning *`;
-        const r = (await c.query<ObjectRow>(sql, [bucketId, name, sub, version, metadata, userMetadata])).rows[0];
-        await staged.commit(blobKey(r)); // inside the transaction: a failed commit leaves no row
-        return r;
+        const r = await c.query<{ id: string }>(objectInsert(upsert), [bucketId, name, sub, version, metadata, userMetadata, id]);
+        if (upsert) id = r.rows[0].id;
+        await staged.commit(); // inside the transaction: a failed commit leaves no row
       });
     } catch (err) {
-      await staged.discard();
-      await backend.remove(blobKey({ bucket_id: bucketId, name, version })).catch(() => undefined);
+      await staged.abort().catch(() => undefined);
+      await dropBlobs([staged.key]);
       throw (err as { code?: string }).code === '23505' ? STORAGE_ERRORS.keyExists() : err;
     }
-    if (previous && previous.version !== row.version) await backend.remove(blobKey(previous)).catch(() => undefined);
+    if (previous && previous.version !== version) await dropBlobs([blobKey(previous)]);
+    const { rows } = await pools.admin.query<ObjectRow>(`select * from storage.objects where id = $1`, [id]);
+    return rows[0] ?? { id, bucket_id: bucketId, name, owner: null, owner_id: sub, version, metadata, user_metadata: userMetadata, created_at: new Date(), updated_at: new Date(), last_accessed_at: new Date() };
+  }
+
+  async function upload(req: FastifyRequest, upsert: boolean) {
+    const claims = await claimsOf(req);
+    const bucketId = param(req, 'bucket');
+    const name = checkKey(wildcard(req));
+    await bucket(bucketId);
+    const row = await storeObject(req, claims, { bucketId, name, upsert, body: await uploadBody(req) });
     return { Id: row.id, Key: `${bucketId}/${name}` };
   }
 
-  // Uploads get their own parsers: multipart streamed by busboy, any other body handed over as
-  // the raw request stream (never buffered, whatever its content type).
-  await app.register(async (uploads) => {
-    uploads.removeAllContentTypeParsers();
-    await uploads.register(multipart, { limits: { fileSize: MAX_UPLOAD_BYTES, files: 1 } });
-    uploads.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+  /** Uploads get their own parsers: multipart streamed by busboy, any other body handed over as the raw request stream (never buffered, whatever its content type). */
+  async function streamingScope(register: (scope: FastifyInstance) => void | Promise<void>): Promise<void> {
+    await app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      await scope.register(multipart, { limits: { fileSize: MAX_UPLOAD_BYTES, files: 1 } });
+      scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+      await register(scope);
+    });
+  }
+  await streamingScope((uploads) => {
     uploads.post('/object/:bucket/*', route((req) => upload(req, req.headers['x-upsert'] === 'true')));
     uploads.put('/object/:bucket/*', route((req) => upload(req, true)));
   });
@@ -301,6 +326,17 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
   async function sendObject(req: FastifyRequest, reply: FastifyReply, o: ObjectRow) {
     const meta = o.metadata as { size: number; mimetype: string; cacheControl: string; eTag: string; lastModified: string };
     const size = meta.size;
+    const open = async (range?: { start: number; end: number }) => {
+      if (req.method === 'HEAD') return undefined;
+      try {
+        return await backend.get(blobKey(o), range);
+      } catch (err) {
+        if (!(err instanceof BlobNotFound)) throw err;
+        req.log.warn({ key: blobKey(o) }, 'storage: object row without its blob');
+        for (const h of ['content-type', 'cache-control', 'etag', 'last-modified', 'accept-ranges', 'content-disposition', 'content-range', 'content-length']) reply.removeHeader(h);
+        throw STORAGE_ERRORS.noSuchKey();
+      }
+    };
     reply
       .header('content-type', meta.mimetype)
       .header('cache-control', meta.cacheControl)
@@ -321,10 +357,10 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
       if (start > end || start >= size) return reply.code(416).header('content-range', `bytes */${size}`).send();
       end = Math.max(end, start);
       reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).header('content-length', end - start + 1);
-      return reply.send(req.method === 'HEAD' ? undefined : await backend.read(blobKey(o), { start, end }));
+      return reply.send(await open({ start, end }));
     }
     reply.header('content-length', size);
-    return reply.send(req.method === 'HEAD' ? undefined : await backend.read(blobKey(o)));
+    return reply.send(await open());
   }
 
   for (const [prefix, mode] of [['/object/public', 'public'], ['/object/authenticated', 'authenticated']] as const) {
@@ -387,7 +423,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const removed = await asCaller(claims, req, async (c) =>
       (await c.query<ObjectRow>(`delete from storage.objects where bucket_id = $1 and name = any($2) returning *`, [bucketId, names])).rows,
     );
-    await Promise.all(removed.map((o) => backend.remove(blobKey(o))));
+    await dropBlobs(removed.map(blobKey));
     return removed.map((o) => ({ ...o, updated_at: o.updated_at.toISOString(), created_at: o.created_at.toISOString(), last_accessed_at: o.last_accessed_at.toISOString() }));
   }));
 
@@ -400,31 +436,42 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const expiresIn = Number(bodyOf(req).expiresIn);
     if (!Number.isInteger(expiresIn) || expiresIn < 1) throw STORAGE_ERRORS.invalidRequest('expiresIn must be a positive integer');
     const url = `${bucketId}/${name}`;
-    const token = await new SignJWT({ url }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(Math.floor(Date.now() / 1000) + expiresIn).sign(signingKey);
-    return { signedURL: `/object/sign/${url}?token=${token}` };
+    const transformations = transformationsString(parseTransform(bodyOf(req).transform)); // createSignedUrl(…, {transform})
+    const token = await signObjectToken(signingKey, { url, scope: 'download', ...(transformations ? { transformations } : {}) }, expiresIn);
+    return { signedURL: `${transformations ? '/render/image/sign' : '/object/sign'}/${url}?token=${token}` };
   }));
   app.get('/object/sign/:bucket/*', route(async (req, reply) => {
     const bucketId = param(req, 'bucket');
     const name = checkKey(wildcard(req));
-    const token = (req.query as Record<string, string>).token;
-    let url: unknown;
-    try {
-      ({ payload: { url } } = await jwtVerify(token ?? '', signingKey, { algorithms: ['HS256'] }));
-    } catch (err) {
-      throw (err as { code?: string }).code === 'ERR_JWT_EXPIRED' ? STORAGE_ERRORS.expiredToken() : STORAGE_ERRORS.invalidSignature();
-    }
-    if (url !== `${bucketId}/${name}`) throw STORAGE_ERRORS.invalidSignature();
+    await verifyObjectToken(signingKey, (req.query as Record<string, string | undefined>).token, `${bucketId}/${name}`, 'download');
     return sendObject(req, reply, await visibleObject(req, bucketId, name, 'signed'));
   }));
 
-  app.post('/object/move', route(async () => Promise.reject(new StorageError(501, 'NotImplemented', 'not_implemented', 'move is not implemented yet', 501))));
-  app.post('/object/copy', route(async () => Promise.reject(new StorageError(501, 'NotImplemented', 'not_implemented', 'copy is not implemented yet', 501))));
+  registerMoveCopy(app, { pools, backend, log: ctx.log, claimsOf, asCaller, bucket, checkKey, mimeAllowed, route });
+
+  // Signed uploads, image transforms, TUS and the short /storage routes share the pipeline above.
+  const core: StorageCore = {
+    config, pools, signingKey, claimsOf, asCaller, bucket, uploadLimit, checkMime, checkKey, uploadBody, canUpload, storeObject, visibleObject, sendObject, route, streamingScope,
+    async readBlob(o) {
+      try {
+        return await backend.get(blobKey(o));
+      } catch (err) {
+        throw err instanceof BlobNotFound ? STORAGE_ERRORS.noSuchKey() : err;
+      }
+    },
+    removeBlobs: async (rows) => void (await dropBlobs(rows.map(blobKey))),
+  };
+  await registerSignedUpload(app, core);
+  await registerTransforms(app, core);
+  await registerTus(app, core);
+  await registerSimpleRoutes(app, core);
   app.get('/health', async () => ({ status: 'up' }));
-  app.setNotFoundHandler((_req, reply) =>
-    reply.code(501).send({ statusCode: '501', code: 'NotImplemented', error: 'not_implemented', message: 'This storage endpoint is not implemented yet in this build of NextMavens Stack' }),
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send({ statusCode: '404', code: 'NotFound', error: 'Not Found', message: `Route ${req.method}:${req.url.split('?')[0]} not found` }),
   );
 
   await app.ready();
+  const cleanup = startCleanupJob(backend, pools.admin, config.storage.cleanupInterval, ctx.log);
   return {
     name: 'storage',
     handle: (req, res) => app.routing(req, res),
@@ -432,6 +479,10 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
       await pools.admin.query('select 1 from storage.buckets limit 1');
       return { status: 'up' };
     },
-    close: () => app.close(),
+    async close() {
+      await cleanup.stop();
+      await app.close();
+      backend.close?.();
+    },
   };
 }

@@ -1,0 +1,136 @@
+/**
+ * The blob backend interface every storage backend implements (filesystem, S3), and the byte
+ * meter they share. Keys are opaque, versioned paths chosen by the service: a blob is written
+ * once under a key that no row references yet, published by `commit`, and never modified after,
+ * so readers only ever see whole blobs and a row always points at complete bytes.
+ */
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
+import type { Config } from '../config/load.ts';
+
+export interface PutOptions {
+  /** Bytes beyond this abort the write with SizeLimitExceeded. */
+  maxBytes: number;
+  contentType?: string;
+  cacheControl?: string;
+}
+
+export interface WrittenBlob {
+  size: number;
+  /** Quoted MD5 of the bytes, the same for every backend (S3 multipart ETags are not MD5s). */
+  etag: string;
+}
+
+/** Bytes written but not yet published: `commit` makes them readable at their key, `abort` forgets them. */
+export interface StagedBlob extends WrittenBlob {
+  readonly key: string;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+/** An unfinished write left behind (a staging file, an incomplete multipart upload). */
+export interface StagedInfo {
+  id: string;
+  lastModified: Date;
+}
+
+export interface BlobRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface StorageBackend {
+  readonly kind: 'fs' | 's3';
+  /** Prepares the backend (directories, the S3 bucket). */
+  init(): Promise<void>;
+  /** Streams `body` towards `key`, counting and hashing; not readable until committed. */
+  stage(key: string, body: Readable, opts: PutOptions): Promise<StagedBlob>;
+  /** stage + commit. */
+  put(key: string, body: Readable, opts: PutOptions): Promise<WrittenBlob>;
+  /** A stream of the blob (or of `range`); BlobNotFound when it does not exist. */
+  get(key: string, range?: BlobRange): Promise<Readable>;
+  head(key: string): Promise<BlobInfo | null>;
+  /** Deletes blobs; missing ones are not an error. */
+  delete(keys: string[]): Promise<void>;
+  /** Server-side copy of an immutable blob to a new key. */
+  copy(from: string, to: string): Promise<void>;
+  /** Every committed blob, for reconciliation. */
+  list(): AsyncIterable<BlobInfo>;
+  /** Unfinished writes, for reconciliation. */
+  listStaged(): AsyncIterable<StagedInfo>;
+  removeStaged(id: string): Promise<void>;
+  /** Releases connections. */
+  close?(): void;
+}
+
+export class SizeLimitExceeded extends Error {
+  constructor() {
+    super('size limit exceeded');
+    this.name = 'SizeLimitExceeded';
+  }
+}
+
+export class BlobNotFound extends Error {
+  constructor(key: string) {
+    super(`blob not found: ${key}`);
+    this.name = 'BlobNotFound';
+  }
+}
+
+/** A pass-through that counts and MD5-hashes the bytes and fails past `maxBytes`. */
+export function byteMeter(maxBytes: number): Transform & { readonly size: number; etag(): string } {
+  const hash = createHash('md5');
+  let size = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > maxBytes) return done(new SizeLimitExceeded());
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  return Object.defineProperties(t, {
+    size: { get: () => size },
+    etag: { value: () => `"${hash.digest('hex')}"` },
+  }) as Transform & { readonly size: number; etag(): string };
+}
+
+/**
+ * Where an object version's bytes live: `<bucket>/<name>/@<version>`. Bucket ids have no `/` and
+ * names no `.`/`..` segments (the service checks both), and the version is always the last
+ * segment, so the key parses back unambiguously. Backends map keys to their own namespace (fs
+ * URI-encodes each segment into a file name; S3 uses the key as it is).
+ */
+export function blobKey(o: { bucket_id: string; name: string; version: string }): string {
+  return `${o.bucket_id}/${o.name}/@${o.version}`;
+}
+
+/** The (bucket, name, version) a blob key encodes, or null for a key outside that layout. */
+export function parseBlobKey(key: string): { bucket_id: string; name: string; version: string } | null {
+  const parts = key.split('/');
+  const last = parts.at(-1) ?? '';
+  if (parts.length < 3 || !last.startsWith('@') || last.length < 2 || parts.some((p) => p === '')) return null;
+  return { bucket_id: parts[0], name: parts.slice(1, -1).join('/'), version: last.slice(1) };
+}
+
+/** The backend STORAGE_BACKEND selects. */
+export async function createBackend(config: Config): Promise<StorageBackend> {
+  let backend: StorageBackend;
+  if (config.storage.backend === 's3' && config.storage.s3) {
+    const { S3Backend } = await import('./s3-backend.ts');
+    backend = new S3Backend(config.storage.s3);
+  } else {
+    const { FsBackend } = await import('./fs-backend.ts');
+    const path = await import('node:path');
+    backend = new FsBackend(path.join(config.dataDir, 'storage'));
+  }
+  await backend.init();
+  return backend;
+}

@@ -1,0 +1,99 @@
+/**
+ * Reconciles the blob backend with storage.objects, the source of truth. Blobs are written
+ * before a row names them and deleted after no row does, so a crash, an aborted request or a
+ * failed delete can only leave extra bytes behind, never a row without bytes. This job deletes
+ * those extras: committed blobs no row references (by bucket, name and version) and unfinished
+ * staged writes, each only once older than a grace period so in-flight requests are never touched.
+ * The storage service runs it at start and then every STORAGE_CLEANUP_INTERVAL seconds.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { parseBlobKey, type StorageBackend } from './backend.ts';
+
+export interface CleanupOptions {
+  /** Only blobs and staged writes untouched for this long are removed (default one hour). */
+  graceMs?: number;
+  log?: Logger;
+}
+
+export interface CleanupReport {
+  /** Committed blobs looked at. */
+  scanned: number;
+  /** Blobs no row references, deleted. */
+  orphanBlobs: number;
+  /** Unfinished staged writes, removed. */
+  staleStaged: number;
+  /** Keys not in the service's layout, left alone. */
+  foreign: number;
+}
+
+export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
+const BATCH = 500;
+
+export async function cleanupStorage(backend: StorageBackend, pool: pg.Pool, opts: CleanupOptions = {}): Promise<CleanupReport> {
+  const cutoff = Date.now() - (opts.graceMs ?? DEFAULT_GRACE_MS);
+  const report: CleanupReport = { scanned: 0, orphanBlobs: 0, staleStaged: 0, foreign: 0 };
+
+  let batch: { key: string; bucket_id: string; name: string; version: string }[] = [];
+  const flush = async () => {
+    if (!batch.length) return;
+    const current = batch;
+    batch = [];
+    const { rows } = await pool.query<{ i: string }>(
+      `select k.i from unnest($1::text[], $2::text[], $3::text[]) with ordinality as k(b, n, v, i)
+       where not exists (select 1 from storage.objects o where o.bucket_id = k.b and o.name = k.n and o.version = k.v)`,
+      [current.map((c) => c.bucket_id), current.map((c) => c.name), current.map((c) => c.version)],
+    );
+    const orphans = rows.map((r) => current[Number(r.i) - 1].key);
+    if (orphans.length) {
+      await backend.delete(orphans);
+      report.orphanBlobs += orphans.length;
+    }
+  };
+
+  for await (const blob of backend.list()) {
+    report.scanned++;
+    if (blob.lastModified.getTime() > cutoff) continue;
+    const parsed = parseBlobKey(blob.key);
+    if (!parsed) {
+      report.foreign++;
+      continue;
+    }
+    batch.push({ key: blob.key, ...parsed });
+    if (batch.length >= BATCH) await flush();
+  }
+  await flush();
+
+  const stale: string[] = [];
+  for await (const s of backend.listStaged()) if (s.lastModified.getTime() <= cutoff) stale.push(s.id);
+  for (const id of stale) {
+    await backend.removeStaged(id);
+    report.staleStaged++;
+  }
+  if (report.orphanBlobs || report.staleStaged) opts.log?.info({ ...report }, 'storage cleanup removed leftovers');
+  return report;
+}
+
+/** Runs the cleanup now and every `intervalSeconds` (0: never) until stopped; failures are logged. */
+export function startCleanupJob(backend: StorageBackend, pool: pg.Pool, intervalSeconds: number, log: Logger): { stop(): Promise<void> } {
+  if (intervalSeconds <= 0) return { stop: async () => undefined };
+  let running: Promise<unknown> | undefined;
+  let stopped = false;
+  const run = () => {
+    if (running || stopped) return;
+    running = cleanupStorage(backend, pool, { log })
+      .catch((err) => log.warn({ err }, 'storage cleanup failed'))
+      .finally(() => (running = undefined));
+  };
+  const first = setTimeout(run, 0);
+  const timer = setInterval(run, intervalSeconds * 1000);
+  timer.unref();
+  return {
+    async stop() {
+      stopped = true;
+      clearTimeout(first);
+      clearInterval(timer);
+      await running;
+    },
+  };
+}

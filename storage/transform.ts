@@ -1,0 +1,171 @@
+/**
+ * Image transforms with sharp (protocols.md §3.6): `GET /render/image/{authenticated|public|sign}/:bucket/*`
+ * with `width`, `height` (clamped to 1..MAX_DIMENSION, never enlarged), `resize` (cover|contain|fill),
+ * `quality` (20..100) and `format` (origin|webp|avif|png|jpeg; absent: webp when the client accepts it,
+ * else the original format). storage-js reaches them through `download(path, {transform})`,
+ * `getPublicUrl(path, {transform})` and `createSignedUrl(path, exp, {transform})`, whose token carries
+ * the transformations. Access is decided exactly as for the untransformed object.
+ *
+ * The stored object streams into sharp (decoding bounded by MAX_INPUT_PIXELS); the output, at most
+ * MAX_DIMENSION² pixels, is buffered so that a bad image is a clean 400 rather than a cut response.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import sharp from 'sharp';
+import type { ObjectMetadata, ObjectRow, ReadMode, StorageCore } from './core.ts';
+import { STORAGE_ERRORS, StorageError } from './errors.ts';
+import { verifyObjectToken } from './tokens.ts';
+
+export const MAX_DIMENSION = 2500;
+/** Largest source image decoded (pixels): bounds memory per transform. */
+export const MAX_INPUT_PIXELS = 50_000_000;
+
+const RESIZE = ['cover', 'contain', 'fill'] as const;
+const FORMATS = ['origin', 'webp', 'avif', 'png', 'jpeg'] as const;
+type OutputFormat = Exclude<(typeof FORMATS)[number], 'origin'> | 'gif' | 'tiff';
+
+export interface TransformOptions {
+  width?: number;
+  height?: number;
+  resize?: (typeof RESIZE)[number];
+  quality?: number;
+  format?: (typeof FORMATS)[number];
+}
+
+const invalid = (message: string) => STORAGE_ERRORS.invalidRequest(message);
+export const notAnImage = (message = 'The object is not an image that can be transformed') =>
+  new StorageError(400, 'InvalidImage', 'invalid_image', message);
+
+function intParam(name: string, v: unknown, min: number, max: number, clamp: boolean): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'number' ? v : /^\d+$/.test(String(v)) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < 0) throw invalid(`${name} must be a non-negative integer`);
+  if (n === 0) return undefined; // 0 = not set, as supabase/storage
+  if (clamp) return Math.min(Math.max(n, min), max);
+  if (n < min || n > max) throw invalid(`${name} must be between ${min} and ${max}`);
+  return n;
+}
+
+/** Transform options from a query string or a `transform` JSON object; bad values are InvalidRequest. */
+export function parseTransform(input: unknown): TransformOptions {
+  if (input === undefined || input === null) return {};
+  if (typeof input !== 'object') throw invalid('transform must be an object');
+  const q = input as Record<string, unknown>;
+  const t: TransformOptions = {
+    width: intParam('width', q.width, 1, MAX_DIMENSION, true),
+    height: intParam('height', q.height, 1, MAX_DIMENSION, true),
+    quality: intParam('quality', q.quality, 20, 100, false),
+  };
+  if (q.resize !== undefined && q.resize !== '') {
+    if (!RESIZE.includes(q.resize as never)) throw invalid(`resize must be one of ${RESIZE.join(', ')}`);
+    t.resize = q.resize as TransformOptions['resize'];
+  }
+  if (q.format !== undefined && q.format !== '') {
+    const f = q.format === 'jpg' ? 'jpeg' : q.format;
+    if (!FORMATS.includes(f as never)) throw invalid(`format must be one of ${FORMATS.join(', ')}`);
+    t.format = f as TransformOptions['format'];
+  }
+  for (const k of Object.keys(t) as (keyof TransformOptions)[]) if (t[k] === undefined) delete t[k];
+  return t;
+}
+
+/** `width:100,height:100,resize:cover,quality:80,format:webp`, the form signed tokens carry. */
+export function transformationsString(t: TransformOptions): string {
+  return (['width', 'height', 'resize', 'quality', 'format'] as const)
+    .filter((k) => t[k] !== undefined)
+    .map((k) => `${k}:${t[k]}`)
+    .join(',');
+}
+
+export function parseTransformations(s: string | undefined): TransformOptions {
+  const q: Record<string, string> = {};
+  for (const part of (s ?? '').split(',')) {
+    const [k, v] = part.split(':');
+    if (k && v !== undefined) q[k] = v;
+  }
+  return parseTransform(q);
+}
+
+const MIME_FORMAT: Record<string, OutputFormat> = {
+  'image/png': 'png',
+  'image/jpeg': 'jpeg',
+  'image/jpg': 'jpeg',
+  'image/webp': 'webp',
+  'image/avif': 'avif',
+  'image/gif': 'gif',
+  'image/tiff': 'tiff',
+};
+const FORMAT_MIME: Record<OutputFormat, string> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+  avif: 'image/avif',
+  gif: 'image/gif',
+  tiff: 'image/tiff',
+};
+const FIT = { cover: 'cover', contain: 'inside', fill: 'fill' } as const;
+
+/** The output format: explicit, else negotiated (webp if accepted), else the source's own. */
+function outputFormat(t: TransformOptions, sourceMime: string, accept: string | undefined): OutputFormat {
+  if (t.format && t.format !== 'origin') return t.format;
+  const origin = MIME_FORMAT[sourceMime] ?? 'png';
+  if (!t.format && /image\/webp/i.test(accept ?? '')) return 'webp';
+  return origin;
+}
+
+/** Transforms the object's image and sends it (or 304 when the caller's ETag still matches). */
+export async function renderImage(core: StorageCore, req: FastifyRequest, reply: FastifyReply, o: ObjectRow, t: TransformOptions): Promise<unknown> {
+  const meta = o.metadata as unknown as ObjectMetadata;
+  const mime = String(meta.mimetype ?? '').split(';')[0].trim().toLowerCase();
+  if (!mime.startsWith('image/') || mime === 'image/svg+xml') throw notAnImage(`Cannot transform an object of type ${mime || 'unknown'}`);
+  const format = outputFormat(t, mime, typeof req.headers.accept === 'string' ? req.headers.accept : undefined);
+  const variant = createHash('sha1').update(`${transformationsString(t)}|${format}`).digest('hex').slice(0, 12);
+  const etag = `"${String(meta.eTag).replace(/"/g, '')}-${variant}"`;
+  reply.header('etag', etag).header('cache-control', meta.cacheControl).header('last-modified', meta.lastModified).header('vary', 'Accept');
+  const download = (req.query as Record<string, string | undefined>).download;
+  if (download !== undefined) {
+    const filename = download || `${path.posix.parse(o.name).name}.${format === 'jpeg' ? 'jpg' : format}`;
+    reply.header('content-disposition', `attachment; filename="${filename.replace(/["\\\r\n]/g, '')}"; filename*=UTF-8''${encodeURIComponent(filename)}`);
+  }
+  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+
+  const source = await core.readBlob(o);
+  const image = sharp({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false }).rotate();
+  if (t.width || t.height) image.resize({ width: t.width, height: t.height, fit: FIT[t.resize ?? 'cover'], withoutEnlargement: true });
+  image.toFormat(format, t.quality ? { quality: t.quality } : {});
+  source.once('error', (err) => image.destroy(err));
+  source.pipe(image);
+  let data: Buffer;
+  try {
+    ({ data } = await image.toBuffer({ resolveWithObject: true }));
+  } catch (err) {
+    source.destroy();
+    const message = (err as Error).message ?? '';
+    if (/pixel limit/i.test(message)) throw notAnImage(`The image is larger than ${MAX_INPUT_PIXELS} pixels`);
+    if (/unsupported image format|corrupt|bad seek|premature end|invalid|not a known file format|vipsload|load_source/i.test(message)) throw notAnImage();
+    throw err;
+  }
+  reply.header('content-type', FORMAT_MIME[format]).header('content-length', data.length);
+  return reply.send(data);
+}
+
+export async function registerTransforms(app: FastifyInstance, core: StorageCore): Promise<void> {
+  const target = (req: FastifyRequest) => {
+    const params = req.params as Record<string, string>;
+    return { bucketId: params.bucket, name: core.checkKey(decodeURIComponent(params['*'] ?? '')) };
+  };
+  for (const mode of ['authenticated', 'public'] as const satisfies readonly ReadMode[]) {
+    app.get(`/render/image/${mode}/:bucket/*`, core.route(async (req, reply) => {
+      const t = parseTransform(req.query);
+      const { bucketId, name } = target(req);
+      return renderImage(core, req, reply, await core.visibleObject(req, bucketId, name, mode), t);
+    }));
+  }
+  app.get('/render/image/sign/:bucket/*', core.route(async (req, reply) => {
+    const { bucketId, name } = target(req);
+    const token = await verifyObjectToken(core.signingKey, (req.query as Record<string, string | undefined>).token, `${bucketId}/${name}`, 'download');
+    const t = parseTransformations(token.transformations);
+    return renderImage(core, req, reply, await core.visibleObject(req, bucketId, name, 'signed'), t);
+  }));
+}
