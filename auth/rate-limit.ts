@@ -10,9 +10,12 @@ export class RateLimiter {
   private readonly max: number;
   private readonly windowMs: number;
 
-  constructor(max: number, windowSeconds: number) {
+  private readonly error: () => AuthError;
+
+  constructor(max: number, windowSeconds: number, error = () => new AuthError(429, 'over_request_rate_limit', 'Request rate limit reached', {})) {
     this.max = max;
     this.windowMs = windowSeconds * 1000;
+    this.error = error;
   }
 
   /** Counts one hit for `key`; throws 429 once the window's budget is spent. */
@@ -26,7 +29,7 @@ export class RateLimiter {
     }
     w.count++;
     if (this.max > 0 && w.count > this.max) {
-      throw new AuthError(429, 'over_request_rate_limit', 'Request rate limit reached', {});
+      throw this.error();
     }
   }
 

@@ -1,15 +1,27 @@
 /**
  * The auth service: GoTrue-compatible endpoints that @supabase/auth-js calls (signUp,
  * signInWithPassword, signInAnonymously, refreshSession with rotation and reuse detection,
- * getUser, updateUser, signOut, the admin user API), plus the short `/api/auth/*` routes.
+ * getUser, updateUser, signOut), plus the short `/api/auth/*` routes. Route modules add the admin
+ * API (routes/admin.ts), mail flows (routes/email.ts, routes/verify.ts; mails are graphile-worker
+ * jobs run in this process, jobs/), PKCE and OAuth (routes/oauth.ts).
  * Everything runs over the owner pool on the `auth` schema; tokens carry the user's tenant.
  */
+import { randomUUID } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
+import { startWorker } from '../jobs/worker.ts';
+import { sendEmailTask } from '../jobs/tasks/send-email.ts';
 import { createJwtVerifier, bearerToken, type JwtClaims } from '../gateway/jwt.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { API_VERSION, AUTH_ERRORS, AuthError, sendAuthError } from './errors.ts';
+import { challengeOf, exchangeAuthCode } from './flow-state.ts';
+import { bodyOf, EMAIL, obj, str, wrap, type AuthDeps } from './http.ts';
+import { createAuthMail, createTransport, SEND_EMAIL_TASK } from './mailer.ts';
+import { registerAdminRoutes } from './routes/admin.ts';
+import { redirectOf, registerEmailRoutes, sendAuthEmail, sendEmailChange } from './routes/email.ts';
+import { enabledProviders, registerOAuthRoutes } from './routes/oauth.ts';
+import { registerVerifyRoutes } from './routes/verify.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { RateLimiter } from './rate-limit.ts';
 import {
@@ -25,34 +37,19 @@ import {
   type UserRow,
 } from './store.ts';
 import { sessionResponse, userJson } from './tokens.ts';
+import { JWKS_CACHE_CONTROL, publicJwks } from './keys.ts';
 
 type Body = Record<string, unknown>;
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
-function bodyOf(req: FastifyRequest): Body {
-  const b = req.body;
-  if (b === undefined || b === null || b === '') return {};
-  if (typeof b !== 'object' || Array.isArray(b)) throw AUTH_ERRORS.badJson();
-  return b as Body;
+/** What signUp answers for an address that is already confirmed (autoconfirm off). */
+function obfuscatedUser(email: string): Record<string, unknown> {
+  const now = new Date().toISOString();
+  return {
+    id: randomUUID(), aud: 'authenticated', role: '', email, phone: '', confirmation_sent_at: now,
+    app_metadata: { provider: 'email', providers: ['email'] }, user_metadata: {}, identities: [],
+    created_at: now, updated_at: now, is_anonymous: false,
+  };
 }
-
-/** GoTrue's ban_duration: "none" lifts a ban; otherwise a Go duration such as "24h" or "90m". */
-function banSeconds(duration: string): number | null {
-  if (duration === 'none') return null;
-  const units: Record<string, number> = { s: 1, m: 60, h: 3600 };
-  let total = 0;
-  const re = /(\d+(?:\.\d+)?)(h|m|s)/g;
-  let matched = '';
-  for (let m = re.exec(duration); m; m = re.exec(duration)) {
-    total += Number(m[1]) * units[m[2]];
-    matched += m[0];
-  }
-  if (!matched || matched !== duration) throw AUTH_ERRORS.validation(`invalid format for ban duration: ${duration}`);
-  return total;
-}
-
-const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
-const obj = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : {});
 
 export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   const { config } = ctx;
@@ -64,6 +61,9 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   const failuresByEmail = new RateLimiter(Math.ceil(limits.signin / 3), 900);
   const signupByIp = new RateLimiter(limits.signup, 3600);
   const refreshByIp = new RateLimiter(limits.refresh, 300);
+  const otpByIp = new RateLimiter(limits.otp, 3600);
+  const mail = createAuthMail(config);
+  const transport = createTransport(config, pool);
 
   // auth-js sends `Content-Type: application/json` on bodiless POSTs (signOut): an empty body is {}.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
@@ -152,10 +152,19 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     if (!email || !EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
     const password = checkPassword(str(body.password));
     const passwordHash = await hashPassword(password, config.auth.bcryptCost);
+    const challenge = challengeOf(body);
+    const redirectTo = redirectOf(deps, req, body);
     return withTransaction(pool, async (c) => {
-      if (await findUserByEmail(c, email)) {
-        if (config.auth.autoconfirm) throw AUTH_ERRORS.userExists();
-        throw AUTH_ERRORS.emailExists();
+      const existing = await findUserByEmail(c, email);
+      if (existing && config.auth.autoconfirm) throw AUTH_ERRORS.userExists();
+      // Without autoconfirm the answer must not reveal who is registered (GoTrue obfuscation).
+      if (existing?.email_confirmed_at) return obfuscatedUser(email);
+      if (existing) {
+        // Still unconfirmed: the confirmation goes out again; the password is not replaced (whoever
+        // signs up again must not be able to set the password the owner then confirms).
+        await sendAuthEmail(deps, c, { user: existing, action: 'signup', email, redirectTo, challenge });
+        const again = (await findUserById(c, existing.id))!;
+        return userJson(again, await identitiesOf(c, again.id));
       }
       const user = await createUser(c, {
         email,
@@ -168,7 +177,9 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
       });
       await audit(c, 'user_signedup', { actor_id: user.id }, req.ip);
       if (config.auth.autoconfirm) return issue(c, user, 'password', req);
-      return userJson(user, await identitiesOf(c, user.id));
+      await sendAuthEmail(deps, c, { user, action: 'signup', email, redirectTo, challenge });
+      const sent = (await findUserById(c, user.id))!;
+      return userJson(sent, await identitiesOf(c, user.id));
     });
   }
 
@@ -235,11 +246,29 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     return result;
   }
 
+  /** exchangeCodeForSession: code + verifier (flow-state.ts) → a session, provider tokens included. */
+  async function pkceGrant(req: FastifyRequest) {
+    const body = bodyOf(req);
+    return withTransaction(pool, async (c) => {
+      const flow = await exchangeAuthCode(c, str(body.auth_code), str(body.code_verifier));
+      const user = await findUserById(c, flow.user_id);
+      if (!user) throw AUTH_ERRORS.userNotFound();
+      if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
+      const session = await issue(c, user, flow.authentication_method, req);
+      return {
+        ...session,
+        ...(flow.provider_access_token ? { provider_token: flow.provider_access_token } : {}),
+        ...(flow.provider_refresh_token ? { provider_refresh_token: flow.provider_refresh_token } : {}),
+      };
+    });
+  }
+
   async function token(req: FastifyRequest) {
     const grant = str((req.query as Body).grant_type) ?? str(bodyOf(req).grant_type);
     if (grant === 'password') return passwordGrant(req);
     if (grant === 'refresh_token') return refreshGrant(req);
-    if (grant === 'pkce' || grant === 'id_token') throw AUTH_ERRORS.notImplemented(`grant_type=${grant}`);
+    if (grant === 'pkce') return pkceGrant(req);
+    if (grant === 'id_token') throw AUTH_ERRORS.notImplemented(`grant_type=${grant}`);
     throw AUTH_ERRORS.unsupportedGrant();
   }
 
@@ -265,16 +294,24 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
       sets.push(`encrypted_password = $${values.length}`);
     }
     const email = str(body.email)?.trim().toLowerCase();
+    let emailChange = false;
     if (email !== undefined && email !== user.email) {
       if (!EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
-      if (!config.auth.autoconfirm) throw AUTH_ERRORS.notImplemented('Email change confirmation');
       if (await findUserByEmail(pool, email)) throw AUTH_ERRORS.emailExists();
-      values.push(email);
-      sets.push(`email = $${values.length}, email_confirmed_at = coalesce(email_confirmed_at, now()), is_anonymous = false`);
+      // Autoconfirm changes the address at once; otherwise both addresses confirm by mail first.
+      emailChange = !config.auth.autoconfirm;
+      if (config.auth.autoconfirm) {
+        values.push(email);
+        sets.push(`email = $${values.length}, email_confirmed_at = coalesce(email_confirmed_at, now()), is_anonymous = false`);
+      }
     }
-    if (sets.length) await pool.query(`update auth.users set ${sets.join(', ')}, updated_at = now() where id = $1`, values);
-    const fresh = (await findUserById(pool, user.id))!;
-    return userJson(fresh, await identitiesOf(pool, user.id));
+    const challenge = challengeOf(body);
+    return withTransaction(pool, async (c) => {
+      if (sets.length) await c.query(`update auth.users set ${sets.join(', ')}, updated_at = now() where id = $1`, values);
+      if (emailChange) await sendEmailChange(deps, c, user, email!, redirectOf(deps, req, body), challenge);
+      const fresh = (await findUserById(c, user.id))!;
+      return userJson(fresh, await identitiesOf(c, user.id));
+    });
   }
 
   async function logout(req: FastifyRequest, reply: FastifyReply) {
@@ -287,124 +324,30 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     return reply.code(204).send();
   }
 
-  // ------------------------------------------------------------------------- admin
-
-  async function adminCreate(req: FastifyRequest) {
-    await requireAdmin(req);
-    const body = bodyOf(req);
-    const email = str(body.email)?.trim().toLowerCase();
-    if (email !== undefined && !EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
-    const password = str(body.password);
-    const appMeta = obj(body.app_metadata);
-    const tenantId = str(body.tenant_id) ?? str(appMeta.tenant_id) ?? null;
-    delete appMeta.tenant_id;
-    return withTransaction(pool, async (c) => {
-      if (email && (await findUserByEmail(c, email))) throw AUTH_ERRORS.emailExists();
-      const user = await createUser(c, {
-        email,
-        passwordHash: password ? await hashPassword(checkPassword(password), config.auth.bcryptCost) : undefined,
-        confirmed: body.email_confirm === true,
-        userMetadata: obj(body.user_metadata),
-        appMetadata: { provider: 'email', providers: ['email'], ...appMeta },
-        isAnonymous: false,
-        tenantId,
-        role: str(body.role),
-      });
-      return userJson(user, await identitiesOf(c, user.id));
-    });
-  }
-
-  async function adminList(req: FastifyRequest) {
-    await requireAdmin(req);
-    const q = req.query as Body;
-    const perPage = Math.min(Math.max(Number(q.per_page) || 50, 1), 1000);
-    const page = Math.max(Number(q.page) || 1, 1);
-    const { rows } = await pool.query<UserRow & { total: string }>(
-      `select *, count(*) over () as total from auth.users where deleted_at is null order by created_at, id limit $1 offset $2`,
-      [perPage, (page - 1) * perPage],
-    );
-    const users = await Promise.all(rows.map(async (u) => userJson(u, await identitiesOf(pool, u.id))));
-    return { users, aud: 'authenticated', total: Number(rows[0]?.total ?? 0) };
-  }
-
-  async function adminGet(req: FastifyRequest) {
-    await requireAdmin(req);
-    const user = await findUserById(pool, (req.params as { id: string }).id);
-    if (!user) throw AUTH_ERRORS.userNotFound();
-    return userJson(user, await identitiesOf(pool, user.id));
-  }
-
-  async function adminUpdate(req: FastifyRequest) {
-    await requireAdmin(req);
-    const user = await findUserById(pool, (req.params as { id: string }).id);
-    if (!user) throw AUTH_ERRORS.userNotFound();
-    const body = bodyOf(req);
-    const sets: string[] = [];
-    const values: unknown[] = [user.id];
-    const set = (sql: string, value: unknown) => {
-      values.push(value);
-      sets.push(sql.replace('?', `$${values.length}`));
-    };
-    if (body.user_metadata !== undefined) set('raw_user_meta_data = ?', obj(body.user_metadata));
-    if (body.app_metadata !== undefined) {
-      const meta = obj(body.app_metadata);
-      if (typeof meta.tenant_id === 'string' || meta.tenant_id === null) set('tenant_id = ?', meta.tenant_id);
-      delete meta.tenant_id;
-      set('raw_app_meta_data = raw_app_meta_data || ?', meta);
-    }
-    if (typeof body.tenant_id === 'string' || body.tenant_id === null) set('tenant_id = ?', body.tenant_id);
-    if (str(body.email)) set('email = ?', str(body.email)!.toLowerCase());
-    if (str(body.password)) set('encrypted_password = ?', await hashPassword(checkPassword(str(body.password)), config.auth.bcryptCost));
-    if (body.email_confirm === true) sets.push('email_confirmed_at = coalesce(email_confirmed_at, now())');
-    if (str(body.role)) set('role = ?', str(body.role));
-    const ban = str(body.ban_duration);
-    if (ban !== undefined) set('banned_until = now() + make_interval(secs => ?)', banSeconds(ban));
-    if (sets.length) await pool.query(`update auth.users set ${sets.join(', ')}, updated_at = now() where id = $1`, values);
-    const fresh = (await findUserById(pool, user.id))!;
-    return userJson(fresh, await identitiesOf(pool, user.id));
-  }
-
-  async function adminDelete(req: FastifyRequest) {
-    await requireAdmin(req);
-    const { rowCount } = await pool.query(`delete from auth.users where id = $1`, [(req.params as { id: string }).id]);
-    if (!rowCount) throw AUTH_ERRORS.userNotFound();
-    return {};
-  }
-
   // ------------------------------------------------------------------------- routes
-
-  const wrap = (fn: (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>) => async (req: FastifyRequest, reply: FastifyReply) => {
-    try {
-      const result = await fn(req, reply);
-      if (!reply.sent) return reply.send(result);
-      return reply;
-    } catch (err) {
-      return sendAuthError(req, reply, err);
-    }
-  };
 
   app.get('/health', async () => ({ status: 'up' }));
   app.get('/settings', async () => ({
-    external: { email: true, phone: false, anonymous_users: config.auth.anonymousSignins, google: false, github: false },
+    external: { email: true, phone: false, anonymous_users: config.auth.anonymousSignins, ...enabledProviders(config) },
     disable_signup: config.auth.disableSignup,
     mailer_autoconfirm: config.auth.autoconfirm,
     phone_autoconfirm: false,
     sms_provider: '',
     saml_enabled: false,
   }));
-  app.get('/.well-known/jwks.json', async () => ({ keys: [] }));
+  app.get('/.well-known/jwks.json', async (_req, reply) => reply.header('cache-control', JWKS_CACHE_CONTROL).send(publicJwks(config)));
   app.post('/signup', wrap(signup));
   app.post('/token', wrap(token));
   app.get('/user', wrap(getUser));
   app.put('/user', wrap(updateUser));
   app.post('/logout', wrap(logout));
-  app.get('/admin/users', wrap(adminList));
-  app.post('/admin/users', wrap(adminCreate));
-  app.get('/admin/users/:id', wrap(adminGet));
-  app.put('/admin/users/:id', wrap(adminUpdate));
-  app.delete('/admin/users/:id', wrap(adminDelete));
-  for (const path of ['/otp', '/verify', '/recover', '/authorize', '/callback', '/magiclink', '/invite', '/admin/generate_link', '/reauthenticate', '/resend', '/factors']) {
-    const what = `${path.slice(1)} (email, OTP, OAuth and MFA flows)`;
+  const deps: AuthDeps = { app, config, pool, mail, otpByIp, signupByIp, issue, requireAdmin, currentUser, tenantFromApiKey, checkPassword };
+  registerAdminRoutes(deps);
+  registerEmailRoutes(deps);
+  registerVerifyRoutes(deps);
+  registerOAuthRoutes(deps);
+  for (const path of ['/reauthenticate', '/factors']) {
+    const what = `${path.slice(1)} (MFA and reauthentication)`;
     app.all(path, wrap(async () => Promise.reject(AUTH_ERRORS.notImplemented(what))));
   }
 
@@ -414,9 +357,9 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   app.post('/api/auth/refresh', wrap(refreshGrant));
   app.post('/api/auth/logout', wrap(logout));
   app.get('/api/auth/me', wrap(getUser));
-  app.post('/api/auth/reset', wrap(async () => Promise.reject(AUTH_ERRORS.notImplemented('Password reset email'))));
 
   await app.ready();
+  const worker = await startWorker({ pool, log: ctx.log, tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }) } });
   return {
     name: 'auth',
     handle: (req, res) => app.routing(req, res),
@@ -424,7 +367,11 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
       await pool.query('select 1 from auth.users limit 1');
       return { status: 'up' };
     },
-    close: () => app.close(),
+    async close() {
+      await app.close();
+      await worker.stop();
+      transport.close();
+    },
   };
 }
 

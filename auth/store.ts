@@ -16,6 +16,9 @@ export interface UserRow {
   phone_confirmed_at: Date | null;
   confirmation_sent_at: Date | null;
   recovery_sent_at: Date | null;
+  /** A pending email change (GoTrue's `new_email`). */
+  email_change: string | null;
+  email_change_sent_at: Date | null;
   invited_at: Date | null;
   last_sign_in_at: Date | null;
   raw_app_meta_data: Record<string, unknown>;

@@ -4,6 +4,7 @@
  */
 import { SignJWT } from 'jose';
 import type { Config } from '../config/load.ts';
+import { signerFor } from './keys.ts';
 import type { IdentityRow, SessionRow, UserRow } from './store.ts';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : undefined);
@@ -25,6 +26,8 @@ export function userJson(user: UserRow, identities: IdentityRow[]): Record<strin
     confirmation_sent_at: iso(user.confirmation_sent_at),
     confirmed_at: iso(user.email_confirmed_at ?? user.phone_confirmed_at),
     recovery_sent_at: iso(user.recovery_sent_at),
+    new_email: user.email_change ?? undefined,
+    email_change_sent_at: iso(user.email_change_sent_at),
     invited_at: iso(user.invited_at),
     last_sign_in_at: iso(user.last_sign_in_at),
     app_metadata: appMetadata(user),
@@ -74,14 +77,9 @@ export async function accessToken(config: Config, user: UserRow, session: Sessio
     is_anonymous: user.is_anonymous,
   };
   if (user.tenant_id) claims.tenant_id = user.tenant_id;
-  const token = await new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuer(`${config.publicUrl}/auth/v1`)
-    .setSubject(user.id)
-    .setAudience('authenticated')
-    .setIssuedAt(now)
-    .setExpirationTime(exp)
-    .sign(new TextEncoder().encode(config.jwtSecret));
+  const token = await signerFor(config).sign(
+    new SignJWT(claims).setIssuer(`${config.publicUrl}/auth/v1`).setSubject(user.id).setAudience('authenticated').setIssuedAt(now).setExpirationTime(exp),
+  );
   return { token, exp };
 }
 

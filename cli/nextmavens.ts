@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../config/load.ts';
 import { createLogger } from '../config/logger.ts';
 import { renderEnvExample, withEnvTable } from '../config/schema.ts';
+import { generateSigningJwk, parseSigningKeys } from '../config/signing-keys.ts';
 import { VERSION } from '../config/version.ts';
 import { migrate } from '../db/migrate.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
@@ -24,7 +25,8 @@ Usage: nextmavens <command>
 
   start                 Run the whole stack in one process (embedded Postgres unless DATABASE_URL is set)
   migrate               Apply the SQL migrations in sql/ and exit
-  keys                  Print the anon and service_role API keys
+  keys                  Print the anon and service_role API keys and how access tokens are signed
+  keys --es256|--rs256  Print JWT_SIGNING_KEYS with a new signing key first, then the current ones (rotation)
   serve <service>       Run one service alone (compose): gateway | ${SERVICE_NAMES.join(' | ')}
   gen traefik           Regenerate gateway/traefik/ from the route table
   gen env               Regenerate .env.example from config/schema.ts
@@ -136,6 +138,36 @@ async function commandStatus(config: Config): Promise<void> {
   if (!res.ok) process.exitCode = 1;
 }
 
+/**
+ * `keys`: the API keys and the current signer. `keys --es256|--rs256`: a new private JWK put in
+ * front of the configured JWT_SIGNING_KEYS — the new key signs, the old ones stay published and
+ * accepted until the tokens they signed have expired; then drop them from the list.
+ */
+async function commandKeys(config: () => Promise<Config>, option: string | undefined): Promise<void> {
+  const alg = option === '--es256' ? 'ES256' : option === '--rs256' ? 'RS256' : undefined;
+  if (option && !alg) throw new UsageError(`keys: unknown option "${option}"; --es256 or --rs256`);
+  if (!alg) {
+    const cfg = await config();
+    const signer = cfg.signingKeys[0];
+    const signing = signer ? `${signer.alg} (kid ${signer.kid}), ${cfg.signingKeys.length} key(s) published` : 'HS256 with JWT_SECRET';
+    process.stdout.write(`anon key: ${cfg.anonKey}\nservice_role key: ${cfg.serviceRoleKey}\naccess tokens: ${signing}\n`);
+    return;
+  }
+  const current = process.env.JWT_SIGNING_KEYS?.trim();
+  let existing: unknown[] = [];
+  if (current) {
+    parseSigningKeys(current); // refuse to extend a broken list
+    const parsed = JSON.parse(current) as unknown[] | { keys: unknown[] };
+    existing = Array.isArray(parsed) ? parsed : parsed.keys;
+  }
+  const fresh = generateSigningJwk(alg);
+  process.stderr.write(
+    `New ${alg} signing key ${fresh.kid} (private: keep it secret)${existing.length ? `, followed by the ${existing.length} current key(s)` : ''}.\n` +
+      'Set this, restart; remove old keys once the tokens they signed have expired (AUTH_ACCESS_TOKEN_TTL).\n',
+  );
+  process.stdout.write(`JWT_SIGNING_KEYS='${JSON.stringify([fresh, ...existing])}'\n`);
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
@@ -157,11 +189,8 @@ async function main(argv: string[]): Promise<void> {
       return commandServe(await config(), args[0]);
     case 'migrate':
       return commandMigrate(await config());
-    case 'keys': {
-      const cfg = await config();
-      process.stdout.write(`anon key: ${cfg.anonKey}\nservice_role key: ${cfg.serviceRoleKey}\n`);
-      return;
-    }
+    case 'keys':
+      return commandKeys(config, args[0]);
     case 'gen':
       return commandGen(config, args[0], args.slice(1));
     case 'status':

@@ -1,0 +1,70 @@
+/**
+ * What the auth route modules share: request-body helpers, the handler wrapper that renders
+ * AuthErrors, and the dependencies the service factory hands to each module.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import type { JwtClaims } from '../gateway/jwt.ts';
+import type { Config } from '../config/load.ts';
+import { AUTH_ERRORS, sendAuthError } from './errors.ts';
+import type { AuthMail } from './mailer.ts';
+import type { RateLimiter } from './rate-limit.ts';
+import type { UserRow } from './store.ts';
+import type { IssuedSession } from './tokens.ts';
+
+export type Body = Record<string, unknown>;
+export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+export const obj = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : {});
+
+export function bodyOf(req: FastifyRequest): Body {
+  const b = req.body;
+  if (b === undefined || b === null || b === '') return {};
+  if (typeof b !== 'object' || Array.isArray(b)) throw AUTH_ERRORS.badJson();
+  return b as Body;
+}
+
+export function queryOf(req: FastifyRequest): Body {
+  return obj(req.query);
+}
+
+/** A trimmed, lower-cased, well-formed email from the body, or a 400. */
+export function emailOf(body: Body, required = true): string | undefined {
+  const email = str(body.email)?.trim().toLowerCase();
+  if (!email) {
+    if (required) throw AUTH_ERRORS.validation('An email address is required');
+    return undefined;
+  }
+  if (!EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
+  return email;
+}
+
+export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** Sends the handler's result as JSON (unless it already replied) and renders errors GoTrue-style. */
+export const wrap = (fn: Handler) => async (req: FastifyRequest, reply: FastifyReply) => {
+  try {
+    const result = await fn(req, reply);
+    if (!reply.sent) return reply.send(result);
+    return reply;
+  } catch (err) {
+    return sendAuthError(req, reply, err);
+  }
+};
+
+/** What the service factory gives each route module. */
+export interface AuthDeps {
+  app: FastifyInstance;
+  config: Config;
+  pool: pg.Pool;
+  mail: AuthMail;
+  otpByIp: RateLimiter;
+  signupByIp: RateLimiter;
+  /** Starts a session for `user` (amr `method`) and returns GoTrue's session response. */
+  issue(client: pg.PoolClient, user: UserRow, method: string, req: FastifyRequest): Promise<IssuedSession>;
+  requireAdmin(req: FastifyRequest): Promise<void>;
+  currentUser(req: FastifyRequest): Promise<{ user: UserRow; claims: JwtClaims }>;
+  tenantFromApiKey(req: FastifyRequest): Promise<string | null>;
+  checkPassword(password: string | undefined): string;
+}

@@ -1,0 +1,103 @@
+/**
+ * One-time email tokens (GoTrue-compatible). Each mail carries a 6-digit code and a link token
+ * `hex(sha224(email || code))` — GoTrue's `token_hash`, prefixed `pkce_` when a PKCE flow waits
+ * for it. Only `hex(sha256(token_hash))` is stored; one live token per user and kind (a new one
+ * replaces the old), single use, expiring after AUTH_OTP_EXP seconds.
+ */
+import { createHash, randomInt } from 'node:crypto';
+import type pg from 'pg';
+
+type Db = pg.Pool | pg.PoolClient;
+
+/** What a mail is for (generate_link's `type` values). */
+export const EMAIL_ACTIONS = ['signup', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new'] as const;
+export type EmailAction = (typeof EMAIL_ACTIONS)[number];
+
+export const TOKEN_TYPE: Record<EmailAction, string> = {
+  signup: 'confirmation_token',
+  invite: 'invite_token',
+  magiclink: 'magiclink_token',
+  recovery: 'recovery_token',
+  email_change_current: 'email_change_token_current',
+  email_change_new: 'email_change_token_new',
+};
+
+/** The `type` a link or verifyOtp call names for each action. */
+export const VERIFY_TYPE: Record<EmailAction, string> = {
+  signup: 'signup',
+  invite: 'invite',
+  magiclink: 'magiclink',
+  recovery: 'recovery',
+  email_change_current: 'email_change',
+  email_change_new: 'email_change',
+};
+
+/** Token kinds each verify `type` accepts (`email` = the code of a sign-up or magic-link mail). */
+export const ACCEPTED_TOKENS: Record<string, string[]> = {
+  signup: ['confirmation_token'],
+  invite: ['invite_token'],
+  magiclink: ['magiclink_token'],
+  recovery: ['recovery_token'],
+  email: ['confirmation_token', 'magiclink_token', 'invite_token'],
+  email_change: ['email_change_token_current', 'email_change_token_new'],
+};
+
+export const PKCE_PREFIX = 'pkce_';
+
+const hex = (alg: string, s: string) => createHash(alg).update(s).digest('hex');
+
+/** GoTrue's token_hash: hex(sha224(email || code)). */
+export const tokenHash = (email: string, code: string) => hex('sha224', email.toLowerCase() + code);
+/** What the table keeps of a link token. */
+export const storedHash = (linkToken: string) => hex('sha256', linkToken.startsWith(PKCE_PREFIX) ? linkToken.slice(PKCE_PREFIX.length) : linkToken);
+
+export interface IssuedToken {
+  /** The 6-digit code. */
+  code: string;
+  /** token_hash, `pkce_`-prefixed for PKCE flows: the `token` of the link. */
+  hashedToken: string;
+}
+
+export async function issueToken(
+  db: Db,
+  t: { userId: string; action: EmailAction; email: string; flowStateId?: string | null; ttlSeconds: number },
+): Promise<IssuedToken> {
+  const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
+  const hash = tokenHash(t.email, code);
+  await db.query(
+    `insert into auth.one_time_tokens (user_id, token_type, token_hash, relates_to, flow_state_id, expires_at)
+     values ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+     on conflict (user_id, token_type) do update set token_hash = excluded.token_hash, relates_to = excluded.relates_to,
+       flow_state_id = excluded.flow_state_id, created_at = now(), expires_at = excluded.expires_at`,
+    [t.userId, TOKEN_TYPE[t.action], storedHash(hash), t.email.toLowerCase(), t.flowStateId ?? null, t.ttlSeconds],
+  );
+  return { code, hashedToken: t.flowStateId ? PKCE_PREFIX + hash : hash };
+}
+
+export interface ConsumedToken {
+  user_id: string;
+  token_type: string;
+  relates_to: string;
+  flow_state_id: string | null;
+  expired: boolean;
+}
+
+/** Takes (deletes) the token matching a link token, among the kinds `type` accepts. */
+export async function consumeToken(db: Db, linkToken: string, type: string, email?: string): Promise<ConsumedToken | undefined> {
+  const kinds = ACCEPTED_TOKENS[type];
+  if (!kinds) return undefined;
+  const { rows } = await db.query<ConsumedToken>(
+    `delete from auth.one_time_tokens
+     where id = (select id from auth.one_time_tokens where token_hash = $1 and token_type = any($2)
+                 and ($3::text is null or relates_to = lower($3)) order by created_at desc limit 1 for update)
+     returning user_id, token_type, relates_to, flow_state_id, expires_at < now() as expired`,
+    [storedHash(linkToken), kinds, email ?? null],
+  );
+  return rows[0];
+}
+
+/** Does the user still hold a token of this kind (the other half of a secure email change)? */
+export async function hasToken(db: Db, userId: string, tokenType: string): Promise<boolean> {
+  const { rowCount } = await db.query(`select 1 from auth.one_time_tokens where user_id = $1 and token_type = $2 and expires_at > now()`, [userId, tokenType]);
+  return (rowCount ?? 0) > 0;
+}

@@ -1,0 +1,246 @@
+/**
+ * Sign-in with Google and GitHub (signInWithOAuth): `GET /authorize?provider=&redirect_to=`
+ * stores a flow state (a random `state`, kept as sha256, our PKCE verifier towards the provider,
+ * the client's own code_challenge when it uses PKCE) and redirects to the provider;
+ * `GET /callback` checks the state, trades the code (oauth4webapi, PKCE), reads the profile and
+ * signs the user in: the same identity again, or linked to an existing user by a verified email,
+ * or a new user. The browser then goes to redirect_to with `?code=` (PKCE) or the session in the
+ * fragment (implicit), provider tokens included.
+ */
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import * as oauth from 'oauth4webapi';
+import type pg from 'pg';
+import type { Config, OAuthProviderConfig } from '../../config/load.ts';
+import { AuthError, AUTH_ERRORS } from '../errors.ts';
+import { challengeOf, createFlowState, FLOW_STATE_TTL_SECONDS, issueAuthCode, sweepFlowStates, type FlowStateRow } from '../flow-state.ts';
+import { queryOf, str, wrap, type AuthDeps } from '../http.ts';
+import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
+import { audit, findUserByEmail, findUserById, withTransaction, type UserRow } from '../store.ts';
+
+const PROVIDERS = ['google', 'github'] as const;
+type ProviderName = (typeof PROVIDERS)[number];
+
+/** What we keep of a provider's profile (also the identity's identity_data). */
+interface Profile {
+  id: string;
+  email?: string;
+  emailVerified: boolean;
+  data: Record<string, unknown>;
+}
+
+interface Provider {
+  name: ProviderName;
+  cfg: OAuthProviderConfig;
+  scopes: string;
+  as: oauth.AuthorizationServer;
+  client: oauth.Client;
+  profile(tokens: oauth.TokenEndpointResponse): Promise<Profile>;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const httpOptions = (url: string) => ({ [oauth.allowInsecureRequests]: url.startsWith('http:'), signal: AbortSignal.timeout(10_000) });
+
+function provider(config: Config, name: string): Provider | undefined {
+  if (name !== 'google' && name !== 'github') return undefined;
+  const cfg = config.auth.oauth[name];
+  if (!cfg) return undefined;
+  const client: oauth.Client = { client_id: cfg.clientId };
+  if (name === 'google') {
+    const as: oauth.AuthorizationServer = {
+      issuer: new URL(cfg.authorizeUrl).origin,
+      authorization_endpoint: cfg.authorizeUrl,
+      token_endpoint: cfg.tokenUrl,
+      userinfo_endpoint: cfg.apiUrl,
+    };
+    return {
+      name, cfg, as, client, scopes: 'openid email profile',
+      async profile(tokens) {
+        const claims = oauth.getValidatedIdTokenClaims(tokens);
+        const res = await oauth.userInfoRequest(as, client, tokens.access_token, httpOptions(cfg.apiUrl));
+        const info = await oauth.processUserInfoResponse(as, client, claims?.sub ?? oauth.skipSubjectCheck, res);
+        const email = typeof info.email === 'string' ? info.email.toLowerCase() : undefined;
+        const verified = info.email_verified === true;
+        return {
+          id: info.sub,
+          email,
+          emailVerified: verified,
+          data: {
+            iss: as.issuer, sub: info.sub, provider_id: info.sub, email, email_verified: verified, phone_verified: false,
+            name: info.name, full_name: info.name, picture: info.picture, avatar_url: info.picture,
+          },
+        };
+      },
+    };
+  }
+  const as: oauth.AuthorizationServer = { issuer: new URL(cfg.authorizeUrl).origin, authorization_endpoint: cfg.authorizeUrl, token_endpoint: cfg.tokenUrl };
+  return {
+    name, cfg, as, client, scopes: 'read:user user:email',
+    async profile(tokens) {
+      const get = async (path: string) => {
+        const url = new URL(`${cfg.apiUrl}${path}`);
+        const res = await oauth.protectedResourceRequest(tokens.access_token, 'GET', url, new Headers({ accept: 'application/vnd.github+json' }), null, httpOptions(url.href));
+        if (!res.ok) throw new Error(`GitHub ${path} answered ${res.status}`);
+        return res.json();
+      };
+      const user = (await get('/user')) as Record<string, unknown>;
+      const emails = (await get('/user/emails')) as { email: string; primary: boolean; verified: boolean }[];
+      const primary = emails.find((e) => e.primary && e.verified) ?? emails.find((e) => e.verified) ?? emails[0];
+      const id = String(user.id);
+      const email = primary?.email?.toLowerCase();
+      return {
+        id,
+        email,
+        emailVerified: primary?.verified === true,
+        data: {
+          iss: cfg.apiUrl, sub: id, provider_id: id, email, email_verified: primary?.verified === true, phone_verified: false,
+          name: user.name, full_name: user.name, user_name: user.login, preferred_username: user.login, avatar_url: user.avatar_url,
+        },
+      };
+    },
+  };
+}
+
+/** `external` of GET /settings: which providers are configured. */
+export function enabledProviders(config: Config): Record<ProviderName, boolean> {
+  return { google: !!config.auth.oauth.google, github: !!config.auth.oauth.github };
+}
+
+const clean = (data: Record<string, unknown>) => Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined && v !== null));
+
+/** The user for a provider identity: known identity, link by verified email, or a new user. */
+async function userForProfile(c: pg.PoolClient, name: ProviderName, p: Profile): Promise<UserRow> {
+  const data = clean(p.data);
+  const { rows } = await c.query<{ user_id: string }>(
+    `update auth.identities set identity_data = $3, last_sign_in_at = now(), updated_at = now()
+     where provider = $1 and provider_id = $2 returning user_id`,
+    [name, p.id, data],
+  );
+  let userId = rows[0]?.user_id;
+  if (!userId) {
+    const existing = p.email ? await findUserByEmail(c, p.email) : undefined;
+    if (existing && !p.emailVerified) throw AUTH_ERRORS.emailExists();
+    if (existing) {
+      // Linking by a verified address. An unconfirmed account may have been pre-registered by
+      // someone else: its password goes, the provider proves the address now.
+      if (!existing.email_confirmed_at) await c.query(`update auth.users set encrypted_password = null where id = $1`, [existing.id]);
+      userId = existing.id;
+    } else {
+      const created = await c.query<{ id: string }>(
+        `insert into auth.users (email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)
+         values ($1, case when $2::boolean then now() end, $3, $4) returning id`,
+        [p.email ?? null, p.emailVerified, { provider: name, providers: [name] }, data],
+      );
+      userId = created.rows[0].id;
+    }
+    await c.query(`insert into auth.identities (provider_id, user_id, provider, identity_data, last_sign_in_at) values ($1, $2, $3, $4, now())`, [p.id, userId, name, data]);
+    await audit(c, 'user_signedup', { actor_id: userId, provider: name });
+  }
+  await c.query(
+    `update auth.users set
+       raw_app_meta_data = jsonb_set(raw_app_meta_data || jsonb_build_object('provider', coalesce(raw_app_meta_data->>'provider', $2::text)), '{providers}',
+         (select coalesce(jsonb_agg(distinct x), '[]') from jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]') || jsonb_build_array($2::text)) x)),
+       raw_user_meta_data = raw_user_meta_data || $3,
+       email_confirmed_at = case when $4::boolean and lower(email) = lower($5) then coalesce(email_confirmed_at, now()) else email_confirmed_at end,
+       updated_at = now()
+     where id = $1`,
+    [userId, name, data, p.emailVerified, p.email ?? ''],
+  );
+  const user = await findUserById(c, userId);
+  if (!user) throw AUTH_ERRORS.userNotFound();
+  if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
+  return user;
+}
+
+export function registerOAuthRoutes(d: AuthDeps): void {
+  const { app, config, pool } = d;
+  const callbackUrl = () => `${config.publicUrl}/auth/v1/callback`;
+
+  async function authorize(req: FastifyRequest, reply: FastifyReply) {
+    const q = queryOf(req);
+    const name = str(q.provider) ?? '';
+    const p = provider(config, name);
+    if (!p) throw AUTH_ERRORS.validation(`Unsupported provider: provider ${name || '(none)'} could not be found`);
+    const challenge = challengeOf(q);
+    const redirectTo = safeRedirect(config, str(q.redirect_to));
+    const state = oauth.generateRandomState();
+    const verifier = oauth.generateRandomCodeVerifier();
+    await sweepFlowStates(pool, Math.max(86_400, config.auth.otpExp + FLOW_STATE_TTL_SECONDS));
+    await createFlowState(pool, { challenge, authMethod: 'oauth', providerType: name, oauthStateHash: sha256(state), providerCodeVerifier: verifier, redirectTo });
+    const url = new URL(p.cfg.authorizeUrl);
+    const scopes = [...new Set([...p.scopes.split(' '), ...(str(q.scopes) ?? '').split(/[\s,]+/).filter(Boolean)])].join(' ');
+    url.searchParams.set('client_id', p.cfg.clientId);
+    url.searchParams.set('redirect_uri', callbackUrl());
+    url.searchParams.set('response_type', 'code');
+    url.searchParams.set('scope', scopes);
+    url.searchParams.set('state', state);
+    url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier));
+    url.searchParams.set('code_challenge_method', 'S256');
+    if (q.skip_http_redirect === 'true') return { url: url.href };
+    return reply.code(302).header('location', url.href).header('cache-control', 'no-store').send();
+  }
+
+  /** The flow a callback's state names (single use: the state is cleared). */
+  async function takeFlow(state: string | undefined): Promise<(FlowStateRow & { expired: boolean }) | undefined> {
+    if (!state) return undefined;
+    const { rows } = await pool.query<FlowStateRow & { expired: boolean }>(
+      `update auth.flow_state set oauth_state_hash = null, updated_at = now() where oauth_state_hash = $1
+       returning *, created_at + make_interval(secs => $2) < now() as expired`,
+      [sha256(state), FLOW_STATE_TTL_SECONDS * 2],
+    );
+    return rows[0];
+  }
+
+  async function callback(req: FastifyRequest, reply: FastifyReply) {
+    const q = queryOf(req);
+    const flow = await takeFlow(str(q.state));
+    const target = flow?.redirect_to ? safeRedirect(config, flow.redirect_to) : config.auth.siteUrl;
+    const pkce = !!flow?.code_challenge;
+    const fail = (error: string, code: string, description: string) => {
+      if (flow) void pool.query(`delete from auth.flow_state where id = $1`, [flow.id]).catch(() => undefined);
+      return reply.code(303).header('location', errorRedirect(target, { error, code, description }, pkce)).send();
+    };
+    if (!flow) return fail('invalid_request', 'bad_oauth_state', 'OAuth state parameter missing or invalid');
+    if (flow.expired) return fail('invalid_request', 'flow_state_expired', 'OAuth flow has expired');
+    if (str(q.error)) return fail(str(q.error)!, 'oauth_provider_error', str(q.error_description) ?? 'The provider refused the sign-in');
+    const p = provider(config, flow.provider_type);
+    if (!p || !flow.provider_code_verifier) return fail('invalid_request', 'bad_oauth_state', 'OAuth provider is not configured');
+    let tokens: oauth.TokenEndpointResponse;
+    let profile: Profile;
+    try {
+      const params = oauth.validateAuthResponse(p.as, p.client, new URLSearchParams(q as Record<string, string>), oauth.skipStateCheck);
+      const res = await oauth.authorizationCodeGrantRequest(p.as, p.client, oauth.ClientSecretPost(p.cfg.clientSecret), params, callbackUrl(), flow.provider_code_verifier, httpOptions(p.cfg.tokenUrl));
+      tokens = await oauth.processAuthorizationCodeResponse(p.as, p.client, res);
+      profile = await p.profile(tokens);
+    } catch (err) {
+      req.log.warn({ err, provider: p.name }, 'auth: OAuth code exchange failed');
+      return fail('server_error', 'bad_oauth_callback', 'Unable to exchange the code with the provider');
+    }
+    try {
+      const location = await withTransaction(pool, async (c) => {
+        const user = await userForProfile(c, p.name, profile);
+        const providerTokens = { accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
+        if (pkce) return withQuery(target, { code: await issueAuthCode(c, flow.id, user.id, providerTokens) });
+        await c.query(`delete from auth.flow_state where id = $1`, [flow.id]);
+        const s = await d.issue(c, user, 'oauth', req);
+        return withFragment(target, {
+          access_token: s.access_token,
+          expires_at: String(s.expires_at),
+          expires_in: String(s.expires_in),
+          provider_token: tokens.access_token,
+          ...(tokens.refresh_token ? { provider_refresh_token: tokens.refresh_token } : {}),
+          refresh_token: s.refresh_token,
+          token_type: 'bearer',
+        });
+      });
+      return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
+    } catch (err) {
+      if (!(err instanceof AuthError)) req.log.error({ err }, 'auth: OAuth sign-in failed');
+      const e = err instanceof AuthError ? err : AUTH_ERRORS.unexpected();
+      return fail(e.status >= 500 ? 'server_error' : 'access_denied', e.code, e.message);
+    }
+  }
+
+  app.get('/authorize', wrap(authorize));
+  app.get('/callback', wrap(callback));
+}

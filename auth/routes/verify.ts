@@ -1,0 +1,144 @@
+/**
+ * Following an email: `GET /verify?token=&type=&redirect_to=` (the link, a browser navigation:
+ * 303 to redirect_to with the session in the fragment, or `?code=` for PKCE, or the error in the
+ * fragment) and `POST /verify` (verifyOtp with email + 6-digit code, or token_hash: a session).
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import { AuthError, AUTH_ERRORS } from '../errors.ts';
+import { issueAuthCode } from '../flow-state.ts';
+import { bodyOf, queryOf, str, wrap, type AuthDeps } from '../http.ts';
+import { consumeToken, hasToken, PKCE_PREFIX, tokenHash, ACCEPTED_TOKENS } from '../otp.ts';
+import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
+import { audit, findUserByEmail, findUserById, withTransaction, type UserRow } from '../store.ts';
+
+const otpExpired = (pkceLink = false) =>
+  new AuthError(403, 'otp_expired', pkceLink ? 'Email link is invalid or has expired' : 'Token has expired or is invalid');
+
+const EMAIL_CHANGE_PARTIAL = 'Confirmation link accepted. Please proceed to confirm link sent to the other email';
+
+/** The sign-in method (amr) each token kind stands for. */
+const METHOD: Record<string, string> = {
+  confirmation_token: 'otp',
+  invite_token: 'invite',
+  magiclink_token: 'magiclink',
+  recovery_token: 'recovery',
+  email_change_token_current: 'email_change',
+  email_change_token_new: 'email_change',
+};
+
+type Outcome = { user: UserRow; method: string; flowStateId: string | null } | { partial: true; flowStateId: string | null };
+
+async function confirmEmail(c: pg.PoolClient, userId: string): Promise<void> {
+  await c.query(`update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now() where id = $1`, [userId]);
+  await c.query(
+    `update auth.identities set identity_data = identity_data || '{"email_verified": true}', updated_at = now() where user_id = $1 and provider = 'email'`,
+    [userId],
+  );
+}
+
+/** Takes the token and applies what it proves (confirmation, email change …). */
+async function verifyToken(c: pg.PoolClient, linkToken: string, type: string, email?: string): Promise<Outcome> {
+  const token = await consumeToken(c, linkToken, type, email);
+  if (!token || token.expired) throw otpExpired(linkToken.startsWith(PKCE_PREFIX));
+  const user = await findUserById(c, token.user_id);
+  if (!user) throw otpExpired();
+  if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
+  if (token.token_type.startsWith('email_change_token_')) {
+    const other = token.token_type === 'email_change_token_new' ? 'email_change_token_current' : 'email_change_token_new';
+    const { rows } = await c.query<{ email_change: string | null }>(`select email_change from auth.users where id = $1`, [user.id]);
+    const newEmail = rows[0]?.email_change;
+    if (!newEmail) throw otpExpired();
+    if (await hasToken(c, user.id, other)) return { partial: true, flowStateId: token.flow_state_id };
+    const taken = await findUserByEmail(c, newEmail);
+    if (taken && taken.id !== user.id) throw AUTH_ERRORS.emailExists();
+    await c.query(
+      `update auth.users set email = email_change, email_change = null, email_change_sent_at = null,
+         email_confirmed_at = coalesce(email_confirmed_at, now()), is_anonymous = false, updated_at = now() where id = $1`,
+      [user.id],
+    );
+    await c.query(
+      `update auth.identities set identity_data = identity_data || jsonb_build_object('email', $2::text, 'email_verified', true), updated_at = now()
+       where user_id = $1 and provider = 'email'`,
+      [user.id, newEmail],
+    );
+  } else {
+    if (token.token_type === 'invite_token' || token.token_type === 'confirmation_token') {
+      await c.query(`delete from auth.one_time_tokens where user_id = $1 and token_type in ('invite_token', 'confirmation_token')`, [user.id]);
+    }
+    await confirmEmail(c, user.id);
+  }
+  const fresh = (await findUserById(c, user.id))!;
+  await audit(c, 'user_verified', { actor_id: user.id, token_type: token.token_type });
+  return { user: fresh, method: METHOD[token.token_type] ?? 'otp', flowStateId: token.flow_state_id };
+}
+
+export function registerVerifyRoutes(d: AuthDeps): void {
+  const { app, config, pool } = d;
+
+  async function verifyLink(req: FastifyRequest, reply: FastifyReply) {
+    const q = queryOf(req);
+    const token = str(q.token) ?? '';
+    const type = str(q.type) ?? '';
+    const target = safeRedirect(config, str(q.redirect_to));
+    const pkceLink = token.startsWith(PKCE_PREFIX);
+    try {
+      if (!token || !ACCEPTED_TOKENS[type] || type === 'email') throw otpExpired(true);
+      const location = await withTransaction(pool, async (c) => {
+        const outcome = await verifyToken(c, token, type);
+        if ('partial' in outcome) return withFragment(target, { message: EMAIL_CHANGE_PARTIAL, sb: '' });
+        if (outcome.flowStateId) {
+          const code = await issueAuthCode(c, outcome.flowStateId, outcome.user.id);
+          return withQuery(target, { code });
+        }
+        const s = await d.issue(c, outcome.user, outcome.method, req);
+        return withFragment(target, {
+          access_token: s.access_token,
+          expires_at: String(s.expires_at),
+          expires_in: String(s.expires_in),
+          refresh_token: s.refresh_token,
+          token_type: 'bearer',
+          type,
+          sb: '',
+        });
+      });
+      return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
+    } catch (err) {
+      const e = err instanceof AuthError ? err : AUTH_ERRORS.unexpected();
+      if (!(err instanceof AuthError)) req.log.error({ err }, 'auth: verify failed');
+      const error = e.code === 'otp_expired'
+        ? { error: 'access_denied', code: 'otp_expired', description: 'Email link is invalid or has expired' }
+        : { error: e.status >= 500 ? 'server_error' : 'access_denied', code: e.code, description: e.message };
+      return reply.code(303).header('location', errorRedirect(target, error, pkceLink)).header('cache-control', 'no-store').send();
+    }
+  }
+
+  async function verifyPost(req: FastifyRequest) {
+    const body = bodyOf(req);
+    const type = str(body.type) ?? '';
+    if (!ACCEPTED_TOKENS[type]) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);
+    if (body.phone !== undefined) throw new AuthError(400, 'phone_provider_disabled', 'Unsupported phone provider');
+    let linkToken: string;
+    let email: string | undefined;
+    const tokenHashParam = str(body.token_hash);
+    if (tokenHashParam) {
+      if (body.email !== undefined) throw AUTH_ERRORS.validation('Only the token_hash and type should be provided');
+      linkToken = tokenHashParam;
+    } else {
+      email = str(body.email)?.trim().toLowerCase();
+      const code = str(body.token)?.trim();
+      if (!email || !code) throw AUTH_ERRORS.validation('Verify requires either a token or a token hash');
+      linkToken = tokenHash(email, code);
+    }
+    const result = await withTransaction(pool, async (c) => {
+      const outcome = await verifyToken(c, linkToken, type, email);
+      if ('partial' in outcome) return { msg: EMAIL_CHANGE_PARTIAL, code: '200' };
+      if (outcome.flowStateId) await c.query(`delete from auth.flow_state where id = $1`, [outcome.flowStateId]);
+      return d.issue(c, outcome.user, outcome.method, req);
+    });
+    return result;
+  }
+
+  app.get('/verify', verifyLink);
+  app.post('/verify', wrap(verifyPost));
+}

@@ -1,0 +1,44 @@
+/**
+ * The auth emails: subject, plain text and HTML for each action, with the link and the 6-digit
+ * code (so both signInWithOtp styles work from one mail).
+ */
+import type { EmailAction } from './otp.ts';
+
+export interface MailContent {
+  subject: string;
+  text: string;
+  html: string;
+}
+
+export interface TemplateData {
+  actionLink: string;
+  code: string;
+  email: string;
+  /** Email change: the address being confirmed. */
+  newEmail?: string;
+  siteUrl: string;
+}
+
+const COPY: Record<EmailAction, (d: TemplateData) => { subject: string; intro: string; button: string }> = {
+  signup: () => ({ subject: 'Confirm your signup', intro: 'Follow this link to confirm your email address:', button: 'Confirm your email' }),
+  invite: (d) => ({ subject: 'You have been invited', intro: `You have been invited to create an account on ${d.siteUrl}. Follow this link to accept the invite:`, button: 'Accept the invite' }),
+  magiclink: () => ({ subject: 'Your magic link', intro: 'Follow this link to sign in:', button: 'Sign in' }),
+  recovery: () => ({ subject: 'Reset your password', intro: 'Follow this link to reset the password of your account:', button: 'Reset password' }),
+  email_change_current: (d) => ({ subject: 'Confirm email change', intro: `Follow this link to confirm the change of your email from ${d.email} to ${d.newEmail}:`, button: 'Confirm the change' }),
+  email_change_new: (d) => ({ subject: 'Confirm your new email', intro: `Follow this link to confirm ${d.newEmail ?? d.email} as the new email of your account:`, button: 'Confirm your new email' }),
+};
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+export function renderEmail(action: EmailAction, d: TemplateData): MailContent {
+  const { subject, intro, button } = COPY[action](d);
+  const text = `${intro}\n\n${d.actionLink}\n\nOr enter this code: ${d.code}\n\nIf you did not ask for this, ignore this email.\n`;
+  const html = `<!doctype html><html><body>
+<h2>${escapeHtml(subject)}</h2>
+<p>${escapeHtml(intro)}</p>
+<p><a href="${escapeHtml(d.actionLink)}">${escapeHtml(button)}</a></p>
+<p>Or enter this code: <strong>${escapeHtml(d.code)}</strong></p>
+<p style="color:#888">If you did not ask for this, ignore this email.</p>
+</body></html>`;
+  return { subject, text, html };
+}
