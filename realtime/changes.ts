@@ -1,14 +1,18 @@
 /**
  * Database changes from a logical replication slot (pgoutput over the `nextmavens_realtime`
  * publication). Changes are buffered per transaction and handed over at commit; the commit's
- * LSN is acknowledged only after the handler has fanned them out, so nothing is lost across a
- * restart (the slot replays unacknowledged transactions) and nothing is skipped.
+ * LSN is acknowledged only after the handler's promise for it (and every earlier one) has
+ * resolved, i.e. after fan-out, so nothing is lost across a restart (the slot replays
+ * unacknowledged transactions) and nothing is skipped. Up to MAX_IN_FLIGHT transactions may be
+ * awaiting fan-out at once, so the handler can batch them; a failed hand-over stops the stream,
+ * which resumes from the slot (the last acknowledged LSN).
  */
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import pg from 'pg';
 import type { Logger } from 'pino';
 
 export const PUBLICATION = 'nextmavens_realtime';
+const MAX_IN_FLIGHT = 1000;
 
 export interface RowChange {
   type: 'INSERT' | 'UPDATE' | 'DELETE';
@@ -23,8 +27,16 @@ export interface RowChange {
 export interface Transaction {
   /** 32-bit transaction id from the begin message. */
   xid: number;
+  /** The commit's end LSN ('X/Y'): transactions arrive in increasing order of it. */
+  lsn: string;
   commitTimestamp: string;
   changes: RowChange[];
+}
+
+/** An LSN ('16/B374D848') as a comparable number. */
+export function lsnValue(lsn: string): bigint {
+  const [hi, lo] = lsn.split('/');
+  return (BigInt(`0x${hi || '0'}`) << 32n) | BigInt(`0x${lo || '0'}`);
 }
 
 export interface ChangeStream {
@@ -43,14 +55,15 @@ function commitTimestamp(commitTime: unknown): string {
  * snapshots; RLS checks read the table, so wait (briefly) until it is. The 32-bit xid is widened
  * with the epoch of the current snapshot's xmax.
  */
-export async function waitUntilVisible(db: pg.Pool, xid: number, timeoutMs = 500): Promise<void> {
+export async function waitUntilVisible(db: pg.Pool, xids: number | number[], timeoutMs = 500): Promise<void> {
+  const list = Array.isArray(xids) ? xids : [xids];
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const { rows } = await db.query<{ visible: boolean }>(
       `with x as (select pg_current_snapshot() as snap, pg_snapshot_xmax(pg_current_snapshot())::text::bigint as xmax),
-            c as (select snap, xmax, (xmax & ~4294967295::bigint) | $1::bigint as full_xid from x)
-       select pg_visible_in_snapshot((case when full_xid > xmax then full_xid - 4294967296 else full_xid end)::text::xid8, snap) as visible from c`,
-      [xid],
+            c as (select snap, xmax, (xmax & ~4294967295::bigint) | t.xid as full_xid from x, unnest($1::bigint[]) t(xid))
+       select coalesce(bool_and(pg_visible_in_snapshot((case when full_xid > xmax then full_xid - 4294967296 else full_xid end)::text::xid8, snap)), true) as visible from c`,
+      [list],
     );
     if (rows[0]?.visible) return;
     await new Promise((r) => setTimeout(r, 5));
@@ -82,6 +95,10 @@ export async function startChangeStream(url: string, slot: string, log: Logger, 
   let xid = 0;
   let lastAcked: string | undefined;
   let stopped = false;
+  let acks: Promise<void> = Promise.resolve();
+  let inFlight = 0;
+  /** Bumped when a hand-over fails: acknowledgements of the abandoned stream are dropped. */
+  let generation = 0;
 
   const columnsOf = (rel: Pgoutput.MessageRelation) =>
     rel.columns.map((c) => ({ name: c.name, type: c.typeName ?? typeNames.get(c.typeOid) ?? 'unknown' }));
@@ -102,11 +119,31 @@ export async function startChangeStream(url: string, slot: string, log: Logger, 
         pending.push({ type: 'DELETE', schema: msg.relation.schema, table: msg.relation.name, columns: columnsOf(msg.relation), keyColumns: msg.relation.keyColumns, oldRecord: msg.old ?? msg.key ?? {} });
         return;
       case 'commit': {
-        const tx = { xid, commitTimestamp: commitTimestamp(msg.commitTime), changes: pending };
+        const commitLsn = msg.commitEndLsn ?? lsn;
+        const tx = { xid, lsn: commitLsn, commitTimestamp: commitTimestamp(msg.commitTime), changes: pending };
         pending = [];
-        if (tx.changes.length) await onTransaction(tx);
-        lastAcked = msg.commitEndLsn ?? lsn;
-        await service.acknowledge(lastAcked);
+        const gen = generation;
+        const handed = tx.changes.length ? onTransaction(tx) : Promise.resolve();
+        inFlight++;
+        acks = acks.then(
+          () => handed,
+        ).then(
+          async () => {
+            inFlight--;
+            if (gen !== generation) return;
+            lastAcked = commitLsn;
+            await service.acknowledge(commitLsn);
+          },
+          async (err) => {
+            inFlight--;
+            if (gen !== generation) return;
+            // Not fanned out: acknowledge nothing more; reconnect so the slot replays it.
+            generation++;
+            log.warn({ err }, 'realtime: could not hand over a transaction; replaying from the slot');
+            await service.stop().catch(() => undefined);
+          },
+        );
+        while (inFlight >= MAX_IN_FLIGHT && gen === generation) await acks;
         return;
       }
       default:
@@ -120,6 +157,7 @@ export async function startChangeStream(url: string, slot: string, log: Logger, 
 
   const run = async () => {
     while (!stopped) {
+      generation++;
       try {
         await service.subscribe(plugin, slot, '0/00000000'); // resume from the slot's confirmed position
       } catch (err) {

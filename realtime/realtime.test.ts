@@ -1,7 +1,8 @@
 /**
  * Realtime through the official client (@supabase/realtime-js inside supabase-js, vsn 2.0.0
  * binary broadcasts) and a raw vsn 1.0.0 socket: joins, broadcast, presence, REST broadcast,
- * token checks at connect.
+ * token checks at connect, postgres_changes under RLS, private channels authorized by RLS on
+ * realtime.messages.
  */
 import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -109,6 +110,85 @@ describe('realtime', () => {
       bad.onopen = () => r(false);
     });
     expect(closed).toBe(true);
+  });
+});
+
+async function tokenFor(claims: Record<string, unknown>): Promise<string> {
+  const { SignJWT } = await import('jose');
+  const { TEST_JWT_SECRET } = await import('../test/helpers/db.ts');
+  return new SignJWT({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', ...claims })
+    .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+}
+
+describe('private channels', () => {
+  it('RLS on realtime.messages decides who may join (receive) and send; public and private channels of one name are separate', async () => {
+    const T1 = '00000000-0000-4000-8000-0000000000c1';
+    const T2 = '00000000-0000-4000-8000-0000000000c2';
+    await db.admin.query(`
+      insert into public.tenants (id, name) values ('${T1}', 'T1'), ('${T2}', 'T2');
+      create policy tenant_channels_read on realtime.messages for select to authenticated
+        using (realtime.topic() like auth.tenant_id()::text || ':%');
+      create policy tenant_channels_write on realtime.messages for insert to authenticated
+        with check (realtime.topic() like auth.tenant_id()::text || ':%' and coalesce((auth.jwt() ->> 'read_only')::boolean, false) = false);
+    `);
+    const as = async (claims: Record<string, unknown>) => {
+      const c = client();
+      await c.realtime.setAuth(await tokenFor(claims));
+      return c;
+    };
+    const topic = `${T1}:room`;
+    const got: { who: string; payload: unknown }[] = [];
+    const listen = (who: string, ch: RealtimeChannel) => ch.on('broadcast', { event: 'msg' }, (m) => got.push({ who, payload: m.payload }));
+    const a = listen('A', (await as({ tenant_id: T1 })).channel(topic, { config: { private: true } }));
+    const writer = listen('W', (await as({ tenant_id: T1, sub: '22222222-2222-4222-8222-222222222222' })).channel(topic, { config: { private: true, broadcast: { ack: true } } }));
+    const reader = listen('R', (await as({ tenant_id: T1, read_only: true })).channel(topic, { config: { private: true, broadcast: { ack: true } } }));
+    const pub = listen('P', (await as({ tenant_id: T1 })).channel(topic)); // the public channel of the same name
+    await Promise.all([subscribed(a), subscribed(writer), subscribed(reader), subscribed(pub)]);
+
+    // Another tenant's user is refused with Supabase's reason.
+    const b = (await as({ tenant_id: T2 })).channel(topic, { config: { private: true } });
+    await expect(subscribed(b)).rejects.toThrow(`Unauthorized: You do not have permissions to read from this Channel topic: ${topic}`);
+    await b.unsubscribe();
+
+    expect(await writer.send({ type: 'broadcast', event: 'msg', payload: { n: 1 } })).toBe('ok');
+    await until(() => got.filter((g) => g.payload && (g.payload as { n: number }).n === 1).length === 2);
+    // The read-only member receives, but its own sends are refused (ack) and reach nobody.
+    expect(await reader.send({ type: 'broadcast', event: 'msg', payload: { n: 2 } })).toBe('error');
+    // REST with private=true checks the caller's INSERT permission too.
+    // REST with private=true checks the caller's INSERT permission too. (supabase-js's fetch
+    // sends its own session token, the anon key here, so the user's token is sent directly.)
+    const restSend = async (token: string, n: number) =>
+      fetch(`${stack.url}/realtime/v1/api/broadcast/${encodeURIComponent(topic)}/events/msg?private=true`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', apikey: db.config.anonKey, authorization: `Bearer ${token}` },
+        body: JSON.stringify({ n }),
+      });
+    expect((await restSend(await tokenFor({ tenant_id: T1 }), 3)).status).toBe(202);
+    const denied = await restSend(await tokenFor({ tenant_id: T2 }), 4);
+    expect([denied.status, await denied.json()]).toEqual([403, { message: 'Unauthorized' }]);
+    expect((await restSend(await tokenFor({ tenant_id: T1, read_only: true }), 4)).status).toBe(403);
+    const batch = await fetch(`${stack.url}/realtime/v1/api/broadcast`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', apikey: db.config.anonKey, authorization: `Bearer ${await tokenFor({ tenant_id: T2 })}` },
+      body: JSON.stringify({ messages: [{ topic, event: 'msg', payload: { n: 5 }, private: true }] }),
+    });
+    expect(batch.status).toBe(202); // skipped silently, as Supabase does
+    await until(() => got.filter((g) => (g.payload as { n: number }).n === 3).length === 3);
+    await new Promise((r) => setTimeout(r, 200));
+    const seen = (who: string) => got.filter((g) => g.who === who).map((g) => (g.payload as { n: number }).n).sort();
+    expect(seen('A')).toEqual([1, 3]);
+    expect(seen('R')).toEqual([1, 3]);
+    expect(seen('W')).toEqual([3]);
+    expect(seen('P')).toEqual([]);
+  }, 20_000);
+
+  it('service_role may use any private channel; without a policy nobody else may', async () => {
+    const svc = createClient(stack.url, db.config.serviceRoleKey, { auth: { persistSession: false } });
+    clients.push(svc);
+    await subscribed(svc.channel('ops:room', { config: { private: true } }));
+    const anon = client().channel('ops:room', { config: { private: true } });
+    await expect(subscribed(anon)).rejects.toThrow(/Unauthorized: You do not have permissions to read/);
+    await anon.unsubscribe();
   });
 });
 

@@ -4,8 +4,17 @@
  * frames), presence (presence_state, presence_diff, cleanup on leave and disconnect), token
  * refresh and expiry, the REST broadcast endpoints, and postgres_changes streamed from logical
  * replication, delivered only to subscribers whose own role and claims may SELECT the row
- * (checked once per group of identical claims per transaction). One process keeps channel state
- * in memory.
+ * (checked once per group of identical claims per transaction). Private channels are authorized
+ * by RLS on realtime.messages (authorization.ts).
+ *
+ * Several instances can serve one URL: with REDIS_URL, broadcasts, presence and database changes
+ * fan out through Redis (bus.ts). Exactly one instance, the leader (advisory lock, leader.ts),
+ * consumes the replication slot; it delivers each transaction to its own clients and publishes
+ * it, and acknowledges the LSN only after both. Each instance checks RLS for its own claim
+ * groups: it alone knows its subscribers, so no subscription registry has to be shared, and
+ * the checking work spreads over the instances. Transactions carry their commit LSN and each
+ * instance skips any it already delivered, so a new leader replaying from the slot after a
+ * failover does not deliver twice.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -16,9 +25,11 @@ import { bearerToken, createJwtVerifier, JwtError, type JwtClaims } from '../gat
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { decode, encode, encodeUserBroadcast, type PhxMessage, type Vsn } from './phoenix.ts';
-import { PUBLICATION, startChangeStream, waitUntilVisible, type ChangeStream, type RowChange, type Transaction } from './changes.ts';
+import { lsnValue, PUBLICATION, startChangeStream, waitUntilVisible, type RowChange, type Transaction } from './changes.ts';
+import { channelPolicies, type ChannelPolicies } from './authorization.ts';
+import { localBus, redisBus, type Bus, type BusMessage, type PresenceMetas } from './bus.ts';
+import { electLeader, type Leadership } from './leader.ts';
 import { matchesFilters, parseChangeFilter, type ChangeFilter } from './filters.ts';
-import { withRequestContext } from '../db/request-context.ts';
 
 const MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_CHANNELS_PER_CONNECTION = 100;
@@ -43,6 +54,10 @@ interface Channel {
   conn: Connection;
   bindings: Binding[];
   topic: string;
+  /** Routing key: private and public channels of the same name are separate. */
+  key: string;
+  /** Set for private channels: what RLS on realtime.messages allows. */
+  policies?: ChannelPolicies;
   joinRef: string | null;
   claims: JwtClaims;
   self: boolean;
@@ -64,6 +79,11 @@ function tokenError(err: unknown): string {
   return 'The token provided is not a valid JWT';
 }
 
+/** The routing key of a topic: public and private channels of one name never mix. */
+const routeKey = (topic: string, isPrivate: boolean) => (isPrivate ? `private|${topic}` : topic);
+
+const canReceive = (ch: Channel, ext: 'broadcast' | 'presence') => !ch.policies || ch.policies[ext].read;
+
 /** A stable integer id for a postgres_changes binding (echoed in events' `ids`). */
 function bindingId(binding: unknown): number {
   let h = 0;
@@ -77,6 +97,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const topics = new Map<string, Set<Channel>>();
   const presence = new Map<string, Map<string, PresenceEntry[]>>();
   const connections = new Set<Connection>();
+  const bus: Bus = ctx.config.realtime.redisUrl ? await redisBus(ctx.config.realtime.redisUrl, ctx.config.postgres.replicationSlot, ctx.log) : localBus();
 
   async function verify(token: string): Promise<JwtClaims> {
     const claims = await verifier.verify(token);
@@ -84,14 +105,16 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     return claims;
   }
 
-  function send(conn: Connection, msg: PhxMessage): void {
+  function sendFrame(conn: Connection, frame: string | Buffer): void {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
     if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
       conn.ws.close(1008, 'slow consumer: too many pending messages');
       return;
     }
-    conn.ws.send(encode(msg, conn.vsn));
+    conn.ws.send(frame);
   }
+
+  const send = (conn: Connection, msg: PhxMessage) => sendFrame(conn, encode(msg, conn.vsn));
 
   const reply = (conn: Connection, m: PhxMessage, status: 'ok' | 'error', response: unknown) =>
     send(conn, { join_ref: m.join_ref, ref: m.ref, topic: m.topic, event: 'phx_reply', payload: { status, response } });
@@ -100,21 +123,37 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     send(ch.conn, { join_ref: ch.joinRef, ref: null, topic: ch.topic, event: 'system', payload: { extension, status, message, channel: ch.topic.slice('realtime:'.length) } });
 
   // -------------------------------------------------------------------------- presence
+  // Local presences live here with their channel; other instances' presences (clustered) are
+  // kept per instance, updated from their diffs and snapshots, and dropped when they die.
+
+  const remotePresence = new Map<string, Map<string, PresenceMetas>>();
 
   const metasOf = (entries: PresenceEntry[]) => entries.map((e) => e.meta);
 
-  function presenceState(topic: string): Record<string, { metas: Record<string, unknown>[] }> {
-    const out: Record<string, { metas: Record<string, unknown>[] }> = {};
-    for (const [key, entries] of presence.get(topic) ?? []) if (entries.length) out[key] = { metas: metasOf(entries) };
+  function presenceState(key: string): PresenceMetas {
+    const out: PresenceMetas = {};
+    for (const [pkey, entries] of presence.get(key) ?? []) if (entries.length) out[pkey] = { metas: metasOf(entries) };
+    for (const byKey of remotePresence.values()) {
+      for (const [pkey, { metas }] of Object.entries(byKey.get(key) ?? {})) {
+        if (metas.length) out[pkey] = { metas: [...(out[pkey]?.metas ?? []), ...metas] };
+      }
+    }
     return out;
   }
 
-  function presenceDiff(topic: string, joins: Record<string, unknown>, leaves: Record<string, unknown>): void {
-    for (const ch of topics.get(topic) ?? []) send(ch.conn, { join_ref: null, ref: null, topic, event: 'presence_diff', payload: { joins, leaves } });
+  function deliverPresenceDiff(key: string, joins: PresenceMetas, leaves: PresenceMetas): void {
+    for (const ch of topics.get(key) ?? []) {
+      if (canReceive(ch, 'presence')) send(ch.conn, { join_ref: null, ref: null, topic: ch.topic, event: 'presence_diff', payload: { joins, leaves } });
+    }
+  }
+
+  function presenceDiff(key: string, joins: PresenceMetas, leaves: PresenceMetas): void {
+    deliverPresenceDiff(key, joins, leaves);
+    bus.publish({ t: 'presence', key, joins, leaves }).catch((err) => ctx.log.warn({ err }, 'realtime: presence not published'));
   }
 
   function untrack(ch: Channel): void {
-    const byKey = presence.get(ch.topic);
+    const byKey = presence.get(ch.key);
     const entries = byKey?.get(ch.presenceKey);
     if (!byKey || !entries) return;
     const left = entries.filter((e) => e.channel === ch);
@@ -122,17 +161,61 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     const remaining = entries.filter((e) => e.channel !== ch);
     if (remaining.length) byKey.set(ch.presenceKey, remaining);
     else byKey.delete(ch.presenceKey);
-    presenceDiff(ch.topic, {}, { [ch.presenceKey]: { metas: metasOf(left) } });
+    if (!byKey.size) presence.delete(ch.key);
+    presenceDiff(ch.key, {}, { [ch.presenceKey]: { metas: metasOf(left) } });
   }
 
   function track(ch: Channel, payload: unknown): void {
-    const byKey = presence.get(ch.topic) ?? presence.set(ch.topic, new Map()).get(ch.topic)!;
+    const byKey = presence.get(ch.key) ?? presence.set(ch.key, new Map()).get(ch.key)!;
     const entries = byKey.get(ch.presenceKey) ?? [];
     const previous = entries.find((e) => e.channel === ch);
     const meta: Record<string, unknown> = { ...(payload as Record<string, unknown>), phx_ref: randomUUID().replace(/-/g, '').slice(0, 20) };
     if (previous) meta.phx_ref_prev = previous.meta.phx_ref;
     byKey.set(ch.presenceKey, [...entries.filter((e) => e.channel !== ch), { channel: ch, meta }]);
-    presenceDiff(ch.topic, { [ch.presenceKey]: { metas: [meta] } }, previous ? { [ch.presenceKey]: { metas: [previous.meta] } } : {});
+    presenceDiff(ch.key, { [ch.presenceKey]: { metas: [meta] } }, previous ? { [ch.presenceKey]: { metas: [previous.meta] } } : {});
+  }
+
+  /** Applies another instance's diff to its copy of that instance's presences. */
+  function applyRemoteDiff(from: string, key: string, joins: PresenceMetas, leaves: PresenceMetas): void {
+    const byKey = remotePresence.get(from) ?? remotePresence.set(from, new Map()).get(from)!;
+    const state = byKey.get(key) ?? {};
+    for (const [pkey, { metas }] of Object.entries(leaves)) {
+      const gone = new Set(metas.map((m) => m.phx_ref));
+      const rest = (state[pkey]?.metas ?? []).filter((m) => !gone.has(m.phx_ref));
+      if (rest.length) state[pkey] = { metas: rest };
+      else delete state[pkey];
+    }
+    for (const [pkey, { metas }] of Object.entries(joins)) state[pkey] = { metas: [...(state[pkey]?.metas ?? []), ...metas] };
+    if (Object.keys(state).length) byKey.set(key, state);
+    else byKey.delete(key);
+    deliverPresenceDiff(key, joins, leaves);
+  }
+
+  /** Replaces all presences of another instance (snapshot, or [] when it died), telling clients what changed. */
+  function replaceRemote(from: string, snapshot: [string, PresenceMetas][]): void {
+    const before = remotePresence.get(from) ?? new Map<string, PresenceMetas>();
+    const after = new Map(snapshot);
+    for (const key of new Set([...before.keys(), ...after.keys()])) {
+      const refs = (s: PresenceMetas | undefined) => new Set(Object.values(s ?? {}).flatMap((p) => p.metas.map((m) => m.phx_ref)));
+      const pick = (s: PresenceMetas | undefined, keep: (ref: unknown) => boolean) => {
+        const out: PresenceMetas = {};
+        for (const [pkey, { metas }] of Object.entries(s ?? {})) {
+          const kept = metas.filter((m) => keep(m.phx_ref));
+          if (kept.length) out[pkey] = { metas: kept };
+        }
+        return out;
+      };
+      const [oldRefs, newRefs] = [refs(before.get(key)), refs(after.get(key))];
+      const joins = pick(after.get(key), (r) => !oldRefs.has(r));
+      const leaves = pick(before.get(key), (r) => !newRefs.has(r));
+      if (Object.keys(joins).length || Object.keys(leaves).length) deliverPresenceDiff(key, joins, leaves);
+    }
+    if (after.size) remotePresence.set(from, after);
+    else remotePresence.delete(from);
+  }
+
+  function localSnapshot(): [string, PresenceMetas][] {
+    return [...presence.entries()].map(([key, byKey]) => [key, Object.fromEntries([...byKey].filter(([, e]) => e.length).map(([pkey, e]) => [pkey, { metas: metasOf(e) }]))]);
   }
 
   // -------------------------------------------------------------------------- channels
@@ -140,9 +223,9 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   function leave(ch: Channel, notify: boolean): void {
     clearTimeout(ch.expiry);
     untrack(ch);
-    topics.get(ch.topic)?.delete(ch);
-    if (!topics.get(ch.topic)?.size) topics.delete(ch.topic);
-    ch.conn.channels.delete(ch.topic);
+    topics.get(ch.key)?.delete(ch);
+    if (!topics.get(ch.key)?.size) topics.delete(ch.key);
+    if (ch.conn.channels.get(ch.topic) === ch) ch.conn.channels.delete(ch.topic);
     if (notify) send(ch.conn, { join_ref: ch.joinRef, ref: ch.joinRef, topic: ch.topic, event: 'phx_close', payload: {} });
   }
 
@@ -156,16 +239,40 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     }, Math.min(ms, 2 ** 31 - 1));
   }
 
-  /** Fans a broadcast out to a topic; `from` is skipped unless it asked for self. */
-  function broadcast(topic: string, event: string, payload: unknown, from?: Channel): void {
-    for (const ch of topics.get(topic) ?? []) {
+  /** Delivers a broadcast to this instance's subscribers of `key`; `from` is skipped unless it asked for self. */
+  function deliverBroadcast(key: string, event: string, payload: unknown, from?: Channel): void {
+    // One topic per key: each frame is encoded once for all its receivers.
+    let binaryFrame: Buffer | undefined;
+    let jsonFrames: Partial<Record<Vsn, string>> | undefined;
+    for (const ch of topics.get(key) ?? []) {
       if (ch === from && !ch.self) continue;
+      if (!canReceive(ch, 'broadcast')) continue;
       if (ch.conn.vsn === '2.0.0') {
-        if (ch.conn.ws.readyState === ch.conn.ws.OPEN && ch.conn.ws.bufferedAmount <= MAX_BUFFERED_BYTES) ch.conn.ws.send(encodeUserBroadcast(topic, event, payload));
+        if (ch.conn.ws.readyState === ch.conn.ws.OPEN && ch.conn.ws.bufferedAmount <= MAX_BUFFERED_BYTES) ch.conn.ws.send((binaryFrame ??= encodeUserBroadcast(ch.topic, event, payload)));
       } else if (!Buffer.isBuffer(payload)) {
-        send(ch.conn, { join_ref: null, ref: null, topic, event: 'broadcast', payload: { type: 'broadcast', event, payload } });
+        jsonFrames ??= {};
+        sendFrame(ch.conn, (jsonFrames[ch.conn.vsn] ??= encode({ join_ref: null, ref: null, topic: ch.topic, event: 'broadcast', payload: { type: 'broadcast', event, payload } }, ch.conn.vsn)));
       }
     }
+  }
+
+  /** Fans a broadcast out here and on every other instance. */
+  function broadcast(key: string, event: string, payload: unknown, from?: Channel): void {
+    deliverBroadcast(key, event, payload, from);
+    if (!bus.clustered) return;
+    const binary = Buffer.isBuffer(payload);
+    bus.publish({ t: 'broadcast', key, event, payload: binary ? (payload as Buffer).toString('base64') : payload, ...(binary ? { binary } : {}) })
+      .catch((err) => ctx.log.warn({ err }, 'realtime: broadcast not published'));
+  }
+
+  const readDenied = (name: string) => `Unauthorized: You do not have permissions to read from this Channel topic: ${name}`;
+  const writeDenied = (name: string) => `Unauthorized: You do not have permissions to write to this Channel topic: ${name}`;
+
+  async function policiesFor(claims: JwtClaims, name: string): Promise<ChannelPolicies | undefined> {
+    return channelPolicies(ctx.pools.admin, claims, name).catch((err) => {
+      ctx.log.error({ err }, 'realtime: private channel authorization failed');
+      return undefined;
+    });
   }
 
   async function join(conn: Connection, m: PhxMessage): Promise<void> {
@@ -174,9 +281,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     if (!name) return reply(conn, m, 'error', { reason: 'TopicNameRequired: You must provide a topic name' });
     if (conn.channels.size >= MAX_CHANNELS_PER_CONNECTION && !conn.channels.has(m.topic)) return reply(conn, m, 'error', { reason: 'ChannelRateLimitReached: Too many channels' });
     const config = p.config ?? {};
-    if (config.private === true || config.private === 'true') {
-      return reply(conn, m, 'error', { reason: 'Unauthorized: private channels are not supported yet by this server' });
-    }
+    const isPrivate = config.private === true || config.private === 'true';
     let claims = conn.claims;
     if (typeof p.access_token === 'string' && !p.access_token.startsWith('sb_')) {
       try {
@@ -184,6 +289,12 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       } catch (err) {
         return reply(conn, m, 'error', { reason: `InvalidJWTToken: ${tokenError(err)}` });
       }
+    }
+    let policies: ChannelPolicies | undefined;
+    if (isPrivate) {
+      policies = await policiesFor(claims, name);
+      if (!policies) return reply(conn, m, 'error', { reason: 'UnknownErrorOnChannel: could not check the channel policies' });
+      if (!policies.broadcast.read && !policies.presence.read) return reply(conn, m, 'error', { reason: readDenied(name) });
     }
     const changes = Array.isArray(config.postgres_changes) ? (config.postgres_changes as Record<string, unknown>[]) : [];
     const bindings: Binding[] = [];
@@ -210,10 +321,13 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     if (existing) leave(existing, true);
     const broadcastCfg = config.broadcast ?? {};
     const presenceCfg = config.presence ?? {};
+    const key = routeKey(m.topic, isPrivate);
     const ch: Channel = {
       conn,
       bindings,
       topic: m.topic,
+      key,
+      policies,
       joinRef: m.join_ref,
       claims,
       self: broadcastCfg.self === true || broadcastCfg.self === 'true',
@@ -221,12 +335,12 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       presenceKey: typeof presenceCfg.key === 'string' && presenceCfg.key ? presenceCfg.key : randomUUID(),
     };
     conn.channels.set(m.topic, ch);
-    (topics.get(m.topic) ?? topics.set(m.topic, new Set()).get(m.topic)!).add(ch);
+    (topics.get(key) ?? topics.set(key, new Set()).get(key)!).add(ch);
     reply(conn, m, 'ok', { postgres_changes: changes.map((b, i) => ({ ...b, id: bindings[i].id })) });
     if (bindings.length) {
       const published = await subscribable(bindings);
       if (published) {
-        await ensureStream().then(
+        await replicationReady().then(
           () => system(ch, 'ok', 'Subscribed to PostgreSQL', 'postgres_changes'),
           (err) => {
             ctx.log.error({ err }, 'realtime: cannot start the replication stream');
@@ -238,7 +352,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
         system(ch, 'error', `Unable to subscribe to changes with given parameters. Please check Realtime is enabled for the given connect parameters: [event: ${b.event}, schema: ${b.schema}, table: ${b.table}, filters: [], select: nil]`, 'postgres_changes');
       }
     }
-    send(conn, { join_ref: ch.joinRef, ref: null, topic: m.topic, event: 'presence_state', payload: presenceState(m.topic) });
+    if (canReceive(ch, 'presence')) send(conn, { join_ref: ch.joinRef, ref: null, topic: m.topic, event: 'presence_state', payload: presenceState(key) });
     watchExpiry(ch);
   }
 
@@ -253,12 +367,19 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     }
     if (!ch) return reply(conn, m, 'error', { reason: 'unmatched topic' });
     const payload = (m.payload ?? {}) as Record<string, unknown>;
+    const name = ch.topic.slice('realtime:'.length);
     switch (m.event) {
       case 'broadcast':
-        if (typeof payload.event === 'string') broadcast(ch.topic, payload.event, payload.payload, ch);
+        if (ch.policies && !ch.policies.broadcast.write) {
+          // As Supabase: an unauthorized broadcast is dropped; with ack the sender learns why.
+          if (ch.ack) reply(conn, m, 'error', { reason: writeDenied(name) });
+          return;
+        }
+        if (typeof payload.event === 'string') broadcast(ch.key, payload.event, payload.payload, ch);
         if (ch.ack) reply(conn, m, 'ok', {});
         return;
       case 'presence':
+        if (ch.policies && !ch.policies.presence.write) return reply(conn, m, 'error', { reason: writeDenied(name) });
         if (payload.event === 'track') {
           if (!payload.payload || typeof payload.payload !== 'object' || Array.isArray(payload.payload)) {
             return reply(conn, m, 'error', { reason: 'Presence track payload must be a map' });
@@ -275,6 +396,14 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
         } catch (err) {
           system(ch, 'error', tokenError(err));
           leave(ch, true);
+          return;
+        }
+        if (ch.policies) {
+          const policies = await policiesFor(ch.claims, name);
+          if (!policies || (!policies.broadcast.read && !policies.presence.read)) {
+            system(ch, 'error', `You no longer have permission to read from this Channel topic: ${name}`);
+            leave(ch, true);
+          } else ch.policies = policies;
         }
         return;
       }
@@ -285,12 +414,83 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
 
   // -------------------------------------------------------------------------- postgres_changes
 
-  let stream: Promise<ChangeStream> | undefined;
-  const ensureStream = () =>
-    (stream ??= startChangeStream(ctx.config.postgres.url, ctx.config.postgres.replicationSlot, ctx.log, dispatch).catch((err) => {
-      stream = undefined;
-      throw err;
+  const slot = ctx.config.postgres.replicationSlot;
+  let leadership: Leadership | undefined;
+  /** Starts competing for the slot (at once when clustered; on first use when alone). */
+  const campaign = () =>
+    (leadership ??= electLeader({
+      url: ctx.config.postgres.url,
+      name: slot,
+      log: ctx.log,
+      onElected: async () => {
+        const stream = await startChangeStream(ctx.config.postgres.url, slot, ctx.log, handOver);
+        return () => stream.stop();
+      },
     }));
+
+  /** Resolves once the slot exists (changes committed from then on are delivered). */
+  async function replicationReady(timeoutMs = 15_000): Promise<void> {
+    campaign();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rowCount } = await ctx.pools.admin.query('select from pg_replication_slots where slot_name = $1', [slot]);
+      if (rowCount) return;
+      if (Date.now() > deadline) throw new Error(`replication slot ${slot} was not created in time`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** The leader's handler: deliver here and publish to the others; the LSN is acked after both. */
+  async function handOver(tx: Transaction): Promise<void> {
+    await Promise.all([enqueue(tx), bus.clustered ? publishTx(tx) : undefined]);
+  }
+
+  async function publishTx(tx: Transaction): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await bus.publish({ t: 'tx', tx });
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
+      }
+    }
+  }
+
+  // Transactions are dispatched in commit order, in batches of whatever has queued up while the
+  // previous batch was being checked (one visibility check per table and batch). One already
+  // delivered (a new leader replays what the old one published but had not acknowledged) is
+  // skipped.
+  let delivered = 0n;
+  let waiting: { tx: Transaction; done: () => void; failed: (err: unknown) => void }[] = [];
+  let draining: Promise<void> | undefined;
+  const MAX_BATCH = 200;
+  function enqueue(tx: Transaction): Promise<void> {
+    return new Promise<void>((done, failed) => {
+      waiting.push({ tx, done, failed });
+      draining ??= drain().finally(() => (draining = undefined));
+    });
+  }
+  async function drain(): Promise<void> {
+    while (waiting.length) {
+      const batch = waiting.slice(0, MAX_BATCH);
+      waiting = waiting.slice(batch.length);
+      const fresh: Transaction[] = [];
+      for (const { tx } of batch) {
+        const lsn = lsnValue(tx.lsn);
+        if (lsn > delivered) {
+          delivered = lsn;
+          fresh.push(tx);
+        }
+      }
+      try {
+        if (fresh.length) await dispatch(fresh);
+        for (const w of batch) w.done();
+      } catch (err) {
+        ctx.log.error({ err }, 'realtime: dispatch failed');
+        for (const w of batch) w.failed(err);
+      }
+    }
+  }
 
   /** Every table a binding names is in the publication (schema-wide bindings: any table). */
   async function subscribable(bindings: Binding[]): Promise<boolean> {
@@ -314,61 +514,113 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const keyOf = (c: RowChange, row: Record<string, unknown> | undefined) =>
     JSON.stringify(c.keyColumns.map((k) => (row?.[k] === null || row?.[k] === undefined ? null : row[k] instanceof Date ? (row[k] as Date).toISOString() : String(row[k]))));
 
-  /** The keys of `changes` (one table) that `claims` may SELECT, in one query. */
-  async function visibleKeys(claims: JwtClaims, changes: RowChange[]): Promise<Set<string>> {
+  /**
+   * For each claims group, the keys of `changes` (one table) it may SELECT: one round trip for
+   * all groups (realtime.visible_keys switches role and claims per group, as a request would).
+   */
+  async function visibleKeys(groups: JwtClaims[], changes: RowChange[]): Promise<Set<string>[]> {
     const c0 = changes[0];
-    const q = (n: string) => `"${n.replace(/"/g, '""')}"`;
-    const table = `${q(c0.schema)}.${q(c0.table)}`;
-    const cols = c0.keyColumns.map(q);
     const keys = changes.map((c) => Object.fromEntries(c0.keyColumns.map((k) => [k, c.record?.[k] ?? null])));
-    const sql = `select json_build_array(${cols.map((k) => `t.${k}::text`).join(', ')})::text as key from ${table} t
-      where (${cols.map((k) => `t.${k}`).join(', ')}) in (select ${cols.map((k) => `r.${k}`).join(', ')} from json_populate_recordset(null::${table}, $1::json) r)`;
-    const rows = await withRequestContext(ctx.pools.request, claims, async (client) => (await client.query<{ key: string }>(sql, [JSON.stringify(keys)])).rows, { readOnly: true }).catch((err) => {
+    const out = groups.map(() => new Set<string>());
+    const client = await ctx.pools.admin.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('begin read only');
+      const { rows } = await client.query<{ claims_index: number; key: string }>(
+        'select claims_index, key from realtime.visible_keys($1::regclass, $2::text[], $3::json, $4::jsonb[])',
+        [`"${c0.schema.replace(/"/g, '""')}"."${c0.table.replace(/"/g, '""')}"`, c0.keyColumns, JSON.stringify(keys), groups.map((g) => JSON.stringify(g))],
+      );
+      for (const r of rows) out[r.claims_index - 1]?.add(JSON.stringify(JSON.parse(r.key)));
+    } catch (err) {
       ctx.log.warn({ err }, 'realtime: visibility check failed; not delivering');
-      return [] as { key: string }[];
-    });
-    return new Set(rows.map((r) => JSON.stringify(JSON.parse(r.key))));
+    } finally {
+      await client.query('rollback').catch((err: Error) => (broken = err));
+      client.release(broken);
+    }
+    return out;
   }
 
-  async function dispatch(tx: Transaction): Promise<void> {
+  async function dispatch(txs: Transaction[]): Promise<void> {
     const subscribers = [...connections].flatMap((conn) => [...conn.channels.values()]).filter((ch) => ch.bindings.length);
     if (!subscribers.length) return;
-    await waitUntilVisible(ctx.pools.admin, tx.xid);
-    // Per (table, claims) group: which rows of this transaction may they see? One query each.
+    await waitUntilVisible(ctx.pools.admin, txs.map((tx) => tx.xid));
+    // Per table: which rows of these transactions may each claims group see? One query per table.
     const visible = new Map<string, Set<string>>();
     const byTable = new Map<string, RowChange[]>();
-    for (const c of tx.changes) if (c.type !== 'DELETE') (byTable.get(`${c.schema}.${c.table}`) ?? byTable.set(`${c.schema}.${c.table}`, []).get(`${c.schema}.${c.table}`)!).push(c);
-    for (const [table, changes] of byTable) {
-      const interested = subscribers.filter((ch) => changes.some((c) => ch.bindings.some((b) => bindingMatches(b, c))));
-      const groups = new Map<string, JwtClaims>();
-      for (const ch of interested) groups.set(JSON.stringify(ch.claims), ch.claims);
-      for (const [claimsKey, claims] of groups) {
-        if (!changes[0].keyColumns.length) continue;
-        visible.set(`${table}\u0000${claimsKey}`, await visibleKeys(claims, changes));
-      }
-    }
-    for (const c of tx.changes) {
-      for (const ch of subscribers) {
-        const ids = ch.bindings.filter((b) => bindingMatches(b, c)).map((b) => b.id);
-        if (!ids.length) continue;
-        const data: Record<string, unknown> = { schema: c.schema, table: c.table, commit_timestamp: tx.commitTimestamp, type: c.type, columns: c.columns, errors: null };
-        if (c.type === 'DELETE') {
-          // Without the row there is nothing to check RLS against: only its key is revealed.
-          data.old_record = Object.fromEntries(c.keyColumns.map((k) => [k, c.oldRecord?.[k] ?? null]));
-        } else {
-          if (!c.keyColumns.length) {
-            data.record = {};
-            data.errors = ['Error 400: Bad Request, no primary key'];
-          } else {
-            const seen = visible.get(`${c.schema}.${c.table}\u0000${JSON.stringify(ch.claims)}`);
-            if (!seen?.has(keyOf(c, c.record))) continue;
-            data.record = c.record;
+    for (const c of txs.flatMap((tx) => tx.changes)) if (c.type !== 'DELETE' && c.keyColumns.length) (byTable.get(`${c.schema}.${c.table}`) ?? byTable.set(`${c.schema}.${c.table}`, []).get(`${c.schema}.${c.table}`)!).push(c);
+    const claimsKeys = new Map<Channel, string>(subscribers.map((ch) => [ch, JSON.stringify(ch.claims)]));
+    await Promise.all(
+      [...byTable].map(async ([table, changes]) => {
+        const groups = new Map<string, JwtClaims>();
+        for (const ch of subscribers) if (!groups.has(claimsKeys.get(ch)!) && changes.some((c) => ch.bindings.some((b) => bindingMatches(b, c)))) groups.set(claimsKeys.get(ch)!, ch.claims);
+        if (!groups.size) return;
+        const sets = await visibleKeys([...groups.values()], changes);
+        [...groups.keys()].forEach((claimsKey, i) => visible.set(`${table}\u0000${claimsKey}`, sets[i]));
+      }),
+    );
+    for (const tx of txs) {
+      for (const c of tx.changes) {
+        const checked = c.type !== 'DELETE' && c.keyColumns.length > 0;
+        const rowKey = checked ? keyOf(c, c.record) : '';
+        // Frames are identical for every channel of one topic and binding set: encode once.
+        const frames = new Map<string, string>();
+        for (const ch of subscribers) {
+          const ids = ch.bindings.filter((b) => bindingMatches(b, c)).map((b) => b.id);
+          if (!ids.length) continue;
+          if (checked && !visible.get(`${c.schema}.${c.table}\u0000${claimsKeys.get(ch)}`)?.has(rowKey)) continue;
+          const frameKey = `${ch.conn.vsn}\u0000${ch.topic}\u0000${ids.join(',')}`;
+          let frame = frames.get(frameKey);
+          if (frame === undefined) {
+            frame = encode({ join_ref: null, ref: null, topic: ch.topic, event: 'postgres_changes', payload: { ids, data: changeData(tx, c) } }, ch.conn.vsn);
+            frames.set(frameKey, frame);
           }
-          if (c.type === 'UPDATE') data.old_record = c.oldRecord ?? {};
+          sendFrame(ch.conn, frame);
         }
-        send(ch.conn, { join_ref: null, ref: null, topic: ch.topic, event: 'postgres_changes', payload: { ids, data } });
       }
     }
+  }
+
+  /** The `data` of a postgres_changes event (protocols.md §1.6). */
+  function changeData(tx: Transaction, c: RowChange): Record<string, unknown> {
+    const data: Record<string, unknown> = { schema: c.schema, table: c.table, commit_timestamp: tx.commitTimestamp, type: c.type, columns: c.columns, errors: null };
+    if (c.type === 'DELETE') {
+      // Without the row there is nothing to check RLS against: only its key is revealed.
+      data.old_record = Object.fromEntries(c.keyColumns.map((k) => [k, c.oldRecord?.[k] ?? null]));
+      return data;
+    }
+    if (!c.keyColumns.length) {
+      data.record = {};
+      data.errors = ['Error 400: Bad Request, no primary key'];
+    } else data.record = c.record;
+    if (c.type === 'UPDATE') data.old_record = c.oldRecord ?? {};
+    return data;
+  }
+
+  // -------------------------------------------------------------------------- other instances
+
+  function onBusMessage(from: string, m: BusMessage): void {
+    switch (m.t) {
+      case 'broadcast':
+        return deliverBroadcast(m.key, m.event, m.binary ? Buffer.from(m.payload as string, 'base64') : m.payload);
+      case 'presence':
+        return applyRemoteDiff(from, m.key, m.joins, m.leaves);
+      case 'presence_sync':
+        bus.publish({ t: 'presence_snapshot', state: localSnapshot() }).catch(() => undefined);
+        return;
+      case 'presence_snapshot':
+        return replaceRemote(from, m.state);
+      case 'tx':
+        enqueue(m.tx).catch(() => undefined);
+        return;
+    }
+  }
+
+  /** Drops the presences of instances whose heartbeat key expired. */
+  async function reap(): Promise<void> {
+    const ids = [...remotePresence.keys()];
+    if (!ids.length) return;
+    const alive = await bus.alive(ids);
+    for (const id of ids) if (!alive.has(id)) replaceRemote(id, []);
   }
 
   // -------------------------------------------------------------------------- transport
@@ -406,31 +658,51 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   }
 
   // REST broadcast endpoints.
-  const app = createServiceApp({ name: 'realtime', log: ctx.log, logRequests: !ctx.embedded });
-  async function restCaller(req: FastifyRequest): Promise<boolean> {
-    const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined) ?? (req.headers.apikey as string | undefined);
-    if (!token) return false;
-    return verifier.verify(token).then(() => true, () => false);
+  bus.onMessage(onBusMessage);
+  let reaper: NodeJS.Timeout | undefined;
+  if (bus.clustered) {
+    campaign();
+    await bus.publish({ t: 'presence_sync' });
+    reaper = setInterval(() => reap().catch((err) => ctx.log.warn({ err }, 'realtime: presence reaper failed')), 1000);
   }
+
+  const app = createServiceApp({ name: 'realtime', log: ctx.log, logRequests: !ctx.embedded });
+  async function restCaller(req: FastifyRequest): Promise<JwtClaims | undefined> {
+    const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined) ?? (req.headers.apikey as string | undefined);
+    if (!token) return undefined;
+    return verifier.verify(token).then((claims) => claims, () => undefined);
+  }
+  /** May `claims` send to the private channel `name`? (RLS INSERT on realtime.messages.) */
+  const maySendPrivate = async (claims: JwtClaims, name: string) => (await policiesFor(claims, name))?.broadcast.write === true;
   app.post('/api/broadcast', async (req, reply) => {
-    if (!(await restCaller(req))) return reply.code(401).send({ message: 'Unauthorized' });
+    const claims = await restCaller(req);
+    if (!claims) return reply.code(401).send({ message: 'Unauthorized' });
     const messages = (req.body as { messages?: unknown })?.messages;
     if (!Array.isArray(messages)) return reply.code(422).send({ errors: { messages: ['is invalid'] } });
+    const allowed = new Map<string, boolean>();
     for (const msg of messages as { topic?: string; event?: string; payload?: unknown; private?: boolean }[]) {
-      if (typeof msg.topic !== 'string' || typeof msg.event !== 'string' || msg.private) continue;
-      broadcast(`realtime:${msg.topic}`, msg.event, msg.payload ?? {});
+      if (typeof msg.topic !== 'string' || !msg.topic || typeof msg.event !== 'string') continue;
+      const isPrivate = msg.private === true;
+      if (isPrivate) {
+        // As Supabase: private messages the caller may not send are skipped silently.
+        if (!allowed.has(msg.topic)) allowed.set(msg.topic, await maySendPrivate(claims, msg.topic));
+        if (!allowed.get(msg.topic)) continue;
+      }
+      broadcast(routeKey(`realtime:${msg.topic}`, isPrivate), msg.event, msg.payload ?? {});
     }
     return reply.code(202).send();
   });
   app.post('/api/broadcast/:topic/events/:event', async (req, reply) => {
-    if (!(await restCaller(req))) return reply.code(401).send({ message: 'Unauthorized' });
+    const claims = await restCaller(req);
+    if (!claims) return reply.code(401).send({ message: 'Unauthorized' });
     const { topic, event } = req.params as { topic: string; event: string };
-    if ((req.query as Record<string, string>).private === 'true') return reply.code(403).send({ message: 'Unauthorized' });
-    broadcast(`realtime:${topic}`, event, req.body ?? {});
+    const isPrivate = (req.query as Record<string, string>).private === 'true';
+    if (isPrivate && !(await maySendPrivate(claims, topic))) return reply.code(403).send({ message: 'Unauthorized' });
+    broadcast(routeKey(`realtime:${topic}`, isPrivate), event, req.body ?? {});
     return reply.code(202).send();
   });
-  app.get('/health', async () => ({ status: 'up', connections: connections.size }));
-  app.setNotFoundHandler((_req, reply) => reply.code(501).send({ message: 'This realtime endpoint is not implemented yet in this build of NextMavens Stack' }));
+  app.get('/health', async () => ({ status: 'up', connections: connections.size, instance: bus.instanceId, clustered: bus.clustered, leader: leadership?.isLeader() ?? false }));
+  app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: `Route ${req.method}:${req.url.split('?')[0]} not found` }));
   await app.ready();
 
   return {
@@ -441,9 +713,15 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     },
     health: async () => ({ status: 'up' }),
     async close() {
-      await (await stream?.catch(() => undefined))?.stop();
-      for (const conn of connections) conn.ws.close(1001, 'server shutting down');
+      clearInterval(reaper);
+      await leadership?.stop();
+      for (const conn of connections) {
+        for (const ch of [...conn.channels.values()]) leave(ch, false);
+        conn.ws.close(1001, 'server shutting down');
+      }
       wss.close();
+      await draining;
+      await bus.close();
       await app.close();
     },
   };
