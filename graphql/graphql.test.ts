@@ -2,6 +2,7 @@
  * GraphQL through a real client (fetch) against the embedded stack: queries, filters,
  * pagination, mutations, and RLS for two tenants exactly as REST applies it.
  */
+import { getIntrospectionQuery } from 'postgraphile/graphql';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
@@ -19,17 +20,23 @@ const token = (tenant: string) =>
   new SignJWT({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant })
     .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
 
-async function gql(query: string, variables: Record<string, unknown> = {}, bearer?: string, path = '/graphql/v1') {
+async function gql(query: string, variables: Record<string, unknown> = {}, bearer?: string, path = '/graphql/v1', accept = 'application/json') {
   const res = await fetch(stack.url + path, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', apikey: db.config.anonKey, authorization: `Bearer ${bearer ?? db.config.anonKey}` },
+    headers: { 'content-type': 'application/json', accept, apikey: db.config.anonKey, authorization: `Bearer ${bearer ?? db.config.anonKey}` },
     body: JSON.stringify({ query, variables }),
   });
   return { status: res.status, ...(await body(res)) };
 }
 
+const STATEMENT_TIMEOUT_MS = 400;
+
 beforeAll(async () => {
-  t = await startTestStack({ fixtures: 'rest-basic.sql' });
+  t = await startTestStack({
+    fixtures: 'rest-basic.sql',
+    sql: `create function public.sleepy(seconds double precision) returns int language sql stable as $$ select 1 from pg_sleep(seconds) $$`,
+    env: { GRAPHQL_STATEMENT_TIMEOUT: String(STATEMENT_TIMEOUT_MS) },
+  });
   ({ db, stack } = t);
 }, 60_000);
 
@@ -99,4 +106,80 @@ describe('graphql', () => {
     }
     expect(r.data?.gadgets?.nodes).toEqual([{ label: 'gizmo' }]);
   }, 20_000);
+});
+
+describe('graphql limits', () => {
+  /** `{ clients { nodes { projects { nodes { client { projects … } } } } } }`, `levels` relations deep. */
+  const deep = (levels: number) => {
+    let inner = 'name';
+    for (let i = levels - 1; i >= 0; i--) inner = i % 2 === 0 ? `client { ${inner} }` : `projects { nodes { ${inner} } }`;
+    return `{ projects { nodes { ${inner} } } }`;
+  };
+
+  it('refuses operations deeper than GRAPHQL_MAX_DEPTH (default 16), also through fragments', async () => {
+    expect((await gql(deep(8))).errors).toBeUndefined(); // depth 15
+    const r = await gql(deep(10)); // depth 18
+    expect(r.status).toBe(200); // application/json: GraphQL-over-HTTP's legacy 200
+    expect(r.data).toBeUndefined();
+    expect(r.errors[0].message).toBe('The operation has depth 18, over the maximum of 16');
+    expect(r.errors[0].extensions).toMatchObject({ code: 'GRAPHQL_DEPTH_LIMIT', depth: 18, maxDepth: 16 });
+    const strict = await gql(deep(10), {}, undefined, '/graphql/v1', 'application/graphql-response+json');
+    expect(strict.status).toBe(400);
+    expect(strict.errors[0].extensions.code).toBe('GRAPHQL_DEPTH_LIMIT');
+    const viaFragments = await gql(`query Deep { ...P } fragment P on Query { projects { nodes { client { ...C } } } }
+      fragment C on Client { projects { nodes { client { ...C2 } } } } fragment C2 on Client { projects { nodes { client { ...C3 } } } }
+      fragment C3 on Client { projects { nodes { client { ...C4 } } } } fragment C4 on Client { projects { nodes { client { projects { nodes { name } } } } } }`);
+    expect(viaFragments.errors[0].message).toBe('Operation "Deep" has depth 18, over the maximum of 16');
+  });
+
+  it('lets the standard introspection query through', async () => {
+    const r = await gql(getIntrospectionQuery());
+    expect(r.errors).toBeUndefined();
+    expect(r.data.__schema.queryType.name).toBe('Query');
+  });
+
+  it('refuses operations costlier than GRAPHQL_MAX_COST (fields weighted by first/last)', async () => {
+    expect((await gql(`{ todos(first: 1000) { nodes { id title done owner tenantId } } }`)).errors).toBeUndefined(); // 6001
+    const r = await gql(`{ todos(first: 10000) { nodes { id title done owner tenantId } } }`); // 60001
+    expect(r.errors[0]).toMatchObject({ message: 'The operation has cost 60001, over the maximum of 25000', extensions: { code: 'GRAPHQL_COST_LIMIT' } });
+    const aliases = Array.from({ length: 30 }, (_, i) => `a${i}: projects(first: 1000) { nodes { id } }`).join(' ');
+    expect((await gql(`{ ${aliases} }`)).errors[0].extensions.code).toBe('GRAPHQL_COST_LIMIT'); // 30 × 2001
+  });
+
+  it('refuses bodies over GRAPHQL_MAX_BODY_BYTES with 413, with or without Content-Length', async () => {
+    const big = JSON.stringify({ query: `{ clients { totalCount } }`, variables: { pad: 'x'.repeat(1_000_001) } });
+    const res = await fetch(`${stack.url}/graphql/v1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', apikey: db.config.anonKey },
+      body: big,
+    });
+    expect(res.status).toBe(413);
+    expect(await body(res)).toEqual({ errors: [{ message: 'Request body exceeds the limit of 1000000 bytes', extensions: { code: 'REQUEST_TOO_LARGE' } }] });
+    const chunked = await fetch(`${stack.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new Blob([big]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect((await body(chunked)).errors[0]).toMatchObject({ message: 'Request body exceeds the limit of 1000000 bytes', extensions: { code: 'REQUEST_TOO_LARGE' } });
+  });
+
+  it('cancels statements over GRAPHQL_STATEMENT_TIMEOUT with a clear error', async () => {
+    expect((await gql(`{ sleepy(seconds: 0.01) }`)).data.sleepy).toBe(1);
+    const r = await gql(`{ sleepy(seconds: 5) }`, {}, await token(TENANT_A));
+    expect(r.errors[0]).toMatchObject({
+      message: `The operation exceeded the statement timeout of ${STATEMENT_TIMEOUT_MS} ms`,
+      extensions: { code: 'STATEMENT_TIMEOUT' },
+      path: ['sleepy'],
+    });
+  });
+
+  it('reports database errors with their SQLSTATE and invalid tokens with INVALID_JWT (401)', async () => {
+    const r = await gql(`mutation { createTodo(input: { todo: { title: "x", tenantId: "${TENANT_B}" } }) { todo { id } } }`, {}, await token(TENANT_A));
+    expect(r.errors[0]).toMatchObject({ message: expect.stringMatching(/row-level security/), extensions: { code: 'DATABASE_ERROR', sqlState: '42501' } });
+    const bad = await gql(`{ clients { totalCount } }`, {}, 'not.a.jwt', '/graphql'); // (/graphql/v1: the edge refuses it first)
+    expect(bad.status).toBe(401);
+    expect(bad.errors[0].extensions.code).toBe('INVALID_JWT');
+  });
 });

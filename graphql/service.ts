@@ -4,6 +4,11 @@
  * caller exactly as REST does — the JWT verified by the shared module, then `role` and
  * `request.jwt.claims` set transaction-locally — so one set of RLS policies governs both.
  * The schema follows DDL while the stack runs (watch mode).
+ *
+ * Subscriptions (graphql-ws) share the path: graphql/websocket.ts authenticates connections and
+ * graphql/subscriptions.ts adds `<table>Changed` fields for opted-in tables. Limits (body size,
+ * depth, cost, statement timeout) answer with GraphQL errors carrying `extensions.code`
+ * (graphql/limits.ts, graphql/errors.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -14,6 +19,10 @@ import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { PgSimplifyInflectionPreset } from '@graphile/simplify-inflection';
 import { PostGraphileConnectionFilterPreset } from 'postgraphile-plugin-connection-filter';
 import { bearerToken, createJwtVerifier, type JwtClaims } from '../gateway/jwt.ts';
+import { GRAPHQL_ERRORS, GraphqlServiceError, makeMaskError, sendGraphqlError } from './errors.ts';
+import { limitsPreset } from './limits.ts';
+import { RowChangeSubscriptionsPlugin } from './subscriptions.ts';
+import { createGraphqlWebSockets, type GraphqlWebSockets } from './websocket.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { API_ROLES } from '../gateway/verify.ts';
 import { authenticatorUrl } from '../db/pool.ts';
@@ -34,40 +43,43 @@ const KeepIdColumnPlugin: GraphileConfig.Plugin = {
 };
 const V1_PATH = '/graphql/v1';
 
-class GraphqlAuthError extends Error {
-  readonly statusCode = 401;
-}
-
 export async function createGraphqlService(ctx: ServiceContext): Promise<Service> {
   const { config } = ctx;
-  const verifier = createJwtVerifier(config.graphql.jwtSecret, config.jwks);
+  const limits = config.graphql;
+  const verifier = createJwtVerifier(limits.jwtSecret, config.jwks);
 
-  async function claimsOf(authorization: unknown): Promise<JwtClaims> {
-    const token = bearerToken(typeof authorization === 'string' ? authorization : undefined);
+  /** The caller's claims: anon without a token; an invalid token or a non-API role is refused. */
+  async function authenticate(token: string | undefined): Promise<JwtClaims> {
     if (token === undefined) return { role: 'anon' };
+    let claims: JwtClaims;
     try {
-      const claims = await verifier.verify(token);
-      const role = typeof claims.role === 'string' ? claims.role : 'anon';
-      if (!(API_ROLES as readonly string[]).includes(role)) throw new GraphqlAuthError(`Role "${role}" is not allowed`);
-      return { ...claims, role };
+      claims = await verifier.verify(token);
     } catch (err) {
-      throw err instanceof GraphqlAuthError ? err : new GraphqlAuthError(`Invalid JWT: ${(err as Error).message}`);
+      throw GRAPHQL_ERRORS.invalidJwt((err as Error).message);
     }
+    const role = typeof claims.role === 'string' ? claims.role : 'anon';
+    if (!(API_ROLES as readonly string[]).includes(role)) throw GRAPHQL_ERRORS.roleNotAllowed(role);
+    return { ...claims, role };
   }
 
+  /** Claims of HTTP requests, verified in `handle` before Grafserv sees the request. */
+  const httpClaims = new WeakMap<IncomingMessage, JwtClaims>();
+  // Set once the server exists (the context callback only runs after that).
+  let sockets: GraphqlWebSockets | undefined;
+
   const preset: GraphileConfig.Preset = {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset],
+    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset, limitsPreset(limits)],
     // Supabase users expect `id` to be the row's id (not a Relay global id), and relations,
     // ordering and filters on every column, indexed or not (as pg_graphql and REST offer).
     disablePlugins: ['NodePlugin', 'PgIndexBehaviorsPlugin'],
-    plugins: [KeepIdColumnPlugin],
+    plugins: [KeepIdColumnPlugin, RowChangeSubscriptionsPlugin],
     pgServices: [
       makePgService({
         // PostGraphile owns this pool (and its LISTEN connection) so that release() ends them.
         connectionString: authenticatorUrl(config.postgres),
         poolConfig: { max: config.postgres.poolMax },
         superuserConnectionString: config.postgres.url,
-        schemas: config.graphql.schemas,
+        schemas: limits.schemas,
         pubsub: true,
       }),
     ],
@@ -78,18 +90,21 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
       graphiqlPath: GRAPHQL_PATH,
       graphqlOverGET: true,
       watch: true,
+      // Subscriptions are served by graphql/websocket.ts (Grafserv's graphql-ws config plus auth).
       websockets: false,
-      maxRequestLength: 1_000_000,
+      maxRequestLength: limits.maxBodyBytes,
+      maskError: makeMaskError(limits),
     },
     grafast: {
-      async context(requestContext, args) {
-        const claims = await claimsOf(requestContext.node?.req?.headers.authorization);
+      context(requestContext, args) {
+        const req = requestContext.node?.req ?? requestContext.ws?.request;
+        const claims = (req && (httpClaims.get(req) ?? sockets?.claimsOf(req))) || { role: 'anon' };
         return {
           pgSettings: {
             ...args.contextValue?.pgSettings,
             role: claims.role as string,
             'request.jwt.claims': JSON.stringify(claims),
-            statement_timeout: '15000',
+            statement_timeout: String(limits.statementTimeoutMs),
           },
         };
       },
@@ -100,37 +115,61 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
   const serv = pgl.createServ(grafserv);
   const handler = serv.createHandler();
   await pgl.getSchema(); // fail at start, not on the first request, if the schema cannot be built
-  const upgrade = await serv.getUpgradeHandler();
+  sockets = createGraphqlWebSockets(serv, authenticate, { maxPayload: limits.maxBodyBytes });
 
+  /** `/graphql/v1…` is served as `/graphql…`; returns the path without the query. */
   const toGraphqlPath = (req: IncomingMessage) => {
     const url = req.url ?? '/';
     if (url === V1_PATH || url.startsWith(`${V1_PATH}?`) || url.startsWith(`${V1_PATH}/`)) req.url = GRAPHQL_PATH + url.slice(V1_PATH.length);
+    const q = req.url!.indexOf('?');
+    return q === -1 ? req.url! : req.url!.slice(0, q);
   };
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"up"}');
+      return;
+    }
+    const path = toGraphqlPath(req);
+    if (Number(req.headers['content-length'] ?? 0) > limits.maxBodyBytes) {
+      res.setHeader('connection', 'close');
+      return sendGraphqlError(res, GRAPHQL_ERRORS.tooLarge(limits.maxBodyBytes));
+    }
+    try {
+      httpClaims.set(req, await authenticate(bearerToken(req.headers.authorization)));
+    } catch (err) {
+      if (err instanceof GraphqlServiceError) return sendGraphqlError(res, err);
+      throw err;
+    }
+    handler(req, res, () => sendGraphqlError(res, GRAPHQL_ERRORS.notFound(path)));
+  }
 
   return {
     name: 'graphql',
-    handle(req: IncomingMessage, res: ServerResponse) {
-      if (req.url === '/health') {
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"up"}');
-        return;
-      }
-      toGraphqlPath(req);
-      handler(req, res, () => {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ message: `No GraphQL endpoint at ${req.url}` }] }));
+    handle(req, res) {
+      handle(req, res).catch((err: Error) => {
+        ctx.log.error({ err }, 'graphql: request failed');
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"message":"Internal error"}]}');
+        else res.destroy();
       });
     },
-    upgrade: upgrade
-      ? (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-          toGraphqlPath(req);
-          upgrade(req, socket, head);
-        }
-      : undefined,
+    upgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+      const path = toGraphqlPath(req);
+      if (path !== GRAPHQL_PATH) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      sockets!.upgrade(req, socket, head);
+    },
     async health() {
       await pgl.getSchema();
       return { status: 'up' };
     },
     close: async () => {
+      await sockets?.close();
       await pgl.release();
+      // pgl.release() stops the server and watch mode, not the pools (and LISTEN client) of the services.
+      for (const pgService of pgl.getResolvedPreset().pgServices ?? []) await pgService.release?.();
     },
   };
 }

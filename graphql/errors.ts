@@ -1,0 +1,68 @@
+/**
+ * GraphQL errors: every error a client sees carries `errors[].message` and a stable
+ * `errors[].extensions.code`, in the GraphQL-over-HTTP shape. `maskError` is the one place
+ * (Grafserv's `maskError` hook) where thrown errors become what clients see: Postgres errors keep
+ * their message (as PostgREST shows them) with their SQLSTATE, a statement timeout says so, and
+ * anything unexpected is masked by Grafserv's default (logged with an id, details hidden).
+ */
+import type { ServerResponse } from 'node:http';
+import { GraphQLError } from 'postgraphile/graphql';
+import { defaultMaskError } from 'postgraphile/grafserv';
+
+export type GraphqlErrorCode =
+  | 'INVALID_JWT'
+  | 'REQUEST_TOO_LARGE'
+  | 'GRAPHQL_DEPTH_LIMIT'
+  | 'GRAPHQL_COST_LIMIT'
+  | 'STATEMENT_TIMEOUT'
+  | 'DATABASE_ERROR'
+  | 'NOT_FOUND';
+
+export class GraphqlServiceError extends Error {
+  readonly code: GraphqlErrorCode;
+  readonly statusCode: number;
+  constructor(code: GraphqlErrorCode, statusCode: number, message: string) {
+    super(message);
+    this.name = 'GraphqlServiceError';
+    this.code = code;
+    this.statusCode = statusCode;
+  }
+}
+
+export const GRAPHQL_ERRORS = {
+  invalidJwt: (reason: string) => new GraphqlServiceError('INVALID_JWT', 401, `Invalid JWT: ${reason}`),
+  roleNotAllowed: (role: string) => new GraphqlServiceError('INVALID_JWT', 401, `Role "${role}" is not allowed`),
+  tooLarge: (max: number) => new GraphqlServiceError('REQUEST_TOO_LARGE', 413, `Request body exceeds the limit of ${max} bytes`),
+  notFound: (path: string) => new GraphqlServiceError('NOT_FOUND', 404, `No GraphQL endpoint at ${path}`),
+} as const;
+
+/** Writes a service error as a GraphQL response (used before Grafserv sees the request). */
+export function sendGraphqlError(res: ServerResponse, err: GraphqlServiceError): void {
+  const body = JSON.stringify({ errors: [{ message: err.message, extensions: { code: err.code } }] });
+  res.writeHead(err.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+interface PgError extends Error {
+  code: string;
+}
+
+const isPgError = (e: unknown): e is PgError =>
+  e instanceof Error && !(e instanceof GraphQLError) && typeof (e as PgError).code === 'string' && /^[0-9A-Z]{5}$/.test((e as PgError).code);
+
+/** Grafserv's `maskError` for this service (see the module comment). */
+export function makeMaskError(opts: { statementTimeoutMs: number }): (error: GraphQLError) => GraphQLError {
+  return (error) => {
+    const original = error.originalError;
+    const keep = (message: string, extensions: Record<string, unknown>) =>
+      new GraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: original, extensions });
+    if (original instanceof GraphqlServiceError) return keep(original.message, { code: original.code });
+    if (isPgError(original)) {
+      if (original.code === '57014' && /statement timeout/.test(original.message)) {
+        return keep(`The operation exceeded the statement timeout of ${opts.statementTimeoutMs} ms`, { code: 'STATEMENT_TIMEOUT' });
+      }
+      return keep(original.message, { code: 'DATABASE_ERROR', sqlState: original.code });
+    }
+    return defaultMaskError(error);
+  };
+}
