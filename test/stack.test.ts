@@ -38,14 +38,17 @@ describe('embedded stack', () => {
     }
   });
 
-  it('every service prefix not built yet answers a clear 501 JSON error', async () => {
-    const paths = ['/auth/v1/otp', '/realtime/v1/api/broadcast', '/storage/v1/render/image/public/a/b.png'];
-    for (const path of paths) {
+  it('MFA endpoints not built yet answer a clear 501; unknown storage and realtime routes a JSON 404', async () => {
+    for (const path of ['/auth/v1/factors', '/auth/v1/reauthenticate']) {
       const res = await fetch(stack.url + path, { headers: { apikey: db.config.anonKey } });
       expect(res.status, path).toBe(501);
+      expect((await body(res)).msg ?? '').toMatch(/not implemented yet/);
+    }
+    for (const path of ['/storage/v1/no/such/route', '/realtime/v1/api/nothing']) {
+      const res = await fetch(stack.url + path, { headers: { apikey: db.config.anonKey } });
+      expect(res.status, path).toBe(404);
       expect(res.headers.get('content-type')).toContain('application/json');
-      const err = await body(res);
-      expect(err.message ?? err.msg).toMatch(/not implemented yet/);
+      expect((await body(res)).message).toMatch(/not found/);
     }
   });
 
