@@ -1,10 +1,23 @@
 /**
  * JWT verification shared by every service (gateway /verify, REST, GraphQL, realtime, storage):
- * HS256/384/512 with the configured secret and, when a JWKS is configured (`JWT_JWKS`),
- * RS/PS/ES/EdDSA tokens with its public keys; `exp`/`nbf`/`iat` checked with PostgREST's 30 s
- * clock skew. `alg: none`, other algorithms and malformed tokens are rejected.
+ * HS256/384/512 with the configured secret and, when public keys are configured (the public
+ * halves of `JWT_SIGNING_KEYS`, then `JWT_JWKS`), RS/PS/ES/EdDSA tokens with the key named by
+ * their `kid` (or, without `kid`, any key that fits); `exp`/`nbf`/`iat` checked with PostgREST's
+ * 30 s clock skew. `alg: none`, other algorithms and malformed tokens are rejected.
+ *
+ * HS* tokens are only ever checked with the secret and asymmetric ones only with the public
+ * keys, so a token "HMAC-signed with the public key" (algorithm confusion) cannot pass.
  */
-import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import {
+  createLocalJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWK,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
 
 export type JwtClaims = JWTPayload & Record<string, unknown>;
 
@@ -31,9 +44,21 @@ export interface JwtVerifier {
 /** Verified tokens are remembered (until they expire) so a request is not verified three times. */
 const CACHE_SIZE = 1000;
 
+/** Members of private (and symmetric) JWKs: never used to verify. */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
+
+/** The verification keys of a JWKS: asymmetric keys only, stripped to their public members. */
+export function publicKeysOf(jwks: JSONWebKeySet): JSONWebKeySet {
+  const keys = jwks.keys
+    .filter((k) => k && typeof k === 'object' && (k.kty === 'EC' || k.kty === 'RSA' || k.kty === 'OKP'))
+    .map((k) => Object.fromEntries(Object.entries(k).filter(([name]) => !PRIVATE_MEMBERS.includes(name))) as JWK);
+  return { keys };
+}
+
 export function createJwtVerifier(secret: string, jwks?: JSONWebKeySet): JwtVerifier {
   const secretKey = new TextEncoder().encode(secret);
-  const keySet = jwks ? createLocalJWKSet(jwks) : undefined;
+  const publicKeys = jwks ? publicKeysOf(jwks) : undefined;
+  const keySet = publicKeys?.keys.length ? createLocalJWKSet(publicKeys) : undefined;
   const algorithms = keySet ? [...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS] : HMAC_ALGORITHMS;
   const key: JWTVerifyGetKey = (header, token) =>
     header.alg?.startsWith('HS') || !keySet ? secretKey : keySet(header, token);
@@ -56,7 +81,7 @@ export function createJwtVerifier(secret: string, jwks?: JSONWebKeySet): JwtVeri
   async function verifyUncached(token: string): Promise<JwtClaims> {
     if (!JWT_SHAPE.test(token)) throw new JwtError('jwt_malformed', 'Expected 3 parts in JWT');
     try {
-      const { payload } = await jwtVerify(token, key, { algorithms, clockTolerance: CLOCK_SKEW_SECONDS });
+      const payload = await verifySignature(token);
       if (typeof payload.iat === 'number' && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
         throw new JwtError('jwt_invalid', 'JWT issued at future');
       }
@@ -69,6 +94,24 @@ export function createJwtVerifier(secret: string, jwks?: JSONWebKeySet): JwtVeri
       throw toJwtError(err);
     }
   }
+
+  /** Without a `kid`, several keys may fit the algorithm: the token is valid if one of them verified it. */
+  async function verifySignature(token: string): Promise<JWTPayload> {
+    const options: JWTVerifyOptions = { algorithms, clockTolerance: CLOCK_SKEW_SECONDS };
+    try {
+      return (await jwtVerify(token, key, options)).payload;
+    } catch (err) {
+      if (!(err instanceof joseErrors.JWKSMultipleMatchingKeys)) throw err;
+      for await (const candidate of err) {
+        try {
+          return (await jwtVerify(token, candidate, options)).payload;
+        } catch (inner) {
+          if (!(inner instanceof joseErrors.JWSSignatureVerificationFailed)) throw inner;
+        }
+      }
+      throw new JwtError('jwt_invalid_signature', 'JWT signature is invalid');
+    }
+  }
 }
 
 function toJwtError(err: unknown): JwtError {
@@ -78,6 +121,9 @@ function toJwtError(err: unknown): JwtError {
   if (err instanceof joseErrors.JWTClaimValidationFailed) return new JwtError('jwt_invalid', `JWT claim "${err.claim}" is invalid`);
   if (err instanceof joseErrors.JOSEAlgNotAllowed) return new JwtError('jwt_invalid', 'JWT algorithm is not allowed');
   if (err instanceof joseErrors.JWKSNoMatchingKey) return new JwtError('jwt_invalid_signature', 'No suitable key or wrong key type');
+  if (err instanceof joseErrors.JOSENotSupported || err instanceof joseErrors.JWKSInvalid || err instanceof joseErrors.JWKInvalid) {
+    return new JwtError('jwt_invalid', 'JWT algorithm or key is not supported');
+  }
   return new JwtError('jwt_malformed', 'JWT cannot be decoded');
 }
 
