@@ -336,17 +336,15 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     };
     conn.channels.set(m.topic, ch);
     (topics.get(key) ?? topics.set(key, new Set()).get(key)!).add(ch);
+    // The join is answered once the replication slot exists: realtime-js reports SUBSCRIBED on
+    // this reply, and apps insert right after it, so a change committed then must be delivered.
+    const published = bindings.length ? await subscribable(bindings) : false;
+    const ready = published ? await replicationReady().then(() => true, (err: unknown) => (ctx.log.error({ err }, 'realtime: cannot start the replication stream'), false)) : false;
     reply(conn, m, 'ok', { postgres_changes: changes.map((b, i) => ({ ...b, id: bindings[i].id })) });
     if (bindings.length) {
-      const published = await subscribable(bindings);
       if (published) {
-        await replicationReady().then(
-          () => system(ch, 'ok', 'Subscribed to PostgreSQL', 'postgres_changes'),
-          (err) => {
-            ctx.log.error({ err }, 'realtime: cannot start the replication stream');
-            system(ch, 'error', 'Unable to start the replication stream', 'postgres_changes');
-          },
-        );
+        if (ready) system(ch, 'ok', 'Subscribed to PostgreSQL', 'postgres_changes');
+        else system(ch, 'error', 'Unable to start the replication stream', 'postgres_changes');
       } else {
         const b = bindings[0];
         system(ch, 'error', `Unable to subscribe to changes with given parameters. Please check Realtime is enabled for the given connect parameters: [event: ${b.event}, schema: ${b.schema}, table: ${b.table}, filters: [], select: nil]`, 'postgres_changes');
