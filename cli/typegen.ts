@@ -66,10 +66,10 @@ export function generateTypes(catalog: Catalog, schemas: string[]): string {
     const relBlock = (r: Relation) =>
       [
         `${quoteKey(r.name)}: {`,
-        `  Row: ${block('      ', columnLines(r, enums, 'Row'))}`,
+        `  Row: ${block('        ', columnLines(r, enums, 'Row'))}`,
         ...(r.kind === 'view' || r.kind === 'materialized_view'
           ? []
-          : [`  Insert: ${block('      ', columnLines(r, enums, 'Insert'))}`, `  Update: ${block('      ', columnLines(r, enums, 'Update'))}`]),
+          : [`  Insert: ${block('        ', columnLines(r, enums, 'Insert'))}`, `  Update: ${block('        ', columnLines(r, enums, 'Update'))}`]),
         `  Relationships: [${relationshipLines(model, r).join(', ')}]`,
         '}',
       ].map((l) => `      ${l}`);
