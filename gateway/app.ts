@@ -7,8 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { createServiceApp } from '../services/fastify.ts';
 import type { Logger } from 'pino';
 import { checkHealth, type HealthCheck } from './health.ts';
-import { HEALTH_PATH, VERIFY_PATH } from './routes.ts';
-import { identityHeaders, verifyRequest } from './verify.ts';
+import { HEALTH_PATH, VERIFY_PATH, matchRoute } from './routes.ts';
+import { identityHeaders, restDenial, verifyRequest } from './verify.ts';
 import type { JwtVerifier } from './jwt.ts';
 import { VERSION } from '../config/version.ts';
 
@@ -31,8 +31,12 @@ export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyI
   // Traefik ForwardAuth: the original URI (with a possible ?apikey=) arrives in X-Forwarded-Uri.
   app.all(VERIFY_PATH, async (req, reply) => {
     const forwardedUri = req.headers['x-forwarded-uri'];
-    const result = await verifyRequest(opts.verifier, req.headers, typeof forwardedUri === 'string' ? forwardedUri : req.url);
-    if (!result.ok) return reply.code(result.status).send(result.body);
+    const uri = typeof forwardedUri === 'string' ? forwardedUri : req.url;
+    const result = await verifyRequest(opts.verifier, req.headers, uri);
+    if (!result.ok) {
+      const denied = matchRoute(uri.split('?')[0])?.service === 'rest' ? restDenial(result, req.headers) : result;
+      return reply.code(denied.status).headers(denied.headers ?? {}).send(denied.body);
+    }
     return reply.code(200).headers(identityHeaders(result.identity)).send({ role: result.identity.role });
   });
 

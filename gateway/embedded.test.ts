@@ -124,4 +124,20 @@ describe('embedded gateway', () => {
     expect(denied.status).toBe(401);
     expect(await body(denied)).toMatchObject({ code: 'no_api_key' });
   });
+
+  it('answers a bad user token on REST routes as PostgREST does (PGRST301/303), elsewhere as the gateway', async () => {
+    const expired = await new SignJWT({ role: 'authenticated', sub: 'u' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(1000).setExpirationTime(2000).sign(new TextEncoder().encode(SECRET));
+    for (const res of [await get('/rest/v1/t', { apikey: anon, authorization: `Bearer ${expired}` }), await get('/verify', { 'x-forwarded-uri': '/rest/v1/t', apikey: anon, authorization: `Bearer ${expired}` })]) {
+      expect(res.status).toBe(401);
+      expect(await body(res)).toEqual({ code: 'PGRST303', details: null, hint: null, message: 'JWT expired' });
+      expect(res.headers.get('www-authenticate')).toBe('Bearer error="invalid_token", error_description="JWT expired"');
+    }
+    const twoParts = await get('/rest/v1/t', { apikey: anon, authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoiYW5vbiJ9' });
+    expect(await body(twoParts)).toMatchObject({ code: 'PGRST301', message: 'Expected 3 parts in JWT; got 2' });
+    const graphql = await get('/graphql/v1', { apikey: anon, authorization: `Bearer ${expired}` });
+    expect(graphql.status).toBe(401);
+    expect(await body(graphql)).toMatchObject({ code: 'jwt_expired' });
+    const badKey = await get('/rest/v1/t', { apikey: 'not-a-jwt' });
+    expect(await body(badKey)).toMatchObject({ code: 'invalid_api_key' });
+  });
 });

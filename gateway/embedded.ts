@@ -13,7 +13,7 @@ import { applyCors } from './cors.ts';
 import { EDGE_POLICY, matchRoute, type RouteDef, type ServiceName } from './routes.ts';
 import type { Service } from './service.ts';
 import type { JwtVerifier } from './jwt.ts';
-import { identityHeaders, verifyRequest } from './verify.ts';
+import { identityHeaders, restDenial, verifyRequest, type Denial } from './verify.ts';
 
 export interface EmbeddedGatewayOptions {
   services: Record<ServiceName, Service>;
@@ -27,9 +27,9 @@ export interface EmbeddedGatewayOptions {
 const REQUEST_ID = 'x-request-id';
 const ASSERTED_HEADERS = EDGE_POLICY.authResponseHeaders.map((h) => h.toLowerCase());
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
   res.end(payload);
 }
 
@@ -49,11 +49,11 @@ export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server
   const { services, gatewayApp, verifier, log } = opts;
 
   /** Identity headers come only from the verifier: never trust copies sent by the client. */
-  async function admit(req: IncomingMessage, route: RouteDef): Promise<{ status: number; body: unknown } | undefined> {
+  async function admit(req: IncomingMessage, route: RouteDef): Promise<Denial | undefined> {
     for (const h of ASSERTED_HEADERS) delete req.headers[h];
     if (route.auth !== 'apikey') return undefined;
     const result = await verifyRequest(verifier, req.headers, req.url);
-    if (!result.ok) return result;
+    if (!result.ok) return route.service === 'rest' ? restDenial(result, req.headers) : result;
     for (const [name, value] of Object.entries(identityHeaders(result.identity))) req.headers[name.toLowerCase()] = value;
     return undefined;
   }
@@ -75,7 +75,7 @@ export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server
     if (!route) return gatewayApp.routing(req, res);
 
     const denied = await admit(req, route);
-    if (denied) return sendJson(res, denied.status, denied.body);
+    if (denied) return sendJson(res, denied.status, denied.body, denied.headers);
     const length = Number(req.headers['content-length'] ?? 0);
     if (route.bufferBody && length > opts.maxBodyBytes) {
       return sendJson(res, 413, { code: 'payload_too_large', message: `Request body exceeds ${opts.maxBodyBytes} bytes` });

@@ -20,9 +20,8 @@ export interface EdgeIdentity {
   claims: JwtClaims;
 }
 
-export type VerifyResult =
-  | { ok: true; identity: EdgeIdentity }
-  | { ok: false; status: 401; body: { code: string; message: string; hint?: string } };
+export type Denial = { ok: false; status: 401; body: Record<string, unknown>; headers?: Record<string, string> };
+export type VerifyResult = { ok: true; identity: EdgeIdentity } | Denial;
 
 export const NO_TENANT = 'anon';
 
@@ -89,4 +88,32 @@ export async function verifyRequest(verifier: JwtVerifier, headers: IncomingHttp
 /** The identity as ForwardAuth response headers (Traefik copies exactly these to the request). */
 export function identityHeaders(identity: EdgeIdentity): Record<string, string> {
   return { 'X-User-Role': identity.role, 'X-User-Id': identity.userId, 'X-Tenant-Id': identity.tenantId };
+}
+
+const TOKEN_FAILURES = new Set(['jwt_expired', 'jwt_malformed', 'jwt_invalid_signature', 'jwt_invalid']);
+
+/**
+ * On REST routes a bad user token is answered the way PostgREST answers it (Supabase lets the
+ * token through to PostgREST): `{code: PGRST301|PGRST303, message, details, hint}` with a
+ * `WWW-Authenticate: Bearer error="invalid_token"` header, so supabase-js apps see the codes they
+ * know (`PGRST303` "JWT expired"). API key problems keep the gateway's answer, as Supabase's.
+ */
+export function restDenial(denied: Denial, headers: IncomingHttpHeaders): Denial {
+  const code = typeof denied.body.code === 'string' ? denied.body.code : '';
+  if (!TOKEN_FAILURES.has(code)) return denied;
+  const message = String(denied.body.message ?? '');
+  let pgrst: { code: string; message: string };
+  if (code === 'jwt_expired') pgrst = { code: 'PGRST303', message: 'JWT expired' };
+  else if (code === 'jwt_invalid_signature') pgrst = { code: 'PGRST301', message: 'JWT cryptographic operation failed' };
+  else if (code === 'jwt_malformed') {
+    const parts = (bearerToken(first(headers.authorization)) ?? '').split('.').length;
+    pgrst = { code: 'PGRST301', message: parts === 3 ? message : `Expected 3 parts in JWT; got ${parts}` };
+  } else if (/"exp"/.test(message)) pgrst = { code: 'PGRST303', message: "The JWT 'exp' claim must be a number" };
+  else pgrst = { code: 'PGRST303', message };
+  return {
+    ok: false,
+    status: 401,
+    body: { code: pgrst.code, details: null, hint: null, message: pgrst.message },
+    headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${pgrst.message.replace(/["\\]/g, '')}"` },
+  };
 }
