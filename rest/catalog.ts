@@ -41,6 +41,14 @@ export interface CatalogForeignKey {
   toColumns: string[];
 }
 
+/** A view column that is a plain reference to a base table column (pg_rewrite's resorigtbl/resorigcol). */
+export interface CatalogViewColumn {
+  viewOid: number;
+  column: string;
+  baseOid: number;
+  baseColumn: string;
+}
+
 export interface CatalogFunction {
   schema: string;
   name: string;
@@ -54,7 +62,11 @@ export interface CatalogFunction {
 
 export interface Catalog {
   relations: CatalogRelation[];
+  /** Foreign keys among the exposed tables and the tables exposed views select from. */
   foreignKeys: CatalogForeignKey[];
+  viewColumns: CatalogViewColumn[];
+  /** Primary keys of the tables exposed views select from (also outside the exposed schemas). */
+  basePrimaryKeys: { oid: number; columns: string[] }[];
   functions: CatalogFunction[];
   types: { schema: string; name: string; kind: string }[];
   /** Enum types of the exposed schemas with their labels in order. */
@@ -71,6 +83,25 @@ with rels as (
   select c.oid, n.nspname, c.relname, c.relkind
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where n.nspname = any($1::text[]) and c.relkind in ('r','p','v','m','f') and not c.relispartition
+),
+-- Each view column traced to the table column it shows, as PostgREST does: the target entries of
+-- the view's query carry resorigtbl/resorigcol. Entries of subqueries come first in the rule's
+-- text, so the last entry with the column's number and name is the view's own.
+view_cols as (
+  select distinct on (r.oid, a.attnum) r.oid as view_oid, a.attname as col, e.tbl as base_oid, ba.attname as base_col
+  from rels r
+  join pg_rewrite rw on rw.ev_class = r.oid and rw.rulename = '_RETURN'
+  cross join lateral (
+    select m[1]::int as resno, regexp_replace(m[2], '\\\\(.)', '\\1', 'g') as resname, m[3]::oid as tbl, m[4]::int as colno, ord
+    from regexp_matches(rw.ev_action::text, ':resno (\\d+) :resname ((?:[^ \\\\]|\\\\.)+) :ressortgroupref \\d+ :resorigtbl (\\d+) :resorigcol (\\d+)', 'g')
+      with ordinality as t(m, ord)) e
+  join pg_attribute a on a.attrelid = r.oid and a.attnum = e.resno and a.attname = e.resname
+  join pg_attribute ba on ba.attrelid = e.tbl and ba.attnum = e.colno and not ba.attisdropped
+  where r.relkind in ('v', 'm') and e.tbl <> 0
+  order by r.oid, a.attnum, e.ord desc
+),
+keyed as (
+  select oid from rels union select base_oid from view_cols
 )
 select json_build_object(
   'relations', coalesce((
@@ -112,8 +143,14 @@ select json_build_object(
       'toColumns', (select json_agg(a.attname order by x.i) from unnest(k.confkey) with ordinality x(n, i)
                     join pg_attribute a on a.attrelid = k.confrelid and a.attnum = x.n)))
     from pg_constraint k
-    where k.contype = 'f' and k.conrelid in (select oid from rels) and k.confrelid in (select oid from rels)
+    where k.contype = 'f' and k.conrelid in (select oid from keyed) and k.confrelid in (select oid from keyed)
       and k.conparentid = 0), '[]'),
+  'viewColumns', coalesce((
+    select json_agg(json_build_object('viewOid', v.view_oid, 'column', v.col, 'baseOid', v.base_oid, 'baseColumn', v.base_col)) from view_cols v), '[]'),
+  'basePrimaryKeys', coalesce((
+    select json_agg(json_build_object('oid', k.conrelid,
+      'columns', (select json_agg(a.attname order by a.attname) from pg_attribute a where a.attrelid = k.conrelid and a.attnum = any(k.conkey))))
+    from pg_constraint k where k.contype = 'p' and k.conrelid in (select base_oid from view_cols)), '[]'),
   'functions', coalesce((
     select json_agg(json_build_object(
       'schema', n.nspname, 'name', p.proname,

@@ -23,8 +23,38 @@ function typeRef(t: CatalogType): TypeRef {
 
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000');
 
+interface Exposure {
+  rel: Relation;
+  /** Table column → the relation's column showing it. */
+  map: Map<string, string>;
+  /** The table itself (identity map). */
+  self: boolean;
+}
+
+/** For each table (by oid): the exposed relations showing its columns — itself and views over it. */
+function viewExposures(catalog: Catalog, byOid: Map<string, Relation>): Map<string, Exposure[]> {
+  const out = new Map<string, Exposure[]>();
+  const push = (base: string, e: Exposure) => (out.get(base) ?? out.set(base, []).get(base)!).push(e);
+  for (const [oid, rel] of byOid) {
+    if (rel.kind === 'view' || rel.kind === 'materialized_view') continue;
+    push(String(oid), { rel, map: new Map(rel.columns.map((c) => [c.name, c.name])), self: true });
+  }
+  const byView = new Map<string, Map<string, Map<string, string>>>();
+  for (const v of catalog.viewColumns) {
+    const bases = byView.get(String(v.viewOid)) ?? byView.set(String(v.viewOid), new Map()).get(String(v.viewOid))!;
+    const map = bases.get(String(v.baseOid)) ?? bases.set(String(v.baseOid), new Map()).get(String(v.baseOid))!;
+    if (!map.has(v.baseColumn)) map.set(v.baseColumn, v.column);
+  }
+  for (const [viewOid, bases] of byView) {
+    const rel = byOid.get(viewOid);
+    if (!rel) continue;
+    for (const [base, map] of bases) push(base, { rel, map, self: false });
+  }
+  return out;
+}
+
 export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
-  const byOid = new Map<number, Relation>();
+  const byOid = new Map<string, Relation>() // oids arrive as JSON strings;
   const uniques = new Map<Relation, string[][]>();
   const bySchema = new Map<string, Map<string, Relation>>();
   for (const r of catalog.relations) {
@@ -46,22 +76,46 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
       updatable: (r.updatableBits & 4) !== 0,
       deletable: (r.updatableBits & 16) !== 0,
     };
-    byOid.set(r.oid, rel);
+    byOid.set(String(r.oid), rel);
     uniques.set(rel, r.pk.length ? [r.pk, ...r.uniques] : r.uniques);
     (bySchema.get(r.schema) ?? bySchema.set(r.schema, new Map()).get(r.schema)!).set(r.name, rel);
+  }
+
+  // Views show columns of tables: each exposed relation that shows a table's columns, with the
+  // table column → relation column map (a table shows itself). A view inherits the primary key
+  // and foreign keys of a table whose key columns it shows, as in PostgREST.
+  const exposures = viewExposures(catalog, byOid);
+  const basePk = new Map<string, string[]>(catalog.basePrimaryKeys.map((k) => [String(k.oid), k.columns]));
+  for (const r of catalog.relations) {
+    const rel = byOid.get(String(r.oid))!;
+    if (rel.kind !== 'view' && rel.kind !== 'materialized_view') continue;
+    const keyed = [...exposures].flatMap(([base, list]) => list.filter((e) => e.rel === rel).map((e) => ({ base, map: e.map })))
+      .map(({ base, map }) => (basePk.get(base) ?? []).length && basePk.get(base)!.every((c) => map.has(c)) ? basePk.get(base)!.map((c) => map.get(c)!) : undefined)
+      .filter((pk) => pk !== undefined);
+    if (keyed.length === 1) {
+      rel.pk = [...keyed[0]].sort();
+      uniques.set(rel, [rel.pk]);
+    }
   }
 
   const rels = new Map<Relation, Relationship[]>();
   const add = (r: Relationship) => (rels.get(r.from) ?? rels.set(r.from, []).get(r.from)!).push(r);
   const fksByTable = new Map<Relation, { name: string; to: Relation; fromColumns: string[]; toColumns: string[] }[]>();
   for (const fk of catalog.foreignKeys) {
-    const from = byOid.get(fk.fromOid);
-    const to = byOid.get(fk.toOid);
-    if (!from || !to) continue;
-    const oneToOne = (uniques.get(from) ?? []).some((u) => sameSet(u, fk.fromColumns));
-    add({ cardinality: oneToOne ? 'one-to-one' : 'many-to-one', from, to, constraint: fk.name, fromColumns: fk.fromColumns, toColumns: fk.toColumns });
-    add({ cardinality: oneToOne ? 'one-to-one' : 'one-to-many', from: to, to: from, constraint: fk.name, fromColumns: fk.toColumns, toColumns: fk.fromColumns, inverse: true });
-    (fksByTable.get(from) ?? fksByTable.set(from, []).get(from)!).push({ name: fk.name, to, fromColumns: fk.fromColumns, toColumns: fk.toColumns });
+    for (const fromSide of exposures.get(String(fk.fromOid)) ?? []) {
+      for (const toSide of exposures.get(String(fk.toOid)) ?? []) {
+        if (!fk.fromColumns.every((c) => fromSide.map.has(c)) || !fk.toColumns.every((c) => toSide.map.has(c))) continue;
+        const from = fromSide.rel;
+        const to = toSide.rel;
+        const fromColumns = fk.fromColumns.map((c) => fromSide.map.get(c)!);
+        const toColumns = fk.toColumns.map((c) => toSide.map.get(c)!);
+        const oneToOne = (uniques.get(from) ?? []).some((u) => sameSet(u, fromColumns));
+        add({ cardinality: oneToOne ? 'one-to-one' : 'many-to-one', from, to, constraint: fk.name, fromColumns, toColumns });
+        add({ cardinality: oneToOne ? 'one-to-one' : 'one-to-many', from: to, to: from, constraint: fk.name, fromColumns: toColumns, toColumns: fromColumns, inverse: true });
+        // Junctions for many-to-many are tables (a view junction is not traced).
+        if (fromSide.self && toSide.self) (fksByTable.get(from) ?? fksByTable.set(from, []).get(from)!).push({ name: fk.name, to, fromColumns, toColumns });
+      }
+    }
   }
   // Many-to-many: a junction with two foreign keys whose columns are all part of its primary key.
   for (const [junction, fks] of fksByTable) {
@@ -101,7 +155,7 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
     if (unnamed.length && !singleRaw && !computed) continue;
     const args: FunctionArg[] = inArgs.map((a) => ({ name: a.name, type: typeRef(a.type), hasDefault: a.hasDefault, variadic: a.mode === 'v' }));
     const outArgs = f.args.filter((a) => a.mode === 'o' || a.mode === 'b' || a.mode === 't');
-    const returnRelation = f.returnRelationOid ? byOid.get(f.returnRelationOid) : undefined;
+    const returnRelation = f.returnRelationOid ? byOid.get(String(f.returnRelationOid)) : undefined;
     const composite = f.returnType.kind === 'c' || f.returnType.name === 'record' || outArgs.length > 1 || f.args.some((a) => a.mode === 't');
     let relation = returnRelation;
     if (!relation && outArgs.length && composite) {

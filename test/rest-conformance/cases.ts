@@ -80,7 +80,6 @@ const GATEWAY_CORS = 'CORS is answered by the gateway with the Supabase-style ed
 /** Known REST engine bugs (file/function where the fix belongs). */
 const BUG = {
   computedUnnamed: 'engine: computed columns whose argument is unnamed are not found (rest/model-build.ts drops unnamed-arg functions; query-builder computedColumn looks only there)',
-  viewPk: 'engine: views get no primary key (rest/catalog.ts reads PKs of the relation itself; PostgREST traces view columns to the base table PK)',
   pkOnlyUpsert: 'engine: merge-duplicates on a table whose columns are all PK columns becomes DO NOTHING (rest/engine.ts insert), so existing rows are not returned',
   emptyUpsert: 'engine: merge-duplicates inserting nothing must be 200 (rest/engine.ts mutate requires n > 0; views are not tracked at all)',
   putStatus: 'engine: PUT status — 200 when the row was updated (mutate checks prefs.resolution, which PUT does not set), 204 without representation (successStatus 201 is kept)',
@@ -484,7 +483,7 @@ const C: ConformanceCase[] = [
     expect: { status: 201, body: { text: '' }, headers: { location: '/projects?id=eq.11', 'content-range': '*/*', 'preference-applied': 'return=headers-only' } },
   },
   {
-    id: 'C48b', known: BUG.viewPk, title: 'Location for a view with a composite key', method: 'POST', path: '/compound_pk_view', headers: { Prefer: 'return=headers-only' },
+    id: 'C48b', title: 'Location for a view with a composite key', method: 'POST', path: '/compound_pk_view', headers: { Prefer: 'return=headers-only' },
     body: { k1: 1, k2: 'test', extra: 2 },
     expect: { status: 201, headers: { location: '/compound_pk_view?k1=eq.1&k2=eq.test', 'content-range': '*/*' } },
   },
@@ -1099,7 +1098,7 @@ const J: ConformanceCase[] = [
   { id: 'J122b', title: 'OPTIONS on an unknown table', method: 'OPTIONS', path: '/unknown', expect: { status: 404 } },
   { id: 'J122c', title: 'OPTIONS on a volatile function', method: 'OPTIONS', path: '/rpc/callcounter', expect: { status: 200, headers: { allow: 'OPTIONS,POST' } } },
   { id: 'J122d', title: 'OPTIONS on a stable function', method: 'OPTIONS', path: '/rpc/getitemrange', expect: { status: 200, headers: { allow: 'OPTIONS,GET,HEAD,POST' } } },
-  { id: 'J122e', known: BUG.viewPk, title: 'OPTIONS on a view', method: 'OPTIONS', path: '/articles', expect: { status: 200, headers: { allow: 'OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE' } } },
+  { id: 'J122e', title: 'OPTIONS on a view', method: 'OPTIONS', path: '/articles', expect: { status: 200, headers: { allow: 'OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE' } } },
   { id: 'J122f', title: 'OPTIONS on the root', method: 'OPTIONS', path: '/', expect: { status: 200, headers: { allow: 'OPTIONS,GET,HEAD' } } },
   {
     id: 'J123a', known: GATEWAY_CORS, title: 'CORS exposes headers', method: 'GET', path: '/items', headers: { Origin: 'http://example.com' },
