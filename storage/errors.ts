@@ -44,7 +44,17 @@ export function asStorageError(err: unknown): StorageError | undefined {
   const code = (err as { code?: string })?.code;
   if (code === '42501') return STORAGE_ERRORS.accessDenied();
   if (code === '23505') return STORAGE_ERRORS.keyExists();
-  if (code === 'FST_REQ_FILE_TOO_LARGE') return STORAGE_ERRORS.tooLarge();
+  if (code === 'FST_REQ_FILE_TOO_LARGE' || code === 'FST_ERR_CTP_BODY_TOO_LARGE') return STORAGE_ERRORS.tooLarge();
+  // Fastify's own client errors (bad JSON, bad URL, multipart without a boundary, …).
+  const status = (err as { statusCode?: unknown })?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500 && typeof code === 'string' && code.startsWith('FST_')) {
+    return STORAGE_ERRORS.invalidRequest((err as Error).message || 'Invalid request');
+  }
+  // A request body that is not what it claims to be (busboy's multipart errors).
+  const message = err instanceof Error ? err.message : '';
+  if (/^(Unexpected end of (form|file)|Malformed part header|Multipart: |Malformed urlencoded form|Unexpected end of multipart data)/.test(message)) {
+    return STORAGE_ERRORS.invalidRequest(`Invalid multipart body: ${message}`);
+  }
   return undefined;
 }
 

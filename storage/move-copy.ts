@@ -169,6 +169,8 @@ export function registerMoveCopy(app: FastifyInstance, deps: MoveCopyDeps): void
         if (typeof override.mimetype === 'string') metadata.mimetype = override.mimetype;
       }
       checkLimits(t.limits, { ...source, metadata });
+      // Upserts of one key take turns (as uploads do), so each knows the version it replaces.
+      if (upsert) await c.query(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, [`storage.objects/${t.destinationBucket}/${t.destinationKey}`]);
       const previous = upsert
         ? (await c.query<ObjectRow>(`select * from storage.objects where bucket_id = $1 and name = $2`, [t.destinationBucket, t.destinationKey])).rows[0]
         : undefined;

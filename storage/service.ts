@@ -24,10 +24,12 @@ import { registerSimpleRoutes } from './simple-routes.ts';
 import { signObjectToken, verifyObjectToken } from './tokens.ts';
 import { parseTransform, registerTransforms, transformationsString } from './transform.ts';
 import { registerTus } from './tus.ts';
+import { checkBucketName, checkKey, contentDisposition, downloadParam, keyParam } from './names.ts';
 
-const BUCKET_NAME = /^[A-Za-z0-9_!.*'() &$=@;:+,?-]{1,100}$/;
-const OBJECT_KEY = /^[A-Za-z0-9_/!.*'() &$=@;:+,?-]+$/;
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024 * 1024;
+/** Most paths one remove or createSignedUrls request may name (supabase/storage MAX_OBJECTS_PER_REQUEST). */
+const MAX_OBJECTS_PER_REQUEST = 1000;
+const MIME_TYPE = /^[A-Za-z0-9!#$&^_.+-]+\/(\*|[A-Za-z0-9!#$&^_.+-]+)$/;
 
 
 function bucketJson(b: BucketRow) {
@@ -63,15 +65,17 @@ function mimeAllowed(mime: string, allowed: string[] | null): boolean {
   });
 }
 
-function checkKey(key: string): string {
-  const clean = key.replace(/\/+/g, '/').replace(/^\/|\/$/g, '');
-  if (!clean || !OBJECT_KEY.test(clean) || clean.split('/').some((s) => s === '.' || s === '..')) throw STORAGE_ERRORS.invalidKey(key);
-  return clean;
+/** `allowed_mime_types` from a bucket request: undefined (absent), null, or a list of `type/subtype` / `type/*`. */
+function parseMimeTypes(v: unknown): string[] | null | undefined {
+  if (v === undefined || v === null) return v;
+  if (!Array.isArray(v) || v.some((m) => typeof m !== 'string' || !MIME_TYPE.test(m))) throw STORAGE_ERRORS.invalidRequest('allowed_mime_types must be a list of MIME types such as image/png or image/*');
+  return v as string[];
 }
 
-function checkBucketName(name: unknown): string {
-  if (typeof name !== 'string' || !BUCKET_NAME.test(name)) throw STORAGE_ERRORS.invalidBucketName();
-  return name;
+function parsePublic(v: unknown): boolean | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw STORAGE_ERRORS.invalidRequest('public must be a boolean');
+  return v;
 }
 
 export async function createStorageService(ctx: ServiceContext): Promise<Service> {
@@ -81,7 +85,15 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
   const dropBlobs = (keys: string[]) =>
     keys.length ? backend.delete(keys).catch((err) => ctx.log.warn({ err, keys }, 'storage: could not delete blobs (cleanup will)')) : undefined;
   const signingKey = new TextEncoder().encode(config.jwtSecret);
-  const app = createServiceApp({ name: 'storage', log: ctx.log, logRequests: !ctx.embedded });
+  const app = createServiceApp({
+    name: 'storage',
+    log: ctx.log,
+    logRequests: !ctx.embedded,
+    // A path that does not decode (bad percent-encoding) is an invalid key, in storage's shape.
+    frameworkErrors: (err, _req, reply) => sendStorageError(reply, err.code === 'FST_ERR_BAD_URL' ? STORAGE_ERRORS.invalidKey(err.message) : err),
+  });
+  // Errors raised before a handler runs (a body that is not JSON, …): storage's shape, never a stack.
+  app.setErrorHandler((err, _req, reply) => sendStorageError(reply, err));
 
   async function claimsOf(req: RequestLike, allowInvalid = false): Promise<JwtClaims> {
     const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined);
@@ -111,7 +123,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
       return sendStorageError(reply, err);
     }
   };
-  const wildcard = (req: FastifyRequest) => decodeURIComponent((req.params as Record<string, string>)['*'] ?? '');
+  const wildcard = (req: FastifyRequest) => keyParam(req.params);
   const param = (req: FastifyRequest, name: string) => (req.params as Record<string, string>)[name];
   const bodyOf = (req: FastifyRequest) => (req.body && typeof req.body === 'object' && !('pipe' in (req.body as object)) ? (req.body as Record<string, unknown>) : {});
 
@@ -132,12 +144,14 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const claims = await claimsOf(req);
     const b = bodyOf(req);
     const id = checkBucketName(b.id ?? b.name);
+    const name = b.name === undefined ? id : checkBucketName(b.name);
     const sub = typeof claims.sub === 'string' ? claims.sub : null;
+    const values = [id, name, sub, parsePublic(b.public) ?? false, parseSize(b.file_size_limit), parseMimeTypes(b.allowed_mime_types) ?? null];
     await asCaller(claims, req, (c) =>
       c.query(
         `insert into storage.buckets (id, name, owner, owner_id, public, file_size_limit, allowed_mime_types)
          values ($1, $2, case when $3 ~ '^[0-9a-f-]{36}$' then $3::uuid end, $3, $4, $5, $6)`,
-        [id, typeof b.name === 'string' ? b.name : id, sub, b.public === true, parseSize(b.file_size_limit), b.allowed_mime_types ?? null],
+        values,
       ),
     ).catch((err) => {
       throw (err as { code?: string }).code === '23505' ? STORAGE_ERRORS.bucketExists() : err;
@@ -147,11 +161,16 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
   app.put('/bucket/:id', route(async (req) => {
     const claims = await claimsOf(req);
     const b = bodyOf(req);
+    // Only the settings the request names change (storage-js omits those it is not given), as in supabase/storage.
+    const set: [string, unknown][] = [];
+    const isPublic = parsePublic(b.public);
+    if (isPublic !== undefined) set.push(['public', isPublic]);
+    if (b.file_size_limit !== undefined) set.push(['file_size_limit', parseSize(b.file_size_limit)]);
+    const mimeTypes = parseMimeTypes(b.allowed_mime_types);
+    if (mimeTypes !== undefined) set.push(['allowed_mime_types', mimeTypes]);
+    const assignments = set.map(([column], i) => `${column} = $${i + 2}`).concat('updated_at = now()').join(', ');
     const { rowCount } = await asCaller(claims, req, (c) =>
-      c.query(
-        `update storage.buckets set public = coalesce($2, public), file_size_limit = $3, allowed_mime_types = $4, updated_at = now() where id = $1`,
-        [param(req, 'id'), typeof b.public === 'boolean' ? b.public : null, parseSize(b.file_size_limit), b.allowed_mime_types ?? null],
-      ),
+      c.query(`update storage.buckets set ${assignments} where id = $1`, [param(req, 'id'), ...set.map(([, v]) => v)]),
     );
     if (!rowCount) throw STORAGE_ERRORS.noSuchBucket();
     return { message: 'Successfully updated' };
@@ -237,8 +256,16 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const { stream, mimetype, cacheControl, userMetadata } = body;
     const b = await bucket(bucketId);
     const limit = uploadLimit(b);
-    checkMime(b, mimetype);
-    if ((body.declaredLength ?? 0) > limit) throw STORAGE_ERRORS.tooLarge();
+    try {
+      checkMime(b, mimetype);
+      if ((body.declaredLength ?? 0) > limit) throw STORAGE_ERRORS.tooLarge();
+      // RLS (and a duplicate key without upsert) decide before a byte is read, as in supabase/storage:
+      // a caller who may not write here cannot make the server stream a body to the backend.
+      await canUpload(req, claims, bucketId, name, upsert);
+    } catch (err) {
+      stream.resume(); // discarded, never stored (a paused multipart part would stall the request)
+      throw err;
+    }
 
     const version = randomUUID();
     let staged;
@@ -267,6 +294,8 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     try {
       await asCaller(claims, req, async (c) => {
         if (upsert) {
+          // Concurrent upserts of one key take turns, so each knows the version it replaces (and deletes its blob).
+          await c.query(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, [`storage.objects/${bucketId}/${name}`]);
           previous = (await c.query<ObjectRow>(`select * from storage.objects where bucket_id = $1 and name = $2`, [bucketId, name])).rows[0];
         }
         const r = await c.query<{ id: string }>(objectInsert(upsert), [bucketId, name, sub, version, metadata, userMetadata, id]);
@@ -279,14 +308,15 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
       throw (err as { code?: string }).code === '23505' ? STORAGE_ERRORS.keyExists() : err;
     }
     if (previous && previous.version !== version) await dropBlobs([blobKey(previous)]);
-    const { rows } = await pools.admin.query<ObjectRow>(`select * from storage.objects where id = $1`, [id]);
+    // Read back as admin (a plain upload needs no SELECT policy): only the row this request wrote, by id and version.
+    const { rows } = await pools.admin.query<ObjectRow>(`select * from storage.objects where id = $1 and version = $2`, [id, version]);
     return rows[0] ?? { id, bucket_id: bucketId, name, owner: null, owner_id: sub, version, metadata, user_metadata: userMetadata, created_at: new Date(), updated_at: new Date(), last_accessed_at: new Date() };
   }
 
   async function upload(req: FastifyRequest, upsert: boolean) {
     const claims = await claimsOf(req);
     const bucketId = param(req, 'bucket');
-    const name = checkKey(wildcard(req));
+    const name = wildcard(req);
     await bucket(bucketId);
     const row = await storeObject(req, claims, { bucketId, name, upsert, body: await uploadBody(req) });
     return { Id: row.id, Key: `${bucketId}/${name}` };
@@ -343,11 +373,8 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
       .header('etag', meta.eTag)
       .header('last-modified', meta.lastModified)
       .header('accept-ranges', 'bytes');
-    const download = (req.query as Record<string, string>).download;
-    if (download !== undefined) {
-      const filename = download || path.posix.basename(o.name);
-      reply.header('content-disposition', `attachment; filename="${filename.replace(/"/g, '')}"; filename*=UTF-8''${encodeURIComponent(filename)}`);
-    }
+    const download = downloadParam(req.query);
+    if (download !== undefined) reply.header('content-disposition', contentDisposition(download || path.posix.basename(o.name)));
     if (req.headers['if-none-match'] === meta.eTag) return reply.code(304).send();
     const range = /^bytes=(\d*)-(\d*)$/.exec(String(req.headers.range ?? ''));
     if (range && size > 0) {
@@ -364,17 +391,17 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
   }
 
   for (const [prefix, mode] of [['/object/public', 'public'], ['/object/authenticated', 'authenticated']] as const) {
-    app.get(`${prefix}/:bucket/*`, route(async (req, reply) => sendObject(req, reply, await visibleObject(req, param(req, 'bucket'), checkKey(wildcard(req)), mode))));
+    app.get(`${prefix}/:bucket/*`, route(async (req, reply) => sendObject(req, reply, await visibleObject(req, param(req, 'bucket'), wildcard(req), mode))));
   }
   app.get('/object/info/:bucket/*', route(async (req) => {
-    const o = await visibleObject(req, param(req, 'bucket'), checkKey(wildcard(req)), 'default');
+    const o = await visibleObject(req, param(req, 'bucket'), wildcard(req), 'default');
     const m = o.metadata as { size: number; mimetype: string; cacheControl: string; eTag: string; lastModified: string };
     return {
       id: o.id, name: o.name, version: o.version, bucket_id: o.bucket_id, size: m.size, content_type: m.mimetype,
       cache_control: m.cacheControl, etag: m.eTag, metadata: o.user_metadata ?? {}, last_modified: o.updated_at.toISOString(), created_at: o.created_at.toISOString(),
     };
   }));
-  app.get('/object/:bucket/*', route(async (req, reply) => sendObject(req, reply, await visibleObject(req, param(req, 'bucket'), checkKey(wildcard(req)), 'default'))));
+  app.get('/object/:bucket/*', route(async (req, reply) => sendObject(req, reply, await visibleObject(req, param(req, 'bucket'), wildcard(req), 'default'))));
 
   // ------------------------------------------------------------------------- list, remove
 
@@ -418,8 +445,9 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const claims = await claimsOf(req);
     const bucketId = param(req, 'bucket');
     const prefixes = bodyOf(req).prefixes;
-    if (!Array.isArray(prefixes) || prefixes.length === 0) throw STORAGE_ERRORS.invalidRequest('prefixes must be a non-empty array');
-    const names = prefixes.map((p) => String(p).replace(/^\/+/, ''));
+    if (!Array.isArray(prefixes) || prefixes.length === 0 || prefixes.some((p) => typeof p !== 'string')) throw STORAGE_ERRORS.invalidRequest('prefixes must be a non-empty array of paths');
+    if (prefixes.length > MAX_OBJECTS_PER_REQUEST) throw STORAGE_ERRORS.invalidRequest(`At most ${MAX_OBJECTS_PER_REQUEST} objects can be deleted per request`);
+    const names = (prefixes as string[]).map((p) => p.replace(/^\/+/, ''));
     const removed = await asCaller(claims, req, async (c) =>
       (await c.query<ObjectRow>(`delete from storage.objects where bucket_id = $1 and name = any($2) returning *`, [bucketId, names])).rows,
     );
@@ -431,7 +459,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
 
   app.post('/object/sign/:bucket/*', route(async (req) => {
     const bucketId = param(req, 'bucket');
-    const name = checkKey(wildcard(req));
+    const name = wildcard(req);
     await visibleObject(req, bucketId, name, 'authenticated');
     const expiresIn = Number(bodyOf(req).expiresIn);
     if (!Number.isInteger(expiresIn) || expiresIn < 1) throw STORAGE_ERRORS.invalidRequest('expiresIn must be a positive integer');
@@ -440,9 +468,34 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const token = await signObjectToken(signingKey, { url, scope: 'download', ...(transformations ? { transformations } : {}) }, expiresIn);
     return { signedURL: `${transformations ? '/render/image/sign' : '/object/sign'}/${url}?token=${token}` };
   }));
+  // createSignedUrls: one token per path the caller may read (one RLS SELECT for all), an error entry for the others.
+  app.post('/object/sign/:bucket', route(async (req) => {
+    const claims = await claimsOf(req);
+    const bucketId = param(req, 'bucket');
+    const b = bodyOf(req);
+    const expiresIn = Number(b.expiresIn);
+    if (!Number.isInteger(expiresIn) || expiresIn < 1) throw STORAGE_ERRORS.invalidRequest('expiresIn must be a positive integer');
+    const paths = b.paths;
+    if (!Array.isArray(paths) || paths.length === 0 || paths.some((p) => typeof p !== 'string')) throw STORAGE_ERRORS.invalidRequest('paths must be a non-empty array of strings');
+    if (paths.length > MAX_OBJECTS_PER_REQUEST) throw STORAGE_ERRORS.invalidRequest(`At most ${MAX_OBJECTS_PER_REQUEST} paths can be signed per request`);
+    await bucket(bucketId);
+    const visible = new Set(
+      await asCaller(claims, req, async (c) =>
+        (await c.query<{ name: string }>(`select name from storage.objects where bucket_id = $1 and name = any($2::text[])`, [bucketId, paths])).rows.map((r) => r.name),
+      ),
+    );
+    return Promise.all(
+      (paths as string[]).map(async (p) => {
+        if (!visible.has(p)) return { error: 'Either the object does not exist or you do not have access to it', path: p, signedURL: null };
+        const url = `${bucketId}/${p}`;
+        const token = await signObjectToken(signingKey, { url, scope: 'download' }, expiresIn);
+        return { error: null, path: p, signedURL: `/object/sign/${url}?token=${token}` };
+      }),
+    );
+  }));
   app.get('/object/sign/:bucket/*', route(async (req, reply) => {
     const bucketId = param(req, 'bucket');
-    const name = checkKey(wildcard(req));
+    const name = wildcard(req);
     await verifyObjectToken(signingKey, (req.query as Record<string, string | undefined>).token, `${bucketId}/${name}`, 'download');
     return sendObject(req, reply, await visibleObject(req, bucketId, name, 'signed'));
   }));

@@ -11,14 +11,15 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { StorageCore } from './core.ts';
+import { keyParam } from './names.ts';
 import { signObjectToken, verifyObjectToken } from './tokens.ts';
 
 /** How long a signed upload URL stays valid: two hours, as Supabase documents. */
 export const SIGNED_UPLOAD_EXPIRY_SECONDS = 2 * 60 * 60;
 
-const target = (core: StorageCore, req: FastifyRequest) => {
+const target = (_core: StorageCore, req: FastifyRequest) => {
   const params = req.params as Record<string, string>;
-  const name = core.checkKey(decodeURIComponent(params['*'] ?? ''));
+  const name = keyParam(params);
   return { bucketId: params.bucket, name, url: `${params.bucket}/${name}` };
 };
 

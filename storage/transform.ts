@@ -15,6 +15,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import type { ObjectMetadata, ObjectRow, ReadMode, StorageCore } from './core.ts';
 import { STORAGE_ERRORS, StorageError } from './errors.ts';
+import { contentDisposition, downloadParam, keyParam } from './names.ts';
 import { verifyObjectToken } from './tokens.ts';
 
 export const MAX_DIMENSION = 2500;
@@ -123,11 +124,8 @@ export async function renderImage(core: StorageCore, req: FastifyRequest, reply:
   const variant = createHash('sha1').update(`${transformationsString(t)}|${format}`).digest('hex').slice(0, 12);
   const etag = `"${String(meta.eTag).replace(/"/g, '')}-${variant}"`;
   reply.header('etag', etag).header('cache-control', meta.cacheControl).header('last-modified', meta.lastModified).header('vary', 'Accept');
-  const download = (req.query as Record<string, string | undefined>).download;
-  if (download !== undefined) {
-    const filename = download || `${path.posix.parse(o.name).name}.${format === 'jpeg' ? 'jpg' : format}`;
-    reply.header('content-disposition', `attachment; filename="${filename.replace(/["\\\r\n]/g, '')}"; filename*=UTF-8''${encodeURIComponent(filename)}`);
-  }
+  const download = downloadParam(req.query);
+  if (download !== undefined) reply.header('content-disposition', contentDisposition(download || `${path.posix.parse(o.name).name}.${format === 'jpeg' ? 'jpg' : format}`));
   if (req.headers['if-none-match'] === etag) return reply.code(304).send();
 
   const source = await core.readBlob(o);
@@ -153,7 +151,7 @@ export async function renderImage(core: StorageCore, req: FastifyRequest, reply:
 export async function registerTransforms(app: FastifyInstance, core: StorageCore): Promise<void> {
   const target = (req: FastifyRequest) => {
     const params = req.params as Record<string, string>;
-    return { bucketId: params.bucket, name: core.checkKey(decodeURIComponent(params['*'] ?? '')) };
+    return { bucketId: params.bucket, name: keyParam(params) };
   };
   for (const mode of ['authenticated', 'public'] as const satisfies readonly ReadMode[]) {
     app.get(`/render/image/${mode}/:bucket/*`, core.route(async (req, reply) => {

@@ -6,7 +6,7 @@
  *   metadata`, `x-upsert`): the caller's JWT is verified, the bucket, key, MIME type and size
  *   checked, and the insert (or upsert) tried as the caller under RLS, all before any byte is
  *   accepted. The upload remembers its creator and the upsert flag.
- * - `PATCH`/`HEAD`/`DELETE` on `Location` only for the creator (same `sub`); each `PATCH` re-runs
+ * - `PATCH`/`HEAD`/`DELETE` on `Location` only for the creator (same role and `sub`); each `PATCH` re-runs
  *   the RLS check, as supabase/storage does.
  * - On completion the staged file goes through the normal upload pipeline (`storeObject`: limits,
  *   the row inserted as the caller, the blob committed to the configured backend), and the TUS
@@ -19,6 +19,7 @@ import path from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { Metadata, Server, type ServerOptions, type Upload } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { roleOf } from '../db/request-context.ts';
 import type { JwtClaims } from '../gateway/jwt.ts';
 import { ROUTES } from '../gateway/routes.ts';
 import type { StorageCore } from './core.ts';
@@ -64,7 +65,8 @@ const publicPrefix = ROUTES.find((r) => r.service === 'storage' && r.stripPrefix
 
 export async function registerTus(app: FastifyInstance, core: StorageCore): Promise<void> {
   const datastore = new FileStore({ directory: path.join(core.config.dataDir, 'storage', 'tus'), expirationPeriodInMilliseconds: TUS_EXPIRY_MS });
-  const subOf = (claims: JwtClaims) => (typeof claims.sub === 'string' ? claims.sub : '');
+  /** Who an upload belongs to: role and sub (anon and service_role both lack a sub, and must not share uploads). */
+  const ownerOf = (claims: JwtClaims) => JSON.stringify([roleOf(claims), typeof claims.sub === 'string' ? claims.sub : '']);
 
   /** Validates a creation request; returns what the upload must remember. */
   async function authorizeCreate(node: IncomingMessage, claims: JwtClaims) {
@@ -110,7 +112,7 @@ export async function registerTus(app: FastifyInstance, core: StorageCore): Prom
       const node = nodeRequest(req);
       const claims = await core.claimsOf(node);
       const upload = await datastore.getUpload(id);
-      if ((upload.metadata?.[OWNER] ?? '') !== subOf(claims)) throw STORAGE_ERRORS.accessDenied('This upload belongs to someone else');
+      if (upload.metadata?.[OWNER] !== ownerOf(claims)) throw STORAGE_ERRORS.accessDenied('This upload belongs to someone else');
       if (req.method === 'PATCH') {
         const m = upload.metadata ?? {};
         await core.canUpload(node, claims, m.bucketName ?? '', core.checkKey(m.objectName ?? ''), m[UPSERT] === 'true');
@@ -121,7 +123,7 @@ export async function registerTus(app: FastifyInstance, core: StorageCore): Prom
       const claims = await core.claimsOf(node);
       const { meta, upsert } = await authorizeCreate(node, claims);
       const cacheControl = /^\d+$/.test(meta.cacheControl ?? '') ? `max-age=${meta.cacheControl}` : 'no-cache';
-      return { metadata: { ...upload.metadata, cacheControl, [OWNER]: subOf(claims), [UPSERT]: String(upsert) } };
+      return { metadata: { ...upload.metadata, cacheControl, [OWNER]: ownerOf(claims), [UPSERT]: String(upsert) } };
     },
     async onUploadFinish(req, upload: Upload) {
       const node = nodeRequest(req);
