@@ -47,10 +47,26 @@ export const AUTH_ERRORS = {
   unexpected: () => new AuthError(500, 'unexpected_failure', 'Unexpected failure'),
 } as const;
 
+/**
+ * Postgres refusing a value the client sent (a malformed uuid, a tenant that does not exist, an
+ * interval out of range, an address taken by a concurrent request) is the client's error, not a
+ * 500. Anything else stays unexpected.
+ */
+export function fromPgError(err: unknown): AuthError | undefined {
+  const pg = err as { code?: unknown; severity?: unknown; constraint?: unknown };
+  if (!pg || typeof pg.code !== 'string' || typeof pg.severity !== 'string') return undefined;
+  if (pg.code === '23505') {
+    return pg.constraint === 'users_email_key' ? AUTH_ERRORS.emailExists() : new AuthError(422, 'conflict', 'The value conflicts with an existing one');
+  }
+  if (pg.code === '23503') return AUTH_ERRORS.validation('A referenced record (e.g. the tenant) does not exist');
+  if (pg.code.startsWith('22')) return AUTH_ERRORS.validation('Invalid value in the request');
+  return undefined;
+}
+
 /** Renders an AuthError (or anything else, as a 500 without internals) for this client. */
 export function sendAuthError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
-  const e = err instanceof AuthError ? err : AUTH_ERRORS.unexpected();
-  if (!(err instanceof AuthError)) req.log.error({ err }, 'auth: unexpected error');
+  const e = err instanceof AuthError ? err : (fromPgError(err) ?? AUTH_ERRORS.unexpected());
+  if (!(err instanceof AuthError)) req.log[e.status >= 500 ? 'error' : 'info']({ err }, 'auth: request refused');
   const modern = String(req.headers['x-supabase-api-version'] ?? '') >= API_VERSION;
   reply.code(e.status).header('x-sb-error-code', e.code).header('X-Supabase-Api-Version', API_VERSION);
   return reply.send(

@@ -3,7 +3,7 @@
  * for the link or OAuth callback, which gets an auth code (`?code=`); `POST /token?grant_type=pkce`
  * then trades code + `code_verifier` for a session, once. Auth codes are stored as sha256.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type pg from 'pg';
 import { AuthError, AUTH_ERRORS } from './errors.ts';
 import { str, type Body } from './http.ts';
@@ -20,6 +20,8 @@ export interface Challenge {
 
 const CHALLENGE = /^[A-Za-z0-9._~-]{43,128}$/;
 const sha256 = (s: string) => createHash('sha256').update(s).digest();
+/** Constant-time comparison of two secrets (compared as sha256 digests: equal lengths). */
+const sameText = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b));
 
 /** The body's code_challenge, validated; undefined when the client uses the implicit flow. */
 export function challengeOf(body: Body): Challenge | undefined {
@@ -86,7 +88,7 @@ export async function exchangeAuthCode(db: Db, authCode: string | undefined, ver
   if (!flow || !flow.user_id) throw flowNotFound();
   if (flow.expired) throw new AuthError(422, 'flow_state_expired', 'invalid flow state, flow state has expired');
   const expected = flow.code_challenge_method === 'plain' ? verifier : sha256(verifier).toString('base64url');
-  if (!flow.code_challenge || expected !== flow.code_challenge) {
+  if (!flow.code_challenge || !sameText(expected, flow.code_challenge)) {
     throw new AuthError(400, 'bad_code_verifier', 'code challenge does not match previously saved code verifier');
   }
   return flow as FlowStateRow & { user_id: string };

@@ -18,6 +18,14 @@ export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 export const obj = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : {});
 
+/** Does a parsed JSON value hold a NUL character anywhere (Postgres text and jsonb refuse it)? */
+export function hasNul(value: unknown, depth = 0): boolean {
+  if (typeof value === 'string') return value.includes('\u0000');
+  if (!value || typeof value !== 'object' || depth > 64) return false;
+  if (Array.isArray(value)) return value.some((v) => hasNul(v, depth + 1));
+  return Object.entries(value).some(([k, v]) => k.includes('\u0000') || hasNul(v, depth + 1));
+}
+
 export function bodyOf(req: FastifyRequest): Body {
   const b = req.body;
   if (b === undefined || b === null || b === '') return {};
@@ -61,6 +69,8 @@ export interface AuthDeps {
   mail: AuthMail;
   otpByIp: RateLimiter;
   signupByIp: RateLimiter;
+  /** GET/POST /verify per client address: 6-digit codes must not be guessable by brute force. */
+  verifyByIp: RateLimiter;
   /** Starts a session for `user` (amr `method`) and returns GoTrue's session response. */
   issue(client: pg.PoolClient, user: UserRow, method: string, req: FastifyRequest): Promise<IssuedSession>;
   requireAdmin(req: FastifyRequest): Promise<void>;

@@ -30,6 +30,11 @@ export interface AuthEmailJob {
   redirect_to: string;
   flow_state_id?: string | null;
   new_email?: string;
+  /**
+   * The `*_sent_at` stamp of the request that queued the mail (exact, as text). A retry finding a
+   * newer stamp drops the mail: minting its token would void the newer mail's token.
+   */
+  sent_at?: string;
 }
 
 export interface OutgoingMail extends MailContent {
@@ -75,7 +80,14 @@ export function actionLink(config: Config, hashedToken: string, action: EmailAct
   return `${config.publicUrl}/auth/v1/verify?${q}`;
 }
 
-const SENT_COLUMN: Record<EmailAction, string> = {
+/**
+ * Delivery attempts of one mail: graphile-worker waits e^attempt seconds between them, so 10
+ * attempts ride out an SMTP outage of about 3.5 hours. Each attempt mints a fresh token.
+ */
+export const MAIL_MAX_ATTEMPTS = 10;
+
+/** The column stamped when a mail of each kind is requested (GoTrue's `*_sent_at`). */
+export const SENT_COLUMN: Record<EmailAction, string> = {
   signup: 'confirmation_sent_at',
   invite: 'invited_at',
   magiclink: 'recovery_sent_at',
@@ -110,8 +122,12 @@ export function createAuthMail(config: Config): AuthMail {
         }
       }
       for (let i = 0; i < jobs.length; i++) perHour.hit('instance');
-      await client.query(`update auth.users set "${column}" = now() where id = $1`, [jobs[0].user_id]);
-      for (const job of jobs) await addJob(client, SEND_EMAIL_TASK, job);
+      const stamped = await client.query<{ sent_at: string }>(
+        `update auth.users set "${column}" = now() where id = $1 returning "${column}"::text as sent_at`,
+        [jobs[0].user_id],
+      );
+      const sentAt = stamped.rows[0]?.sent_at;
+      for (const job of jobs) await addJob(client, SEND_EMAIL_TASK, { ...job, sent_at: sentAt }, MAIL_MAX_ATTEMPTS);
     },
   };
 }

@@ -194,6 +194,25 @@ describe('GitHub', () => {
     expect(fragment.get('access_token')).toBeNull();
     expect((await db.admin.query(`select 1 from auth.identities where provider = 'github' and provider_id = '666'`)).rowCount).toBe(0);
   });
+
+  it('an unverified provider email does not claim the address: its owner signing up later gets an account of their own', async () => {
+    fake.next.github = { id: '667', login: 'mallory2', name: 'Mallory', email: 'vic@example.com', verified: false };
+    const { data } = await fresh().auth.signInWithOAuth({ provider: 'github', options: { redirectTo: `${SITE}/oauth`, skipBrowserRedirect: true } });
+    const mallory = new URLSearchParams((await walk(data.url!)).hash.slice(1));
+    expect(mallory.get('access_token')).toBeTruthy();
+    const malloryUser = (await fresh().auth.getUser(mallory.get('access_token')!)).data.user!;
+    expect(malloryUser.email).toBeFalsy();
+    expect(malloryUser.identities?.[0].identity_data?.email).toBe('vic@example.com');
+
+    const vic = await fresh().auth.signUp({ email: 'vic@example.com', password: 'secret123' });
+    expect(vic.error).toBeNull();
+    expect(vic.data.user?.id).not.toBe(malloryUser.id);
+    // Mallory's GitHub sign-in still lands in Mallory's own account.
+    fake.next.github = { id: '667', login: 'mallory2', name: 'Mallory', email: 'vic@example.com', verified: false };
+    const again = await fresh().auth.signInWithOAuth({ provider: 'github', options: { redirectTo: `${SITE}/oauth`, skipBrowserRedirect: true } });
+    const token = new URLSearchParams((await walk(again.data.url!)).hash.slice(1)).get('access_token')!;
+    expect((await fresh().auth.getUser(token)).data.user?.id).toBe(malloryUser.id);
+  });
 });
 
 describe('Google (OpenID Connect)', () => {

@@ -28,6 +28,20 @@ function globToRegExp(pattern: string): RegExp {
   return re;
 }
 
+/**
+ * Is the URL exactly what it looks like? Globs are matched against the raw text, so the text must
+ * name the host the browser will go to: no whitespace, control characters or backslashes (which
+ * WHATWG parsers drop or read as `/`), no percent-encoding or other rewriting in the authority
+ * (`https://evil%2ecom\@x.site.com` or `https://2130706433\@x.site.com` go elsewhere).
+ */
+function isLiteral(url: string, parsed: URL): boolean {
+  if (/[\s\\\u0000-\u001f\u007f]/.test(url)) return false;
+  const authority = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(url)?.[1];
+  if (authority === undefined) return parsed.host === '';
+  const host = authority.toLowerCase().replace(/:\d*$/, '');
+  return host === parsed.hostname.toLowerCase();
+}
+
 export function isAllowedRedirect(config: Config, url: string): boolean {
   let parsed: URL;
   try {
@@ -36,6 +50,7 @@ export function isAllowedRedirect(config: Config, url: string): boolean {
     return false;
   }
   if (parsed.username || parsed.password) return false;
+  if (!isLiteral(url, parsed)) return false;
   const site = new URL(config.auth.siteUrl);
   if ((parsed.protocol === 'http:' || parsed.protocol === 'https:') && parsed.origin === site.origin) return true;
   return config.auth.redirectAllowList.some((p) => globToRegExp(p).test(url));

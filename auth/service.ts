@@ -16,7 +16,7 @@ import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { API_VERSION, AUTH_ERRORS, AuthError, sendAuthError } from './errors.ts';
 import { challengeOf, exchangeAuthCode } from './flow-state.ts';
-import { bodyOf, EMAIL, obj, str, wrap, type AuthDeps } from './http.ts';
+import { bodyOf, EMAIL, hasNul, obj, str, wrap, type AuthDeps } from './http.ts';
 import { createAuthMail, createTransport, SEND_EMAIL_TASK } from './mailer.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { redirectOf, registerEmailRoutes, sendAuthEmail, sendEmailChange } from './routes/email.ts';
@@ -41,6 +41,9 @@ import { JWKS_CACHE_CONTROL, publicJwks } from './keys.ts';
 
 type Body = Record<string, unknown>;
 
+/** bcrypt's input limit. */
+const MAX_PASSWORD_BYTES = 72;
+
 /** What signUp answers for an address that is already confirmed (autoconfirm off). */
 function obfuscatedUser(email: string): Record<string, unknown> {
   const now = new Date().toISOString();
@@ -62,17 +65,26 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   const signupByIp = new RateLimiter(limits.signup, 3600);
   const refreshByIp = new RateLimiter(limits.refresh, 300);
   const otpByIp = new RateLimiter(limits.otp, 3600);
+  const verifyByIp = new RateLimiter(limits.verify, 300);
   const mail = createAuthMail(config);
+  let dummyHash: Promise<string> | undefined;
   const transport = createTransport(config, pool);
 
   // auth-js sends `Content-Type: application/json` on bodiless POSTs (signOut): an empty body is {}.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
     if (text === '' || text === undefined) return done(null, {});
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text as string));
+      parsed = JSON.parse(text as string);
     } catch {
-      done(AUTH_ERRORS.badJson(), undefined);
+      return done(AUTH_ERRORS.badJson(), undefined);
     }
+    if (hasNul(parsed)) return done(AUTH_ERRORS.validation('Request body must not contain NUL characters'), undefined);
+    done(null, parsed);
+  });
+  // Query strings reach SQL too (inbox ?email=, refresh tokens): NUL is refused there as well.
+  app.addHook('preHandler', async (req) => {
+    if (hasNul(req.query)) throw AUTH_ERRORS.validation('Query parameters must not contain NUL characters');
   });
   app.addHook('onSend', async (_req, reply) => {
     reply.header('X-Supabase-Api-Version', API_VERSION);
@@ -80,6 +92,11 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   app.setErrorHandler((err, req, reply) => {
     if ((err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (err as { statusCode?: number }).statusCode === 400) {
       return sendAuthError(req, reply, AUTH_ERRORS.badJson());
+    }
+    // Other framework refusals (413 body too large, 415 content type …) keep their 4xx status.
+    const status = (err as { statusCode?: number }).statusCode;
+    if (!(err instanceof AuthError) && typeof status === 'number' && status >= 400 && status < 500) {
+      return sendAuthError(req, reply, new AuthError(status, 'validation_failed', (err as Error).message));
     }
     return sendAuthError(req, reply, err);
   });
@@ -122,6 +139,8 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
 
   function checkPassword(password: string | undefined): string {
     if (!password) throw AUTH_ERRORS.validation('Signup requires a valid password');
+    // bcrypt only reads the first 72 bytes: a longer password would be silently truncated (GoTrue refuses it too).
+    if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw AUTH_ERRORS.validation(`Password cannot be longer than ${MAX_PASSWORD_BYTES} characters`);
     if (password.length < config.auth.passwordMinLength) throw AUTH_ERRORS.weakPassword(config.auth.passwordMinLength);
     return password;
   }
@@ -191,6 +210,8 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     signinByIp.hit(req.ip);
     const emailKey = email.toLowerCase();
     const user = await findUserByEmail(pool, email);
+    // An unknown address costs one bcrypt too: response times do not tell who is registered.
+    if (!user) await verifyPassword(password, await (dummyHash ??= hashPassword(randomUUID(), config.auth.bcryptCost)));
     if (!user || !(await verifyPassword(password, user.encrypted_password))) {
       failuresByEmail.hit(emailKey);
       throw AUTH_ERRORS.invalidCredentials();
@@ -341,7 +362,7 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   app.get('/user', wrap(getUser));
   app.put('/user', wrap(updateUser));
   app.post('/logout', wrap(logout));
-  const deps: AuthDeps = { app, config, pool, mail, otpByIp, signupByIp, issue, requireAdmin, currentUser, tenantFromApiKey, checkPassword };
+  const deps: AuthDeps = { app, config, pool, mail, otpByIp, signupByIp, verifyByIp, issue, requireAdmin, currentUser, tenantFromApiKey, checkPassword };
   registerAdminRoutes(deps);
   registerEmailRoutes(deps);
   registerVerifyRoutes(deps);

@@ -55,7 +55,7 @@ export interface Config {
     anonymousSignins: boolean;
     passwordMinLength: number;
     bcryptCost: number;
-    rateLimits: { signin: number; signup: number; refresh: number; otp: number; emailSent: number };
+    rateLimits: { signin: number; signup: number; refresh: number; otp: number; verify: number; emailSent: number };
     /** Where email links and OAuth sign-ins land by default (SITE_URL, else PUBLIC_URL). */
     siteUrl: string;
     /** Extra allowed redirect_to patterns (globs). */
@@ -336,6 +336,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
         signup: r.int('AUTH_RATE_LIMIT_SIGNUP', 0, 1_000_000),
         refresh: r.int('AUTH_RATE_LIMIT_REFRESH', 0, 1_000_000),
         otp: r.int('AUTH_RATE_LIMIT_OTP', 0, 1_000_000),
+        verify: r.int('AUTH_RATE_LIMIT_VERIFY', 0, 1_000_000),
         emailSent: r.int('AUTH_RATE_LIMIT_EMAIL_SENT', 0, 1_000_000),
       },
       siteUrl: (r.raw('SITE_URL') ?? publicUrl).replace(/\/+$/, ''),

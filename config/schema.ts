@@ -56,6 +56,7 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'AUTH_OTP_EXP', group: 'Auth', default: '3600', description: 'Lifetime of email links and 6-digit codes (confirmation, magic link, recovery, invite, email change), in seconds.' },
   { name: 'AUTH_EMAIL_MAX_FREQUENCY', group: 'Auth', default: '60', description: 'Seconds before another mail of the same kind may go to the same address (429 over_email_send_rate_limit).' },
   { name: 'AUTH_RATE_LIMIT_OTP', group: 'Auth', default: '30', description: 'Requests per client address per hour on /otp, /recover, /resend (0 = unlimited; 429 over_request_rate_limit).' },
+  { name: 'AUTH_RATE_LIMIT_VERIFY', group: 'Auth', default: '30', description: 'Email link / 6-digit code verifications (GET and POST /verify) per client address per 5 minutes (0 = unlimited; 429 over_request_rate_limit).' },
   { name: 'AUTH_RATE_LIMIT_EMAIL_SENT', group: 'Auth', default: '100', description: 'Auth emails the whole instance sends per hour (0 = unlimited; 429 over_email_send_rate_limit).' },
   { name: 'SMTP_HOST', group: 'Auth', description: 'SMTP server for auth emails. Unset: mails land in the dev inbox (GET /auth/v1/admin/inbox with the service_role key).' },
   { name: 'SMTP_PORT', group: 'Auth', default: '587', description: 'SMTP port (465 = implicit TLS; others use STARTTLS when offered).' },

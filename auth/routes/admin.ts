@@ -9,6 +9,16 @@ import { hashPassword } from '../passwords.ts';
 import { createUser, findUserByEmail, findUserById, identitiesOf, withTransaction, type UserRow } from '../store.ts';
 import { userJson } from '../tokens.ts';
 
+const MAX_BAN_SECONDS = 9_223_372_036;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A tenant id from the body: a uuid, null (no tenant) or absent. */
+function tenantOf(v: unknown): string | null | undefined {
+  if (v === undefined || v === null) return v;
+  if (typeof v !== 'string' || !UUID.test(v)) throw AUTH_ERRORS.validation('tenant_id must be a uuid');
+  return v;
+}
+
 /** GoTrue's ban_duration: "none" lifts a ban; otherwise a Go duration such as "24h" or "90m". */
 function banSeconds(duration: string): number | null {
   if (duration === 'none') return null;
@@ -21,6 +31,8 @@ function banSeconds(duration: string): number | null {
     matched += m[0];
   }
   if (!matched || matched !== duration) throw AUTH_ERRORS.validation(`invalid format for ban duration: ${duration}`);
+  // Go's time.Duration stops at ~292 years; beyond that Postgres' interval overflows too.
+  if (!Number.isFinite(total) || total > MAX_BAN_SECONDS) throw AUTH_ERRORS.validation(`invalid format for ban duration: ${duration}`);
   return total;
 }
 
@@ -35,7 +47,7 @@ export function registerAdminRoutes(d: AuthDeps): void {
     if (email !== undefined && !EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
     const password = str(body.password);
     const appMeta = obj(body.app_metadata);
-    const tenantId = str(body.tenant_id) ?? str(appMeta.tenant_id) ?? null;
+    const tenantId = tenantOf(body.tenant_id) ?? tenantOf(appMeta.tenant_id) ?? null;
     delete appMeta.tenant_id;
     return withTransaction(pool, async (c) => {
       if (email && (await findUserByEmail(c, email))) throw AUTH_ERRORS.emailExists();
@@ -56,8 +68,8 @@ export function registerAdminRoutes(d: AuthDeps): void {
   async function adminList(req: FastifyRequest) {
     await requireAdmin(req);
     const q = req.query as Body;
-    const perPage = Math.min(Math.max(Number(q.per_page) || 50, 1), 1000);
-    const page = Math.max(Number(q.page) || 1, 1);
+    const perPage = Math.min(Math.max(Math.floor(Number(q.per_page)) || 50, 1), 1000);
+    const page = Math.min(Math.max(Math.floor(Number(q.page)) || 1, 1), 1_000_000);
     const { rows } = await pool.query<UserRow & { total: string }>(
       `select *, count(*) over () as total from auth.users where deleted_at is null order by created_at, id limit $1 offset $2`,
       [perPage, (page - 1) * perPage],
@@ -87,12 +99,17 @@ export function registerAdminRoutes(d: AuthDeps): void {
     if (body.user_metadata !== undefined) set('raw_user_meta_data = ?', obj(body.user_metadata));
     if (body.app_metadata !== undefined) {
       const meta = obj(body.app_metadata);
-      if (typeof meta.tenant_id === 'string' || meta.tenant_id === null) set('tenant_id = ?', meta.tenant_id);
+      if (meta.tenant_id !== undefined) set('tenant_id = ?', tenantOf(meta.tenant_id));
       delete meta.tenant_id;
       set('raw_app_meta_data = raw_app_meta_data || ?', meta);
     }
-    if (typeof body.tenant_id === 'string' || body.tenant_id === null) set('tenant_id = ?', body.tenant_id);
-    if (str(body.email)) set('email = ?', str(body.email)!.toLowerCase());
+    if (body.tenant_id !== undefined) set('tenant_id = ?', tenantOf(body.tenant_id));
+    const email = str(body.email)?.trim().toLowerCase();
+    if (email && email !== user.email) {
+      if (!EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
+      if (await findUserByEmail(pool, email)) throw AUTH_ERRORS.emailExists();
+      set('email = ?', email);
+    }
     if (str(body.password)) set('encrypted_password = ?', await hashPassword(checkPassword(str(body.password)), config.auth.bcryptCost));
     if (body.email_confirm === true) sets.push('email_confirmed_at = coalesce(email_confirmed_at, now())');
     if (str(body.role)) set('role = ?', str(body.role));
@@ -105,7 +122,9 @@ export function registerAdminRoutes(d: AuthDeps): void {
 
   async function adminDelete(req: FastifyRequest) {
     await requireAdmin(req);
-    const { rowCount } = await pool.query(`delete from auth.users where id = $1`, [(req.params as { id: string }).id]);
+    const id = (req.params as { id: string }).id;
+    if (!UUID.test(id)) throw AUTH_ERRORS.userNotFound();
+    const { rowCount } = await pool.query(`delete from auth.users where id = $1`, [id]);
     if (!rowCount) throw AUTH_ERRORS.userNotFound();
     return {};
   }

@@ -126,10 +126,13 @@ async function userForProfile(c: pg.PoolClient, name: ProviderName, p: Profile):
       if (!existing.email_confirmed_at) await c.query(`update auth.users set encrypted_password = null where id = $1`, [existing.id]);
       userId = existing.id;
     } else {
+      // An address the provider has not verified stays in identity_data only: on the user it would
+      // claim the address, and the real owner confirming it later (sign-up, magic link) would land
+      // in the account this identity signs into.
       const created = await c.query<{ id: string }>(
         `insert into auth.users (email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)
          values ($1, case when $2::boolean then now() end, $3, $4) returning id`,
-        [p.email ?? null, p.emailVerified, { provider: name, providers: [name] }, data],
+        [p.emailVerified ? (p.email ?? null) : null, p.emailVerified, { provider: name, providers: [name] }, data],
       );
       userId = created.rows[0].id;
     }

@@ -83,6 +83,7 @@ export function registerVerifyRoutes(d: AuthDeps): void {
     const target = safeRedirect(config, str(q.redirect_to));
     const pkceLink = token.startsWith(PKCE_PREFIX);
     try {
+      d.verifyByIp.hit(req.ip);
       if (!token || !ACCEPTED_TOKENS[type] || type === 'email') throw otpExpired(true);
       const location = await withTransaction(pool, async (c) => {
         const outcome = await verifyToken(c, token, type);
@@ -114,6 +115,7 @@ export function registerVerifyRoutes(d: AuthDeps): void {
   }
 
   async function verifyPost(req: FastifyRequest) {
+    d.verifyByIp.hit(req.ip);
     const body = bodyOf(req);
     const type = str(body.type) ?? '';
     if (!ACCEPTED_TOKENS[type]) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);

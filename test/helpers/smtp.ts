@@ -40,7 +40,8 @@ function parse(raw: string, to: string[]): ReceivedMail {
   return { to, subject, text, link, code };
 }
 
-export async function startSmtp(): Promise<TestSmtp> {
+/** `port`: a fixed port (e.g. to bring the server up where a stack already expects it); default any free port. */
+export async function startSmtp(port = 0): Promise<TestSmtp> {
   const received: ReceivedMail[] = [];
   const taken = new Set<ReceivedMail>();
   const server = new SMTPServer({
@@ -56,11 +57,14 @@ export async function startSmtp(): Promise<TestSmtp> {
       });
     },
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.server.address() as AddressInfo).port;
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const bound = (server.server.address() as AddressInfo).port;
   const untaken = (to: string) => received.filter((m) => !taken.has(m) && m.to.includes(to.toLowerCase()));
   return {
-    port,
+    port: bound,
     received,
     async next(to) {
       for (let i = 0; i < 250; i++) {
