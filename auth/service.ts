@@ -58,7 +58,7 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   const { config } = ctx;
   const pool = ctx.pools.admin;
   const verifier = createJwtVerifier(config.jwtSecret, config.jwks);
-  const app = createServiceApp({ name: 'auth', log: ctx.log, logRequests: !ctx.embedded });
+  const app = createServiceApp({ name: 'auth', log: ctx.log, logRequests: !ctx.embedded, trustProxy: ctx.config.trustProxy });
   const limits = config.auth.rateLimits;
   const signinByIp = new RateLimiter(limits.signin, 300);
   const failuresByEmail = new RateLimiter(Math.ceil(limits.signin / 3), 900);

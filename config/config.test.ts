@@ -30,6 +30,12 @@ describe('loadConfig', () => {
     expect(again.postgres.password).toBe(config.postgres.password);
   });
 
+  it('TRUST_PROXY: off by default, true behind a proxy, or the proxies to trust', async () => {
+    expect((await loadConfig({ DATA_DIR: await tmp() })).trustProxy).toBe(false);
+    expect((await loadConfig({ DATA_DIR: await tmp(), TRUST_PROXY: 'true' })).trustProxy).toBe(true);
+    expect((await loadConfig({ DATA_DIR: await tmp(), TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' })).trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
+  });
+
   it('derives anon and service_role keys signed with JWT_SECRET', async () => {
     const config = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET });
     const key = new TextEncoder().encode(SECRET);

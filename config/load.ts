@@ -30,6 +30,8 @@ export interface Config {
   port: number;
   publicUrl: string;
   corsOrigins: string[];
+  /** Fastify's trustProxy: whose X-Forwarded-For to believe for the client address. */
+  trustProxy: boolean | string[];
   maxBodyBytes: number;
   postgres: PostgresConfig;
   jwtSecret: string;
@@ -304,6 +306,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     port,
     publicUrl,
     corsOrigins: r.list('CORS_ALLOWED_ORIGINS'),
+    trustProxy: ['true', 'false'].includes(r.raw('TRUST_PROXY')!.trim().toLowerCase()) ? r.bool('TRUST_PROXY') : r.list('TRUST_PROXY'),
     maxBodyBytes: r.int('MAX_BODY_BYTES', 1024, 2 ** 40),
     postgres,
     jwtSecret,

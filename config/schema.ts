@@ -33,6 +33,7 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'HOST', group: 'Gateway', default: '0.0.0.0', description: 'Address the gateway and standalone services bind to.' },
   { name: 'PUBLIC_URL', group: 'Gateway', description: 'Public base URL of the API (used in printed URLs and links). Default: http://localhost:PORT.' },
   { name: 'CORS_ALLOWED_ORIGINS', group: 'Gateway', default: '*', description: 'Comma-separated origins allowed by CORS, or *.' },
+  { name: 'TRUST_PROXY', group: 'Gateway', default: 'false', description: 'Take client addresses (rate limits, logs) from X-Forwarded-For set by the proxy in front: true (compose, behind Traefik), false (the embedded gateway faces clients), or a comma list of proxy addresses/CIDRs.' },
   { name: 'MAX_BODY_BYTES', group: 'Gateway', default: '10485760', description: 'Largest request body accepted on buffered routes (not storage or realtime).' },
   // Services (standalone ports, used by compose and `nextmavens serve <service>`)
   { name: 'REST_PORT', group: 'Services', default: '3000', description: 'Port of the standalone REST service.' },

@@ -56,6 +56,7 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
     name: 'rest',
     log: ctx.log,
     logRequests: !ctx.embedded,
+    trustProxy: ctx.config.trustProxy,
     bodyLimit: ctx.config.maxBodyBytes,
     frameworkErrors: (err, request, reply) => (err.code === 'FST_ERR_BAD_URL' ? handler(request, reply) : frameworkError(err, request, reply)),
   });

@@ -13,6 +13,8 @@ export interface ServiceAppOptions {
   /** Per-request log lines (off in embedded mode, where the gateway logs every request). */
   logRequests: boolean;
   bodyLimit?: number;
+  /** Whose X-Forwarded-For to believe for `request.ip` (config.trustProxy). */
+  trustProxy?: boolean | string[];
   /** Errors Fastify raises before routing (e.g. FST_ERR_BAD_URL), for services with their own wire format. */
   frameworkErrors?: FastifyServerOptions['frameworkErrors'];
 }
@@ -23,6 +25,7 @@ export function createServiceApp(opts: ServiceAppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
     requestIdHeader: 'x-request-id',
     bodyLimit: opts.bodyLimit,
+    trustProxy: opts.trustProxy ?? false,
     ...(opts.frameworkErrors && { frameworkErrors: opts.frameworkErrors }),
   });
 }

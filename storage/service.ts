@@ -89,6 +89,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     name: 'storage',
     log: ctx.log,
     logRequests: !ctx.embedded,
+    trustProxy: ctx.config.trustProxy,
     // A path that does not decode (bad percent-encoding) is an invalid key, in storage's shape.
     frameworkErrors: (err, _req, reply) => sendStorageError(reply, err.code === 'FST_ERR_BAD_URL' ? STORAGE_ERRORS.invalidKey(err.message) : err),
   });
