@@ -86,7 +86,7 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'GRAPHQL_MAX_DEPTH', group: 'GraphQL', default: '16', description: 'Deepest selection-set nesting a GraphQL operation may have (fragments inlined); deeper ones fail validation (GRAPHQL_DEPTH_LIMIT).' },
   { name: 'GRAPHQL_MAX_COST', group: 'GraphQL', default: '25000', description: 'Largest cost of a GraphQL operation: one per selected field, nested selections multiplied by a literal first/last argument (GRAPHQL_COST_LIMIT).' },
   { name: 'GRAPHQL_MAX_BODY_BYTES', group: 'GraphQL', default: '1000000', description: 'Largest GraphQL request body, in bytes (413 REQUEST_TOO_LARGE).' },
-  { name: 'GRAPHQL_STATEMENT_TIMEOUT', group: 'GraphQL', default: '15000', description: 'statement_timeout of each GraphQL operation, in milliseconds (STATEMENT_TIMEOUT error when exceeded).' },
+  { name: 'GRAPHQL_STATEMENT_TIMEOUT', group: 'GraphQL', default: '15000', description: 'statement_timeout of GraphQL operations for roles without their own (ALTER ROLE … SET statement_timeout wins, as in REST), in milliseconds (STATEMENT_TIMEOUT error when exceeded).' },
   // Storage
   { name: 'STORAGE_BACKEND', group: 'Storage', default: 'fs', description: 'Where object bytes live: fs (files under DATA_DIR/storage) or s3 (an S3-compatible server: MinIO, AWS S3, R2, …).' },
   { name: 'S3_ENDPOINT', group: 'Storage', description: 'URL of the S3 server, e.g. http://minio:9000 or https://s3.eu-west-1.amazonaws.com (required when STORAGE_BACKEND=s3).' },

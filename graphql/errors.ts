@@ -59,7 +59,7 @@ export function makeMaskError(opts: { statementTimeoutMs: number }): (error: Gra
     if (original instanceof GraphqlServiceError) return keep(original.message, { code: original.code });
     if (isPgError(original)) {
       if (original.code === '57014' && /statement timeout/.test(original.message)) {
-        return keep(`The operation exceeded the statement timeout of ${opts.statementTimeoutMs} ms`, { code: 'STATEMENT_TIMEOUT' });
+        return keep(`The operation exceeded the statement timeout (the role's statement_timeout, else ${opts.statementTimeoutMs} ms)`, { code: 'STATEMENT_TIMEOUT' });
       }
       return keep(original.message, { code: 'DATABASE_ERROR', sqlState: original.code });
     }

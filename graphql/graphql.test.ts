@@ -34,7 +34,8 @@ const STATEMENT_TIMEOUT_MS = 400;
 beforeAll(async () => {
   t = await startTestStack({
     fixtures: 'rest-basic.sql',
-    sql: `create function public.sleepy(seconds double precision) returns int language sql stable as $$ select 1 from pg_sleep(seconds) $$`,
+    sql: `create function public.sleepy(seconds double precision) returns int language sql stable as $$ select 1 from pg_sleep(seconds) $$;
+      create function public.current_timeout() returns text language sql stable as $$ select current_setting('statement_timeout') $$;`,
     env: { GRAPHQL_STATEMENT_TIMEOUT: String(STATEMENT_TIMEOUT_MS) },
   });
   ({ db, stack } = t);
@@ -165,14 +166,42 @@ describe('graphql limits', () => {
     expect((await body(chunked)).errors[0]).toMatchObject({ message: 'Request body exceeds the limit of 1000000 bytes', extensions: { code: 'REQUEST_TOO_LARGE' } });
   });
 
-  it('cancels statements over GRAPHQL_STATEMENT_TIMEOUT with a clear error', async () => {
-    expect((await gql(`{ sleepy(seconds: 0.01) }`)).data.sleepy).toBe(1);
-    const r = await gql(`{ sleepy(seconds: 5) }`, {}, await token(TENANT_A));
+  it('cancels statements over GRAPHQL_STATEMENT_TIMEOUT (roles without their own timeout) with a clear error', async () => {
+    // service_role has no statement_timeout of its own: GRAPHQL_STATEMENT_TIMEOUT bounds it.
+    expect((await gql(`{ sleepy(seconds: 0.01) }`, {}, db.config.serviceRoleKey)).data.sleepy).toBe(1);
+    const r = await gql(`{ sleepy(seconds: 5) }`, {}, db.config.serviceRoleKey);
     expect(r.errors[0]).toMatchObject({
-      message: `The operation exceeded the statement timeout of ${STATEMENT_TIMEOUT_MS} ms`,
+      message: `The operation exceeded the statement timeout (the role's statement_timeout, else ${STATEMENT_TIMEOUT_MS} ms)`,
       extensions: { code: 'STATEMENT_TIMEOUT' },
       path: ['sleepy'],
     });
+  });
+
+  it("applies the caller role's own settings (ALTER ROLE … SET) as REST does", async () => {
+    // sql/0001_roles.sql: anon 3s, authenticated 8s; service_role none, so GRAPHQL_STATEMENT_TIMEOUT.
+    expect((await gql(`{ currentTimeout }`)).data).toEqual({ currentTimeout: '3s' });
+    expect((await gql(`{ currentTimeout }`, {}, await token(TENANT_A))).data).toEqual({ currentTimeout: '8s' });
+    expect((await gql(`{ currentTimeout }`, {}, db.config.serviceRoleKey)).data).toEqual({ currentTimeout: `${STATEMENT_TIMEOUT_MS}ms` });
+    // Without Authorization the apikey is the caller (as at the edge, and over graphql-ws).
+    const keyOnly = await fetch(`${stack.url}/graphql/v1`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', apikey: db.config.serviceRoleKey },
+      body: JSON.stringify({ query: '{ currentTimeout }' }),
+    });
+    expect((await body(keyOnly)).data).toEqual({ currentTimeout: `${STATEMENT_TIMEOUT_MS}ms` });
+    // A changed setting applies once the settings are reloaded (REST reloads them on NOTIFY pgrst).
+    // (In this database only: roles are shared by every test database of the cluster.)
+    await db.admin.query(`alter role anon in database "${db.name}" set statement_timeout = '2500ms'`);
+    try {
+      await db.admin.query(`notify pgrst, 'reload schema'`);
+      const end = Date.now() + 5000;
+      let seen: unknown;
+      while (Date.now() < end && (seen = (await gql(`{ currentTimeout }`)).data?.currentTimeout) !== '2500ms') await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toBe('2500ms');
+    } finally {
+      await db.admin.query(`alter role anon in database "${db.name}" reset statement_timeout`);
+      await db.admin.query(`notify pgrst, 'reload schema'`);
+    }
   });
 
   it('reports database errors with their SQLSTATE and invalid tokens with INVALID_JWT (401)', async () => {

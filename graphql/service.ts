@@ -96,15 +96,20 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
       maskError: makeMaskError(limits),
     },
     grafast: {
-      context(requestContext, args) {
+      async context(requestContext, args) {
         const req = requestContext.node?.req ?? requestContext.ws?.request;
         const claims = (req && (httpClaims.get(req) ?? sockets?.claimsOf(req))) || { role: 'anon' };
+        const role = claims.role as string;
         return {
           pgSettings: {
             ...args.contextValue?.pgSettings,
-            role: claims.role as string,
-            'request.jwt.claims': JSON.stringify(claims),
+            // GRAPHQL_STATEMENT_TIMEOUT bounds roles that have no statement_timeout of their own
+            // (service_role by default); a role's own settings (ALTER ROLE … SET) then apply
+            // exactly as REST applies them, before role and claims (see db/role-settings.ts).
             statement_timeout: String(limits.statementTimeoutMs),
+            ...(await ctx.pools.roleSettings.of(role)),
+            role,
+            'request.jwt.claims': JSON.stringify(claims),
           },
         };
       },
@@ -136,7 +141,9 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
       return sendGraphqlError(res, GRAPHQL_ERRORS.tooLarge(limits.maxBodyBytes));
     }
     try {
-      httpClaims.set(req, await authenticate(bearerToken(req.headers.authorization)));
+      // The caller is the Bearer token, else the API key, as at the edge (gateway/verify.ts) and over graphql-ws.
+      const apikey = typeof req.headers.apikey === 'string' && req.headers.apikey.trim() ? req.headers.apikey.trim() : undefined;
+      httpClaims.set(req, await authenticate(bearerToken(req.headers.authorization) ?? apikey));
     } catch (err) {
       if (err instanceof GraphqlServiceError) return sendGraphqlError(res, err);
       throw err;

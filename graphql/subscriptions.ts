@@ -9,6 +9,13 @@
  * against) the subscriber must be able to SELECT the table and, when the table has a `tenant_id`,
  * belong to the deleted row's tenant (or bypass RLS). The payload's row is then fetched by the
  * normal Grafast plan, under the same pgSettings, so nested relations obey RLS as in queries.
+ *
+ * Known limit of DELETE (as in Supabase Realtime, where DELETEs are not filtered by RLS at all):
+ * policies finer than the tenant (e.g. owner-only rows) cannot be evaluated on a row that no
+ * longer exists, so every subscriber of the same tenant with SELECT on the table learns the
+ * deleted row's primary key (never its data), and on tables without `tenant_id` every
+ * subscriber with SELECT does. Tables whose keys must not leak that way should not opt in,
+ * or should use keys that reveal nothing (uuids).
  */
 import { access, context, lambda, listen, type GrafastSubscriber, type Step } from 'postgraphile/grafast';
 import { withPgClientFromPgService, type PgClient, type PgResource, type WithPgClient } from 'postgraphile/@dataplan/pg';

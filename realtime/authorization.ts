@@ -6,12 +6,15 @@
  *
  * This runs on the admin pool because the owner-side insert and the caller-side select must
  * share a transaction; the caller's role is set with the same statement withRequestContext
- * uses (contextStatement), and only roles the `authenticator` login may switch to are accepted,
- * so a token cannot reach a role a request could not.
+ * uses (contextStatement), with the role's own settings (ALTER ROLE … SET, e.g. anon's
+ * statement_timeout) as a request would have them, and only roles the `authenticator` login
+ * may SET ROLE to are accepted, so a token cannot reach a role a request could not. Every
+ * value reaches SQL as a bind parameter; nothing the check inserts outlives the transaction.
  */
 import type pg from 'pg';
 import { AUTHENTICATOR_ROLE } from '../db/pool.ts';
 import { contextStatement, roleOf, type JwtClaims } from '../db/request-context.ts';
+import type { RoleSettings } from '../db/role-settings.ts';
 
 export interface Permission {
   read: boolean;
@@ -27,14 +30,22 @@ const EXTENSIONS = ['broadcast', 'presence'] as const;
 
 export const NO_ACCESS: ChannelPolicies = { broadcast: { read: false, write: false }, presence: { read: false, write: false } };
 
+/** Bounds a check whose role has no statement_timeout of its own (policies run on the admin pool). */
+export const CHECK_TIMEOUT = '10s';
+
 /** What `claims` may do on the private channel `subtopic` (the topic without `realtime:`). */
-export async function channelPolicies(admin: pg.Pool, claims: JwtClaims, subtopic: string): Promise<ChannelPolicies> {
+export async function channelPolicies(admin: pg.Pool, claims: JwtClaims, subtopic: string, roleSettings?: RoleSettings): Promise<ChannelPolicies> {
   const role = roleOf(claims);
+  const own = roleSettings ? await roleSettings.of(role) : {};
   const client = await admin.connect();
   let broken: Error | undefined;
   try {
     await client.query('begin');
-    const allowed = await client.query<{ ok: boolean }>(`select exists (select from pg_roles where rolname = $1) and pg_has_role($2, $1, 'MEMBER') as ok`, [role, AUTHENTICATOR_ROLE]);
+    // SET, not MEMBER: membership granted WITH SET FALSE does not let authenticator switch.
+    const allowed = await client.query<{ ok: boolean }>(
+      `select coalesce((select pg_has_role($2, r.oid, 'SET') from pg_roles r where r.rolname = $1), false) as ok`,
+      [role, AUTHENTICATOR_ROLE],
+    );
     if (!allowed.rows[0]?.ok) return NO_ACCESS;
     const seeded = await client.query<{ id: string; extension: string }>(
       `insert into realtime.messages (topic, extension, private, event, payload)
@@ -42,7 +53,12 @@ export async function channelPolicies(admin: pg.Pool, claims: JwtClaims, subtopi
       [subtopic, EXTENSIONS],
     );
     const sub = typeof claims.sub === 'string' ? claims.sub : '';
-    await client.query(contextStatement(claims, { settings: { 'realtime.topic': subtopic, 'request.jwt.claim.sub': sub, 'request.jwt.claim.role': role } }));
+    await client.query(
+      contextStatement(claims, {
+        roleSettings: { statement_timeout: CHECK_TIMEOUT, ...own },
+        settings: { 'realtime.topic': subtopic, 'request.jwt.claim.sub': sub, 'request.jwt.claim.role': role },
+      }),
+    );
     const policies: ChannelPolicies = { broadcast: { read: false, write: false }, presence: { read: false, write: false } };
     await client.query('savepoint realtime_read');
     try {

@@ -27,6 +27,8 @@ export interface Bus {
   /** Resolves once Redis accepted the message (instantly without Redis). */
   publish(m: BusMessage): Promise<void>;
   onMessage(handler: (from: string, m: BusMessage) => void): void;
+  /** Called after the connection to Redis came back (messages published meanwhile are lost). */
+  onReconnect(handler: () => void): void;
   /** Which of these instances still have their heartbeat key. */
   alive(instanceIds: string[]): Promise<Set<string>>;
   close(): Promise<void>;
@@ -41,6 +43,7 @@ export function localBus(): Bus {
     clustered: false,
     publish: async () => undefined,
     onMessage: () => undefined,
+    onReconnect: () => undefined,
     alive: async (ids) => new Set(ids),
     close: async () => undefined,
   };
@@ -75,6 +78,18 @@ export async function redisBus(url: string, namespace: string, log: Logger): Pro
   });
   await sub.subscribe(channel);
   const beat = () => pub.set(aliveKey(instanceId), '1', 'PX', HEARTBEAT_TTL_MS).catch(() => undefined);
+  // ioredis reconnects (and re-subscribes) by itself; 'ready' then fires again.
+  const reconnected: (() => void)[] = [];
+  sub.on('ready', async () => {
+    await beat(); // alive again before announcing anything, so no peer reaps this instance meanwhile
+    for (const h of reconnected) {
+      try {
+        h();
+      } catch (err) {
+        log.error({ err }, 'realtime: reconnect handler failed');
+      }
+    }
+  });
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_MS);
   return {
@@ -84,6 +99,7 @@ export async function redisBus(url: string, namespace: string, log: Logger): Pro
       await pub.publish(channel, JSON.stringify({ from: instanceId, m }));
     },
     onMessage: (h) => void handlers.push(h),
+    onReconnect: (h) => void reconnected.push(h),
     async alive(ids) {
       if (!ids.length) return new Set();
       const values = await pub.mget(...ids.map(aliveKey));

@@ -187,4 +187,33 @@ describe.skipIf(!HAS_REDIS)('realtime across two instances (Redis fan-out, one s
     await until(() => !('leader-user' in onFollower.presenceState()), 10_000, 'the dead instance\'s presence to leave');
     expect(Object.keys(onFollower.presenceState())).toEqual(['follower-user']);
   }, 60_000);
+
+  it('survives a Redis restart: no crash, fan-out resumes, presences are resynchronized', async () => {
+    const third = await startInstance();
+    const onThird = (await clientOn(third, T1)).channel('room', { config: { presence: { key: 'third-user' } } }).on('presence', { event: 'sync' }, () => undefined);
+    const got: unknown[] = [];
+    onThird.on('broadcast', { event: 'again' }, (m) => got.push(m.payload));
+    await subscribed(onThird);
+    await onThird.track({ where: 'third' });
+    await until(() => 'third-user' in onFollower.presenceState(), 5000, 'presence from the third instance');
+
+    // Redis goes away longer than the heartbeat TTL (its data with it), then comes back.
+    const port = Number(new URL(redisUrl).port);
+    redis!.kill('SIGKILL');
+    await new Promise((r) => redis!.once('exit', r));
+    await new Promise((r) => setTimeout(r, 4500));
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+
+    // Broadcasts flow again (retried until the instances have reconnected).
+    await until(async () => {
+      await onFollower.send({ type: 'broadcast', event: 'again', payload: { n: 1 } });
+      await new Promise((r) => setTimeout(r, 200));
+      return got.length > 0;
+    }, 20_000, 'broadcasts after the restart');
+    // Each instance re-announced its presences: the union is back on both sides and stays.
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(Object.keys(onFollower.presenceState()).sort()).toEqual(['follower-user', 'third-user']);
+    expect(Object.keys(onThird.presenceState()).sort()).toEqual(['follower-user', 'third-user']);
+    for (const i of [follower, third]) expect([i.proc.exitCode, i.proc.signalCode]).toEqual([null, null]);
+  }, 60_000);
 });

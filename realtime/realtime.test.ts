@@ -257,3 +257,129 @@ describe('postgres_changes', () => {
     expect(system[0]).toMatch(/Unable to subscribe to changes/);
   });
 });
+
+describe('hardening', () => {
+  /** A raw vsn 1.0.0 socket (JSON objects) collecting what the server sends. */
+  async function rawSocket(apikey = db.config.anonKey) {
+    const ws = new WebSocket(`${stack.url.replace('http', 'ws')}/realtime/v1/websocket?apikey=${apikey}&vsn=1.0.0`);
+    const got: { topic: string; event: string; ref: string | null; payload: any }[] = [];
+    let closed: { code: number } | undefined;
+    ws.onmessage = (e) => got.push(JSON.parse(String(e.data)));
+    ws.onclose = (e) => (closed = { code: e.code });
+    await new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = () => reject(new Error('refused'));
+    });
+    let ref = 0;
+    const push = (topic: string, event: string, payload: unknown) => {
+      const r = String(++ref);
+      ws.send(JSON.stringify({ topic, event, payload, ref: r, join_ref: r }));
+      return r;
+    };
+    const replyTo = async (r: string) => {
+      await until(() => got.some((m) => m.ref === r && m.event === 'phx_reply'));
+      return got.find((m) => m.ref === r && m.event === 'phx_reply')!.payload;
+    };
+    return { ws, got, push, replyTo, closed: () => closed };
+  }
+
+  const channelsOpen = async () => ((await (await fetch(`${stack.url}/realtime/v1/health`, { headers: { apikey: db.config.anonKey } })).json()) as { channels: number }).channels;
+
+  it('channel tokens must be API-role JWTs; refusals carry Supabase Realtime reason codes', async () => {
+    const { SignJWT } = await import('jose');
+    const { TEST_JWT_SECRET } = await import('../test/helpers/db.ts');
+    const sign = (claims: Record<string, unknown>, exp: string | number, secret = TEST_JWT_SECRET) =>
+      new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt(Math.floor(Date.now() / 1000) - 600).setExpirationTime(exp).sign(new TextEncoder().encode(secret));
+    const s = await rawSocket();
+    const reason = async (access_token: string) => (await s.replyTo(s.push('realtime:tok', 'phx_join', { config: {}, access_token }))).response?.reason;
+    // A verifying token whose role the edge would refuse gets no further through a join.
+    expect(await reason(await sign({ role: 'postgres' }, '1h'))).toBe('InvalidJWTToken: Role "postgres" is not allowed');
+    expect(await reason(await sign({ role: 'authenticator' }, '1h'))).toBe('InvalidJWTToken: Role "authenticator" is not allowed');
+    expect(await reason(await sign({ role: 'authenticated' }, Math.floor(Date.now() / 1000) - 120))).toMatch(/^InvalidJWTToken: Token has expired 1\d\d seconds ago$/);
+    expect(await reason(await sign({ role: 'authenticated' }, '1h', 'another-secret-another-secret-another'))).toBe('JwtSignatureError: Failed to validate JWT signature');
+    expect(await reason('not-a-jwt')).toBe('MalformedJWT: The token provided is not a valid JWT');
+    expect(await reason(await sign({ role: 'anon' }, '1h'))).toBeUndefined(); // joined
+    s.ws.close();
+    // The same at connect: a postgres-role key is refused.
+    await expect(rawSocket(await sign({ role: 'postgres' }, '1h'))).rejects.toThrow('refused');
+  });
+
+  it("private-channel checks run with the role's own settings (ALTER ROLE … SET), as requests do", async () => {
+    await db.admin.query(`create policy anon_timeout_room on realtime.messages for select to anon
+      using (realtime.topic() = 'anon-timeout' and current_setting('statement_timeout') = '3s')`);
+    await subscribed(client().channel('anon-timeout', { config: { private: true } }));
+  });
+
+  it('a socket closed while its join is being authorized leaves no channel behind', async () => {
+    await db.admin.query(`create policy slow_room on realtime.messages for select to anon
+      using (realtime.topic() = 'slow-room' and (select true from pg_sleep(0.3)))`);
+    const before = await channelsOpen();
+    expect(before).toEqual(expect.any(Number));
+    const s = await rawSocket();
+    s.push('realtime:slow-room', 'phx_join', { config: { private: true } });
+    await new Promise((r) => setTimeout(r, 50));
+    s.ws.close();
+    await new Promise((r) => setTimeout(r, 800));
+    expect(await channelsOpen()).toBe(before);
+  });
+
+  it('malformed frames, bad payloads and unknown events are answered or ignored, never fatal', async () => {
+    const s = await rawSocket();
+    s.ws.send('not json');
+    s.ws.send('[1,2,3]');
+    s.ws.send(JSON.stringify({ topic: 5, event: 'phx_join' }));
+    s.ws.send(new Uint8Array([3, 255, 255, 255, 255, 255, 1]));
+    expect(await s.replyTo(s.push('realtime:bad', 'phx_join', { config: { postgres_changes: [null] } }))).toEqual({
+      status: 'error',
+      response: { reason: 'UnknownErrorOnChannel: postgres_changes must be a list of objects' },
+    });
+    expect((await s.replyTo(s.push('realtime:odd', 'phx_join', { config: { broadcast: null, presence: 'x', private: 'nope' } }))).status).toBe('ok');
+    expect((await s.replyTo(s.push('realtime:nullpayload', 'phx_join', null))).status).toBe('ok');
+    expect((await s.replyTo(s.push('realtime:odd', 'no_such_event', { a: 1 }))).status).toBe('ok');
+    expect((await s.replyTo(s.push('realtime:odd', 'presence', { event: 'track', payload: 'x' }))).status).toBe('error');
+    s.push('realtime:odd', 'access_token', 42); // ignored (no reply, as Supabase)
+    expect((await s.replyTo(s.push('realtime:nojoin', 'broadcast', {}))).response).toEqual({ reason: 'unmatched topic' });
+    expect((await s.replyTo(s.push('phoenix', 'heartbeat', {}))).status).toBe('ok');
+    // Over the frame limit: that socket is closed (1009), the service carries on.
+    s.ws.send('x'.repeat(300 * 1024));
+    await until(() => s.closed() !== undefined);
+    expect(s.closed()!.code).toBe(1009);
+    const t2 = await rawSocket();
+    expect((await t2.replyTo(t2.push('phoenix', 'heartbeat', {}))).status).toBe('ok');
+    t2.ws.close();
+  });
+
+  it('REST broadcast: binary httpSend fans out as binary, bad batches are 422, oversized bodies 413', async () => {
+    const listener = client().channel('bin-room');
+    const got: unknown[] = [];
+    listener.on('broadcast', { event: 'bytes' }, (m) => got.push(m.payload));
+    await subscribed(listener);
+    const sender = client().channel('bin-room');
+    expect(await sender.httpSend('bytes', new Uint8Array([1, 2, 3]))).toEqual({ success: true });
+    await until(() => got.length === 1);
+    expect(new Uint8Array(got[0] as ArrayBuffer)).toEqual(new Uint8Array([1, 2, 3]));
+    const post = (body: string, path = '') =>
+      fetch(`${stack.url}/realtime/v1/api/broadcast${path}`, { method: 'POST', headers: { 'content-type': 'application/json', apikey: db.config.anonKey }, body });
+    const bad = await post(JSON.stringify({ messages: [null] }));
+    expect([bad.status, await bad.json()]).toEqual([422, { errors: { messages: ['is invalid'] } }]);
+    expect((await post('{"messages": "x"}')).status).toBe(422);
+    const broken = await post('{not json', '/bin-room/events/x');
+    expect(broken.status).toBe(400);
+    expect(await broken.json()).toHaveProperty('message');
+    const huge = await post(JSON.stringify({ x: 'y'.repeat(300 * 1024) }), '/bin-room/events/x');
+    expect([huge.status, typeof ((await huge.json()) as { message?: unknown }).message]).toEqual([413, 'string']);
+  });
+
+  it('httpSend on a private channel as a signed-in user (supabase-js sends the session token)', async () => {
+    await db.admin.query(`
+      create policy own_room_read on realtime.messages for select to authenticated using (realtime.topic() = 'user:' || auth.uid()::text);
+      create policy own_room_write on realtime.messages for insert to authenticated with check (realtime.topic() = 'user:' || auth.uid()::text);`);
+    const sb = client();
+    const { data, error } = await sb.auth.signUp({ email: 'rt-user@example.com', password: 'secret123' });
+    expect(error).toBeNull();
+    const own = sb.channel(`user:${data.user!.id}`, { config: { private: true } });
+    expect(await own.httpSend('note', { n: 1 })).toEqual({ success: true });
+    const other = sb.channel('user:00000000-0000-4000-8000-000000000999', { config: { private: true } });
+    await expect(other.httpSend('note', { n: 2 })).rejects.toThrow('Unauthorized');
+  });
+});

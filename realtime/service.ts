@@ -23,10 +23,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { FastifyRequest } from 'fastify';
 import { bearerToken, createJwtVerifier, JwtError, type JwtClaims } from '../gateway/jwt.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
+import { API_ROLES } from '../gateway/verify.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { decode, encode, encodeUserBroadcast, type PhxMessage, type Vsn } from './phoenix.ts';
 import { lsnValue, PUBLICATION, startChangeStream, waitUntilVisible, type RowChange, type Transaction } from './changes.ts';
-import { channelPolicies, type ChannelPolicies } from './authorization.ts';
+import { channelPolicies, CHECK_TIMEOUT, type ChannelPolicies } from './authorization.ts';
 import { localBus, redisBus, type Bus, type BusMessage, type PresenceMetas } from './bus.ts';
 import { electLeader, type Leadership } from './leader.ts';
 import { matchesFilters, parseChangeFilter, type ChangeFilter } from './filters.ts';
@@ -34,12 +35,17 @@ import { matchesFilters, parseChangeFilter, type ChangeFilter } from './filters.
 const MAX_MESSAGE_BYTES = 256 * 1024;
 const MAX_CHANNELS_PER_CONNECTION = 100;
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+/** Client messages waiting behind a slow one (a join checking policies) before the socket is closed. */
+const MAX_QUEUED_MESSAGES = 1000;
 
 interface Connection {
   ws: WebSocket;
   vsn: Vsn;
   claims: JwtClaims;
   channels: Map<string, Channel>;
+  /** Messages are handled one at a time, in order, as a Phoenix socket does (heartbeats excepted). */
+  queue: Promise<void>;
+  queued: number;
 }
 
 interface Binding {
@@ -71,13 +77,33 @@ interface PresenceEntry {
   meta: Record<string, unknown>;
 }
 
-function tokenError(err: unknown): string {
-  if (err instanceof JwtError) {
-    if (err.code === 'jwt_expired') return 'Token has expired';
-    if (err.code === 'jwt_invalid_signature') return 'Failed to validate JWT signature';
+/** A refused token, with Supabase Realtime's reason code (join replies read `<code>: <message>`). */
+class TokenRefused extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
   }
-  return 'The token provided is not a valid JWT';
 }
+
+/** Seconds since the (unverified) token's `exp`, for "Token has expired N seconds ago". */
+function secondsExpired(token: string): number {
+  try {
+    const exp = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')).exp;
+    return typeof exp === 'number' ? Math.max(0, Math.round(Date.now() / 1000 - exp)) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function tokenRefusal(err: unknown, token: string): TokenRefused {
+  if (err instanceof TokenRefused) return err;
+  if (err instanceof JwtError && err.code === 'jwt_expired') return new TokenRefused('InvalidJWTToken', `Token has expired ${secondsExpired(token)} seconds ago`);
+  if (err instanceof JwtError && err.code === 'jwt_invalid_signature') return new TokenRefused('JwtSignatureError', 'Failed to validate JWT signature');
+  return new TokenRefused('MalformedJWT', 'The token provided is not a valid JWT');
+}
+
+const isApiRole = (role: unknown) => typeof role === 'string' && (API_ROLES as readonly string[]).includes(role);
 
 /** The routing key of a topic: public and private channels of one name never mix. */
 const routeKey = (topic: string, isPrivate: boolean) => (isPrivate ? `private|${topic}` : topic);
@@ -99,9 +125,20 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const connections = new Set<Connection>();
   const bus: Bus = ctx.config.realtime.redisUrl ? await redisBus(ctx.config.realtime.redisUrl, ctx.config.postgres.replicationSlot, ctx.log) : localBus();
 
+  /**
+   * A channel's token: it must verify, carry `role` and `exp` (as Supabase Realtime requires), and
+   * its role must be an API role, as at the edge for REST and GraphQL: a token reaching realtime
+   * without the edge (a join's or refresh's `access_token`) gets no other role.
+   */
   async function verify(token: string): Promise<JwtClaims> {
-    const claims = await verifier.verify(token);
-    if (typeof claims.role !== 'string' || typeof claims.exp !== 'number') throw new Error('Fields `role` and `exp` are required in JWT');
+    let claims: JwtClaims;
+    try {
+      claims = await verifier.verify(token);
+    } catch (err) {
+      throw tokenRefusal(err, token);
+    }
+    if (typeof claims.role !== 'string' || typeof claims.exp !== 'number') throw new TokenRefused('InvalidJWTToken', 'Fields `role` and `exp` are required in JWT');
+    if (!isApiRole(claims.role)) throw new TokenRefused('InvalidJWTToken', `Role "${claims.role}" is not allowed`);
     return claims;
   }
 
@@ -269,7 +306,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const writeDenied = (name: string) => `Unauthorized: You do not have permissions to write to this Channel topic: ${name}`;
 
   async function policiesFor(claims: JwtClaims, name: string): Promise<ChannelPolicies | undefined> {
-    return channelPolicies(ctx.pools.admin, claims, name).catch((err) => {
+    return channelPolicies(ctx.pools.admin, claims, name, ctx.pools.roleSettings).catch((err) => {
       ctx.log.error({ err }, 'realtime: private channel authorization failed');
       return undefined;
     });
@@ -287,7 +324,8 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       try {
         claims = await verify(p.access_token);
       } catch (err) {
-        return reply(conn, m, 'error', { reason: `InvalidJWTToken: ${tokenError(err)}` });
+        const refused = tokenRefusal(err, p.access_token);
+        return reply(conn, m, 'error', { reason: `${refused.code}: ${refused.message}` });
       }
     }
     let policies: ChannelPolicies | undefined;
@@ -297,6 +335,9 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       if (!policies.broadcast.read && !policies.presence.read) return reply(conn, m, 'error', { reason: readDenied(name) });
     }
     const changes = Array.isArray(config.postgres_changes) ? (config.postgres_changes as Record<string, unknown>[]) : [];
+    if (changes.some((b) => !b || typeof b !== 'object' || Array.isArray(b))) {
+      return reply(conn, m, 'error', { reason: 'UnknownErrorOnChannel: postgres_changes must be a list of objects' });
+    }
     const bindings: Binding[] = [];
     for (const b of changes) {
       const event = String(b.event ?? '*').toUpperCase();
@@ -317,6 +358,8 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       }
       bindings.push({ id: bindingId(b), event: ['INSERT', 'UPDATE', 'DELETE'].includes(event) ? event : '*', schema, table, filters });
     }
+    // The socket may have closed while the checks ran: register nothing for it.
+    if (conn.ws.readyState !== conn.ws.OPEN) return;
     const existing = conn.channels.get(m.topic);
     if (existing) leave(existing, true);
     const broadcastCfg = config.broadcast ?? {};
@@ -336,10 +379,19 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     };
     conn.channels.set(m.topic, ch);
     (topics.get(key) ?? topics.set(key, new Set()).get(key)!).add(ch);
+    watchExpiry(ch);
     // The join is answered once the replication slot exists: realtime-js reports SUBSCRIBED on
     // this reply, and apps insert right after it, so a change committed then must be delivered.
-    const published = bindings.length ? await subscribable(bindings) : false;
-    const ready = published ? await replicationReady().then(() => true, (err: unknown) => (ctx.log.error({ err }, 'realtime: cannot start the replication stream'), false)) : false;
+    let published: boolean;
+    let ready: boolean;
+    try {
+      published = bindings.length ? await subscribable(bindings) : false;
+      ready = published ? await replicationReady().then(() => true, (err: unknown) => (ctx.log.error({ err }, 'realtime: cannot start the replication stream'), false)) : false;
+    } catch (err) {
+      leave(ch, false);
+      throw err;
+    }
+    if (conn.channels.get(m.topic) !== ch) return; // the socket closed meanwhile
     reply(conn, m, 'ok', { postgres_changes: changes.map((b, i) => ({ ...b, id: bindings[i].id })) });
     if (bindings.length) {
       if (published) {
@@ -351,11 +403,9 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       }
     }
     if (canReceive(ch, 'presence')) send(conn, { join_ref: ch.joinRef, ref: null, topic: m.topic, event: 'presence_state', payload: presenceState(key) });
-    watchExpiry(ch);
   }
 
   async function handle(conn: Connection, m: PhxMessage): Promise<void> {
-    if (m.topic === 'phoenix' && m.event === 'heartbeat') return reply(conn, m, 'ok', {});
     if (m.event === 'phx_join') return join(conn, m);
     const ch = conn.channels.get(m.topic);
     if (m.event === 'phx_leave') {
@@ -388,16 +438,20 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       case 'access_token': {
         const token = payload.access_token;
         if (typeof token !== 'string' || token.startsWith('sb_')) return;
+        let claims: JwtClaims;
         try {
-          ch.claims = await verify(token);
-          watchExpiry(ch);
+          claims = await verify(token);
         } catch (err) {
-          system(ch, 'error', tokenError(err));
+          system(ch, 'error', tokenRefusal(err, token).message);
           leave(ch, true);
           return;
         }
+        if (conn.channels.get(ch.topic) !== ch) return; // left meanwhile
+        ch.claims = claims;
+        watchExpiry(ch);
         if (ch.policies) {
           const policies = await policiesFor(ch.claims, name);
+          if (conn.channels.get(ch.topic) !== ch) return;
           if (!policies || (!policies.broadcast.read && !policies.presence.read)) {
             system(ch, 'error', `You no longer have permission to read from this Channel topic: ${name}`);
             leave(ch, true);
@@ -472,15 +526,15 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     while (waiting.length) {
       const batch = waiting.slice(0, MAX_BATCH);
       waiting = waiting.slice(batch.length);
-      const fresh: Transaction[] = [];
-      for (const { tx } of batch) {
-        const lsn = lsnValue(tx.lsn);
-        if (lsn > delivered) {
-          delivered = lsn;
-          fresh.push(tx);
-        }
-      }
       try {
+        const fresh: Transaction[] = [];
+        for (const { tx } of batch) {
+          const lsn = lsnValue(tx.lsn); // (throws on a malformed message from the bus)
+          if (lsn > delivered) {
+            delivered = lsn;
+            fresh.push(tx);
+          }
+        }
         if (fresh.length) await dispatch(fresh);
         for (const w of batch) w.done();
       } catch (err) {
@@ -523,7 +577,8 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     const client = await ctx.pools.admin.connect();
     let broken: Error | undefined;
     try {
-      await client.query('begin read only');
+      // Policies run as each group on this admin connection: bound them as a request would be.
+      await client.query(`begin read only; set local statement_timeout = '${CHECK_TIMEOUT}'`);
       const { rows } = await client.query<{ claims_index: number; key: string }>(
         'select claims_index, key from realtime.visible_keys($1::regclass, $2::text[], $3::json, $4::jsonb[])',
         [`"${c0.schema.replace(/"/g, '""')}"."${c0.table.replace(/"/g, '""')}"`, c0.keyColumns, JSON.stringify(keys), groups.map((g) => JSON.stringify(g))],
@@ -608,6 +663,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       case 'presence_snapshot':
         return replaceRemote(from, m.state);
       case 'tx':
+        if (typeof m.tx?.lsn !== 'string' || !/^[0-9A-F]+\/[0-9A-F]+$/i.test(m.tx.lsn) || !Array.isArray(m.tx.changes)) return;
         enqueue(m.tx).catch(() => undefined);
         return;
     }
@@ -637,15 +693,28 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     try {
       claims = await verify(token);
     } catch (err) {
-      return refuse(socket, 401, (err as Error).message.startsWith('Fields') ? (err as Error).message : tokenError(err));
+      return refuse(socket, 401, tokenRefusal(err, token).message);
     }
     const vsn: Vsn = url.searchParams.get('vsn') === '2.0.0' ? '2.0.0' : '1.0.0';
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn: Connection = { ws, vsn, claims, channels: new Map() };
+      const conn: Connection = { ws, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0 };
       connections.add(conn);
       ws.on('message', (data, isBinary) => {
         const m = decode(data as Buffer, isBinary, vsn);
-        if (m) handle(conn, m).catch((err) => ctx.log.error({ err }, 'realtime: message failed'));
+        if (!m) return; // not a Phoenix message: ignored
+        if (m.topic === 'phoenix' && m.event === 'heartbeat') return reply(conn, m, 'ok', {});
+        if (++conn.queued > MAX_QUEUED_MESSAGES) {
+          ws.close(1008, 'too many pending messages');
+          return;
+        }
+        conn.queue = conn.queue.then(() =>
+          handle(conn, m)
+            .catch((err) => {
+              ctx.log.error({ err }, 'realtime: message failed');
+              if (m.event === 'phx_join') reply(conn, m, 'error', { reason: 'UnknownErrorOnChannel: the channel could not be joined' });
+            })
+            .finally(() => void conn.queued--),
+        );
       });
       ws.on('close', () => {
         for (const ch of [...conn.channels.values()]) leave(ch, false);
@@ -657,6 +726,13 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
 
   // REST broadcast endpoints.
   bus.onMessage(onBusMessage);
+  // After a Redis outage the other instances may have dropped this one's presences (its
+  // heartbeat lapsed) and diffs were lost both ways: resend ours and ask for theirs.
+  bus.onReconnect(() => {
+    ctx.log.warn('realtime: reconnected to Redis; resynchronizing presence');
+    bus.publish({ t: 'presence_snapshot', state: localSnapshot() }).catch(() => undefined);
+    bus.publish({ t: 'presence_sync' }).catch(() => undefined);
+  });
   let reaper: NodeJS.Timeout | undefined;
   if (bus.clustered) {
     campaign();
@@ -664,22 +740,35 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     reaper = setInterval(() => reap().catch((err) => ctx.log.warn({ err }, 'realtime: presence reaper failed')), 1000);
   }
 
-  const app = createServiceApp({ name: 'realtime', log: ctx.log, logRequests: !ctx.embedded });
+  const app = createServiceApp({ name: 'realtime', log: ctx.log, logRequests: !ctx.embedded, trustProxy: ctx.config.trustProxy, bodyLimit: MAX_MESSAGE_BYTES });
+  // httpSend() posts ArrayBuffer/TypedArray payloads as raw bytes: they fan out as binary broadcasts.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'realtime: request failed');
+    return reply.code(status).send({ message: status === 500 ? 'Internal server error' : err.message });
+  });
+  /** The caller of a REST request (Bearer token, else the apikey header); like the edge, only API roles. */
   async function restCaller(req: FastifyRequest): Promise<JwtClaims | undefined> {
-    const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined) ?? (req.headers.apikey as string | undefined);
+    const apikey = req.headers.apikey;
+    const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined) ?? (typeof apikey === 'string' ? apikey : undefined);
     if (!token) return undefined;
-    return verifier.verify(token).then((claims) => claims, () => undefined);
+    const claims = await verifier.verify(token).then((c) => c, () => undefined);
+    return claims && isApiRole(claims.role) ? claims : undefined;
   }
   /** May `claims` send to the private channel `name`? (RLS INSERT on realtime.messages.) */
   const maySendPrivate = async (claims: JwtClaims, name: string) => (await policiesFor(claims, name))?.broadcast.write === true;
   app.post('/api/broadcast', async (req, reply) => {
     const claims = await restCaller(req);
     if (!claims) return reply.code(401).send({ message: 'Unauthorized' });
-    const messages = (req.body as { messages?: unknown })?.messages;
-    if (!Array.isArray(messages)) return reply.code(422).send({ errors: { messages: ['is invalid'] } });
+    const messages = (req.body as { messages?: unknown } | null)?.messages;
+    const valid = (msg: unknown) => {
+      const m = msg as { topic?: unknown; event?: unknown } | null;
+      return !!m && typeof m === 'object' && typeof m.topic === 'string' && m.topic !== '' && typeof m.event === 'string';
+    };
+    if (!Array.isArray(messages) || !messages.every(valid)) return reply.code(422).send({ errors: { messages: ['is invalid'] } });
     const allowed = new Map<string, boolean>();
-    for (const msg of messages as { topic?: string; event?: string; payload?: unknown; private?: boolean }[]) {
-      if (typeof msg.topic !== 'string' || !msg.topic || typeof msg.event !== 'string') continue;
+    for (const msg of messages as { topic: string; event: string; payload?: unknown; private?: boolean }[]) {
       const isPrivate = msg.private === true;
       if (isPrivate) {
         // As Supabase: private messages the caller may not send are skipped silently.
@@ -699,7 +788,8 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     broadcast(routeKey(`realtime:${topic}`, isPrivate), event, req.body ?? {});
     return reply.code(202).send();
   });
-  app.get('/health', async () => ({ status: 'up', connections: connections.size, instance: bus.instanceId, clustered: bus.clustered, leader: leadership?.isLeader() ?? false }));
+  const channelCount = () => [...topics.values()].reduce((n, set) => n + set.size, 0);
+  app.get('/health', async () => ({ status: 'up', connections: connections.size, channels: channelCount(), instance: bus.instanceId, clustered: bus.clustered, leader: leadership?.isLeader() ?? false }));
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ message: `Route ${req.method}:${req.url.split('?')[0]} not found` }));
   await app.ready();
 
