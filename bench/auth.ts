@@ -13,37 +13,13 @@
  * BENCH_SECONDS sets the duration of each measurement; AUTH_BCRYPT_COST the cost (default from
  * config); BENCH_ES256=1 signs access tokens with an ES256 key instead of HS256.
  */
-import '../config/process-env.ts';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import autocannon from 'autocannon';
-import pino from 'pino';
 import { hashPassword, verifyPassword } from '../auth/passwords.ts';
-import { startStack } from '../cli/stack.ts';
-import { loadConfig } from '../config/load.ts';
 import { generateSigningJwk } from '../config/signing-keys.ts';
-import { freePort } from '../test/helpers/net.ts';
+import { CONNECTIONS, SECONDS, cannon, startBenchStack, type Figures } from './harness.ts';
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
-const CONNECTIONS = 16;
 const EMAIL = 'bench@example.com';
 const PASSWORD = 'bench-password-1';
-
-interface Figures {
-  requests: number;
-  rps: number;
-  p50: number;
-  p99: number;
-}
-
-async function cannon(opts: autocannon.Options): Promise<Figures> {
-  // Sign-ins queue behind bcrypt: allow slow answers instead of counting them as errors.
-  const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, timeout: 60, ...opts });
-  if (result.non2xx || result.errors) throw new Error(`${opts.title}: ${result.non2xx} non-2xx, ${result.errors} errors`);
-  if (!result.requests.total) throw new Error(`${opts.title}: no request completed in ${SECONDS} s; raise BENCH_SECONDS`);
-  return { requests: result.requests.total, rps: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99 };
-}
 
 /** Median wall time of `fn` over `n` runs, in ms. */
 async function median(n: number, fn: () => Promise<unknown>): Promise<number> {
@@ -58,13 +34,7 @@ async function median(n: number, fn: () => Promise<unknown>): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'nextmavens-bench-'));
-  await chmod(dir, 0o755);
-  const config = await loadConfig({
-    DATA_DIR: dir,
-    PORT: String(await freePort()),
-    POSTGRESQL_PORT: String(await freePort()),
-    LOG_LEVEL: 'silent',
+  const { config, stack, close } = await startBenchStack({
     DB_POOL_MAX: String(CONNECTIONS),
     AUTH_RATE_LIMIT_SIGNIN: '0',
     AUTH_RATE_LIMIT_SIGNUP: '0',
@@ -72,8 +42,6 @@ async function main(): Promise<void> {
     ...(process.env.AUTH_BCRYPT_COST ? { AUTH_BCRYPT_COST: process.env.AUTH_BCRYPT_COST } : {}),
     ...(process.env.BENCH_ES256 === '1' ? { JWT_SIGNING_KEYS: JSON.stringify([generateSigningJwk('ES256')]) } : {}),
   });
-  config.host = '127.0.0.1';
-  const stack = await startStack(config, pino({ level: 'silent' }));
   const auth = `${stack.url}/auth/v1`;
   const headers = { apikey: config.anonKey, 'content-type': 'application/json' };
   const post = async (url: string, body: unknown) => {
@@ -93,7 +61,8 @@ async function main(): Promise<void> {
   const rows: [string, Figures][] = [];
   rows.push([
     'sign-in (password grant)',
-    await cannon({ title: 'sign-in', url: `${auth}/token?grant_type=password`, method: 'POST', headers, body: JSON.stringify({ email: EMAIL, password: PASSWORD }) }),
+    // Sign-ins queue behind bcrypt: allow slow answers (60 s) instead of counting them as errors.
+    await cannon({ title: 'sign-in', timeout: 60, url: `${auth}/token?grant_type=password`, method: 'POST', headers, body: JSON.stringify({ email: EMAIL, password: PASSWORD }) }),
   ]);
   rows.push([
     'refresh (rotation)',
@@ -129,8 +98,7 @@ async function main(): Promise<void> {
     `\nbcrypt cost ${cost}: one hash ${hashMs.toFixed(1)} ms, one verify ${verifyMs.toFixed(1)} ms\n` +
       `sign-in ceiling at this cost ≈ ${cores} cores / ${verifyMs.toFixed(1)} ms ≈ ${((cores * 1000) / verifyMs).toFixed(0)} sign-ins/s\n`,
   );
-  await stack.close();
-  await rm(dir, { recursive: true, force: true });
+  await close();
 }
 
 main().catch((err) => {

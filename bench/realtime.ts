@@ -14,17 +14,12 @@
  * Clients and server share this process (and its cores), so figures include the clients' work.
  * BENCH_SECONDS sets each phase's duration.
  */
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import pino from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
-import { loadConfig } from '../config/load.ts';
-import { startStack } from '../cli/stack.ts';
-import { freePort } from '../test/helpers/net.ts';
+import { percentile, startBenchStack } from './harness.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const SECONDS = env('BENCH_SECONDS', 5);
@@ -35,10 +30,6 @@ const FANOUT = env('BENCH_FANOUT', 5000);
 const BURST = env('BENCH_BURST', 10);
 
 const tenant = (g: number) => `00000000-0000-4000-8000-${String(g + 1).padStart(12, '0')}`;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
-}
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a');
 
@@ -122,16 +113,7 @@ async function fanout(send: (t: number) => void, receivers: number): Promise<Fan
 }
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'nextmavens-bench-'));
-  await chmod(dir, 0o755);
-  const config = await loadConfig({
-    DATA_DIR: dir,
-    PORT: String(await freePort()),
-    POSTGRESQL_PORT: String(await freePort()),
-    LOG_LEVEL: 'silent',
-  });
-  config.host = '127.0.0.1';
-  const stack = await startStack(config, pino({ level: 'silent' }));
+  const { config, stack, close } = await startBenchStack();
   const admin = new pg.Pool({ connectionString: config.postgres.url, max: 8 });
   try {
     await admin.query(`
@@ -252,8 +234,7 @@ async function main(): Promise<void> {
     line('    ratio NextMavens / floor', `throughput ${fmt(c.msgsPerSec / f.msgsPerSec, 2)}×   p99 ${fmt(c.p99 / f.p99, 2)}×`);
   } finally {
     await admin.end();
-    await stack.close();
-    await rm(dir, { recursive: true, force: true });
+    await close();
   }
 }
 

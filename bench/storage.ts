@@ -12,7 +12,7 @@
  * RSS figures then cover both: peak RSS minus the RSS before the 256 MiB transfers.
  * Prints MB/s (10^6 bytes/s) for each and the ratio storage/floor.
  */
-import { chmod, copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { createReadStream, createWriteStream } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -21,10 +21,7 @@ import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SignJWT } from 'jose';
 import pg from 'pg';
-import pino from 'pino';
-import { startStack } from '../cli/stack.ts';
-import { loadConfig } from '../config/load.ts';
-import { freePort } from '../test/helpers/net.ts';
+import { startBenchStack } from './harness.ts';
 
 const MiB = 1024 * 1024;
 const SMALL_COUNT = Number(process.env.BENCH_SMALL_COUNT ?? 64);
@@ -66,18 +63,8 @@ async function rate(size: number, count: number, fn: (i: number) => Promise<void
 }
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'nextmavens-bench-storage-'));
-  await chmod(dir, 0o755);
-  const config = await loadConfig({
-    DATA_DIR: dir,
-    PORT: String(await freePort()),
-    POSTGRESQL_PORT: String(await freePort()),
-    LOG_LEVEL: 'silent',
-    STORAGE_BACKEND: 'fs',
-    STORAGE_CLEANUP_INTERVAL: '0',
-  });
-  config.host = '127.0.0.1';
-  const stack = await startStack(config, pino({ level: 'silent' }));
+  const { config, stack, close } = await startBenchStack({ STORAGE_BACKEND: 'fs', STORAGE_CLEANUP_INTERVAL: '0' });
+  const dir = config.dataDir;
   const admin = new pg.Client({ connectionString: config.postgres.url });
   await admin.connect();
   await admin.query(`insert into storage.buckets (id, name) values ('bench', 'bench')`);
@@ -148,8 +135,7 @@ async function main(): Promise<void> {
   }
   for (const line of rss) process.stdout.write(`${line}\n`);
   agent.destroy();
-  await stack.close();
-  await rm(dir, { recursive: true, force: true });
+  await close();
 }
 
 main().catch((err) => {

@@ -1,0 +1,65 @@
+/**
+ * What every bench script shares: duration and concurrency (BENCH_SECONDS, 16 connections),
+ * autocannon runs reduced to req/s and latency percentiles, and the whole stack started on a
+ * throwaway embedded Postgres.
+ */
+import '../config/process-env.ts';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import autocannon from 'autocannon';
+import pino from 'pino';
+import { startStack, type RunningStack } from '../cli/stack.ts';
+import { loadConfig, type Config } from '../config/load.ts';
+import { freePort } from '../test/helpers/net.ts';
+
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+export const CONNECTIONS = 16;
+
+export interface Figures {
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** One autocannon run at CONNECTIONS for SECONDS; any non-2xx or error fails the bench. */
+export async function cannon(opts: autocannon.Options): Promise<Figures> {
+  const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts });
+  if (result.non2xx || result.errors) throw new Error(`${opts.title}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  if (!result.requests.total) throw new Error(`${opts.title}: no request completed in ${SECONDS} s; raise BENCH_SECONDS`);
+  return { requests: result.requests.total, rps: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+export interface BenchStack {
+  config: Config;
+  stack: RunningStack;
+  close(): Promise<void>;
+}
+
+/** The embedded stack on fresh ports and a temporary DATA_DIR, with `env` on top of the defaults. */
+export async function startBenchStack(env: Record<string, string> = {}): Promise<BenchStack> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'nextmavens-bench-'));
+  await chmod(dir, 0o755);
+  const config = await loadConfig({
+    DATA_DIR: dir,
+    PORT: String(await freePort()),
+    POSTGRESQL_PORT: String(await freePort()),
+    LOG_LEVEL: 'silent',
+    ...env,
+  });
+  config.host = '127.0.0.1';
+  const stack = await startStack(config, pino({ level: 'silent' }));
+  return {
+    config,
+    stack,
+    async close() {
+      await stack.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
