@@ -12,6 +12,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
 import { freePort } from '../test/helpers/net.ts';
+import { until } from '../test/helpers/wait.ts';
 
 const HAS_REDIS = spawnSync('redis-server', ['--version']).status === 0;
 if (!HAS_REDIS) console.warn('realtime/cluster.test.ts skipped: the redis-server binary is not installed');
@@ -31,13 +32,6 @@ let redisUrl: string;
 const instances: Instance[] = [];
 const clients: RealtimeClient[] = [];
 
-const until = async (cond: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition') => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 async function health(i: Instance): Promise<{ leader: boolean; clustered: boolean } | undefined> {
   try {

@@ -9,6 +9,7 @@ import { RealtimeClient } from '@supabase/realtime-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
 import { freePort } from '../test/helpers/net.ts';
+import { until } from '../test/helpers/wait.ts';
 
 const TOTAL = 200;
 const KILL_AT = 60;
@@ -17,13 +18,6 @@ let port: number;
 let server: ChildProcess | undefined;
 let client: RealtimeClient | undefined;
 
-const until = async (cond: () => boolean | Promise<boolean>, ms: number, what: string) => {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
 
 async function startServer(): Promise<ChildProcess> {
   const proc = spawn(process.execPath, ['cli/nextmavens.ts', 'serve', 'realtime'], {

@@ -20,21 +20,9 @@ import type { Logger } from 'pino';
 import type { Pools } from '../db/pool.ts';
 import type { JwtClaims } from '../gateway/jwt.ts';
 import { BlobNotFound, blobKey, type StorageBackend } from './backend.ts';
+import type { ObjectRow } from './core.ts';
 import { STORAGE_ERRORS } from './errors.ts';
 
-interface ObjectRow {
-  id: string;
-  bucket_id: string;
-  name: string;
-  owner: string | null;
-  owner_id: string | null;
-  version: string;
-  metadata: Record<string, unknown> | null;
-  user_metadata: Record<string, unknown> | null;
-  created_at: Date;
-  updated_at: Date;
-  last_accessed_at: Date;
-}
 
 interface BucketLimits {
   file_size_limit: string | null;
