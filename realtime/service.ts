@@ -37,6 +37,8 @@ const MAX_CHANNELS_PER_CONNECTION = 100;
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** Client messages waiting behind a slow one (a join checking policies) before the socket is closed. */
 const MAX_QUEUED_MESSAGES = 1000;
+/** Messages a socket may send per second (heartbeats excepted), as Supabase's max_events_per_second. */
+const MAX_MESSAGES_PER_SECOND = 100;
 
 interface Connection {
   ws: WebSocket;
@@ -46,6 +48,8 @@ interface Connection {
   /** Messages are handled one at a time, in order, as a Phoenix socket does (heartbeats excepted). */
   queue: Promise<void>;
   queued: number;
+  /** Messages in the current one-second window. */
+  rate: { window: number; count: number };
 }
 
 interface Binding {
@@ -697,12 +701,19 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     }
     const vsn: Vsn = url.searchParams.get('vsn') === '2.0.0' ? '2.0.0' : '1.0.0';
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn: Connection = { ws, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0 };
+      const conn: Connection = { ws, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0, rate: { window: 0, count: 0 } };
       connections.add(conn);
       ws.on('message', (data, isBinary) => {
         const m = decode(data as Buffer, isBinary, vsn);
         if (!m) return; // not a Phoenix message: ignored
         if (m.topic === 'phoenix' && m.event === 'heartbeat') return reply(conn, m, 'ok', {});
+        const second = Math.floor(Date.now() / 1000);
+        if (conn.rate.window !== second) conn.rate = { window: second, count: 0 };
+        if (++conn.rate.count > MAX_MESSAGES_PER_SECOND) {
+          // Over the limit: the message is dropped; a push that expects a reply is told why.
+          if (m.ref !== null && m.ref !== undefined) reply(conn, m, 'error', { reason: 'ClientRateLimitReached: Too many messages per second' });
+          return;
+        }
         if (++conn.queued > MAX_QUEUED_MESSAGES) {
           ws.close(1008, 'too many pending messages');
           return;
