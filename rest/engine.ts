@@ -323,7 +323,9 @@ async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan:
     ...preferenceApplied(ctx.prefs, plan.applied),
   };
   let status = plan.successStatus;
-  if (plan.inserted !== undefined && ctx.prefs.resolution === 'merge-duplicates' && Number(row.pgrst_inserted ?? 0) === 0 && n > 0) status = 200;
+  // merge-duplicates that inserted nothing (every row merged, or an empty payload) is a 200, as in PostgREST.
+  const upserting = ctx.prefs.resolution === 'merge-duplicates' && plan.successStatus === 201 && !plan.put;
+  if (upserting && (n === 0 || (plan.inserted !== undefined && Number(row.pgrst_inserted ?? 0) === 0))) status = 200;
   if (ret === 'headers-only' && row.pgrst_location && n === 1) headers.Location = `/${encodeURIComponent(rel.name)}?${locationQuery(rel, row.pgrst_location)}`;
   let body: string | undefined;
   if (representation) {

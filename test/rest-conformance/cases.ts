@@ -81,7 +81,6 @@ const GATEWAY_CORS = 'CORS is answered by the gateway with the Supabase-style ed
 const BUG = {
   computedUnnamed: 'engine: computed columns whose argument is unnamed are not found (rest/model-build.ts drops unnamed-arg functions; query-builder computedColumn looks only there)',
   pkOnlyUpsert: 'engine: merge-duplicates on a table whose columns are all PK columns becomes DO NOTHING (rest/engine.ts insert), so existing rows are not returned',
-  emptyUpsert: 'engine: merge-duplicates inserting nothing must be 200 (rest/engine.ts mutate requires n > 0; views are not tracked at all)',
   putStatus: 'engine: PUT status — 200 when the row was updated (mutate checks prefs.resolution, which PUT does not set), 204 without representation (successStatus 201 is kept)',
   rpcRange: 'engine: RPC Content-Range ignores offset (rest/rpc.ts callFunction always starts at 0)',
   rpcScalarCount: 'engine: count=exact is not computed for scalar functions (rest/rpc.ts callFunction), Content-Range 0-0/* instead of 0-0/1',
@@ -656,7 +655,7 @@ const D: ConformanceCase[] = [
     body: [{ a: '1', b: '0' }], expect: { status: 201, body: [{ a: '1', b: '0' }], headers: { 'preference-applied': 'return=representation' } },
   },
   {
-    id: 'D65b', known: BUG.emptyUpsert, title: 'merge-duplicates with an empty array: 200', method: 'POST', path: '/articles', headers: { Prefer: 'return=representation, resolution=merge-duplicates' },
+    id: 'D65b', title: 'merge-duplicates with an empty array: 200', method: 'POST', path: '/articles', headers: { Prefer: 'return=representation, resolution=merge-duplicates' },
     body: [], expect: { status: 200, body: [], headers: ct },
   },
   {
