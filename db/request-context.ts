@@ -28,6 +28,11 @@ export interface RequestContextOptions {
   roleSettings?: Readonly<Record<string, string>>;
   /** Roll back instead of committing (Prefer: tx=rollback). */
   rollback?: boolean;
+  /**
+   * `fn` sends its one query before its first await. For a read-only transaction the COMMIT then
+   * goes out right behind it, so the whole request is a single round trip.
+   */
+  singleQuery?: boolean;
 }
 
 export const DEFAULT_ANON_ROLE = 'anon';
@@ -80,13 +85,23 @@ export async function withRequestContext<T>(
   setup.catch(() => undefined);
   try {
     let result: T;
+    let ended: Promise<unknown> | undefined;
     try {
-      result = await fn(client);
+      const pending = fn(client);
+      if (opts.singleQuery && opts.readOnly && !opts.rollback) {
+        ended = client.query('commit');
+        ended.catch(() => undefined);
+      }
+      result = await pending;
     } catch (err) {
       await setup;
       throw err;
     }
     await setup;
+    if (ended) {
+      await ended;
+      return result;
+    }
     // Deferred constraints are checked at commit; a rolled-back request must still report them.
     if (opts.rollback) await client.query('set constraints all immediate');
     await client.query(opts.rollback ? 'rollback' : 'commit');

@@ -104,7 +104,7 @@ function requestInfo(req: RestRequest, path: string) {
  * Runs `fn` in a transaction as the caller with PostgREST's GUCs. Errors roll back and are
  * mapped to RestErrors with the caller's role deciding 401 vs 403.
  */
-export async function inTransaction<T>(ctx: RestContext, readOnly: boolean, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(ctx: RestContext, readOnly: boolean, fn: (client: pg.PoolClient) => Promise<T>, singleQuery = false): Promise<T> {
   const settings: Record<string, string> = { search_path: `${ident(ctx.schema)}, "extensions", "public"` };
   if (ctx.prefs.timezone) settings.timezone = ctx.prefs.timezone;
   const path = ctx.req.path.split('?')[0];
@@ -114,6 +114,7 @@ export async function inTransaction<T>(ctx: RestContext, readOnly: boolean, fn: 
       request: requestInfo(ctx.req, path),
       settings,
       rollback: ctx.prefs.tx === 'rollback',
+      singleQuery,
     });
   } catch (err) {
     throw toRestError(err, ctx.caller.role !== 'anon');
@@ -238,7 +239,7 @@ async function readRelation(ctx: RestContext, rel: Relation, query: ParsedQuery,
     const row = rows[0];
     if (media.kind === 'object' && Number(row.page_total) !== 1) throw ERRORS.singular(Number(row.page_total));
     return { row, total };
-  });
+  }, !count);
   const pageTotal = Number(row.page_total);
   if (total !== undefined && offset > total && !(offset === 0 && total === 0)) {
     const err = ERRORS.rangeNotSatisfiable(`An offset of ${offset} was requested, but there are only ${total} rows.`);

@@ -162,7 +162,7 @@ export async function callFunction(ctx: RestContext, name: string, query: Parsed
       if (n > ctx.prefs.maxAffected) throw ERRORS.maxAffected(n);
     }
     return { row, total };
-  });
+  }, readOnly && !count);
   const n = Number(row.page_total);
   const headers: Record<string, string | string[]> = {
     ...ctx.headers,
