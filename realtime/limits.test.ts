@@ -23,7 +23,7 @@ async function socket(): Promise<{ ws: WebSocket; messages: Record<string, any>[
   ws.onmessage = (e) => messages.push(JSON.parse(String(e.data)));
   await new Promise((r) => (ws.onopen = r));
   ws.send(JSON.stringify({ topic: 'realtime:flood', event: 'phx_join', payload: { config: { broadcast: { self: false } } }, ref: 'j', join_ref: 'j' }));
-  await until(() => messages.some((m) => m.ref === 'j'), 5000, 'the join reply');
+  await until(() => messages.some((m) => m.ref === 'j'), 15_000, 'the join reply');
   return { ws, messages };
 }
 
@@ -36,9 +36,9 @@ it('a flooding socket gets 100 messages a second through; the rest are refused w
   }
   sender.ws.send(JSON.stringify({ topic: 'phoenix', event: 'heartbeat', payload: {}, ref: 'hb' }));
   const refusals = () => sender.messages.filter((m) => m.payload?.response?.reason === 'ClientRateLimitReached: Too many messages per second').length;
-  await until(() => sender.messages.some((m) => m.ref === 'hb') && refusals() > 0, 5000, 'refusals and the heartbeat reply');
+  await until(() => sender.messages.some((m) => m.ref === 'hb') && refusals() > 0, 15_000, 'refusals and the heartbeat reply');
   const deliveredNow = () => receiver.messages.filter((m) => m.event === 'broadcast').length;
-  await until(() => deliveredNow() + refusals() === N, 10_000, 'every message delivered or refused');
+  await until(() => deliveredNow() + refusals() === N, 15_000, 'every message delivered or refused');
   const delivered = deliveredNow();
   // The flood may straddle a second boundary: at most two windows' worth gets through.
   expect(delivered).toBeGreaterThan(0);

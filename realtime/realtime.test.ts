@@ -25,7 +25,7 @@ function subscribed(ch: RealtimeChannel): Promise<void> {
   return new Promise((resolve, reject) => ch.subscribe((status, err) => (status === 'SUBSCRIBED' ? resolve() : status !== 'CLOSED' && reject(err ?? new Error(status)))));
 }
 
-const until = async (cond: () => boolean, ms = 5000) => {
+const until = async (cond: () => boolean, ms = 15_000) => { // generous: the suite runs files in parallel on 2 cores
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('timed out');
