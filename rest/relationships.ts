@@ -49,15 +49,47 @@ export function distance(a: string, b: string): number {
   return prev[b.length];
 }
 
-/** The closest of `names` to `name`, if reasonably close. */
+/** Character n-grams of a name as FuzzySet counts them: lower-cased, only letters/digits/commas/spaces, padded with `-`. */
+function grams(value: string, size: number): Map<string, number> {
+  const simplified = `-${value.toLowerCase().replace(/[^a-z0-9\u00c0-\u00ff, ]+/g, '')}-`;
+  const padded = simplified.length < size ? simplified + '-'.repeat(size - simplified.length) : simplified;
+  const out = new Map<string, number>();
+  for (let i = 0; i + size <= padded.length; i++) out.set(padded.slice(i, i + size), (out.get(padded.slice(i, i + size)) ?? 0) + 1);
+  return out;
+}
+
+const norm = (g: Map<string, number>) => Math.sqrt([...g.values()].reduce((a, n) => a + n * n, 0));
+
+/**
+ * The closest of `names` to `name`, chosen as PostgREST chooses its "Perhaps you meant" hints (a
+ * FuzzySet: cosine similarity of 3-grams, else 2-grams, the best 50 rescored by Levenshtein
+ * distance, a score of at least 0.33).
+ */
 export function suggest(name: string, names: Iterable<string>): string | undefined {
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const n of names) {
-    const d = distance(name.toLowerCase(), n.toLowerCase());
-    if (d < bestD) [best, bestD] = [n, d];
+  const candidates = [...new Set(names)];
+  const simple = (v: string) => v.toLowerCase().replace(/[^a-z0-9\u00c0-\u00ff, ]+/g, '');
+  for (const size of [3, 2]) {
+    const mine = grams(name, size);
+    const scored = candidates
+      .map((c) => {
+        const theirs = grams(c, size);
+        let dot = 0;
+        for (const [g, n] of mine) dot += n * (theirs.get(g) ?? 0);
+        return { c, score: dot / (norm(mine) * norm(theirs)) };
+      })
+      .filter((x) => x.score > 0)
+      .sort((a, b) => b.score - a.score)
+      .slice(0, 50)
+      .map(({ c }) => {
+        const a = simple(name);
+        const b = simple(c);
+        return { c, score: 1 - distance(a, b) / Math.max(a.length, b.length, 1) };
+      })
+      .filter((x) => x.score >= 0.33)
+      .sort((a, b) => b.score - a.score);
+    if (scored.length) return scored[0].c;
   }
-  return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 2)) ? best : undefined;
+  return undefined;
 }
 
 export function resolveRelationship(model: RestModel, from: Relation, item: EmbedItem): Relationship {

@@ -84,7 +84,6 @@ const BUG = {
   putStatus: 'engine: PUT status — 200 when the row was updated (mutate checks prefs.resolution, which PUT does not set), 204 without representation (successStatus 201 is kept)',
   rpcRange: 'engine: RPC Content-Range ignores offset (rest/rpc.ts callFunction always starts at 0)',
   rpcScalarCount: 'engine: count=exact is not computed for scalar functions (rest/rpc.ts callFunction), Content-Range 0-0/* instead of 0-0/1',
-  fuzzyHint: 'engine: the "Perhaps you meant" table hint uses a Levenshtein cutoff (rest/relationships.ts suggest) where PostgREST uses a fuzzy set and finds a match',
   deferred: 'engine: Prefer tx=rollback rolls back without SET CONSTRAINTS ALL IMMEDIATE, so deferred violations are never raised (db/request-context.ts withRequestContext)',
 };
 
@@ -1056,7 +1055,7 @@ const I: ConformanceCase[] = [
 
 const J: ConformanceCase[] = [
   {
-    id: 'J116', known: BUG.fuzzyHint, title: 'unknown table', method: 'GET', path: '/faketable',
+    id: 'J116', title: 'unknown table', method: 'GET', path: '/faketable',
     expect: {
       status: 404,
       body: err('PGRST205', "Could not find the table 'test.faketable' in the schema cache", null, "Perhaps you meant the table 'test.private_table'"),
