@@ -15,12 +15,13 @@ const CLI = path.resolve(import.meta.dirname, '../cli/nextmavens.ts');
 let dir: string;
 let env: Record<string, string>;
 
-function run(args: string[], extraEnv: Record<string, string> = {}): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+function run(args: string[], extraEnv: Record<string, string> = {}): { child: ChildProcess; output: () => string; exited: Promise<number | string | null> } {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // The exit code, or the signal's name when a signal ended the process (so a failure says which).
+  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   return { child, output: () => out, exited };
 }
 
@@ -63,7 +64,7 @@ describe('nextmavens start', () => {
   it('boots Postgres, migrates, prints URLs, keys and ready; Ctrl-C stops everything', async () => {
     const started = Date.now();
     const proc = run(['start']);
-    await waitFor(() => /ready/.test(proc.output()), 30_000, proc.output);
+    await waitFor(() => /^ready: accepting requests/m.test(proc.output()), 30_000, proc.output);
     const coldStartMs = Date.now() - started;
     const out = proc.output();
     expect(out).toContain(`API URL: http://localhost:${env.PORT}`);
@@ -90,10 +91,10 @@ describe('nextmavens start', () => {
 
   it('a second start reuses the cluster and prints the same keys; SIGTERM also stops cleanly', async () => {
     const proc = run(['start']);
-    await waitFor(() => /ready/.test(proc.output()), 30_000, proc.output);
+    await waitFor(() => /^ready: accepting requests/m.test(proc.output()), 30_000, proc.output);
     expect(proc.output().match(/anon key: (\S+)/)![1]).toBe(firstKeys);
     proc.child.kill('SIGTERM');
-    expect(await proc.exited).toBe(0);
+    expect(await proc.exited, proc.output()).toBe(0);
   }, 60_000);
 
   it('migrate alone is a no-op on a migrated database', async () => {
@@ -107,12 +108,12 @@ describe('nextmavens start', () => {
     expect(await proc.exited).toBe(1);
     expect(proc.output()).toContain('Invalid configuration');
     expect(proc.output()).toContain('PORT must be an integer');
-    expect(proc.output()).not.toContain('ready');
+    expect(proc.output()).not.toMatch(/^ready: accepting requests/m);
   });
 
   it('says which port is taken when the gateway cannot listen, and stops its Postgres', async () => {
     const blocker = run(['start']);
-    await waitFor(() => /ready/.test(blocker.output()), 30_000, blocker.output);
+    await waitFor(() => /^ready: accepting requests/m.test(blocker.output()), 30_000, blocker.output);
     const second = run(['start'], { DATA_DIR: path.join(dir, 'data2'), POSTGRESQL_PORT: String(await freePort()) });
     expect(await second.exited).toBe(1);
     expect(second.output()).toMatch(/EADDRINUSE|address already in use/i);
