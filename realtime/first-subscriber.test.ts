@@ -1,7 +1,8 @@
 /**
  * The first postgres_changes subscriber of a fresh database, as an app does it: subscribe, and
  * insert as soon as realtime-js reports SUBSCRIBED. The replication slot does not exist before
- * that join, so the join must not be answered until it does, or the insert is never delivered.
+ * that join, so the join must not be answered until it exists and is consistent (creating it waits
+ * for the transactions running in the cluster), or the insert is never delivered.
  */
 import { createClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -27,6 +28,14 @@ it('a change committed right after SUBSCRIBED reaches the first subscriber', asy
   const slot = t.db.config.postgres.replicationSlot;
   const before = await t.db.admin.query('select from pg_replication_slots where slot_name = $1', [slot]);
   expect(before.rowCount).toBe(0);
+  // A transaction running elsewhere in the cluster holds the new slot short of its consistent
+  // point (as other apps' transactions do): the join must wait for it, not just for the slot's row.
+  const blocker = await t.db.admin.connect();
+  await blocker.query('begin');
+  await blocker.query('select txid_current()');
+  const released = new Promise<void>((resolve) =>
+    setTimeout(() => void blocker.query('commit').then(() => (blocker.release(), resolve())), 1500),
+  );
   const got: string[] = [];
   const channel = supabase.channel('notes').on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'notes' }, (p) => got.push(p.new.body));
   await new Promise<void>((resolve, reject) => channel.subscribe((status, err) => (status === 'SUBSCRIBED' ? resolve() : status !== 'CLOSED' && reject(err ?? new Error(status)))));
@@ -34,5 +43,6 @@ it('a change committed right after SUBSCRIBED reaches the first subscriber', asy
   const end = Date.now() + 15_000;
   while (got.length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
   expect(got).toEqual(['first']);
+  await released;
   await supabase.removeAllChannels();
 });

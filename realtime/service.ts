@@ -484,12 +484,14 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       },
     }));
 
-  /** Resolves once the slot exists (changes committed from then on are delivered). */
+  /** Resolves once the slot exists and is consistent (changes committed from then on are delivered). */
   async function replicationReady(timeoutMs = 15_000): Promise<void> {
     campaign();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rowCount } = await ctx.pools.admin.query('select from pg_replication_slots where slot_name = $1', [slot]);
+      // A slot being created is listed before it is consistent (it waits for the transactions
+      // running anywhere in the cluster); changes committed before that point are not decoded.
+      const { rowCount } = await ctx.pools.admin.query('select from pg_replication_slots where slot_name = $1 and confirmed_flush_lsn is not null', [slot]);
       if (rowCount) return;
       if (Date.now() > deadline) throw new Error(`replication slot ${slot} was not created in time`);
       await new Promise((r) => setTimeout(r, 50));
