@@ -97,6 +97,17 @@ describe('embedded gateway', () => {
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('allows in preflights every header the Supabase SDK may send (its own published list)', async () => {
+    const { corsHeaders } = await import('@supabase/supabase-js/cors');
+    const sdkHeaders = corsHeaders['Access-Control-Allow-Headers'].split(',').map((h) => h.trim().toLowerCase());
+    const pre = await fetch(`${base}/rest/v1/t`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'GET', 'access-control-request-headers': sdkHeaders.join(', ') },
+    });
+    const allowed = (pre.headers.get('access-control-allow-headers') ?? '').split(',').map((h) => h.trim().toLowerCase());
+    expect(sdkHeaders.filter((h) => !allowed.includes(h))).toEqual([]);
+  });
+
   it('rejects oversize bodies on buffered routes with 413, never on streamed storage uploads', async () => {
     const big = 'x'.repeat(2048);
     const rest = await fetch(`${base}/rest/v1/t`, { method: 'POST', body: big, headers: { apikey: anon } });

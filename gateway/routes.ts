@@ -94,6 +94,10 @@ export const EDGE_POLICY = {
       'range-unit',
       'x-client-info',
       'x-supabase-api-version',
+      'x-retry-count', // postgrest-js retries
+      'traceparent', // supabase-js tracePropagation
+      'tracestate',
+      'baggage',
       'x-upsert',
       'x-request-id',
       'cache-control',
