@@ -11,6 +11,7 @@ import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { spawnRealtime } from '../test/helpers/realtime-process.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { until } from '../test/helpers/wait.ts';
 
@@ -44,21 +45,7 @@ async function health(i: Instance): Promise<{ leader: boolean; clustered: boolea
 
 async function startInstance(): Promise<Instance> {
   const port = await freePort();
-  const proc = spawn(process.execPath, ['cli/nextmavens.ts', 'serve', 'realtime'], {
-    cwd: new URL('..', import.meta.url).pathname,
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: db.url,
-      JWT_SECRET: TEST_JWT_SECRET,
-      POSTGRESQL_REPLICATION_SLOT: db.name,
-      REDIS_URL: redisUrl,
-      REALTIME_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
-      DATA_DIR: `/tmp/${db.name}`,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const proc = spawnRealtime(db, port, { REDIS_URL: redisUrl });
   const exited = new Promise<void>((r) => proc.once('exit', () => r()));
   const instance = { proc, port, exited };
   instances.push(instance);
@@ -82,10 +69,13 @@ function subscribed(ch: RealtimeChannel): Promise<void> {
   return new Promise((resolve, reject) => ch.subscribe((status, err) => (status === 'SUBSCRIBED' ? resolve() : status !== 'CLOSED' && reject(err ?? new Error(status)))));
 }
 
+/** A throwaway Redis that keeps nothing on disk. */
+const startRedis = (port: number) => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+
 beforeAll(async () => {
   if (!HAS_REDIS) return;
   const redisPort = await freePort();
-  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+  redis = startRedis(redisPort);
   redisUrl = `redis://127.0.0.1:${redisPort}`;
   db = await createTestDatabase();
   await db.admin.query(`
@@ -196,7 +186,7 @@ describe.skipIf(!HAS_REDIS)('realtime across two instances (Redis fan-out, one s
     redis!.kill('SIGKILL');
     await new Promise((r) => redis!.once('exit', r));
     await new Promise((r) => setTimeout(r, 4500));
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    redis = startRedis(port);
 
     // Broadcasts flow again (retried until the instances have reconnected).
     await until(async () => {

@@ -8,10 +8,11 @@
  * socket's buffer; with several instances (realtime/cluster.test.ts) clients of the survivors lose
  * nothing even then.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { RealtimeClient } from '@supabase/realtime-js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
+import { spawnRealtime } from '../test/helpers/realtime-process.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { until } from '../test/helpers/wait.ts';
 
@@ -24,20 +25,7 @@ let client: RealtimeClient | undefined;
 
 
 async function startServer(): Promise<ChildProcess> {
-  const proc = spawn(process.execPath, ['cli/nextmavens.ts', 'serve', 'realtime'], {
-    cwd: new URL('..', import.meta.url).pathname,
-    env: {
-      PATH: process.env.PATH,
-      DATABASE_URL: db.url,
-      JWT_SECRET: TEST_JWT_SECRET,
-      POSTGRESQL_REPLICATION_SLOT: db.name,
-      REALTIME_PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'silent',
-      DATA_DIR: `/tmp/${db.name}`,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const proc = spawnRealtime(db, port);
   await until(async () => (await fetch(`http://127.0.0.1:${port}/health`).then((r) => r.ok, () => false)), 60_000, 'the realtime server to start');
   return proc;
 }
