@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
 import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
-import { blobKey, createBackend, type StorageBackend } from './backend.ts';
+import { createBackend, type StorageBackend } from './backend.ts';
+import { rowBlobKeys, storedBlobKeys } from './storage-suite.ts';
 
 const ALICE = '66666666-6666-4666-8666-66666666666a';
 const BOB = '66666666-6666-4666-8666-66666666666b';
@@ -43,15 +44,8 @@ function rawGet(rawPath: string): Promise<{ status: number; body: string }> {
 }
 const json = async (r: Response) => (await r.json()) as Record<string, unknown>;
 
-async function blobs(): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const b of backend.list()) keys.push(b.key);
-  return keys.sort();
-}
-async function rowBlobs(): Promise<string[]> {
-  const { rows } = await db.admin.query<{ bucket_id: string; name: string; version: string }>('select bucket_id, name, version from storage.objects');
-  return rows.map(blobKey).sort();
-}
+const blobs = () => storedBlobKeys(backend);
+const rowBlobs = () => rowBlobKeys(db);
 
 beforeAll(async () => {
   t = await startTestStack({

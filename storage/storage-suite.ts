@@ -42,6 +42,19 @@ const tokenFor = (sub: string, tenant: string) =>
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Every blob the backend holds, by key (sorted). */
+export async function storedBlobKeys(backend: StorageBackend): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const b of backend.list()) keys.push(b.key);
+  return keys.sort();
+}
+
+/** The blob key of every storage.objects row (sorted): equal to storedBlobKeys when consistent. */
+export async function rowBlobKeys(db: TestDatabase): Promise<string[]> {
+  const { rows } = await db.admin.query<{ bucket_id: string; name: string; version: string }>('select bucket_id, name, version from storage.objects');
+  return rows.map(blobKey).sort();
+}
+
 export function storageSuite(kind: SuiteBackend): void {
   describe(`storage on the ${kind.name} backend`, () => {
     let t: TestStack;
@@ -57,15 +70,8 @@ export function storageSuite(kind: SuiteBackend): void {
       return createClient(stack.url, db.config.anonKey, { auth: { persistSession: false }, global: { headers: { Authorization: `Bearer ${token}` } } });
     }
 
-    async function blobs(): Promise<string[]> {
-      const keys: string[] = [];
-      for await (const b of backend.list()) keys.push(b.key);
-      return keys.sort();
-    }
-    async function rowBlobs(): Promise<string[]> {
-      const { rows } = await db.admin.query<{ bucket_id: string; name: string; version: string }>('select bucket_id, name, version from storage.objects');
-      return rows.map(blobKey).sort();
-    }
+    const blobs = () => storedBlobKeys(backend);
+    const rowBlobs = () => rowBlobKeys(db);
     async function staged(): Promise<string[]> {
       const ids: string[] = [];
       for await (const s of backend.listStaged()) ids.push(s.id);
