@@ -1,4 +1,8 @@
 /** The data bench/rest.ts and bench/graphql.ts read: a tenant-isolated table under RLS, 10,000 rows, a to-one relation. */
+import { SignJWT } from 'jose';
+import pg from 'pg';
+import type { Config } from '../config/load.ts';
+
 export const TENANT = '00000000-0000-4000-8000-0000000000aa';
 export const OTHER_TENANT = '00000000-0000-4000-8000-0000000000bb';
 
@@ -20,3 +24,27 @@ insert into public.bench_items (tenant_id, name, client_id)
 select setval(pg_get_serial_sequence('public.bench_items', 'id'), 10000);
 analyze;
 `;
+
+/** Loads ITEMS_FIXTURES into the stack's database. */
+export async function loadItems(config: Config): Promise<void> {
+  const admin = new pg.Client({ connectionString: config.postgres.url });
+  await admin.connect();
+  try {
+    await admin.query(ITEMS_FIXTURES);
+  } finally {
+    await admin.end();
+  }
+}
+
+/** An authenticated user of TENANT: its claims and the request headers carrying its token. */
+export async function tenantUser(config: Config): Promise<{ claims: Record<string, string>; headers: Record<string, string> }> {
+  const claims = { role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: TENANT };
+  const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(config.jwtSecret));
+  return { claims, headers: { apikey: config.anonKey, authorization: `Bearer ${token}`, 'content-type': 'application/json' } };
+}
+
+/** The i-th primary key of a spread over the 10,000 items, skipping the other tenant's (every 10th). */
+export function visibleItemId(i: number): number {
+  const id = 1 + ((i * 7919) % 10000);
+  return id % 10 === 0 ? id + 1 : id;
+}

@@ -9,9 +9,7 @@
  * Prints req/s, p50 and p99 for each and the ratio GraphQL/REST. BENCH_SECONDS sets the duration.
  */
 import os from 'node:os';
-import { SignJWT } from 'jose';
-import pg from 'pg';
-import { ITEMS_FIXTURES, TENANT } from './fixtures.ts';
+import { loadItems, tenantUser, visibleItemId } from './fixtures.ts';
 import { CONNECTIONS, SECONDS, cannon, startBenchStack, type Figures } from './harness.ts';
 
 const PK_QUERY = `query($id: BigInt!) { benchItem(id: $id) { id name clientId } }`;
@@ -19,14 +17,8 @@ const LIST_QUERY = `{ benchItems(first: 100, orderBy: ID_ASC) { nodes { id name 
 
 async function main(): Promise<void> {
   const { config, stack, close } = await startBenchStack({ DB_POOL_MAX: String(CONNECTIONS) });
-  const admin = new pg.Client({ connectionString: config.postgres.url });
-  await admin.connect();
-  await admin.query(ITEMS_FIXTURES);
-  await admin.end();
-
-  const claims = { role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: TENANT };
-  const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(config.jwtSecret));
-  const headers = { apikey: config.anonKey, authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  await loadItems(config);
+  const { headers } = await tenantUser(config);
   const graphqlUrl = `${stack.url}/graphql/v1`;
   const post = (query: string, variables: Record<string, unknown> = {}) =>
     fetch(graphqlUrl, { method: 'POST', headers, body: JSON.stringify({ query, variables }) }).then((r) => r.json() as Promise<any>);
@@ -40,10 +32,6 @@ async function main(): Promise<void> {
   const list = await post(LIST_QUERY);
   if (list.errors || list.data.benchItems.nodes.length !== 100 || !list.data.benchItems.nodes[0].client) throw new Error(`unexpected list result: ${JSON.stringify(list).slice(0, 300)}`);
 
-  const pkId = (i: number) => {
-    const id = 1 + ((i * 7919) % 10000);
-    return id % 10 === 0 ? id + 1 : id; // rows of the other tenant are invisible
-  };
   let i = 0;
   let j = 0;
   process.stderr.write(`${SECONDS} s per measurement at concurrency ${CONNECTIONS}\n`);
@@ -55,13 +43,13 @@ async function main(): Promise<void> {
       url: graphqlUrl,
       method: 'POST',
       headers,
-      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ query: PK_QUERY, variables: { id: String(pkId(i++)) } }) }) }],
+      requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ query: PK_QUERY, variables: { id: String(visibleItemId(i++)) } }) }) }],
     }),
     await cannon({
       title: 'rest pk',
       url: stack.url,
       headers,
-      requests: [{ setupRequest: (req) => ({ ...req, path: `/rest/v1/bench_items?id=eq.${pkId(j++)}` }) }],
+      requests: [{ setupRequest: (req) => ({ ...req, path: `/rest/v1/bench_items?id=eq.${visibleItemId(j++)}` }) }],
     }),
   ]);
   rows.push([

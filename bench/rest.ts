@@ -10,11 +10,9 @@
  * Prints req/s, p50 and p99 for each and the ratio REST/floor. BENCH_SECONDS sets the duration.
  */
 import os from 'node:os';
-import { SignJWT } from 'jose';
-import pg from 'pg';
 import { createPools } from '../db/pool.ts';
 import { withRequestContext } from '../db/request-context.ts';
-import { ITEMS_FIXTURES, TENANT } from './fixtures.ts';
+import { loadItems, tenantUser, visibleItemId } from './fixtures.ts';
 import { CONNECTIONS, SECONDS, cannon, percentile, startBenchStack, type Figures } from './harness.ts';
 
 /** The floor: `work` in a loop on CONNECTIONS concurrent workers for SECONDS. */
@@ -37,23 +35,13 @@ async function floor(work: (i: number) => Promise<unknown>): Promise<Figures> {
 
 async function main(): Promise<void> {
   const { config, stack, close } = await startBenchStack({ DB_POOL_MAX: String(CONNECTIONS) });
-  const admin = new pg.Client({ connectionString: config.postgres.url });
-  await admin.connect();
-  await admin.query(ITEMS_FIXTURES);
-  await admin.end();
+  await loadItems(config);
   await new Promise((r) => setTimeout(r, 300)); // schema cache reload after the DDL
 
-  const claims = { role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: TENANT };
-  const token = await new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(config.jwtSecret));
-  const headers = { apikey: config.anonKey, authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const { claims, headers } = await tenantUser(config);
   const pools = createPools(config.postgres, 'bench floor');
   const asCaller = (sql: string, values: unknown[], readOnly: boolean) =>
     withRequestContext(pools.request, claims, (c) => c.query(sql, values), { readOnly });
-  const pkId = (i: number) => 1 + ((i * 7919) % 10000);
-  const visiblePk = (i: number) => {
-    const id = pkId(i);
-    return id % 10 === 0 ? id + 1 : id;
-  };
 
   const rows: [string, Figures, Figures][] = [];
   process.stderr.write(`${SECONDS} s per measurement at concurrency ${CONNECTIONS}\n`);
@@ -64,10 +52,10 @@ async function main(): Promise<void> {
       title: 'pk',
       url: stack.url,
       headers,
-      requests: [{ setupRequest: (req) => ({ ...req, path: `/rest/v1/bench_items?id=eq.${visiblePk(i++)}` }) }],
+      requests: [{ setupRequest: (req) => ({ ...req, path: `/rest/v1/bench_items?id=eq.${visibleItemId(i++)}` }) }],
     }),
     await floor((n) =>
-      asCaller(`select coalesce(json_agg(t), '[]')::text as body from (select * from public.bench_items where id = $1) t`, [String(visiblePk(n))], true),
+      asCaller(`select coalesce(json_agg(t), '[]')::text as body from (select * from public.bench_items where id = $1) t`, [String(visibleItemId(n))], true),
     ),
   ]);
   rows.push([
