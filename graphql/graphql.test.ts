@@ -3,10 +3,9 @@
  * pagination, mutations, and RLS for two tenants exactly as REST applies it.
  */
 import { getIntrospectionQuery } from 'postgraphile/graphql';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { body } from '../test/helpers/http.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
@@ -17,8 +16,7 @@ const TENANT_A = '00000000-0000-4000-8000-00000000000a';
 const TENANT_B = '00000000-0000-4000-8000-00000000000b';
 
 const token = (tenant: string) =>
-  new SignJWT({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant })
-    .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  testToken({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant });
 
 async function gql(query: string, variables: Record<string, unknown> = {}, bearer?: string, path = '/graphql/v1', accept = 'application/json') {
   const res = await fetch(stack.url + path, {

@@ -4,12 +4,11 @@
  * the row (two tenants, anon), for INSERT, UPDATE and DELETE; connection auth is enforced.
  */
 import { createClient, type Client } from 'graphql-ws';
-import { SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { serveOne, type RunningStack } from '../cli/stack.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 let t: TestStack;
@@ -20,8 +19,7 @@ const TENANT_B = '00000000-0000-4000-8000-00000000000b';
 const clients: Client[] = [];
 
 const token = (tenant: string, expiresIn = '1h') =>
-  new SignJWT({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant })
-    .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(expiresIn).sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  testToken({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant }, expiresIn);
 
 const wsUrl = (base: string, path: string) => `${base.replace(/^http/, 'ws')}${path}`;
 

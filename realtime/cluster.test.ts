@@ -8,9 +8,8 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { createTestDatabase, type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { spawnRealtime } from '../test/helpers/realtime-process.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { until } from '../test/helpers/wait.ts';
@@ -54,8 +53,7 @@ async function startInstance(): Promise<Instance> {
 }
 
 async function tokenFor(tenant: string): Promise<string> {
-  return new SignJWT({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant })
-    .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  return testToken({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant });
 }
 
 async function clientOn(i: Instance, tenant: string): Promise<RealtimeClient> {

@@ -7,7 +7,7 @@
 import { createClient, type RealtimeChannel, type SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
-import type { TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 let t: TestStack;
@@ -114,10 +114,7 @@ describe('realtime', () => {
 });
 
 async function tokenFor(claims: Record<string, unknown>): Promise<string> {
-  const { SignJWT } = await import('jose');
-  const { TEST_JWT_SECRET } = await import('../test/helpers/db.ts');
-  return new SignJWT({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', ...claims })
-    .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  return testToken({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', ...claims });
 }
 
 describe('private channels', () => {
@@ -204,11 +201,8 @@ describe('postgres_changes', () => {
       alter table public.messages replica identity full; -- filters on deletes need the old row
       alter publication nextmavens_realtime add table public.messages;
     `);
-    const { SignJWT } = await import('jose');
-    const { TEST_JWT_SECRET } = await import('../test/helpers/db.ts');
     const tokenFor = (tenant: string) =>
-      new SignJWT({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant })
-        .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+      testToken({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant });
     const asTenant = async (tenant: string) => {
       const c = client();
       await c.realtime.setAuth(await tokenFor(tenant));

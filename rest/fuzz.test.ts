@@ -23,9 +23,8 @@
  * printed on failure.
  */
 import fc from 'fast-check';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_JWT_SECRET } from '../test/helpers/db.ts';
+import { testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 const SEED = process.env.FUZZ_SEED !== undefined && process.env.FUZZ_SEED !== '' ? Number(process.env.FUZZ_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
@@ -666,7 +665,7 @@ let t: TestStack;
 const tokens: Partial<Record<Who, string>> = {};
 
 function sign(claims: Record<string, unknown>): Promise<string> {
-  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  return testToken(claims);
 }
 
 interface Res {

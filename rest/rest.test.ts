@@ -3,10 +3,9 @@
  * (inside supabase-js) against the embedded stack over a real database, plus tenancy under RLS.
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 let t: TestStack;
@@ -21,11 +20,7 @@ const USER_A = '11111111-1111-4111-8111-11111111111a';
 const USER_B = '11111111-1111-4111-8111-11111111111b';
 
 function userToken(sub: string, tenant: string): Promise<string> {
-  return new SignJWT({ role: 'authenticated', sub, tenant_id: tenant, app_metadata: { tenant_id: tenant } })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  return testToken({ role: 'authenticated', sub, tenant_id: tenant, app_metadata: { tenant_id: tenant } });
 }
 
 function client(key: string, accessToken?: string): SupabaseClient {

@@ -7,18 +7,16 @@
  */
 import http from 'node:http';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 import { createBackend, type StorageBackend } from './backend.ts';
 import { rowBlobKeys, storedBlobKeys } from './storage-suite.ts';
 
 const ALICE = '66666666-6666-4666-8666-66666666666a';
 const BOB = '66666666-6666-4666-8666-66666666666b';
-const secret = new TextEncoder().encode(TEST_JWT_SECRET);
-const tokenFor = (sub: string) => new SignJWT({ role: 'authenticated', sub }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(secret);
+const tokenFor = (sub: string) => testToken({ role: 'authenticated', sub });
 
 let t: TestStack;
 let db: TestDatabase;

@@ -7,7 +7,7 @@ import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { TEST_JWT_SECRET, type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 /** A JSON response body, loosely typed for assertions. */
@@ -25,7 +25,7 @@ const BOB = '22222222-2222-4222-8222-22222222222b';
 const secret = new TextEncoder().encode(TEST_JWT_SECRET);
 
 const client = async (sub: string) => {
-  const token = await new SignJWT({ role: 'authenticated', sub }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(secret);
+  const token = await testToken({ role: 'authenticated', sub });
   return createClient(stack.url, db.config.anonKey, { auth: { persistSession: false }, global: { headers: { Authorization: `Bearer ${token}` } } });
 };
 

@@ -2,10 +2,9 @@
  * The short routes through the gateway: POST /storage/upload (multipart and raw),
  * GET /storage/:file_id, DELETE /storage/:file_id, RLS as the caller, real HTTP statuses.
  */
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 /** A JSON response body, loosely typed for assertions. */
@@ -18,9 +17,8 @@ let alice: string;
 let bob: string;
 const ALICE = '44444444-4444-4444-8444-44444444444a';
 const BOB = '44444444-4444-4444-8444-44444444444b';
-const secret = new TextEncoder().encode(TEST_JWT_SECRET);
 const bearer = async (sub: string) =>
-  `Bearer ${await new SignJWT({ role: 'authenticated', sub }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(secret)}`;
+  `Bearer ${await testToken({ role: 'authenticated', sub })}`;
 
 function form(fields: Record<string, string>, file: Blob, filename = 'file.bin') {
   const f = new FormData();

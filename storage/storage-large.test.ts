@@ -12,9 +12,8 @@ import { statfsSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { Readable } from 'node:stream';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TEST_JWT_SECRET } from '../test/helpers/db.ts';
+import { testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 const SIZE = 1024 * 1024 * 1024;
@@ -49,7 +48,7 @@ describe.runIf(RUN)('1 GiB streamed through storage', () => {
 
   beforeAll(async () => {
     t = await startTestStack({ sql: `insert into storage.buckets (id, name) values ('big', 'big');` });
-    token = await new SignJWT({ role: 'service_role' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+    token = await testToken({ role: 'service_role' });
   });
   afterAll(() => t?.close());
 

@@ -10,12 +10,11 @@ import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
-import { SignJWT } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
 import type { Config } from '../config/load.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 import { blobKey, createBackend, type StorageBackend } from './backend.ts';
 import { cleanupStorage, startCleanupJob } from './cleanup.ts';
@@ -37,8 +36,7 @@ const TENANT_A = '00000000-0000-4000-8000-00000000000a';
 const TENANT_B = '00000000-0000-4000-8000-00000000000b';
 
 const tokenFor = (sub: string, tenant: string) =>
-  new SignJWT({ role: 'authenticated', sub, tenant_id: tenant })
-    .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  testToken({ role: 'authenticated', sub, tenant_id: tenant });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -3,11 +3,10 @@
  * `transform`) on a PNG generated with sharp; output checked with sharp's own metadata.
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
-import { SignJWT } from 'jose';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 /** A JSON response body, loosely typed for assertions. */
@@ -22,10 +21,9 @@ let bob: SupabaseClient;
 let aliceToken: string;
 const ALICE = '33333333-3333-4333-8333-33333333333a';
 const BOB = '33333333-3333-4333-8333-33333333333b';
-const secret = new TextEncoder().encode(TEST_JWT_SECRET);
 const PHOTO = `${ALICE}/photo.png`;
 
-const tokenFor = (sub: string) => new SignJWT({ role: 'authenticated', sub }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(secret);
+const tokenFor = (sub: string) => testToken({ role: 'authenticated', sub });
 const clientFor = (token: string) =>
   createClient(stack.url, db.config.anonKey, { auth: { persistSession: false }, global: { headers: { Authorization: `Bearer ${token}` } } });
 

@@ -9,11 +9,10 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createClient } from '@supabase/supabase-js';
-import { SignJWT } from 'jose';
 import * as tus from 'tus-js-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
-import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
+import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
 let t: TestStack;
@@ -25,8 +24,7 @@ let bob: string;
 const ALICE = '55555555-5555-4555-8555-55555555555a';
 const BOB = '55555555-5555-4555-8555-55555555555b';
 const CHUNK = 64 * 1024;
-const secret = new TextEncoder().encode(TEST_JWT_SECRET);
-const tokenFor = (sub: string) => new SignJWT({ role: 'authenticated', sub }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(secret);
+const tokenFor = (sub: string) => testToken({ role: 'authenticated', sub });
 
 interface Outcome {
   url: string | null;

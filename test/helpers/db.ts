@@ -1,6 +1,7 @@
 /**
  * Per-file databases cloned from the migrated template of the run's embedded Postgres.
  */
+import { SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
@@ -18,6 +19,11 @@ export interface TestDatabase {
 }
 
 export const TEST_JWT_SECRET = 'test-secret-of-at-least-thirty-two-characters';
+
+/** An HS256 token signed with TEST_JWT_SECRET, issued now, expiring after `expiresIn` (jose time span or epoch seconds). */
+export function testToken(claims: Record<string, unknown>, expiresIn: string | number = '1h'): Promise<string> {
+  return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime(expiresIn).sign(new TextEncoder().encode(TEST_JWT_SECRET));
+}
 
 function serverUrl(database: string): string {
   const p = inject('postgres');
