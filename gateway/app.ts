@@ -8,7 +8,7 @@ import { createServiceApp } from '../services/fastify.ts';
 import type { Logger } from 'pino';
 import { checkHealth, type HealthCheck } from './health.ts';
 import { HEALTH_PATH, VERIFY_PATH, matchRoute } from './routes.ts';
-import { identityHeaders, restDenial, verifyRequest } from './verify.ts';
+import { denialFor, identityHeaders, verifyRequest } from './verify.ts';
 import type { JwtVerifier } from './jwt.ts';
 import { VERSION } from '../config/version.ts';
 
@@ -34,7 +34,7 @@ export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyI
     const uri = typeof forwardedUri === 'string' ? forwardedUri : req.url;
     const result = await verifyRequest(opts.verifier, req.headers, uri);
     if (!result.ok) {
-      const denied = matchRoute(uri.split('?')[0])?.service === 'rest' ? restDenial(result, req.headers) : result;
+      const denied = denialFor(matchRoute(uri.split('?')[0])?.service, result, req.headers);
       return reply.code(denied.status).headers(denied.headers ?? {}).send(denied.body);
     }
     return reply.code(200).headers(identityHeaders(result.identity)).send({ role: result.identity.role });

@@ -13,7 +13,7 @@ import { applyCors } from './cors.ts';
 import { EDGE_POLICY, matchRoute, type RouteDef, type ServiceName } from './routes.ts';
 import type { Service } from './service.ts';
 import type { JwtVerifier } from './jwt.ts';
-import { identityHeaders, restDenial, verifyRequest, type Denial } from './verify.ts';
+import { denialFor, identityHeaders, verifyRequest, type Denial } from './verify.ts';
 
 export interface EmbeddedGatewayOptions {
   services: Record<ServiceName, Service>;
@@ -53,7 +53,7 @@ export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server
     for (const h of ASSERTED_HEADERS) delete req.headers[h];
     if (route.auth !== 'apikey') return undefined;
     const result = await verifyRequest(verifier, req.headers, req.url);
-    if (!result.ok) return route.service === 'rest' ? restDenial(result, req.headers) : result;
+    if (!result.ok) return denialFor(route.service, result, req.headers);
     for (const [name, value] of Object.entries(identityHeaders(result.identity))) req.headers[name.toLowerCase()] = value;
     return undefined;
   }

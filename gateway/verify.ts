@@ -8,6 +8,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { bearerToken, JwtError, type JwtClaims, type JwtVerifier } from './jwt.ts';
+import type { ServiceName } from './routes.ts';
 
 export const API_ROLES = ['anon', 'authenticated', 'service_role'] as const;
 
@@ -93,14 +94,15 @@ export function identityHeaders(identity: EdgeIdentity): Record<string, string> 
 const TOKEN_FAILURES = new Set(['jwt_expired', 'jwt_malformed', 'jwt_invalid_signature', 'jwt_invalid']);
 
 /**
- * On REST routes a bad user token is answered the way PostgREST answers it (Supabase lets the
+ * The answer to a refused request on a route of `service` (the embedded gateway and /verify both
+ * ask here). On REST routes a bad user token is answered the way PostgREST answers it (Supabase lets the
  * token through to PostgREST): `{code: PGRST301|PGRST303, message, details, hint}` with a
  * `WWW-Authenticate: Bearer error="invalid_token"` header, so supabase-js apps see the codes they
  * know (`PGRST303` "JWT expired"). API key problems keep the gateway's answer, as Supabase's.
  */
-export function restDenial(denied: Denial, headers: IncomingHttpHeaders): Denial {
+export function denialFor(service: ServiceName | undefined, denied: Denial, headers: IncomingHttpHeaders): Denial {
   const code = typeof denied.body.code === 'string' ? denied.body.code : '';
-  if (!TOKEN_FAILURES.has(code)) return denied;
+  if (service !== 'rest' || !TOKEN_FAILURES.has(code)) return denied;
   const message = String(denied.body.message ?? '');
   let pgrst: { code: string; message: string };
   if (code === 'jwt_expired') pgrst = { code: 'PGRST303', message: 'JWT expired' };
