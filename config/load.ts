@@ -45,9 +45,9 @@ export interface Config {
   anonKey: string;
   serviceRoleKey: string;
   ports: { rest: number; auth: number; storage: number; realtime: number; graphql: number };
-  realtime: { jwtSecret: string; redisUrl?: string };
+  realtime: { jwtSecret: string; redisUrl?: string; maxEventsPerSecond: number; tenantMaxEventsPerSecond: number };
   graphql: { schemas: string[]; jwtSecret: string; maxDepth: number; maxCost: number; maxBodyBytes: number; statementTimeoutMs: number };
-  rest: { schemas: string[] };
+  rest: { schemas: string[]; maxRows?: number; planEnabled: boolean };
   auth: {
     accessTokenTtl: number;
     refreshTokenTtl: number;
@@ -315,7 +315,12 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     anonKey: r.raw('ANON_KEY') ?? '',
     serviceRoleKey: r.raw('SERVICE_ROLE_KEY') ?? '',
     ports,
-    realtime: { jwtSecret: r.secret('REALTIME_JWT_SECRET', jwtSecret), redisUrl: r.raw('REDIS_URL') },
+    realtime: {
+      jwtSecret: r.secret('REALTIME_JWT_SECRET', jwtSecret),
+      redisUrl: r.raw('REDIS_URL'),
+      maxEventsPerSecond: r.int('REALTIME_MAX_EVENTS_PER_SECOND', 0, 1_000_000),
+      tenantMaxEventsPerSecond: r.int('REALTIME_TENANT_MAX_EVENTS_PER_SECOND', 0, 100_000_000),
+    },
     graphql: {
       schemas,
       jwtSecret: r.secret('GRAPHILE_JWT_SECRET', jwtSecret),
@@ -324,7 +329,11 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       maxBodyBytes: r.int('GRAPHQL_MAX_BODY_BYTES', 1024, 2 ** 31),
       statementTimeoutMs: r.int('GRAPHQL_STATEMENT_TIMEOUT', 0, 2 ** 31 - 1),
     },
-    rest: { schemas: restSchemas },
+    rest: {
+      schemas: restSchemas,
+      maxRows: r.raw('REST_MAX_ROWS') === undefined ? undefined : r.int('REST_MAX_ROWS', 0, 2 ** 31 - 1),
+      planEnabled: r.bool('REST_DB_PLAN_ENABLED'),
+    },
     auth: {
       accessTokenTtl: r.int('AUTH_ACCESS_TOKEN_TTL', 30, 7 * 86400),
       refreshTokenTtl: r.int('AUTH_REFRESH_TOKEN_TTL', 60, 10 * 365 * 86400),

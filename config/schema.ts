@@ -40,6 +40,8 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   { name: 'AUTH_PORT', group: 'Services', default: '9999', description: 'Port of the standalone auth service.' },
   { name: 'STORAGE_PORT', group: 'Services', default: '5000', description: 'Port of the standalone storage service.' },
   { name: 'REST_SCHEMAS', group: 'Services', default: 'public', description: 'Comma-separated schemas exposed through REST (the first is the default; others via Accept-Profile / Content-Profile).' },
+  { name: 'REST_MAX_ROWS', group: 'Services', description: "Most rows a REST read returns (PostgREST's db-max-rows); also caps count=estimated. Unset: no limit." },
+  { name: 'REST_DB_PLAN_ENABLED', group: 'Services', default: 'false', description: "Answer Accept: application/vnd.pgrst.plan+json|text with the query's EXPLAIN (PostgREST's db-plan-enabled)." },
   // Auth
   { name: 'AUTH_ACCESS_TOKEN_TTL', group: 'Auth', default: '900', description: 'Lifetime of access tokens, in seconds.' },
   { name: 'AUTH_REFRESH_TOKEN_TTL', group: 'Auth', default: '2592000', description: 'Lifetime of a session without refresh, in seconds (30 days).' },
@@ -78,6 +80,8 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   // Realtime
   { name: 'REALTIME_PORT', group: 'Realtime', default: '4003', description: 'Port of the standalone realtime service.' },
   { name: 'REALTIME_JWT_SECRET', group: 'Realtime', description: 'Secret realtime verifies tokens with. Default: JWT_SECRET.' },
+  { name: 'REALTIME_MAX_EVENTS_PER_SECOND', group: 'Realtime', default: '100', description: "Messages one socket may send per second (heartbeats excepted), as Supabase's max_events_per_second; over it they are dropped with ClientRateLimitReached (0 = unlimited)." },
+  { name: 'REALTIME_TENANT_MAX_EVENTS_PER_SECOND', group: 'Realtime', default: '0', description: 'Messages all sockets of one tenant (the JWT tenant claim) may send per second together (0 = unlimited).' },
   { name: 'REDIS_URL', group: 'Realtime', description: 'Redis for fan-out across several realtime instances (optional; one instance needs none).' },
   // GraphQL
   { name: 'GRAPHILE_PORT', group: 'GraphQL', default: '4004', description: 'Port of the standalone GraphQL service.' },
