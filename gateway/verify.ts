@@ -43,7 +43,8 @@ export function apiKeyOf(headers: IncomingHttpHeaders, url: string | undefined):
   return query === -1 ? undefined : new URLSearchParams(url.slice(query + 1)).get('apikey') ?? undefined;
 }
 
-function tenantOf(claims: JwtClaims): string | undefined {
+/** The caller's tenant: the `tenant_id` claim, else `app_metadata.tenant_id`. */
+export function tenantOf(claims: JwtClaims): string | undefined {
   const top = claims.tenant_id;
   if (typeof top === 'string' && top) return top;
   const meta = claims.app_metadata;

@@ -14,14 +14,27 @@ import type { Logger } from 'pino';
 export const PUBLICATION = 'nextmavens_realtime';
 const MAX_IN_FLIGHT = 1000;
 
+/**
+ * Column values exactly as the WAL carries them: Postgres's text form (or null). They are typed,
+ * checked against RLS and rendered to JSON by Postgres itself (realtime.check_rows), never
+ * parsed here: a JavaScript rendering of a value (a Date, a float) is not Postgres's.
+ * An unchanged TOASTed value that the WAL does not repeat is absent (undefined).
+ */
+export type WalRow = Record<string, string | null | undefined>;
+
 export interface RowChange {
   type: 'INSERT' | 'UPDATE' | 'DELETE';
   schema: string;
   table: string;
   columns: { name: string; type: string }[];
-  keyColumns: string[];
-  record?: Record<string, unknown>;
-  oldRecord?: Record<string, unknown>;
+  /** The new row (INSERT, UPDATE). */
+  record?: WalRow;
+  /**
+   * The old row (UPDATE, DELETE): every column under REPLICA IDENTITY FULL, else only the
+   * replica identity's columns (pgoutput flags every column as "key" under FULL: the key of a
+   * table is never taken from these flags, but from the catalog).
+   */
+  oldRecord?: WalRow;
 }
 
 export interface Transaction {
@@ -38,6 +51,20 @@ export function lsnValue(lsn: string): bigint {
   const [hi, lo] = lsn.split('/');
   return (BigInt(`0x${hi || '0'}`) << 32n) | BigInt(`0x${lo || '0'}`);
 }
+
+/**
+ * pgoutput with every column value kept as the text the WAL carries: the library parses values
+ * with node-postgres's global type parsers (dates into Date, int8 left as text, …), which no
+ * longer match Postgres's own text once they are rendered back.
+ */
+class TextPgoutputPlugin extends PgoutputPlugin {
+  override parse(buffer: Buffer): Pgoutput.Message {
+    const msg = super.parse(buffer);
+    if (msg.tag === 'relation') for (const column of msg.columns) column.parser = keepText;
+    return msg;
+  }
+}
+const keepText = (text: string) => text;
 
 export interface ChangeStream {
   stop(): Promise<void>;
@@ -90,7 +117,7 @@ export async function startChangeStream(url: string, slot: string, log: Logger, 
     { connectionString: url },
     { acknowledge: { auto: false, timeoutSeconds: 0 }, flowControl: { enabled: true } },
   );
-  const plugin = new PgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION] });
+  const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [PUBLICATION] });
   let pending: RowChange[] = [];
   let xid = 0;
   let lastAcked: string | undefined;
@@ -110,13 +137,13 @@ export async function startChangeStream(url: string, slot: string, log: Logger, 
         xid = msg.xid;
         return;
       case 'insert':
-        pending.push({ type: 'INSERT', schema: msg.relation.schema, table: msg.relation.name, columns: columnsOf(msg.relation), keyColumns: msg.relation.keyColumns, record: msg.new });
+        pending.push({ type: 'INSERT', schema: msg.relation.schema, table: msg.relation.name, columns: columnsOf(msg.relation), record: msg.new });
         return;
       case 'update':
-        pending.push({ type: 'UPDATE', schema: msg.relation.schema, table: msg.relation.name, columns: columnsOf(msg.relation), keyColumns: msg.relation.keyColumns, record: msg.new, oldRecord: msg.old ?? msg.key ?? undefined });
+        pending.push({ type: 'UPDATE', schema: msg.relation.schema, table: msg.relation.name, columns: columnsOf(msg.relation), record: msg.new, oldRecord: msg.old ?? msg.key ?? undefined });
         return;
       case 'delete':
-        pending.push({ type: 'DELETE', schema: msg.relation.schema, table: msg.relation.name, columns: columnsOf(msg.relation), keyColumns: msg.relation.keyColumns, oldRecord: msg.old ?? msg.key ?? {} });
+        pending.push({ type: 'DELETE', schema: msg.relation.schema, table: msg.relation.name, columns: columnsOf(msg.relation), oldRecord: msg.old ?? msg.key ?? {} });
         return;
       case 'commit': {
         const commitLsn = msg.commitEndLsn ?? lsn;

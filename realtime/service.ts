@@ -23,10 +23,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { FastifyRequest } from 'fastify';
 import { bearerToken, createJwtVerifier, JwtError, type JwtClaims } from '../gateway/jwt.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
-import { API_ROLES } from '../gateway/verify.ts';
+import { API_ROLES, tenantOf } from '../gateway/verify.ts';
+import { MessageRate, type SocketRate } from './message-rate.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { decode, encode, encodeUserBroadcast, type PhxMessage, type Vsn } from './phoenix.ts';
-import { lsnValue, PUBLICATION, startChangeStream, waitUntilVisible, type RowChange, type Transaction } from './changes.ts';
+import { lsnValue, PUBLICATION, startChangeStream, waitUntilVisible, type RowChange, type Transaction, type WalRow } from './changes.ts';
 import { channelPolicies, CHECK_TIMEOUT, type ChannelPolicies } from './authorization.ts';
 import { localBus, redisBus, type Bus, type BusMessage, type PresenceMetas } from './bus.ts';
 import { electLeader, type Leadership } from './leader.ts';
@@ -37,8 +38,6 @@ const MAX_CHANNELS_PER_CONNECTION = 100;
 const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** Client messages waiting behind a slow one (a join checking policies) before the socket is closed. */
 const MAX_QUEUED_MESSAGES = 1000;
-/** Messages a socket may send per second (heartbeats excepted), as Supabase's max_events_per_second. */
-const MAX_MESSAGES_PER_SECOND = 100;
 
 interface Connection {
   ws: WebSocket;
@@ -49,7 +48,9 @@ interface Connection {
   queue: Promise<void>;
   queued: number;
   /** Messages in the current one-second window. */
-  rate: { window: number; count: number };
+  rate: SocketRate;
+  /** The tenant claim of the socket's token (per-tenant message limit). */
+  tenant: string | undefined;
 }
 
 interface Binding {
@@ -127,6 +128,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const topics = new Map<string, Set<Channel>>();
   const presence = new Map<string, Map<string, PresenceEntry[]>>();
   const connections = new Set<Connection>();
+  const messageRate = new MessageRate(ctx.config.realtime.maxEventsPerSecond, ctx.config.realtime.tenantMaxEventsPerSecond);
   const bus: Bus = ctx.config.realtime.redisUrl ? await redisBus(ctx.config.realtime.redisUrl, ctx.config.postgres.replicationSlot, ctx.log) : localBus();
 
   /**
@@ -562,75 +564,106 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     return true;
   }
 
-  const bindingMatches = (b: Binding, c: RowChange) =>
-    (b.schema === '*' || b.schema === c.schema) &&
-    (b.table === '*' || b.table === c.table) &&
-    (b.event === '*' || b.event === c.type) &&
-    matchesFilters(b.filters, c.type === 'DELETE' ? c.oldRecord : c.record);
-
-  /** A row's key as text values, comparable with what visibleKeys returns. */
-  const keyOf = (c: RowChange, row: Record<string, unknown> | undefined) =>
-    JSON.stringify(c.keyColumns.map((k) => (row?.[k] === null || row?.[k] === undefined ? null : row[k] instanceof Date ? (row[k] as Date).toISOString() : String(row[k]))));
+  /** Does `b` ask for changes of this kind on this table? (Its filters are applied to what the subscriber may see.) */
+  const bindingTargets = (b: Binding, c: RowChange) =>
+    (b.schema === '*' || b.schema === c.schema) && (b.table === '*' || b.table === c.table) && (b.event === '*' || b.event === c.type);
 
   /**
-   * For each claims group, the keys of `changes` (one table) it may SELECT: one round trip for
-   * all groups (realtime.visible_keys switches role and claims per group, as a request would).
+   * One table's changed rows of a batch, checked and rendered by Postgres (realtime.check_rows):
+   * each row as Postgres renders it, its key, and which rows each claims group may SELECT.
+   * Every new and old row the WAL carries is one entry of `rows`.
    */
-  async function visibleKeys(groups: JwtClaims[], changes: RowChange[]): Promise<Set<string>[]> {
-    const c0 = changes[0];
-    const keys = changes.map((c) => Object.fromEntries(c0.keyColumns.map((k) => [k, c.record?.[k] ?? null])));
-    const out = groups.map(() => new Set<string>());
+  interface CheckedTable {
+    rendered: Record<string, unknown>[];
+    /** Primary-key (else replica-identity-index) columns alone; undefined: the table has neither. */
+    keys: (Record<string, unknown> | undefined)[];
+    /** Per claims group key: the indexes of `rows` it may SELECT. */
+    visible: Map<string, Set<number>>;
+  }
+
+  /**
+   * Checks the rows of one table for every claims group in one round trip. Policies are evaluated
+   * over the values as committed, so a row a later transaction changed or deleted before this
+   * check is judged as it was, not dropped (docs/realtime-changes.md).
+   */
+  async function checkRows(schema: string, table: string, rows: WalRow[], groups: Map<string, JwtClaims>): Promise<CheckedTable> {
+    const checked: CheckedTable = { rendered: rows.map(() => ({})), keys: rows.map(() => undefined), visible: new Map() };
+    const groupKeys = [...groups.keys()];
+    for (const k of groupKeys) checked.visible.set(k, new Set());
     const client = await ctx.pools.admin.connect();
     let broken: Error | undefined;
     try {
       // Policies run as each group on this admin connection: bound them as a request would be.
-      await client.query(`begin read only; set local statement_timeout = '${CHECK_TIMEOUT}'`);
-      const { rows } = await client.query<{ claims_index: number; key: string }>(
-        'select claims_index, key from realtime.visible_keys($1::regclass, $2::text[], $3::json, $4::jsonb[])',
-        [`"${c0.schema.replace(/"/g, '""')}"."${c0.table.replace(/"/g, '""')}"`, c0.keyColumns, JSON.stringify(keys), groups.map((g) => JSON.stringify(g))],
+      await client.query(`begin read only; set local statement_timeout = '${CHECK_TIMEOUT}'; set local timezone = 'UTC'`);
+      const { rows: out } = await client.query<{ claims_index: number; row_index: number; record: Record<string, unknown> | null; key: Record<string, unknown> | null }>(
+        'select claims_index, row_index, record, key from realtime.check_rows($1::regclass, $2::jsonb, $3::jsonb[])',
+        [`"${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}"`, JSON.stringify(rows), [...groups.values()].map((g) => JSON.stringify(g))],
       );
-      for (const r of rows) out[r.claims_index - 1]?.add(JSON.stringify(JSON.parse(r.key)));
+      for (const r of out) {
+        const i = r.row_index - 1;
+        if (r.claims_index === 0) {
+          checked.rendered[i] = r.record ?? {};
+          checked.keys[i] = r.key ?? undefined;
+        } else checked.visible.get(groupKeys[r.claims_index - 1])?.add(i);
+      }
     } catch (err) {
       ctx.log.warn({ err }, 'realtime: visibility check failed; not delivering');
     } finally {
       await client.query('rollback').catch((err: Error) => (broken = err));
       client.release(broken);
     }
-    return out;
+    return checked;
+  }
+
+  /** Where a change's rows sit in its table's CheckedTable. */
+  interface Located {
+    checked: CheckedTable;
+    newIndex: number;
+    oldIndex: number;
   }
 
   async function dispatch(txs: Transaction[]): Promise<void> {
     const subscribers = [...connections].flatMap((conn) => [...conn.channels.values()]).filter((ch) => ch.bindings.length);
     if (!subscribers.length) return;
+    // Policies may read other tables written by the same transaction (memberships): those reads
+    // must see it committed.
     await waitUntilVisible(ctx.pools.admin, txs.map((tx) => tx.xid));
-    // Per table: which rows of these transactions may each claims group see? One query per table.
-    const visible = new Map<string, Set<string>>();
-    const byTable = new Map<string, RowChange[]>();
-    for (const c of txs.flatMap((tx) => tx.changes)) if (c.type !== 'DELETE' && c.keyColumns.length) (byTable.get(`${c.schema}.${c.table}`) ?? byTable.set(`${c.schema}.${c.table}`, []).get(`${c.schema}.${c.table}`)!).push(c);
     const claimsKeys = new Map<Channel, string>(subscribers.map((ch) => [ch, JSON.stringify(ch.claims)]));
+    // Per table: its rows (new and old) and the claims groups subscribed to any of its changes.
+    const tables = new Map<string, { schema: string; table: string; rows: WalRow[]; groups: Map<string, JwtClaims>; changes: { c: RowChange; newIndex: number; oldIndex: number }[] }>();
+    for (const c of txs.flatMap((tx) => tx.changes)) {
+      const wanted = subscribers.filter((ch) => ch.bindings.some((b) => bindingTargets(b, c)));
+      if (!wanted.length) continue;
+      const name = `${c.schema}.${c.table}`;
+      let t = tables.get(name);
+      if (!t) tables.set(name, (t = { schema: c.schema, table: c.table, rows: [], groups: new Map(), changes: [] }));
+      for (const ch of wanted) t.groups.set(claimsKeys.get(ch)!, ch.claims);
+      const newIndex = c.record ? t.rows.push(c.record) - 1 : -1;
+      const oldIndex = c.oldRecord ? t.rows.push(c.oldRecord) - 1 : -1;
+      t.changes.push({ c, newIndex, oldIndex });
+    }
+    const located = new Map<RowChange, Located>();
     await Promise.all(
-      [...byTable].map(async ([table, changes]) => {
-        const groups = new Map<string, JwtClaims>();
-        for (const ch of subscribers) if (!groups.has(claimsKeys.get(ch)!) && changes.some((c) => ch.bindings.some((b) => bindingMatches(b, c)))) groups.set(claimsKeys.get(ch)!, ch.claims);
-        if (!groups.size) return;
-        const sets = await visibleKeys([...groups.values()], changes);
-        [...groups.keys()].forEach((claimsKey, i) => visible.set(`${table}\u0000${claimsKey}`, sets[i]));
+      [...tables.values()].map(async (t) => {
+        const checked = await checkRows(t.schema, t.table, t.rows, t.groups);
+        for (const { c, newIndex, oldIndex } of t.changes) located.set(c, { checked, newIndex, oldIndex });
       }),
     );
     for (const tx of txs) {
       for (const c of tx.changes) {
-        const checked = c.type !== 'DELETE' && c.keyColumns.length > 0;
-        const rowKey = checked ? keyOf(c, c.record) : '';
-        // Frames are identical for every channel of one topic and binding set: encode once.
+        const at = located.get(c);
+        if (!at) continue;
+        // Frames are identical for every channel of one topic, binding set and view of the row: encode once.
         const frames = new Map<string, string>();
         for (const ch of subscribers) {
-          const ids = ch.bindings.filter((b) => bindingMatches(b, c)).map((b) => b.id);
+          const view = changeView(c, at, at.checked.visible.get(claimsKeys.get(ch)!));
+          if (!view) continue;
+          const ids = ch.bindings.filter((b) => bindingTargets(b, c) && matchesFilters(b.filters, view.filterable)).map((b) => b.id);
           if (!ids.length) continue;
-          if (checked && !visible.get(`${c.schema}.${c.table}\u0000${claimsKeys.get(ch)}`)?.has(rowKey)) continue;
-          const frameKey = `${ch.conn.vsn}\u0000${ch.topic}\u0000${ids.join(',')}`;
+          const frameKey = `${ch.conn.vsn}\u0000${ch.topic}\u0000${ids.join(',')}\u0000${view.variant}`;
           let frame = frames.get(frameKey);
           if (frame === undefined) {
-            frame = encode({ join_ref: null, ref: null, topic: ch.topic, event: 'postgres_changes', payload: { ids, data: changeData(tx, c) } }, ch.conn.vsn);
+            frame = encode({ join_ref: null, ref: null, topic: ch.topic, event: 'postgres_changes', payload: { ids, data: { ...view.data, commit_timestamp: tx.commitTimestamp } } }, ch.conn.vsn);
             frames.set(frameKey, frame);
           }
           sendFrame(ch.conn, frame);
@@ -639,20 +672,40 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     }
   }
 
-  /** The `data` of a postgres_changes event (protocols.md §1.6). */
-  function changeData(tx: Transaction, c: RowChange): Record<string, unknown> {
-    const data: Record<string, unknown> = { schema: c.schema, table: c.table, commit_timestamp: tx.commitTimestamp, type: c.type, columns: c.columns, errors: null };
+  /**
+   * What one claims group may learn of a change (protocols.md §1.6; docs/realtime-changes.md):
+   * - INSERT/UPDATE: nothing unless it may SELECT the new row as committed; then the row, and for
+   *   UPDATE the old row if it may SELECT that too (REPLICA IDENTITY FULL), else the old key.
+   * - DELETE: only the key, to every subscriber of the table (as Supabase). Filters see the whole
+   *   old row only when the group may SELECT it, else only the key: a filter is never an oracle
+   *   for values the subscriber cannot read.
+   * - A table without a primary key (or replica identity index): an error instead of the row, to
+   *   groups that may SELECT it.
+   * undefined: nothing to deliver.
+   */
+  function changeView(c: RowChange, at: Located, visible: Set<number> | undefined): { data: Record<string, unknown>; filterable: Record<string, unknown>; variant: string } | undefined {
+    const { checked, newIndex, oldIndex } = at;
+    const sees = (i: number) => i >= 0 && visible?.has(i) === true;
+    const data: Record<string, unknown> = { schema: c.schema, table: c.table, type: c.type, columns: c.columns, errors: null };
+    const keyOf = (i: number) => (i >= 0 ? checked.keys[i] : undefined);
     if (c.type === 'DELETE') {
-      // Without the row there is nothing to check RLS against: only its key is revealed.
-      data.old_record = Object.fromEntries(c.keyColumns.map((k) => [k, c.oldRecord?.[k] ?? null]));
-      return data;
+      const key = keyOf(oldIndex);
+      data.old_record = key ?? {};
+      const oldVisible = sees(oldIndex);
+      return { data, filterable: oldVisible ? checked.rendered[oldIndex] : (key ?? {}), variant: oldVisible ? 'o' : 'k' };
     }
-    if (!c.keyColumns.length) {
+    if (!sees(newIndex)) return undefined;
+    const record = checked.rendered[newIndex];
+    if (!keyOf(newIndex)) {
       data.record = {};
       data.errors = ['Error 400: Bad Request, no primary key'];
-    } else data.record = c.record;
-    if (c.type === 'UPDATE') data.old_record = c.oldRecord ?? {};
-    return data;
+    } else data.record = record;
+    if (c.type === 'UPDATE') {
+      const oldVisible = sees(oldIndex);
+      data.old_record = oldVisible ? checked.rendered[oldIndex] : (keyOf(oldIndex) ?? {});
+      return { data, filterable: record, variant: oldVisible ? 'o' : 'k' };
+    }
+    return { data, filterable: record, variant: 'n' };
   }
 
   // -------------------------------------------------------------------------- other instances
@@ -703,15 +756,13 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     }
     const vsn: Vsn = url.searchParams.get('vsn') === '2.0.0' ? '2.0.0' : '1.0.0';
     wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn: Connection = { ws, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0, rate: { window: 0, count: 0 } };
+      const conn: Connection = { ws, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0, rate: messageRate.socket(), tenant: tenantOf(claims) };
       connections.add(conn);
       ws.on('message', (data, isBinary) => {
         const m = decode(data as Buffer, isBinary, vsn);
         if (!m) return; // not a Phoenix message: ignored
         if (m.topic === 'phoenix' && m.event === 'heartbeat') return reply(conn, m, 'ok', {});
-        const second = Math.floor(Date.now() / 1000);
-        if (conn.rate.window !== second) conn.rate = { window: second, count: 0 };
-        if (++conn.rate.count > MAX_MESSAGES_PER_SECOND) {
+        if (!messageRate.admit(conn.rate, conn.tenant)) {
           // Over the limit: the message is dropped; a push that expects a reply is told why.
           if (m.ref !== null && m.ref !== undefined) reply(conn, m, 'error', { reason: 'ClientRateLimitReached: Too many messages per second' });
           return;
