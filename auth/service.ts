@@ -128,12 +128,18 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     if (claims.role !== 'service_role' && claims.role !== 'supabase_admin') throw AUTH_ERRORS.notAdmin();
   }
 
-  /** The tenant of the API key used to sign up (a tenant-scoped anon key), if any. */
+  /**
+   * The tenant a new user joins: that of the `apikey` when it is a tenant's API key — signed by
+   * us, with `tenant_id` (or `app_metadata.tenant_id`), an API-key role and no `sub`. A user's
+   * access token carries its tenant too, but a member must not be able to enrol new members with
+   * it: a key that names a user is no tenant key, and the new user joins no tenant.
+   */
   async function tenantFromApiKey(req: FastifyRequest): Promise<string | null> {
     const key = str(req.headers.apikey);
     if (!key) return null;
     const claims = await verifier.verify(key).catch(() => undefined);
-    const tenant = claims?.tenant_id ?? obj(claims?.app_metadata).tenant_id;
+    if (!claims || claims.sub !== undefined || (claims.role !== 'anon' && claims.role !== 'service_role')) return null;
+    const tenant = claims.tenant_id ?? obj(claims.app_metadata).tenant_id;
     return typeof tenant === 'string' ? tenant : null;
   }
 
@@ -161,7 +167,9 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     const data = obj(body.data);
     const tenantId = await tenantFromApiKey(req);
     if (!email && !str(body.phone)) {
+      // signInAnonymously (GoTrue's order: the anonymous switch, then DISABLE_SIGNUP).
       if (!config.auth.anonymousSignins) throw AUTH_ERRORS.anonymousDisabled();
+      if (config.auth.disableSignup) throw AUTH_ERRORS.signupDisabled();
       return withTransaction(pool, async (c) => {
         const user = await createUser(c, { confirmed: false, userMetadata: data, appMetadata: {}, isAnonymous: true, tenantId });
         return issue(c, user, 'anonymous', req);
