@@ -13,7 +13,20 @@ import type { UserRow } from './store.ts';
 import type { IssuedSession } from './tokens.ts';
 
 export type Body = Record<string, unknown>;
-export const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+/**
+ * What GoTrue accepts as an address (checkmail's format check): the HTML "valid e-mail address"
+ * grammar — atext characters, `@`, dot-separated labels of letters, digits and inner hyphens.
+ */
+export const EMAIL = /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
+/** GoTrue's limit on an address's length. */
+export const MAX_EMAIL_LENGTH = 255;
+
+/** A well-formed address (already trimmed and lower-cased), or GoTrue's 400 for it. */
+export function checkEmail(email: string): string {
+  if (email.length > MAX_EMAIL_LENGTH) throw AUTH_ERRORS.validation('An email address is too long');
+  if (!EMAIL.test(email)) throw AUTH_ERRORS.invalidEmail();
+  return email;
+}
 
 export const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 export const obj = (v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Body) : {});
@@ -44,8 +57,7 @@ export function emailOf(body: Body, required = true): string | undefined {
     if (required) throw AUTH_ERRORS.validation('An email address is required');
     return undefined;
   }
-  if (!EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
-  return email;
+  return checkEmail(email);
 }
 
 export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;

@@ -16,7 +16,7 @@ import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { API_VERSION, AUTH_ERRORS, AuthError, sendAuthError } from './errors.ts';
 import { challengeOf, exchangeAuthCode } from './flow-state.ts';
-import { bodyOf, EMAIL, hasNul, obj, str, wrap, type AuthDeps } from './http.ts';
+import { bodyOf, checkEmail, hasNul, obj, str, wrap, type AuthDeps } from './http.ts';
 import { createAuthMail, createTransport, SEND_EMAIL_TASK } from './mailer.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { redirectOf, registerEmailRoutes, sendAuthEmail, sendEmailChange } from './routes/email.ts';
@@ -176,7 +176,8 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
       });
     }
     if (config.auth.disableSignup) throw AUTH_ERRORS.signupDisabled();
-    if (!email || !EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
+    if (!email) throw AUTH_ERRORS.invalidEmail();
+    checkEmail(email);
     const password = checkPassword(str(body.password));
     const passwordHash = await hashPassword(password, config.auth.bcryptCost);
     const challenge = challengeOf(body);
@@ -325,7 +326,7 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     const email = str(body.email)?.trim().toLowerCase();
     let emailChange = false;
     if (email !== undefined && email !== user.email) {
-      if (!EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
+      checkEmail(email);
       if (await findUserByEmail(pool, email)) throw AUTH_ERRORS.emailExists();
       // Autoconfirm changes the address at once; otherwise both addresses confirm by mail first.
       emailChange = !config.auth.autoconfirm;

@@ -4,7 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import { AUTH_ERRORS } from '../errors.ts';
-import { bodyOf, EMAIL, obj, str, wrap, type AuthDeps, type Body } from '../http.ts';
+import { bodyOf, checkEmail, obj, str, wrap, type AuthDeps, type Body } from '../http.ts';
 import { hashPassword } from '../passwords.ts';
 import { createUser, findUserByEmail, findUserById, identitiesOf, withTransaction, type UserRow } from '../store.ts';
 import { userJson } from '../tokens.ts';
@@ -43,8 +43,9 @@ export function registerAdminRoutes(d: AuthDeps): void {
   async function adminCreate(req: FastifyRequest) {
     await requireAdmin(req);
     const body = bodyOf(req);
-    const email = str(body.email)?.trim().toLowerCase();
-    if (email !== undefined && !EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
+    const email = str(body.email)?.trim().toLowerCase() || undefined;
+    if (!email && !str(body.phone)) throw AUTH_ERRORS.validation('Cannot create a user without either an email or phone');
+    if (email) checkEmail(email);
     const password = str(body.password);
     const appMeta = obj(body.app_metadata);
     const tenantId = tenantOf(body.tenant_id) ?? tenantOf(appMeta.tenant_id) ?? null;
@@ -106,7 +107,7 @@ export function registerAdminRoutes(d: AuthDeps): void {
     if (body.tenant_id !== undefined) set('tenant_id = ?', tenantOf(body.tenant_id));
     const email = str(body.email)?.trim().toLowerCase();
     if (email && email !== user.email) {
-      if (!EMAIL.test(email)) throw AUTH_ERRORS.validation('Unable to validate email address: invalid format');
+      checkEmail(email);
       if (await findUserByEmail(pool, email)) throw AUTH_ERRORS.emailExists();
       set('email = ?', email);
     }
