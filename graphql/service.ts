@@ -21,7 +21,7 @@ import { PostGraphileConnectionFilterPreset } from 'postgraphile-plugin-connecti
 import { bearerToken, createJwtVerifier, type JwtClaims } from '../gateway/jwt.ts';
 import { GRAPHQL_ERRORS, GraphqlServiceError, makeMaskError, sendGraphqlError } from './errors.ts';
 import { limitsPreset } from './limits.ts';
-import { RowChangeSubscriptionsPlugin } from './subscriptions.ts';
+import { committedRowCheck, RowChangeSubscriptionsPlugin, ROW_CHECK_CONTEXT } from './subscriptions.ts';
 import { createGraphqlWebSockets, type GraphqlWebSockets } from './websocket.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { API_ROLES } from '../gateway/verify.ts';
@@ -62,6 +62,7 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
     return { ...claims, role };
   }
 
+  const rowCheck = committedRowCheck(ctx.pools.admin);
   /** Claims of HTTP requests, verified in `handle` before Grafserv sees the request. */
   const httpClaims = new WeakMap<IncomingMessage, JwtClaims>();
   // Set once the server exists (the context callback only runs after that).
@@ -101,6 +102,7 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
         const claims = (req && (httpClaims.get(req) ?? sockets?.claimsOf(req))) || { role: 'anon' };
         const role = claims.role as string;
         return {
+          [ROW_CHECK_CONTEXT]: rowCheck,
           pgSettings: {
             ...args.contextValue?.pgSettings,
             // GRAPHQL_STATEMENT_TIMEOUT bounds roles that have no statement_timeout of their own

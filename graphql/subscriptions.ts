@@ -1,24 +1,24 @@
 /**
  * Row-change subscriptions: `Subscription.<table>Changed(events: [RowChangeEvent!])` for every
- * table that opted in with `graphql.enable_subscriptions('schema.table')` (sql/0013_graphql.sql).
+ * table that opted in with `graphql.enable_subscriptions('schema.table')` (sql/0013_graphql.sql,
+ * sql/0017_graphql_committed_rows.sql).
  *
- * The table's trigger NOTIFYs `graphql_changes:<oid>` with the operation and primary key only.
- * PostGraphile's own pgSubscriber LISTENs; each subscriber's stream then keeps only the events its
- * own role and claims may see — for INSERT/UPDATE the row must be SELECTable under the
- * subscriber's pgSettings (RLS decides), for DELETE (the row is gone, nothing left to check RLS
- * against) the subscriber must be able to SELECT the table and, when the table has a `tenant_id`,
- * belong to the deleted row's tenant (or bypass RLS). The payload's row is then fetched by the
- * normal Grafast plan, under the same pgSettings, so nested relations obey RLS as in queries.
- *
- * Known limit of DELETE (as in Supabase Realtime, where DELETEs are not filtered by RLS at all):
- * policies finer than the tenant (e.g. owner-only rows) cannot be evaluated on a row that no
- * longer exists, so every subscriber of the same tenant with SELECT on the table learns the
- * deleted row's primary key (never its data), and on tables without `tenant_id` every
- * subscriber with SELECT does. Tables whose keys must not leak that way should not opt in,
- * or should use keys that reveal nothing (uuids).
+ * The table's trigger NOTIFYs `graphql_changes:<oid>` with the operation, the primary key and the
+ * row as committed (`new::text`, `old::text` for DELETE; a large row is parked in
+ * graphql.change_rows and named by id). PostGraphile's own pgSubscriber LISTENs; each
+ * subscriber's stream keeps only the events whose committed row its own role and claims may
+ * SELECT (RLS evaluated by Postgres over those values, realtime.check_rows, as realtime does:
+ * docs/realtime-changes.md) — for DELETE, the old row. A row changed or deleted by a later
+ * transaction before the check is neither lost nor judged on the later values. The payload's row
+ * is served from the committed values; nested relations are read by the normal Grafast plan
+ * under the subscriber's pgSettings, so they obey RLS as in queries. DELETE payloads carry only
+ * the key (the row is null).
  */
 import { access, context, lambda, listen, type GrafastSubscriber, type Step } from 'postgraphile/grafast';
-import { withPgClientFromPgService, type PgClient, type PgResource, type WithPgClient } from 'postgraphile/@dataplan/pg';
+import { pgSelect, TYPES, withPgClientFromPgService, type PgResource } from 'postgraphile/@dataplan/pg';
+import { sql, type SQL } from 'postgraphile/pg-sql2';
+import type pg from 'pg';
+import { checkCommittedRows } from '../db/committed-rows.ts';
 
 /** An opted-in table, as found in the database at gather time. */
 export interface SubscribableTable {
@@ -31,7 +31,55 @@ export interface SubscribableTable {
 export interface ChangeNotification {
   op: 'INSERT' | 'UPDATE' | 'DELETE';
   pk: (string | null)[];
-  tenant: string | null;
+  /** The row as committed (composite literal): the new row, the old one for DELETE. */
+  row?: string;
+  /** Id of the row in graphql.change_rows when it was too large to notify. */
+  parked?: number;
+}
+
+/** An event as the payload plan sees it: the committed row, none for DELETE. */
+export interface ChangeEvent {
+  op: ChangeNotification['op'];
+  pk: (string | null)[];
+  row: string | null;
+}
+
+/** Key of the grafast context entry holding the service's CommittedRowCheck. */
+export const ROW_CHECK_CONTEXT = 'nextmavensRowCheck';
+
+declare global {
+  namespace Grafast {
+    interface Context {
+      nextmavensRowCheck?: CommittedRowCheck;
+    }
+  }
+}
+
+/** Checks run on the owner pool (realtime.check_rows is not granted to API roles). */
+export interface CommittedRowCheck {
+  /** May a subscriber with these pgSettings (role, request.jwt.claims) SELECT the committed row? */
+  visible(tableOid: number, row: string, pgSettings: Record<string, string | undefined> | null): Promise<boolean>;
+  /** The row the trigger parked in graphql.change_rows. */
+  parked(id: number): Promise<string | undefined>;
+}
+
+export function committedRowCheck(admin: pg.Pool): CommittedRowCheck {
+  return {
+    async visible(tableOid, row, pgSettings) {
+      let claims: Record<string, unknown> = {};
+      try {
+        claims = JSON.parse(pgSettings?.['request.jwt.claims'] ?? '{}');
+      } catch {
+        return false;
+      }
+      const checked = await checkCommittedRows(admin, tableOid, [row], [{ ...claims, role: pgSettings?.role ?? 'anon' }], 'record');
+      return checked.visible[0].has(0);
+    },
+    async parked(id) {
+      const { rows } = await admin.query<{ row_text: string }>('select row_text from graphql.change_rows where id = $1', [id]);
+      return rows[0]?.row_text;
+    },
+  };
 }
 
 type AnyResource = PgResource<string, any, any, any, any>;
@@ -53,6 +101,7 @@ function parseNotification(raw: unknown): ChangeNotification | null {
   try {
     const value = JSON.parse(String(raw)) as ChangeNotification;
     if (!['INSERT', 'UPDATE', 'DELETE'].includes(value.op) || !Array.isArray(value.pk)) return null;
+    if (typeof value.row !== 'string' && typeof value.parked !== 'number') return null;
     return value;
   } catch {
     return null;
@@ -61,14 +110,15 @@ function parseNotification(raw: unknown): ChangeNotification | null {
 
 /**
  * The subscriber's view of a change stream: `source` filtered by `visible`, checked one event at
- * a time. `return()` goes straight to the source (ending its LISTEN) even while a check waits.
+ * a time (so in commit order). `return()` goes straight to the source (ending its LISTEN) even
+ * while a check waits.
  */
-export function filteredSubscriber(source: GrafastSubscriber, visible: (event: ChangeNotification) => Promise<boolean>): GrafastSubscriber {
+export function filteredSubscriber(source: GrafastSubscriber, visible: (event: ChangeNotification) => Promise<ChangeEvent | null>): GrafastSubscriber {
   return {
     async subscribe(topic) {
       const upstream = await source.subscribe(topic);
       let done = false;
-      const iterator: AsyncIterableIterator<ChangeNotification> = {
+      const iterator: AsyncIterableIterator<ChangeEvent> = {
         [Symbol.asyncIterator]() {
           return iterator;
         },
@@ -77,7 +127,8 @@ export function filteredSubscriber(source: GrafastSubscriber, visible: (event: C
             const item = await upstream.next();
             if (item.done) break;
             const event = parseNotification(item.value);
-            if (event && !done && (await visible(event))) return { done: false, value: event };
+            const seen = event && !done ? await visible(event) : null;
+            if (seen && !done) return { done: false, value: seen };
           }
           done = true;
           return { done: true, value: undefined };
@@ -98,31 +149,23 @@ export function filteredSubscriber(source: GrafastSubscriber, visible: (event: C
   };
 }
 
-/** The visibility check of one table, run with the subscriber's pgSettings. */
+/** The visibility check of one table's events for one subscriber (its pgSettings). */
 export function makeVisibilityCheck(
   table: SubscribableTable,
   pkColumns: readonly string[],
   events: readonly string[] | null,
-  withPgClient: WithPgClient,
+  check: CommittedRowCheck,
   pgSettings: Record<string, string | undefined> | null,
-): (event: ChangeNotification) => Promise<boolean> {
-  const from = `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
-  const rowQuery = `select 1 from ${from} where ${pkColumns.map((c, i) => `${quoteIdent(c)} = $${i + 1}`).join(' and ')}`;
-  const deleteQuery = `select has_table_privilege(current_user, $1::oid, 'SELECT')
-    and ($2::text is null or (select rolbypassrls from pg_roles where rolname = current_user) or auth.tenant_id()::text = $2) as ok`;
-  const run = <T>(fn: (client: PgClient) => Promise<T>) => withPgClient(pgSettings, fn);
+): (event: ChangeNotification) => Promise<ChangeEvent | null> {
   return async (event) => {
-    if (events && !events.includes(event.op)) return false;
-    if (event.pk.length !== pkColumns.length) return false;
+    if (events && !events.includes(event.op)) return null;
+    if (event.pk.length !== pkColumns.length) return null;
     try {
-      if (event.op === 'DELETE') {
-        const { rows } = await run((c) => c.query<{ ok: boolean }>({ text: deleteQuery, values: [table.oid, event.tenant ?? null] }));
-        return rows[0]?.ok === true;
-      }
-      const { rows } = await run((c) => c.query({ text: rowQuery, values: event.pk }));
-      return rows.length > 0;
+      const row = event.row ?? (event.parked !== undefined ? await check.parked(event.parked) : undefined);
+      if (row === undefined || !(await check.visible(table.oid, row, pgSettings))) return null;
+      return { op: event.op, pk: event.pk, row: event.op === 'DELETE' ? null : row };
     } catch {
-      return false; // no privilege, a dropped table, a bad key: the subscriber sees nothing
+      return null; // a dropped table, a parked row already removed: the subscriber sees nothing
     }
   };
 }
@@ -185,9 +228,9 @@ export const RowChangeSubscriptionsPlugin: GraphileConfig.Plugin = {
                 const rowType = build.getGraphQLTypeByPgCodec(resource.codec, 'output');
                 if (rowType) {
                   fields[build.inflection.tableFieldName(resource)] = {
-                    description: 'The row after the change (null after DELETE).',
+                    description: 'The row as committed by the change (null after DELETE).',
                     type: rowType as any,
-                    plan: ($e: Step) => resource.get(Object.fromEntries(pk.map((a, i) => [a, keyStep($e, i, resource.codec.attributes[a].codec)]))),
+                    plan: ($e: Step) => committedRow(resource, $e),
                   };
                 }
                 return fields;
@@ -218,12 +261,12 @@ export const RowChangeSubscriptionsPlugin: GraphileConfig.Plugin = {
             subscribePlan(_$root, fieldArgs) {
               const $ctx = context();
               const $subscriber = lambda(
-                [$ctx.get('pgSubscriber'), $ctx.get('withPgClient'), $ctx.get('pgSettings'), fieldArgs.getRaw('events')],
-                ([source, withPgClient, pgSettings, events]) =>
-                  source
+                [$ctx.get('pgSubscriber'), $ctx.get(ROW_CHECK_CONTEXT), $ctx.get('pgSettings'), fieldArgs.getRaw('events')],
+                ([source, check, pgSettings, events]) =>
+                  source && check
                     ? filteredSubscriber(
                         source as GrafastSubscriber,
-                        makeVisibilityCheck(table, pk, (events as string[] | null) ?? null, withPgClient as WithPgClient, pgSettings as Record<string, string>),
+                        makeVisibilityCheck(table, pk, (events as string[] | null) ?? null, check as unknown as CommittedRowCheck, pgSettings as Record<string, string>),
                       )
                     : null,
               );
@@ -239,6 +282,19 @@ export const RowChangeSubscriptionsPlugin: GraphileConfig.Plugin = {
     },
   },
 };
+
+/**
+ * The committed row of an event as a row of `resource` (null for DELETE): selected from the
+ * composite literal itself, not re-read from the table, so a later change cannot alter or hide it.
+ */
+function committedRow(resource: AnyResource, $event: Step): Step {
+  return pgSelect({
+    resource,
+    identifiers: [],
+    from: (row: { placeholder: SQL }) => sql`(select (${row.placeholder}::${resource.codec.sqlType}).* where ${row.placeholder} is not null)`,
+    args: [{ step: access($event, 'row'), pgCodec: TYPES.text }],
+  }).single();
+}
 
 /** The i-th primary key value of an event, decoded by the column's codec. */
 function keyStep($event: Step, i: number, codec: { fromPg(value: string): unknown }): Step {

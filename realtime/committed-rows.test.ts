@@ -14,6 +14,7 @@ import { createClient, type RealtimeChannel, type SupabaseClient } from '@supaba
 import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fire, intents, plan, type ModelOp, type ModelRow } from '../test/helpers/change-model.ts';
 import { testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 import { until } from '../test/helpers/wait.ts';
@@ -130,19 +131,11 @@ describe('REPLICA IDENTITY FULL and committed values', () => {
 
 // ---------------------------------------------------------------------------------------- model
 
-interface Row {
-  id: number;
-  tenant_id: string;
-  title: string;
-  n: number | null;
-}
-type Op = { kind: 'insert'; row: Row } | { kind: 'update'; id: number; set: Partial<Omit<Row, 'id'>> } | { kind: 'delete'; id: number };
-
 interface ChannelSpec {
   event: '*' | 'INSERT' | 'UPDATE' | 'DELETE';
   filter?: (who: Who) => string;
   /** The model of the filter over what the subscriber may filter on. */
-  matches: (row: Partial<Row>, who: Who) => boolean;
+  matches: (row: Partial<ModelRow>, who: Who) => boolean;
 }
 
 const CHANNELS: ChannelSpec[] = [
@@ -153,56 +146,35 @@ const CHANNELS: ChannelSpec[] = [
   { event: 'DELETE', filter: (who) => `tenant_id=eq.${TENANT[who] ?? A}`, matches: (r, who) => r.tenant_id === (TENANT[who] ?? A) },
 ];
 
-const sees = (who: Who, row: Row) => TENANT[who] === row.tenant_id;
+const sees = (who: Who, row: ModelRow) => TENANT[who] === row.tenant_id;
+type Expected = { type: string; new: Partial<ModelRow>; old: Partial<ModelRow> };
 
-/** What each subscriber's channel must receive, in commit order. */
-function expected(ops: Op[], full: boolean): Record<Who, { type: string; new: Partial<Row>; old: Partial<Row> }[][]> {
-  const out = { A: CHANNELS.map(() => []), B: CHANNELS.map(() => []), anon: CHANNELS.map(() => []) } as Record<Who, { type: string; new: Partial<Row>; old: Partial<Row> }[][]>;
-  const table = new Map<number, Row>();
+/** What each subscriber's channel must receive, in commit order (docs/realtime-changes.md). */
+function expected(ops: ModelOp[], full: boolean): Record<Who, Expected[][]> {
+  const out = { A: CHANNELS.map(() => []), B: CHANNELS.map(() => []), anon: CHANNELS.map(() => []) } as Record<Who, Expected[][]>;
   for (const op of ops) {
     for (const who of ['A', 'B', 'anon'] as Who[]) {
       CHANNELS.forEach((spec, i) => {
-        const push = (type: string, n: Partial<Row>, o: Partial<Row>, filterable: Partial<Row>) => {
+        const push = (type: string, n: Partial<ModelRow>, o: Partial<ModelRow>, filterable: Partial<ModelRow>) => {
           if ((spec.event === '*' || spec.event === type) && spec.matches(filterable, who)) out[who][i].push({ type, new: n, old: o });
         };
         if (op.kind === 'insert') {
           if (sees(who, op.row)) push('INSERT', op.row, {}, op.row);
         } else if (op.kind === 'update') {
-          const before = table.get(op.id)!;
-          const after = { ...before, ...op.set };
-          if (sees(who, after)) push('UPDATE', after, full ? (sees(who, before) ? before : { id: before.id }) : {}, after);
-        } else {
-          const before = table.get(op.id)!;
-          push('DELETE', {}, { id: before.id }, full && sees(who, before) ? before : { id: before.id });
-        }
+          if (sees(who, op.after)) push('UPDATE', op.after, full ? (sees(who, op.before) ? op.before : { id: op.id }) : {}, op.after);
+        } else push('DELETE', {}, { id: op.id }, full && sees(who, op.before) ? op.before : { id: op.id });
       });
     }
-    if (op.kind === 'insert') table.set(op.row.id, op.row);
-    else if (op.kind === 'update') table.set(op.id, { ...table.get(op.id)!, ...op.set });
-    else table.delete(op.id);
   }
   return out;
 }
 
 const pick = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).filter(([k]) => ['id', 'tenant_id', 'title', 'n'].includes(k)));
 
-/** Random intents, made valid against the table as they are applied (ids 1..5 within a run). */
-const intents = fc.array(
-  fc.record({
-    kind: fc.constantFrom('insert', 'update', 'delete'),
-    id: fc.integer({ min: 1, max: 5 }),
-    tenant: fc.constantFrom(A, B),
-    title: fc.constantFrom('x', 'y'),
-    n: fc.option(fc.integer({ min: 0, max: 9 }), { nil: null }),
-    moveTenant: fc.boolean(),
-    commitAfter: fc.boolean(),
-  }),
-  { minLength: 1, maxLength: 12 },
-);
-
 describe('property: every subscriber gets exactly what it may see, in commit order', () => {
   it('random transactions over two tenants, five filtered channels per socket, both replica identities', async () => {
     const who: Who[] = ['A', 'B', 'anon'];
+    await t.db.admin.query('alter table public.items alter column at set default now()');
     const cs = await Promise.all(who.map(clientFor));
     const got = await Promise.all(cs.map((c, i) => listen(c, `model-${who[i]}`, [...CHANNELS.map((spec) => ({ event: spec.event, table: 'items', filter: spec.filter?.(who[i]) })), { event: 'INSERT', table: 'marks' }])));
     const writer = new pg.Client({ connectionString: t.db.url });
@@ -210,44 +182,12 @@ describe('property: every subscriber gets exactly what it may see, in commit ord
     let run = 0;
     try {
       await fc.assert(
-        fc.asyncProperty(intents, fc.boolean(), async (raw, full) => {
+        fc.asyncProperty(intents([A, B]), fc.boolean(), async (raw, full) => {
           run++;
-          const base = run * 10;
           for (const g of got) for (const list of g) list.length = 0;
           await writer.query(`alter table public.items replica identity ${full ? 'full' : 'default'}`);
-          // Turn intents into valid operations and transactions.
-          const ops: Op[] = [];
-          const txs: Op[][] = [[]];
-          const live = new Map<number, Row>();
-          for (const r of raw) {
-            const id = base + r.id;
-            let op: Op;
-            if (!live.has(id)) op = { kind: 'insert', row: { id, tenant_id: r.tenant, title: r.title, n: r.n } };
-            else if (r.kind === 'delete') op = { kind: 'delete', id };
-            else op = { kind: 'update', id, set: r.moveTenant ? { tenant_id: live.get(id)!.tenant_id === A ? B : A } : { title: r.title, n: r.n } };
-            if (op.kind === 'insert') live.set(id, op.row);
-            else if (op.kind === 'update') live.set(id, { ...live.get(id)!, ...op.set });
-            else live.delete(id);
-            ops.push(op);
-            txs[txs.length - 1].push(op);
-            if (r.commitAfter) txs.push([]);
-          }
-          // Clean up in one last transaction, part of the model like any other.
-          const cleanup: Op[] = [...live.keys()].map((id) => ({ kind: 'delete', id }));
-          ops.push(...cleanup);
-          txs.push(cleanup);
-          // Fired back to back, without waiting for deliveries: later transactions race the checks.
-          for (const tx of txs.filter((x) => x.length)) {
-            await writer.query('begin');
-            for (const op of tx) {
-              if (op.kind === 'insert') await writer.query('insert into public.items (id, tenant_id, title, n, at) values ($1, $2, $3, $4, now())', [op.row.id, op.row.tenant_id, op.row.title, op.row.n]);
-              else if (op.kind === 'update') {
-                const cols = Object.keys(op.set);
-                await writer.query(`update public.items set ${cols.map((c, i) => `${c} = $${i + 2}`).join(', ')} where id = $1`, [op.id, ...cols.map((c) => (op.set as Record<string, unknown>)[c])]);
-              } else await writer.query('delete from public.items where id = $1', [op.id]);
-            }
-            await writer.query('commit');
-          }
+          const { ops, txs } = plan(raw, run * 10, [A, B]);
+          await fire(writer, 'public.items', txs);
           await writer.query('insert into public.marks values ($1)', [run]);
           const markIndex = CHANNELS.length;
           await until(() => got.every((g) => g[markIndex].some((m) => m.new.id === run)), 15_000, `the marker of run ${run}`);

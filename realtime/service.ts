@@ -28,7 +28,8 @@ import { MessageRate, type SocketRate } from './message-rate.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { decode, encode, encodeUserBroadcast, type PhxMessage, type Vsn } from './phoenix.ts';
 import { lsnValue, PUBLICATION, startChangeStream, waitUntilVisible, type RowChange, type Transaction, type WalRow } from './changes.ts';
-import { channelPolicies, CHECK_TIMEOUT, type ChannelPolicies } from './authorization.ts';
+import { channelPolicies, type ChannelPolicies } from './authorization.ts';
+import { checkCommittedRows, qualifiedName, type CheckedRows } from '../db/committed-rows.ts';
 import { localBus, redisBus, type Bus, type BusMessage, type PresenceMetas } from './bus.ts';
 import { electLeader, type Leadership } from './leader.ts';
 import { matchesFilters, parseChangeFilter, type ChangeFilter } from './filters.ts';
@@ -569,50 +570,26 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     (b.schema === '*' || b.schema === c.schema) && (b.table === '*' || b.table === c.table) && (b.event === '*' || b.event === c.type);
 
   /**
-   * One table's changed rows of a batch, checked and rendered by Postgres (realtime.check_rows):
-   * each row as Postgres renders it, its key, and which rows each claims group may SELECT.
-   * Every new and old row the WAL carries is one entry of `rows`.
+   * One table's changed rows of a batch, checked and rendered by Postgres: each row as Postgres
+   * renders it, its key, and which rows each claims group may SELECT. Every new and old row the
+   * WAL carries is one entry. Policies are evaluated over the values as committed, so a row a
+   * later transaction changed or deleted before this check is judged as it was, not dropped
+   * (docs/realtime-changes.md).
    */
-  interface CheckedTable {
-    rendered: Record<string, unknown>[];
-    /** Primary-key (else replica-identity-index) columns alone; undefined: the table has neither. */
-    keys: (Record<string, unknown> | undefined)[];
-    /** Per claims group key: the indexes of `rows` it may SELECT. */
+  interface CheckedTable extends Omit<CheckedRows, 'visible'> {
+    /** Per claims group key: the indexes of the rows it may SELECT. */
     visible: Map<string, Set<number>>;
   }
 
-  /**
-   * Checks the rows of one table for every claims group in one round trip. Policies are evaluated
-   * over the values as committed, so a row a later transaction changed or deleted before this
-   * check is judged as it was, not dropped (docs/realtime-changes.md).
-   */
   async function checkRows(schema: string, table: string, rows: WalRow[], groups: Map<string, JwtClaims>): Promise<CheckedTable> {
-    const checked: CheckedTable = { rendered: rows.map(() => ({})), keys: rows.map(() => undefined), visible: new Map() };
     const groupKeys = [...groups.keys()];
-    for (const k of groupKeys) checked.visible.set(k, new Set());
-    const client = await ctx.pools.admin.connect();
-    let broken: Error | undefined;
     try {
-      // Policies run as each group on this admin connection: bound them as a request would be.
-      await client.query(`begin read only; set local statement_timeout = '${CHECK_TIMEOUT}'; set local timezone = 'UTC'`);
-      const { rows: out } = await client.query<{ claims_index: number; row_index: number; record: Record<string, unknown> | null; key: Record<string, unknown> | null }>(
-        'select claims_index, row_index, record, key from realtime.check_rows($1::regclass, $2::jsonb, $3::jsonb[])',
-        [`"${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}"`, JSON.stringify(rows), [...groups.values()].map((g) => JSON.stringify(g))],
-      );
-      for (const r of out) {
-        const i = r.row_index - 1;
-        if (r.claims_index === 0) {
-          checked.rendered[i] = r.record ?? {};
-          checked.keys[i] = r.key ?? undefined;
-        } else checked.visible.get(groupKeys[r.claims_index - 1])?.add(i);
-      }
+      const checked = await checkCommittedRows(ctx.pools.admin, qualifiedName(schema, table), rows, [...groups.values()]);
+      return { ...checked, visible: new Map(groupKeys.map((k, i) => [k, checked.visible[i]])) };
     } catch (err) {
       ctx.log.warn({ err }, 'realtime: visibility check failed; not delivering');
-    } finally {
-      await client.query('rollback').catch((err: Error) => (broken = err));
-      client.release(broken);
+      return { rendered: rows.map(() => ({})), keys: rows.map(() => undefined), visible: new Map() };
     }
-    return checked;
   }
 
   /** Where a change's rows sit in its table's CheckedTable. */

@@ -4,9 +4,12 @@
 -- dropped or judged on the wrong values; we evaluate the table's own SELECT policies over the
 -- values the WAL carries instead.
 --
--- realtime.check_rows(entity, rows, claims) takes changed rows of one table as a JSON array of
--- objects {column: text value as the WAL carries it (Postgres's text form) | null} and the claims
--- of each group of subscribers, and returns:
+-- realtime.check_rows(entity, rows, claims, row_format) takes changed rows of one table as a JSON
+-- array and the claims of each group of subscribers. Rows are, by row_format:
+--   'wal'    objects {column: text value as the WAL carries it (Postgres's text form) | null};
+--   'record' JSON strings holding the row's composite literal (`new::text` in a trigger: the
+--            GraphQL subscription trigger, sql/0017_graphql_committed_rows.sql).
+-- It returns:
 --   * claims_index 0, one per row: the row rendered as Postgres renders it (to_jsonb of the
 --     typed row, only the columns given), and `key`, the row's primary key (else replica
 --     identity index) columns alone; `key` is null when the table has neither.
@@ -24,7 +27,7 @@
 -- values) are null in the checked row. Called by the realtime service on its owner connection
 -- inside a read-only transaction; a group whose check fails (bad role, failing policy) sees
 -- nothing.
-create or replace function realtime.check_rows(entity regclass, rows jsonb, claims jsonb[])
+create or replace function realtime.check_rows(entity regclass, rows jsonb, claims jsonb[], row_format text default 'wal')
 returns table (claims_index int, row_index int, record jsonb, key jsonb)
 language plpgsql
 set search_path = ''
@@ -55,7 +58,13 @@ begin
    where a.attrelid = entity and a.attnum > 0 and not a.attisdropped
      and (case when t.typtype = 'd' then t.typbasetype else t.oid end) in ('json'::regtype, 'jsonb'::regtype);
   typed_rows := rows;
-  if json_columns is not null then
+  if row_format = 'record' then
+    -- The composite literal, typed by the table's own input function, then as JSON.
+    execute format('select coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb((r.v operator(pg_catalog.#>>) ''{}'')::%s) order by r.n), ''[]'') from pg_catalog.jsonb_array_elements($1) with ordinality r(v, n)', entity)
+      into typed_rows using rows;
+  elsif row_format <> 'wal' then
+    raise exception 'row_format must be wal or record' using errcode = '22023';
+  elsif json_columns is not null then
     select coalesce(pg_catalog.jsonb_agg(
              (select coalesce(pg_catalog.jsonb_object_agg(e.key,
                 case when e.key = any(json_columns) and pg_catalog.jsonb_typeof(e.value) = 'string' then (e.value operator(pg_catalog.#>>) '{}')::jsonb else e.value end), '{}')
@@ -114,7 +123,7 @@ begin
   perform pg_catalog.set_config('request.jwt.claims', '', true);
 end
 $$;
-revoke all on function realtime.check_rows(regclass, jsonb, jsonb[]) from public, anon, authenticated, service_role;
+revoke all on function realtime.check_rows(regclass, jsonb, jsonb[], text) from public, anon, authenticated, service_role;
 
 -- Replaced by check_rows (it re-read the table by key, see above).
 drop function if exists realtime.visible_keys(regclass, text[], json, jsonb[]);

@@ -1,0 +1,52 @@
+/**
+ * RLS over rows as committed: one call of realtime.check_rows (sql/0016_realtime_committed_rows.sql)
+ * on the owner pool, inside a read-only transaction that is always rolled back. Used by realtime
+ * (rows from the WAL) and by GraphQL subscriptions (rows from their trigger). See
+ * docs/realtime-changes.md.
+ */
+import type pg from 'pg';
+
+/** Bounds a check whose role has no statement_timeout of its own (policies run on the owner pool). */
+const CHECK_TIMEOUT = '10s';
+
+export interface CheckedRows {
+  /** Each row as Postgres renders it (to_jsonb, only the columns given). */
+  rendered: Record<string, unknown>[];
+  /** Each row's primary key (else replica identity index) columns; undefined: the table has neither. */
+  keys: (Record<string, unknown> | undefined)[];
+  /** Per claims group (in the order given): the indexes of the rows it may SELECT. */
+  visible: Set<number>[];
+}
+
+/**
+ * `entity`: a quoted qualified table name or a table oid. `rows`: WAL text rows ('wal') or
+ * composite literals ('record'). Throws when the check itself cannot run.
+ */
+export async function checkCommittedRows(pool: pg.Pool, entity: string | number, rows: unknown[], claims: Record<string, unknown>[], format: 'wal' | 'record' = 'wal'): Promise<CheckedRows> {
+  const out: CheckedRows = { rendered: rows.map(() => ({})), keys: rows.map(() => undefined), visible: claims.map(() => new Set()) };
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    // Policies run as each group on this owner connection: bound them as a request would be.
+    // Values render in UTC, as Supabase's realtime connection does.
+    await client.query(`begin read only; set local statement_timeout = '${CHECK_TIMEOUT}'; set local timezone = 'UTC'`);
+    const { rows: result } = await client.query<{ claims_index: number; row_index: number; record: Record<string, unknown> | null; key: Record<string, unknown> | null }>(
+      `select claims_index, row_index, record, key from realtime.check_rows(${typeof entity === 'number' ? '$1::oid::regclass' : '$1::regclass'}, $2::jsonb, $3::jsonb[], $4)`,
+      [entity, JSON.stringify(rows), claims.map((c) => JSON.stringify(c)), format],
+    );
+    for (const r of result) {
+      const i = r.row_index - 1;
+      if (r.claims_index === 0) {
+        out.rendered[i] = r.record ?? {};
+        out.keys[i] = r.key ?? undefined;
+      } else out.visible[r.claims_index - 1]?.add(i);
+    }
+  } finally {
+    await client.query('rollback').catch((err: Error) => (broken = err));
+    client.release(broken);
+  }
+  return out;
+}
+
+/** A quoted `"schema"."table"` for checkCommittedRows. */
+export const qualifiedName = (schema: string, table: string) => `"${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}"`;
