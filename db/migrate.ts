@@ -107,8 +107,18 @@ async function setAuthenticatorPassword(client: pg.Client, password: string): Pr
   );
   if (!rows[0]?.can) return;
   await client.query(`select set_config('nextmavens.authenticator_password', $1, false)`, [password]);
-  await client.query(`do $$ begin
-    execute format('alter role authenticator with login password %L', current_setting('nextmavens.authenticator_password'));
-  end $$`);
+  // Roles are cluster-wide but the migration lock is per database: two databases of one cluster
+  // migrating at once (parallel test files) can race on this row ("tuple concurrently updated").
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.query(`do $$ begin
+        execute format('alter role authenticator with login password %L', current_setting('nextmavens.authenticator_password'));
+      end $$`);
+      break;
+    } catch (err) {
+      if (attempt >= 5 || (err as Error).message !== 'tuple concurrently updated') throw err;
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
   await client.query(`select set_config('nextmavens.authenticator_password', '', false)`);
 }
