@@ -1,6 +1,6 @@
 /**
  * GoTrue's answers where input is bad, through auth-js where it is the client: address validation
- * in the admin API.
+ * in the admin API, listUsers' order and pagination (Link, X-Total-Count, refused page/per_page).
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,6 +73,70 @@ describe('admin API: addresses are validated as GoTrue does', () => {
       const { data, error } = await admin.auth.admin.createUser({ email, email_confirm: true });
       expect([email, error]).toEqual([email, null]);
       expect(data.user?.email).toBe(email);
+    }
+  });
+});
+
+describe('admin listUsers', () => {
+  const emails = ['list-old@example.com', 'list-mid@example.com', 'list-new@example.com'];
+
+  beforeAll(async () => {
+    await db.admin.query(`delete from auth.users`);
+    for (const email of emails) await admin.auth.admin.createUser({ email, email_confirm: true });
+    // Distinct creation times, inserted out of order.
+    await db.admin.query(
+      `update auth.users set created_at = v.at from (values ($1, timestamptz '2021-01-01'), ($2, '2022-01-01'), ($3, '2023-01-01')) v(email, at) where users.email = v.email`,
+      emails,
+    );
+  });
+
+  it('lists newest first, pages with Link/X-Total-Count that auth-js reads', async () => {
+    const all = await admin.auth.admin.listUsers();
+    expect(all.error).toBeNull();
+    expect(all.data.users.map((u) => u.email)).toEqual(['list-new@example.com', 'list-mid@example.com', 'list-old@example.com']);
+    const first = await admin.auth.admin.listUsers({ page: 1, perPage: 2 });
+    expect(first.data.users.map((u) => u.email)).toEqual(['list-new@example.com', 'list-mid@example.com']);
+    expect(first.data).toMatchObject({ aud: 'authenticated', nextPage: 2, lastPage: 2, total: 3 });
+    const second = await admin.auth.admin.listUsers({ page: 2, perPage: 2 });
+    expect(second.data.users.map((u) => u.email)).toEqual(['list-old@example.com']);
+    expect(second.data).toMatchObject({ nextPage: null, lastPage: 2, total: 3 });
+
+    const raw = await call('GET', '/admin/users?per_page=1&page=2', { key: db.config.serviceRoleKey });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('x-total-count')).toBe('3');
+    expect(raw.headers.get('link')).toBe('</admin/users?page=3&per_page=1>; rel="next", </admin/users?page=3&per_page=1>; rel="last"');
+    expect(raw.body.users.map((u: { email: string }) => u.email)).toEqual(['list-mid@example.com']);
+    // Past the last page: no users, the count and links still right.
+    const past = await call('GET', '/admin/users?page=18446744073709551615&per_page=1000000', { key: db.config.serviceRoleKey });
+    expect([past.status, past.body.users, past.headers.get('x-total-count')]).toEqual([200, [], '3']);
+    expect(past.headers.get('link')).toBe('</admin/users?page=1&per_page=1000000>; rel="last"');
+  });
+
+  it('sort=created_at asc lists oldest first; other sort fields are refused', async () => {
+    const asc = await call('GET', '/admin/users?sort=created_at%20asc', { key: db.config.serviceRoleKey });
+    expect(asc.body.users.map((u: { email: string }) => u.email)).toEqual(['list-old@example.com', 'list-mid@example.com', 'list-new@example.com']);
+    const bad = await call('GET', '/admin/users?sort=email', { key: db.config.serviceRoleKey });
+    expect([bad.status, bad.body]).toEqual([400, { code: 'validation_failed', message: "Bad Sort Parameters: bad field for sort 'email'" }]);
+  });
+
+  it('refuses page/per_page that are not unsigned integers, as GoTrue (strconv.ParseUint)', async () => {
+    const viaClient = await admin.auth.admin.listUsers({ page: -1, perPage: 10 });
+    expect(viaClient.error).toMatchObject({ status: 400, code: 'validation_failed' });
+    expect(viaClient.data.users).toEqual([]);
+    for (const [query, value, why] of [
+      ['page=-1', '-1', 'invalid syntax'],
+      ['page=abc', 'abc', 'invalid syntax'],
+      ['page=1.5', '1.5', 'invalid syntax'],
+      ['per_page=1e3', '1e3', 'invalid syntax'],
+      ['per_page=%2B5', '+5', 'invalid syntax'],
+      ['page=18446744073709551616', '18446744073709551616', 'value out of range'],
+    ]) {
+      const res = await call('GET', `/admin/users?${query}`, { key: db.config.serviceRoleKey, legacy: true });
+      expect([query, res.status, res.body]).toEqual([
+        query,
+        400,
+        { code: 400, error_code: 'validation_failed', msg: `Bad Pagination Parameters: strconv.ParseUint: parsing "${value}": ${why}` },
+      ]);
     }
   });
 });

@@ -2,9 +2,9 @@
  * The admin user API (`auth.admin.*` with the service_role key): create, list, get, update (incl.
  * bans and moving users between tenants) and delete users.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AUTH_ERRORS } from '../errors.ts';
-import { bodyOf, checkEmail, obj, str, wrap, type AuthDeps, type Body } from '../http.ts';
+import { bodyOf, checkEmail, obj, str, wrap, type AuthDeps } from '../http.ts';
 import { hashPassword } from '../passwords.ts';
 import { createUser, findUserByEmail, findUserById, identitiesOf, withTransaction, type UserRow } from '../store.ts';
 import { userJson } from '../tokens.ts';
@@ -34,6 +34,70 @@ function banSeconds(duration: string): number | null {
   // Go's time.Duration stops at ~292 years; beyond that Postgres' interval overflows too.
   if (!Number.isFinite(total) || total > MAX_BAN_SECONDS) throw AUTH_ERRORS.validation(`invalid format for ban duration: ${duration}`);
   return total;
+}
+
+/** Rows per page without `per_page`, and at most (GoTrue has no ceiling; one request must not load every user). */
+const DEFAULT_PER_PAGE = 50n;
+const MAX_PER_PAGE = 1000n;
+const MAX_UINT64 = 2n ** 64n - 1n;
+
+/** The query of a request URL as Go's url.Query() reads it (first value of a repeated key wins with get). */
+const searchParams = (url: string) => new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
+
+/** Go's strconv.ParseUint(s, 10, 64) as GoTrue's paginate() calls it, with its error text. */
+function parseUint(s: string): bigint {
+  const quoted = JSON.stringify(s);
+  if (!/^[0-9]+$/.test(s)) throw AUTH_ERRORS.validation(`Bad Pagination Parameters: strconv.ParseUint: parsing ${quoted}: invalid syntax`);
+  const n = BigInt(s);
+  if (n > MAX_UINT64) throw AUTH_ERRORS.validation(`Bad Pagination Parameters: strconv.ParseUint: parsing ${quoted}: value out of range`);
+  return n;
+}
+
+/**
+ * `page` and `per_page` (empty = absent, as auth-js sends them). Anything but an unsigned decimal
+ * is GoTrue's 400; 0 means what it means to GoTrue's query builder (page 1, 20 rows).
+ */
+function pagination(req: FastifyRequest): { page: bigint; perPage: bigint } {
+  const q = searchParams(req.url);
+  const rawPage = q.get('page') ?? '';
+  const rawPerPage = q.get('per_page') ?? '';
+  let page = rawPage === '' ? 1n : parseUint(rawPage);
+  let perPage = rawPerPage === '' ? DEFAULT_PER_PAGE : parseUint(rawPerPage);
+  if (page < 1n) page = 1n;
+  if (perPage < 1n) perPage = 20n;
+  if (perPage > MAX_PER_PAGE) perPage = MAX_PER_PAGE;
+  return { page, perPage };
+}
+
+/** `sort=created_at [asc|desc]` (GoTrue's only sortable field; each value is checked, the first orders); newest first by default. */
+function sortDescending(req: FastifyRequest): boolean {
+  const values = searchParams(req.url).getAll('sort');
+  const directions = values.map((value) => {
+    const space = value.indexOf(' ');
+    const field = space < 0 ? value : value.slice(0, space);
+    if (field !== 'created_at') throw AUTH_ERRORS.validation(`Bad Sort Parameters: bad field for sort '${field}'`);
+    if (space < 0) return true;
+    const dir = value.slice(space + 1);
+    if (dir.toUpperCase() === 'ASC') return false;
+    if (dir.toUpperCase() === 'DESC') return true;
+    throw AUTH_ERRORS.validation(`Bad Sort Parameters: bad direction for sort '${dir}', only 'asc' and 'desc' allowed`);
+  });
+  return directions[0] ?? true;
+}
+
+/** GoTrue's Link header: rel="next" while pages remain, always rel="last" (the request's URL with another `page`). */
+function paginationLinks(url: string, page: bigint, perPage: bigint, total: bigint): string {
+  const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
+  const params = searchParams(url);
+  const totalPages = total / perPage + (total % perPage > 0n ? 1n : 0n);
+  const withPage = (n: bigint) => {
+    params.set('page', String(n));
+    params.sort(); // Go's url.Values.Encode orders keys
+    return `<${path}?${params}>`;
+  };
+  let header = '';
+  if (totalPages > page) header += `${withPage(page + 1n)}; rel="next", `;
+  return `${header}${withPage(totalPages)}; rel="last"`;
 }
 
 export function registerAdminRoutes(d: AuthDeps): void {
@@ -66,17 +130,21 @@ export function registerAdminRoutes(d: AuthDeps): void {
     });
   }
 
-  async function adminList(req: FastifyRequest) {
+  async function adminList(req: FastifyRequest, reply: FastifyReply) {
     await requireAdmin(req);
-    const q = req.query as Body;
-    const perPage = Math.min(Math.max(Math.floor(Number(q.per_page)) || 50, 1), 1000);
-    const page = Math.min(Math.max(Math.floor(Number(q.page)) || 1, 1), 1_000_000);
-    const { rows } = await pool.query<UserRow & { total: string }>(
-      `select *, count(*) over () as total from auth.users where deleted_at is null order by created_at, id limit $1 offset $2`,
-      [perPage, (page - 1) * perPage],
-    );
+    const { page, perPage } = pagination(req);
+    const desc = sortDescending(req);
+    const order = desc ? 'created_at desc, id desc' : 'created_at asc, id asc';
+    const offset = (page - 1n) * perPage;
+    const { rows: counted } = await pool.query<{ total: string }>(`select count(*) as total from auth.users where deleted_at is null`);
+    const total = BigInt(counted[0].total);
+    // Pages past the last one are empty (an offset beyond bigint would not even parse).
+    const { rows } = offset >= total
+      ? { rows: [] as UserRow[] }
+      : await pool.query<UserRow>(`select * from auth.users where deleted_at is null order by ${order} limit $1 offset $2`, [String(perPage), String(offset)]);
     const users = await Promise.all(rows.map(async (u) => userJson(u, await identitiesOf(pool, u.id))));
-    return { users, aud: 'authenticated', total: Number(rows[0]?.total ?? 0) };
+    reply.header('link', paginationLinks(req.url, page, perPage, total)).header('x-total-count', String(total));
+    return { users, aud: 'authenticated' };
   }
 
   async function adminGet(req: FastifyRequest) {
