@@ -33,6 +33,10 @@ export const AUTH_ERRORS = {
   signupDisabled: () => new AuthError(422, 'signup_disabled', 'Signups not allowed for this instance'),
   anonymousDisabled: () => new AuthError(422, 'anonymous_provider_disabled', 'Anonymous sign-ins are disabled'),
   invalidEmail: () => new AuthError(400, 'validation_failed', 'Unable to validate email address: invalid format'),
+  // Features this build does not offer answer as GoTrue does when they are switched off.
+  phoneSignupsDisabled: () => new AuthError(400, 'phone_provider_disabled', 'Phone signups are disabled'),
+  phoneLoginsDisabled: (status = 400) => new AuthError(status, 'phone_provider_disabled', 'Phone logins are disabled'),
+  phoneProviderUnsupported: () => new AuthError(400, 'phone_provider_disabled', 'Unsupported phone provider'),
   noAuthorization: () => new AuthError(401, 'no_authorization', 'This endpoint requires a valid Bearer token'),
   badJwt: (why: string) => new AuthError(403, 'bad_jwt', `invalid JWT: unable to parse or verify signature, ${why}`),
   notAdmin: () => new AuthError(403, 'not_admin', 'User not allowed'),

@@ -1,6 +1,8 @@
 /**
- * GoTrue's answers where input is bad, through auth-js where it is the client: address validation
- * in the admin API, listUsers' order and pagination (Link, X-Total-Count, refused page/per_page).
+ * GoTrue's answers where this build differs from a full Supabase Auth or where input is bad, through
+ * auth-js where it is the client: address validation in the admin API, listUsers' order and
+ * pagination (Link, X-Total-Count, refused page/per_page), verifyOtp and resend for phones without
+ * an SMS provider.
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,5 +140,34 @@ describe('admin listUsers', () => {
         { code: 400, error_code: 'validation_failed', msg: `Bad Pagination Parameters: strconv.ParseUint: parsing "${value}": ${why}` },
       ]);
     }
+  });
+});
+
+describe('phones without an SMS provider', () => {
+  it('verifyOtp with sms / phone_change: "Token has expired or is invalid" (no code was ever sent), after GoTrue\'s shape checks', async () => {
+    for (const type of ['sms', 'phone_change'] as const) {
+      const { data, error } = await fresh().auth.verifyOtp({ phone: '+1 555 555 0100', token: '123456', type });
+      expect([type, error?.status, error?.code, error?.message]).toEqual([type, 403, 'otp_expired', 'Token has expired or is invalid']);
+      expect(data.session).toBeNull();
+      const badPhone = await fresh().auth.verifyOtp({ phone: '12ab', token: '123456', type });
+      expect(badPhone.error).toMatchObject({ status: 400, code: 'validation_failed', message: 'Invalid phone number format (E.164 required)' });
+      const hash = await fresh().auth.verifyOtp({ token_hash: 'abc', type });
+      expect(hash.error).toMatchObject({ status: 400, code: 'validation_failed', message: 'Invalid email verification type' });
+    }
+    const both = await call('POST', '/verify', { json: { type: 'sms', phone: '15555550100', email: 'a@example.com', token: '123456' } });
+    expect([both.status, both.body.message]).toEqual([400, 'Only an email address or phone number should be provided on verify']);
+    const neither = await call('POST', '/verify', { json: { type: 'sms' } });
+    expect([neither.status, neither.body.message]).toEqual([400, 'Verify requires either a token or a token hash']);
+  });
+
+  it('sign-up, password sign-in and resend by phone say phone is off, in GoTrue\'s words', async () => {
+    const signUp = await fresh().auth.signUp({ phone: '+15555550100', password: 'secret123' });
+    expect(signUp.error).toMatchObject({ status: 400, code: 'phone_provider_disabled', message: 'Phone signups are disabled' });
+    const signIn = await fresh().auth.signInWithPassword({ phone: '+15555550100', password: 'secret123' });
+    expect(signIn.error).toMatchObject({ status: 422, code: 'phone_provider_disabled', message: 'Phone logins are disabled' });
+    const resend = await fresh().auth.resend({ type: 'sms', phone: '+15555550100' });
+    expect(resend.error).toMatchObject({ status: 400, code: 'phone_provider_disabled', message: 'Phone logins are disabled' });
+    const otp = await fresh().auth.signInWithOtp({ phone: '+15555550100' });
+    expect(otp.error).toMatchObject({ status: 400, code: 'phone_provider_disabled', message: 'Unsupported phone provider' });
   });
 });

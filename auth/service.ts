@@ -165,8 +165,9 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     const body = bodyOf(req);
     const email = str(body.email)?.trim().toLowerCase();
     const data = obj(body.data);
+    const phone = str(body.phone);
     const tenantId = await tenantFromApiKey(req);
-    if (!email && !str(body.phone)) {
+    if (!email && !phone) {
       // signInAnonymously (GoTrue's order: the anonymous switch, then DISABLE_SIGNUP).
       if (!config.auth.anonymousSignins) throw AUTH_ERRORS.anonymousDisabled();
       if (config.auth.disableSignup) throw AUTH_ERRORS.signupDisabled();
@@ -176,9 +177,10 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
       });
     }
     if (config.auth.disableSignup) throw AUTH_ERRORS.signupDisabled();
-    if (!email) throw AUTH_ERRORS.invalidEmail();
-    checkEmail(email);
     const password = checkPassword(str(body.password));
+    if (email && phone) throw AUTH_ERRORS.validation('Only an email address or phone number should be provided on signup.');
+    if (!email) throw AUTH_ERRORS.phoneSignupsDisabled();
+    checkEmail(email);
     const passwordHash = await hashPassword(password, config.auth.bcryptCost);
     const challenge = challengeOf(body);
     const redirectTo = redirectOf(deps, req, body);
@@ -215,6 +217,8 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     const body = bodyOf(req);
     const email = str(body.email)?.trim();
     const password = str(body.password);
+    if (email && str(body.phone)) throw AUTH_ERRORS.validation('Only an email address or phone number should be provided on login.');
+    if (!email && str(body.phone)) throw AUTH_ERRORS.phoneLoginsDisabled(422);
     if (!email || !password) throw AUTH_ERRORS.invalidCredentials();
     signinByIp.hit(req.ip);
     const emailKey = email.toLowerCase();

@@ -56,7 +56,7 @@ export function registerEmailRoutes(d: AuthDeps): void {
   async function otp(req: FastifyRequest) {
     d.otpByIp.hit(req.ip);
     const body = bodyOf(req);
-    if (body.phone !== undefined && body.email === undefined) throw new AuthError(400, 'phone_provider_disabled', 'Unsupported phone provider');
+    if (body.phone !== undefined && body.email === undefined) throw AUTH_ERRORS.phoneProviderUnsupported();
     const email = emailOf(body)!;
     const challenge = challengeOf(body);
     const redirectTo = redirectOf(d, req, body);
@@ -100,7 +100,17 @@ export function registerEmailRoutes(d: AuthDeps): void {
     d.otpByIp.hit(req.ip);
     const body = bodyOf(req);
     const type = str(body.type);
-    if (type === 'sms' || type === 'phone_change') throw new AuthError(400, 'phone_provider_disabled', 'Unsupported phone provider');
+    if (type === 'sms' || type === 'phone_change') {
+      // GoTrue without an SMS provider: its shape checks, then phone logins are off; by email there
+      // is never a pending phone change to resend.
+      const phone = str(body.phone);
+      if (type === 'sms' && !phone) throw AUTH_ERRORS.validation('Type provided requires a phone number');
+      if (phone && str(body.email)) throw AUTH_ERRORS.validation('Only an email address or phone number should be provided.');
+      if (phone) throw AUTH_ERRORS.phoneLoginsDisabled();
+      if (!str(body.email)) throw AUTH_ERRORS.validation('Missing email address or phone number');
+      emailOf(body);
+      return {};
+    }
     if (type !== 'signup' && type !== 'email_change') throw AUTH_ERRORS.validation('Missing one of these types: signup, email_change, sms, phone_change');
     const email = emailOf(body)!;
     const challenge = challengeOf(body);

@@ -7,7 +7,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { AuthError, AUTH_ERRORS } from '../errors.ts';
 import { issueAuthCode } from '../flow-state.ts';
-import { bodyOf, queryOf, str, wrap, type AuthDeps } from '../http.ts';
+import { bodyOf, checkEmail, queryOf, str, wrap, type AuthDeps } from '../http.ts';
 import { consumeToken, hasToken, PKCE_PREFIX, tokenHash, ACCEPTED_TOKENS } from '../otp.ts';
 import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
 import { audit, findUserByEmail, findUserById, withTransaction, type UserRow } from '../store.ts';
@@ -73,6 +73,39 @@ async function verifyToken(c: pg.PoolClient, linkToken: string, type: string, em
   return { user: fresh, method: METHOD[token.token_type] ?? 'otp', flowStateId: token.flow_state_id };
 }
 
+/** GoTrue's phone number check (E.164 once `+` and spaces are dropped). */
+const E164 = /^[1-9][0-9]{1,14}$/;
+
+/**
+ * verifyOtp with a phone (`sms`, `phone_change`, or a phone number) answers what GoTrue answers
+ * without an SMS provider: its checks of the request's shape, then "Token has expired or is
+ * invalid" — no code was ever sent to a phone, so none can match.
+ */
+function phoneVerifyRefusal(body: Record<string, unknown>): AuthError {
+  const token = str(body.token) ?? '';
+  const tokenHash = str(body.token_hash) ?? '';
+  const email = str(body.email) ?? '';
+  const phone = str(body.phone) ?? '';
+  if ((!token && !tokenHash) || (token && tokenHash)) return AUTH_ERRORS.validation('Verify requires either a token or a token hash');
+  if (tokenHash) {
+    if (email || phone || str(body.redirect_to)) return AUTH_ERRORS.validation('Only the token_hash and type should be provided');
+    return AUTH_ERRORS.validation('Invalid email verification type');
+  }
+  if (phone && !email) {
+    if (!E164.test(phone.replace(/^\+/, '').replaceAll(' ', ''))) return AUTH_ERRORS.validation('Invalid phone number format (E.164 required)');
+    return otpExpired();
+  }
+  if (email && !phone) {
+    try {
+      checkEmail(email.trim().toLowerCase());
+    } catch {
+      return new AuthError(422, 'validation_failed', 'Invalid email format');
+    }
+    return otpExpired();
+  }
+  return AUTH_ERRORS.validation('Only an email address or phone number should be provided on verify');
+}
+
 export function registerVerifyRoutes(d: AuthDeps): void {
   const { app, config, pool } = d;
 
@@ -118,8 +151,9 @@ export function registerVerifyRoutes(d: AuthDeps): void {
     d.verifyByIp.hit(req.ip);
     const body = bodyOf(req);
     const type = str(body.type) ?? '';
-    if (!ACCEPTED_TOKENS[type]) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);
-    if (body.phone !== undefined) throw new AuthError(400, 'phone_provider_disabled', 'Unsupported phone provider');
+    const phoneType = type === 'sms' || type === 'phone_change';
+    if (!ACCEPTED_TOKENS[type] && !phoneType) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);
+    if (phoneType || str(body.phone)) throw phoneVerifyRefusal(body);
     let linkToken: string;
     let email: string | undefined;
     const tokenHashParam = str(body.token_hash);
