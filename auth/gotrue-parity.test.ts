@@ -2,7 +2,8 @@
  * GoTrue's answers where this build differs from a full Supabase Auth or where input is bad, through
  * auth-js where it is the client: address validation in the admin API, listUsers' order and
  * pagination (Link, X-Total-Count, refused page/per_page), verifyOtp and resend for phones without
- * an SMS provider.
+ * an SMS provider, and the words of switched-off features (SAML SSO, manual identity linking,
+ * OAuth and ID-token providers that are not configured, Web3).
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -169,5 +170,71 @@ describe('phones without an SMS provider', () => {
     expect(resend.error).toMatchObject({ status: 400, code: 'phone_provider_disabled', message: 'Phone logins are disabled' });
     const otp = await fresh().auth.signInWithOtp({ phone: '+15555550100' });
     expect(otp.error).toMatchObject({ status: 400, code: 'phone_provider_disabled', message: 'Unsupported phone provider' });
+  });
+});
+
+describe('switched-off features answer with GoTrue\'s words', () => {
+  it('SAML SSO: 404 saml_provider_disabled "SAML 2.0 is disabled" on every /sso route', async () => {
+    for (const params of [{ domain: 'example.com' }, { providerId: '00000000-0000-4000-8000-000000000001' }]) {
+      const { data, error } = await fresh().auth.signInWithSSO(params);
+      expect(error).toMatchObject({ status: 404, code: 'saml_provider_disabled', message: 'SAML 2.0 is disabled' });
+      expect(data).toBeNull();
+    }
+    for (const [method, path] of [['GET', '/sso/saml/metadata'], ['POST', '/sso/saml/acs']]) {
+      const res = await call(method, path);
+      expect([path, res.status, res.body]).toEqual([path, 404, { code: 'saml_provider_disabled', message: 'SAML 2.0 is disabled' }]);
+    }
+  });
+
+  it('manual linking: linkIdentity and unlinkIdentity answer 404 manual_linking_disabled once the session is checked', async () => {
+    const sb = fresh();
+    expect((await sb.auth.signUp({ email: 'linker@example.com', password: 'secret123' })).error).toBeNull();
+    const link = await sb.auth.linkIdentity({ provider: 'github' });
+    expect(link.error).toMatchObject({ status: 404, code: 'manual_linking_disabled', message: 'Manual linking is disabled' });
+    const { data: ids } = await sb.auth.getUserIdentities();
+    expect(ids?.identities.length).toBe(1);
+    const unlink = await sb.auth.unlinkIdentity(ids!.identities[0]);
+    expect(unlink.error).toMatchObject({ status: 404, code: 'manual_linking_disabled', message: 'Manual linking is disabled' });
+    expect((await sb.auth.getUserIdentities()).data?.identities.length).toBe(1);
+    // Without a user's session the session check answers first.
+    const anon = await call('GET', '/user/identities/authorize?provider=github&skip_http_redirect=true');
+    expect(anon.status).toBe(403);
+    expect(anon.body.code).not.toBe('manual_linking_disabled');
+  });
+
+  it('OAuth providers that are not configured: "Unsupported provider: provider is not enabled" (unknown ones: could not be found)', async () => {
+    for (const [provider, message] of [
+      ['github', 'Unsupported provider: provider is not enabled'],
+      ['GitHub', 'Unsupported provider: provider is not enabled'],
+      ['apple', 'Unsupported provider: provider is not enabled'],
+      ['linkedin_oidc', 'Unsupported provider: provider is not enabled'],
+      ['nope', 'Unsupported provider: Provider nope could not be found'],
+      ['custom:corp', 'Unsupported provider: custom OAuth providers are disabled'],
+    ]) {
+      const res = await call('GET', `/authorize?provider=${encodeURIComponent(provider)}&skip_http_redirect=true`);
+      expect([provider, res.status, res.body]).toEqual([provider, 400, { code: 'validation_failed', message }]);
+    }
+  });
+
+  it('signInWithIdToken for a provider that is not enabled: 400 provider_disabled with the issuer GoTrue names', async () => {
+    const google = await fresh().auth.signInWithIdToken({ provider: 'google', token: 'mock-id-token', nonce: 'mock-nonce' });
+    expect(google.error).toMatchObject({ status: 400, code: 'provider_disabled', message: 'Provider (issuer "https://accounts.google.com") is not enabled' });
+    expect(google.data.session).toBeNull();
+    const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const appleToken = `${part({ alg: 'RS256' })}.${part({ iss: 'https://appleid.apple.com', sub: 'x' })}.sig`;
+    const apple = await fresh().auth.signInWithIdToken({ provider: 'apple', token: appleToken });
+    expect(apple.error).toMatchObject({ status: 400, code: 'provider_disabled', message: 'Provider (issuer "https://appleid.apple.com") is not enabled' });
+    const notApple = await fresh().auth.signInWithIdToken({ provider: 'apple', token: 'mock-id-token' });
+    expect(notApple.error).toMatchObject({ status: 400, code: 'validation_failed', message: 'Unable to detect issuer in ID token for Apple provider' });
+    const custom = await fresh().auth.signInWithIdToken({ provider: 'custom:my-oidc-provider' as 'google', token: 'mock-id-token' });
+    expect(custom.error).toMatchObject({ status: 400, message: 'Custom OAuth providers are disabled' });
+  });
+
+  it('signInWithWeb3: 422 web3_provider_disabled "Web3 provider is disabled"', async () => {
+    for (const chain of ['solana', 'ethereum'] as const) {
+      const { data, error } = await fresh().auth.signInWithWeb3({ chain, message: 'test message', signature: chain === 'solana' ? new Uint8Array([1, 2, 3]) : '0x00' } as never);
+      expect([chain, error?.status, error?.code, error?.message]).toEqual([chain, 422, 'web3_provider_disabled', 'Web3 provider is disabled']);
+      expect(data.session).toBeNull();
+    }
   });
 });

@@ -20,7 +20,7 @@ import { bodyOf, checkEmail, hasNul, obj, str, wrap, type AuthDeps } from './htt
 import { createAuthMail, createTransport, SEND_EMAIL_TASK } from './mailer.ts';
 import { registerAdminRoutes } from './routes/admin.ts';
 import { redirectOf, registerEmailRoutes, sendAuthEmail, sendEmailChange } from './routes/email.ts';
-import { enabledProviders, registerOAuthRoutes } from './routes/oauth.ts';
+import { enabledProviders, idTokenRefusal, registerOAuthRoutes } from './routes/oauth.ts';
 import { registerVerifyRoutes } from './routes/verify.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -302,7 +302,8 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     if (grant === 'password') return passwordGrant(req);
     if (grant === 'refresh_token') return refreshGrant(req);
     if (grant === 'pkce') return pkceGrant(req);
-    if (grant === 'id_token') throw AUTH_ERRORS.notImplemented(`grant_type=${grant}`);
+    if (grant === 'id_token') throw idTokenRefusal(config, bodyOf(req));
+    if (grant === 'web3') throw AUTH_ERRORS.web3Disabled();
     throw AUTH_ERRORS.unsupportedGrant();
   }
 
@@ -383,6 +384,16 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   for (const path of ['/reauthenticate', '/factors']) {
     const what = `${path.slice(1)} (MFA and reauthentication)`;
     app.all(path, wrap(async () => Promise.reject(AUTH_ERRORS.notImplemented(what))));
+  }
+  // Switched off as in a GoTrue without SAML and with manual linking disabled: signInWithSSO (and
+  // the SAML endpoints) answer before reading anything; linkIdentity/unlinkIdentity after the
+  // caller's session is checked.
+  for (const path of ['/sso', '/sso/*']) app.all(path, wrap(async () => Promise.reject(AUTH_ERRORS.samlDisabled())));
+  for (const path of ['/user/identities', '/user/identities/*']) {
+    app.all(path, wrap(async (req) => {
+      await currentUser(req);
+      throw AUTH_ERRORS.manualLinkingDisabled();
+    }));
   }
 
   // Short routes of the product spec: same logic, same JSON.
