@@ -8,6 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { GraphQLError } from 'postgraphile/graphql';
 import { defaultMaskError } from 'postgraphile/grafserv';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export type GraphqlErrorCode =
   | 'INVALID_JWT'
@@ -16,6 +17,7 @@ export type GraphqlErrorCode =
   | 'GRAPHQL_COST_LIMIT'
   | 'STATEMENT_TIMEOUT'
   | 'DATABASE_ERROR'
+  | 'DATABASE_UNAVAILABLE'
   | 'NOT_FOUND';
 
 export class GraphqlServiceError extends Error {
@@ -57,6 +59,8 @@ export function makeMaskError(opts: { statementTimeoutMs: number }): (error: Gra
     const keep = (message: string, extensions: Record<string, unknown>) =>
       new GraphQLError(message, { nodes: error.nodes, source: error.source, positions: error.positions, path: error.path, originalError: original, extensions });
     if (original instanceof GraphqlServiceError) return keep(original.message, { code: original.code });
+    // Before the Postgres error check: 57P01/57P03 are Postgres errors too. The driver's text names hosts and ports.
+    if (isDatabaseUnavailable(original)) return keep(DATABASE_UNAVAILABLE_MESSAGE, { code: 'DATABASE_UNAVAILABLE' });
     if (isPgError(original)) {
       if (original.code === '57014' && /statement timeout/.test(original.message)) {
         return keep(`The operation exceeded the statement timeout (the role's statement_timeout, else ${opts.statementTimeoutMs} ms)`, { code: 'STATEMENT_TIMEOUT' });
@@ -66,3 +70,30 @@ export function makeMaskError(opts: { statementTimeoutMs: number }): (error: Gra
     return defaultMaskError(error);
   };
 }
+
+/**
+ * Grafserv answers an operation whose every error is DATABASE_UNAVAILABLE with 200 (a GraphQL
+ * result with errors); clients and load balancers expect 503 with Retry-After, as from every other
+ * service while the database is away.
+ */
+export const DatabaseUnavailableStatusPlugin: GraphileConfig.Plugin = {
+  name: 'NextMavensDatabaseUnavailableStatusPlugin',
+  version: '1.0.0',
+  grafserv: {
+    middleware: {
+      async processRequest(next) {
+        const result = await next();
+        if (!result || (result.type !== 'json' && result.type !== 'buffer')) return result;
+        let payload: { errors?: { extensions?: { code?: unknown } }[] };
+        try {
+          payload = result.type === 'json' ? (result.json as typeof payload) : JSON.parse(result.buffer.toString('utf8'));
+        } catch {
+          return result;
+        }
+        const errors = payload?.errors;
+        if (!Array.isArray(errors) || !errors.length || !errors.every((e) => e?.extensions?.code === 'DATABASE_UNAVAILABLE')) return result;
+        return { ...result, statusCode: 503, headers: { ...result.headers, 'retry-after': '1' } };
+      },
+    },
+  },
+};

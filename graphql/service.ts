@@ -19,7 +19,7 @@ import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { PgSimplifyInflectionPreset } from '@graphile/simplify-inflection';
 import { PostGraphileConnectionFilterPreset } from 'postgraphile-plugin-connection-filter';
 import { bearerToken, createJwtVerifier, type JwtClaims } from '../gateway/jwt.ts';
-import { GRAPHQL_ERRORS, GraphqlServiceError, makeMaskError, sendGraphqlError } from './errors.ts';
+import { DatabaseUnavailableStatusPlugin, GRAPHQL_ERRORS, GraphqlServiceError, makeMaskError, sendGraphqlError } from './errors.ts';
 import { limitsPreset } from './limits.ts';
 import { committedRowCheck, RowChangeSubscriptionsPlugin, ROW_CHECK_CONTEXT } from './subscriptions.ts';
 import { createGraphqlWebSockets, type GraphqlWebSockets } from './websocket.ts';
@@ -73,7 +73,7 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
     // Supabase users expect `id` to be the row's id (not a Relay global id), and relations,
     // ordering and filters on every column, indexed or not (as pg_graphql and REST offer).
     disablePlugins: ['NodePlugin', 'PgIndexBehaviorsPlugin'],
-    plugins: [KeepIdColumnPlugin, RowChangeSubscriptionsPlugin],
+    plugins: [KeepIdColumnPlugin, RowChangeSubscriptionsPlugin, DatabaseUnavailableStatusPlugin],
     pgServices: [
       makePgService({
         // PostGraphile owns this pool (and its LISTEN connection) so that release() ends them.

@@ -30,6 +30,7 @@ import { decode, encode, encodeUserBroadcast, type PhxMessage, type Vsn } from '
 import { lsnValue, PUBLICATION, startChangeStream, waitUntilVisible, type RowChange, type Transaction, type WalRow } from './changes.ts';
 import { channelPolicies, type ChannelPolicies } from './authorization.ts';
 import { checkCommittedRows, qualifiedName, type CheckedRows } from '../db/committed-rows.ts';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 import { localBus, redisBus, type Bus, type BusMessage, type PresenceMetas } from './bus.ts';
 import { electLeader, type Leadership } from './leader.ts';
 import { matchesFilters, parseChangeFilter, type ChangeFilter } from './filters.ts';
@@ -82,6 +83,9 @@ interface PresenceEntry {
   channel: Channel;
   meta: Record<string, unknown>;
 }
+
+/** The database is away: REST endpoints answer 503, joins an error reply. */
+class DatabaseUnavailable extends Error {}
 
 /** A refused token, with Supabase Realtime's reason code (join replies read `<code>: <message>`). */
 class TokenRefused extends Error {
@@ -312,8 +316,10 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const readDenied = (name: string) => `Unauthorized: You do not have permissions to read from this Channel topic: ${name}`;
   const writeDenied = (name: string) => `Unauthorized: You do not have permissions to write to this Channel topic: ${name}`;
 
+  /** What `claims` may do on a private channel; undefined when the check could not run (`unavailable`: the database is away). */
   async function policiesFor(claims: JwtClaims, name: string): Promise<ChannelPolicies | undefined> {
     return channelPolicies(ctx.pools.admin, claims, name, ctx.pools.roleSettings).catch((err) => {
+      if (isDatabaseUnavailable(err)) throw new DatabaseUnavailable();
       ctx.log.error({ err }, 'realtime: private channel authorization failed');
       return undefined;
     });
@@ -785,6 +791,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   // httpSend() posts ArrayBuffer/TypedArray payloads as raw bytes: they fan out as binary broadcasts.
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.setErrorHandler((err: { statusCode?: number; message: string }, req, reply) => {
+    if (err instanceof DatabaseUnavailable) return reply.code(503).header('retry-after', '1').send({ message: DATABASE_UNAVAILABLE_MESSAGE });
     const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) req.log.error({ err }, 'realtime: request failed');
     return reply.code(status).send({ message: status === 500 ? 'Internal server error' : err.message });
