@@ -4,6 +4,7 @@
  * `{code: <status>, error_code, msg}` otherwise (protocols.md §2.2).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export const API_VERSION = '2024-01-01';
 
@@ -53,6 +54,8 @@ export const AUTH_ERRORS = {
   notImplemented: (what: string) => new AuthError(501, 'not_implemented', `${what} is not implemented yet in this build of NextMavens Stack`),
   notFound: () => new AuthError(404, 'not_found', 'Not found'),
   unexpected: () => new AuthError(500, 'unexpected_failure', 'Unexpected failure'),
+  /** Postgres is shutting down, starting or unreachable: retryable, and nothing about where it is. */
+  databaseUnavailable: () => new AuthError(503, 'unexpected_failure', DATABASE_UNAVAILABLE_MESSAGE),
 } as const;
 
 /**
@@ -71,10 +74,26 @@ export function fromPgError(err: unknown): AuthError | undefined {
   return undefined;
 }
 
-/** Renders an AuthError (or anything else, as a 500 without internals) for this client. */
+/**
+ * The AuthError to answer for anything a handler threw: itself, a 503 while the database is not
+ * there (shutting down, starting, unreachable), a 4xx for values Postgres refused, else a 500.
+ */
+export function asAuthError(err: unknown): AuthError {
+  if (err instanceof AuthError) return err;
+  if (isDatabaseUnavailable(err)) return AUTH_ERRORS.databaseUnavailable();
+  return fromPgError(err) ?? AUTH_ERRORS.unexpected();
+}
+
+/** The OAuth `error` of a redirect carrying this error (GoTrue's oauthErrorMap). */
+export function redirectErrorName(e: AuthError): string {
+  if (e.status === 503) return 'temporarily_unavailable';
+  return e.status >= 500 ? 'server_error' : 'access_denied';
+}
+
+/** Renders an AuthError (or anything else, as a 503/500 without internals) for this client. */
 export function sendAuthError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
-  const e = err instanceof AuthError ? err : (fromPgError(err) ?? AUTH_ERRORS.unexpected());
-  if (!(err instanceof AuthError)) req.log[e.status >= 500 ? 'error' : 'info']({ err }, 'auth: request refused');
+  const e = asAuthError(err);
+  if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : e.status >= 500 ? 'error' : 'info']({ err }, 'auth: request refused');
   const modern = String(req.headers['x-supabase-api-version'] ?? '') >= API_VERSION;
   reply.code(e.status).header('x-sb-error-code', e.code).header('X-Supabase-Api-Version', API_VERSION);
   return reply.send(

@@ -12,7 +12,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as oauth from 'oauth4webapi';
 import type pg from 'pg';
 import type { Config, OAuthProviderConfig } from '../../config/load.ts';
-import { AuthError, AUTH_ERRORS } from '../errors.ts';
+import { asAuthError, AuthError, AUTH_ERRORS, redirectErrorName } from '../errors.ts';
 import { challengeOf, createFlowState, FLOW_STATE_TTL_SECONDS, issueAuthCode, sweepFlowStates, type FlowStateRow } from '../flow-state.ts';
 import { queryOf, str, wrap, type AuthDeps } from '../http.ts';
 import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
@@ -314,9 +314,9 @@ export function registerOAuthRoutes(d: AuthDeps): void {
       });
       return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
     } catch (err) {
-      if (!(err instanceof AuthError)) req.log.error({ err }, 'auth: OAuth sign-in failed');
-      const e = err instanceof AuthError ? err : AUTH_ERRORS.unexpected();
-      return fail(e.status >= 500 ? 'server_error' : 'access_denied', e.code, e.message);
+      const e = asAuthError(err);
+      if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : 'error']({ err }, 'auth: OAuth sign-in failed');
+      return fail(redirectErrorName(e), e.code, e.message);
     }
   }
 

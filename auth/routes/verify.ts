@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { AuthError, AUTH_ERRORS } from '../errors.ts';
+import { asAuthError, AuthError, AUTH_ERRORS, redirectErrorName } from '../errors.ts';
 import { issueAuthCode } from '../flow-state.ts';
 import { bodyOf, checkEmail, queryOf, str, wrap, type AuthDeps } from '../http.ts';
 import { consumeToken, hasToken, PKCE_PREFIX, tokenHash, ACCEPTED_TOKENS } from '../otp.ts';
@@ -138,11 +138,11 @@ export function registerVerifyRoutes(d: AuthDeps): void {
       });
       return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
     } catch (err) {
-      const e = err instanceof AuthError ? err : AUTH_ERRORS.unexpected();
-      if (!(err instanceof AuthError)) req.log.error({ err }, 'auth: verify failed');
+      const e = asAuthError(err);
+      if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : 'error']({ err }, 'auth: verify failed');
       const error = e.code === 'otp_expired'
         ? { error: 'access_denied', code: 'otp_expired', description: 'Email link is invalid or has expired' }
-        : { error: e.status >= 500 ? 'server_error' : 'access_denied', code: e.code, description: e.message };
+        : { error: redirectErrorName(e), code: e.code, description: e.message };
       return reply.code(303).header('location', errorRedirect(target, error, pkceLink)).header('cache-control', 'no-store').send();
     }
   }
