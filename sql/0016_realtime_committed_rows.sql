@@ -44,6 +44,8 @@ declare
   exempt boolean;
   permissive text;
   restrictive text;
+  predicates jsonb := '{}';
+  predicate text;
 begin
   select c.relname, c.relrowsecurity, c.relforcerowsecurity, c.relowner into rel from pg_catalog.pg_class c where c.oid = entity;
   select array_agg(a.attname order by k.n) into key_columns
@@ -87,36 +89,41 @@ begin
   for i in 1 .. coalesce(array_length(claims, 1), 0) loop
     role_name := coalesce(nullif(claims[i] ->> 'role', ''), 'anon');
     begin
-      if not pg_catalog.pg_has_role('authenticator', role_name, 'MEMBER') then
-        continue;
+      -- The row filter of a role is built once per call (groups are many, roles few); null: the
+      -- role may not read the table at all.
+      if not predicates ? role_name then
+        predicate := null;
+        if pg_catalog.pg_has_role('authenticator', role_name, 'MEMBER') and pg_catalog.has_table_privilege(role_name, entity, 'SELECT') then
+          select r.rolsuper or r.rolbypassrls or not rel.relrowsecurity
+                 or (pg_catalog.pg_has_role(role_name, rel.relowner, 'USAGE') and not rel.relforcerowsecurity)
+            into exempt from pg_catalog.pg_roles r where r.rolname = role_name;
+          if exempt then
+            predicate := 'true';
+          else
+            select string_agg('(' || pg_catalog.pg_get_expr(p.polqual, p.polrelid) || ')', ' or ') filter (where p.polpermissive),
+                   string_agg('(' || pg_catalog.pg_get_expr(p.polqual, p.polrelid) || ')', ' and ') filter (where not p.polpermissive)
+              into permissive, restrictive
+              from pg_catalog.pg_policy p
+             where p.polrelid = entity and p.polcmd in ('r', '*') and p.polqual is not null
+               and ('0'::oid = any(p.polroles) or exists (select from unnest(p.polroles) pr(oid) where pg_catalog.pg_has_role(role_name, pr.oid, 'USAGE')));
+            predicate := '(' || coalesce(permissive, 'false') || ')' || coalesce(' and ' || restrictive, '');
+          end if;
+        end if;
+        predicates := predicates || jsonb_build_object(role_name, predicate);
       end if;
-      if not pg_catalog.has_table_privilege(role_name, entity, 'SELECT') then
+      predicate := predicates ->> role_name;
+      if predicate is null then
         continue;
-      end if;
-      select r.rolsuper or r.rolbypassrls or not rel.relrowsecurity
-             or (pg_catalog.pg_has_role(role_name, rel.relowner, 'USAGE') and not rel.relforcerowsecurity)
-        into exempt from pg_catalog.pg_roles r where r.rolname = role_name;
-      permissive := null;
-      restrictive := null;
-      if not exempt then
-        select string_agg('(' || pg_catalog.pg_get_expr(p.polqual, p.polrelid) || ')', ' or ') filter (where p.polpermissive),
-               string_agg('(' || pg_catalog.pg_get_expr(p.polqual, p.polrelid) || ')', ' and ') filter (where not p.polpermissive)
-          into permissive, restrictive
-          from pg_catalog.pg_policy p
-         where p.polrelid = entity and p.polcmd in ('r', '*') and p.polqual is not null
-           and ('0'::oid = any(p.polroles) or exists (select from unnest(p.polroles) pr(oid) where pg_catalog.pg_has_role(role_name, pr.oid, 'USAGE')));
       end if;
       perform pg_catalog.set_config('role', role_name, true);
       perform pg_catalog.set_config('request.jwt.claims', (claims[i] || jsonb_build_object('role', role_name))::text, true);
       perform pg_catalog.set_config('request.headers', '{}', true);
       perform pg_catalog.set_config('search_path', database_path, true);
-      return query execute format('select %s, __nm_ord::int, null::jsonb, null::jsonb %s where %s', i, from_sql,
-        case when exempt then 'true' else '(' || coalesce(permissive, 'false') || ')' || coalesce(' and ' || restrictive, '') end)
-        using typed_rows;
+      return query execute format('select %s, __nm_ord::int, null::jsonb, null::jsonb %s where %s', i, from_sql, predicate) using typed_rows;
       perform pg_catalog.set_config('role', 'none', true);
       perform pg_catalog.set_config('search_path', '', true);
     exception when others then
-      -- the subtransaction is rolled back, settings included
+      -- the subtransaction is rolled back, settings included (a role that does not exist, a failing policy)
     end;
   end loop;
   perform pg_catalog.set_config('role', 'none', true);
