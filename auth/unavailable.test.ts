@@ -1,57 +1,21 @@
 /**
  * Auth while Postgres is shutting down or unreachable: 503 in GoTrue's error shape (auth-js reads it
  * as a retryable error), no host, port, driver text or path in any body, and service again as soon
- * as Postgres is back. The auth service runs alone (as in compose) over a TCP relay to the test
- * database that can cut every connection and refuse new ones; "shutting down" is Postgres itself
+ * as Postgres is back. The auth service runs alone (as in compose) over a TCP proxy to the test
+ * database (test/helpers/db-outage.ts) that can cut every connection and refuse new ones; "shutting down" is Postgres itself
  * terminating the backend of a running request (57P01).
  */
-import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { createClient } from '@supabase/supabase-js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveOne, type RunningStack } from '../cli/stack.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE } from '../db/unavailable.ts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
-
-/** A TCP relay to Postgres: `cut()` drops every connection and refuses new ones, `restore()` listens again on the same port. */
-function relay(target: { host: string; port: number }) {
-  const sockets = new Set<net.Socket>();
-  let server: net.Server | undefined;
-  let port = 0;
-  const listen = () =>
-    new Promise<number>((resolve, reject) => {
-      server = net.createServer((client) => {
-        const upstream = net.connect(target.port, target.host);
-        for (const s of [client, upstream]) {
-          sockets.add(s);
-          s.on('close', () => sockets.delete(s));
-          s.on('error', () => undefined);
-        }
-        client.on('close', () => upstream.destroy());
-        upstream.on('close', () => client.destroy());
-        client.pipe(upstream).pipe(client);
-      });
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve((port = (server!.address() as AddressInfo).port)));
-    });
-  return {
-    get port() {
-      return port;
-    },
-    restore: listen,
-    async cut() {
-      const closed = new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
-      for (const s of sockets) s.destroy();
-      await closed;
-      server = undefined;
-    },
-  };
-}
+import { startDbProxy, type DbProxy } from '../test/helpers/db-outage.ts';
 
 let db: TestDatabase;
 let auth: RunningStack;
-let pg: ReturnType<typeof relay>;
+let pg: DbProxy;
 
 /** auth-js against the auth service alone: the service has no /auth/v1 prefix to strip. */
 const client = (key: string) =>
@@ -69,8 +33,7 @@ function expectNothingInternal(text: string) {
 
 beforeAll(async () => {
   db = await createTestDatabase({ AUTH_BCRYPT_COST: '4', AUTH_AUTOCONFIRM: 'true' });
-  pg = relay({ host: db.config.postgres.host, port: db.config.postgres.port });
-  await pg.restore();
+  pg = await startDbProxy();
   const url = new URL(db.url);
   url.port = String(pg.port);
   auth = await serveOne(
@@ -85,7 +48,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await pg?.restore().catch(() => undefined);
   await auth?.close();
-  await pg?.cut();
+  await pg?.close();
   await db?.drop();
 });
 
