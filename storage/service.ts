@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { PassThrough, finished, type Readable } from 'node:stream';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
@@ -25,6 +25,7 @@ import { signObjectToken, verifyObjectToken } from './tokens.ts';
 import { parseTransform, registerTransforms, transformationsString } from './transform.ts';
 import { registerTus } from './tus.ts';
 import { checkBucketName, checkKey, contentDisposition, downloadParam, keyParam } from './names.ts';
+import { releaseUnreadBody } from './release-body.ts';
 
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024 * 1024;
 /** Most paths one remove or createSignedUrls request may name (supabase/storage MAX_OBJECTS_PER_REQUEST). */
@@ -95,6 +96,11 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
   });
   // Errors raised before a handler runs (a body that is not JSON, …): storage's shape, never a stack.
   app.setErrorHandler((err, _req, reply) => sendStorageError(reply, err));
+  // A refused request's unread body must not stall the client's next request (release-body.ts).
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (reply.statusCode >= 400) releaseUnreadBody(req.raw, reply.raw);
+    return payload;
+  });
 
   async function claimsOf(req: RequestLike, allowInvalid = false): Promise<JwtClaims> {
     const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined);
@@ -216,6 +222,20 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     throw STORAGE_ERRORS.invalidRequest(`${what} must be a JSON object`);
   };
 
+  /**
+   * The request body through a pass-through: a backend write that fails (size limit) destroys its
+   * source, and that must not be the request itself (its socket still has to carry the answer).
+   * A request cut short still fails the write (pipe alone would leave it waiting for ever).
+   */
+  function detached(raw: Readable): Readable {
+    const body = raw.pipe(new PassThrough());
+    body.on('error', () => undefined); // reported to whoever reads it; unread (a refused upload), nobody is told
+    finished(raw, (err) => {
+      if (err) body.destroy(err);
+    });
+    return body;
+  }
+
   /** The bytes and attributes of an upload request: its multipart file part or its raw body stream. */
   async function uploadBody(req: FastifyRequest): Promise<UploadBody> {
     let cacheControl = 'no-cache';
@@ -237,7 +257,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     if (req.headers['cache-control']) cacheControl = String(req.headers['cache-control']);
     if (req.headers['x-metadata']) userMetadata = jsonObject(Buffer.from(String(req.headers['x-metadata']), 'base64').toString('utf8'), 'x-metadata');
     return {
-      stream: req.body as Readable,
+      stream: detached(req.body as Readable),
       mimetype: String(req.headers['content-type'] ?? 'application/octet-stream'),
       cacheControl,
       userMetadata,
@@ -257,16 +277,12 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const { stream, mimetype, cacheControl, userMetadata } = body;
     const b = await bucket(bucketId);
     const limit = uploadLimit(b);
-    try {
-      checkMime(b, mimetype);
-      if ((body.declaredLength ?? 0) > limit) throw STORAGE_ERRORS.tooLarge();
-      // RLS (and a duplicate key without upsert) decide before a byte is read, as in supabase/storage:
-      // a caller who may not write here cannot make the server stream a body to the backend.
-      await canUpload(req, claims, bucketId, name, upsert);
-    } catch (err) {
-      stream.resume(); // discarded, never stored (a paused multipart part would stall the request)
-      throw err;
-    }
+    // Refused here, the body is never read: the error answer releases it (release-body.ts).
+    checkMime(b, mimetype);
+    if ((body.declaredLength ?? 0) > limit) throw STORAGE_ERRORS.tooLarge();
+    // RLS (and a duplicate key without upsert) decide before a byte is read, as in supabase/storage:
+    // a caller who may not write here cannot make the server stream a body to the backend.
+    await canUpload(req, claims, bucketId, name, upsert);
 
     const version = randomUUID();
     let staged;

@@ -60,13 +60,12 @@ export async function registerSimpleRoutes(app: FastifyInstance, core: StorageCo
       const query = req.query as Record<string, string | undefined>;
       const value = (name: string) => body.fields?.[name] ?? query[name];
       const bucketId = value('bucket');
+      // Refused before the file is read: the error answer releases the body (release-body.ts).
       if (!bucketId) {
-        body.stream.resume();
         throw STORAGE_ERRORS.invalidRequest('The bucket field is required (send it before the file part)');
       }
       const rawName = value('path') ?? value('name') ?? body.filename;
       if (!rawName) {
-        body.stream.resume();
         throw STORAGE_ERRORS.invalidRequest('The path field is required when the file has no name');
       }
       const upsert = value('upsert') === 'true' || req.headers['x-upsert'] === 'true';
