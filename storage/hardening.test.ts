@@ -3,7 +3,9 @@
  * service served alone (as compose runs it), with supabase-js where a client is involved:
  *
  * - a refused upload (size limit, MIME type, RLS; raw, multipart or streamed) leaves the client's
- *   keep-alive connections usable: refused upload → download, in a loop, every answer right.
+ *   keep-alive connections usable: refused upload → download, in a loop, every answer right;
+ * - tokens whose role is not an API role, and requests with neither apikey nor Authorization,
+ *   are refused with a 4xx in storage's shape on every route, never a 500.
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import pino from 'pino';
@@ -131,5 +133,88 @@ describe('a refused upload does not break the next request', () => {
     expect(rows).toEqual([]);
     expect(await storedBlobKeys(backend)).toEqual(await rowBlobKeys(db));
   }, 120_000);
+});
+
+describe('who may call', () => {
+  /** One request per kind of route, with `headers`; every answer must be a storage-shaped 4xx. */
+  async function everyRoute(entry: Entry, headers: Record<string, string>) {
+    const jsonHeaders = { ...headers, 'content-type': 'application/json' };
+    const requests: [string, string, RequestInit][] = [
+      ['list buckets', '/bucket', { headers }],
+      ['get bucket', '/bucket/hd', { headers }],
+      ['create bucket', '/bucket', { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ id: 'nope' }) }],
+      ['empty bucket', '/bucket/hd/empty', { method: 'POST', headers }],
+      ['list', '/object/list/hd', { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ prefix: '' }) }],
+      ['upload', `/object/hd/${ALICE}/x.txt`, { method: 'POST', headers: { ...headers, 'content-type': 'text/plain' }, body: 'x' }],
+      ['authenticated download', `/object/authenticated/hd/${ALICE}/mine.txt`, { headers }],
+      ['sign', `/object/sign/hd/${ALICE}/mine.txt`, { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ expiresIn: 60 }) }],
+      ['move', '/object/move', { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ bucketId: 'hd', sourceKey: `${ALICE}/mine.txt`, destinationKey: `${ALICE}/moved.txt` }) }],
+      ['remove', '/object/hd', { method: 'DELETE', headers: jsonHeaders, body: JSON.stringify({ prefixes: [`${ALICE}/mine.txt`] }) }],
+      ['signed upload URL', `/object/upload/sign/hd/${ALICE}/y.txt`, { method: 'POST', headers }],
+      ['render', `/render/image/authenticated/hd/${ALICE}/mine.txt?width=5`, { headers }],
+    ];
+    const answers: Record<string, [number, Record<string, unknown>]> = {};
+    for (const [name, path, init] of requests) {
+      const r = await fetch(entry.api(path), init);
+      answers[name] = [r.status, await json(r)];
+    }
+    const tus = await fetch(entry.api('/upload/resumable'), {
+      method: 'POST',
+      headers: { ...headers, 'tus-resumable': '1.0.0', 'upload-length': '1', 'upload-metadata': `bucketName ${btoa('hd')},objectName ${btoa(`${ALICE}/t.txt`)}` },
+    });
+    answers.tus = [tus.status, await json(tus)];
+    return answers;
+  }
+
+  it('tokens whose role is not an API role are refused on every route (4xx, storage shape), as the apikey or as the bearer', async () => {
+    for (const role of ['postgres', 'supabase_admin', 'SERVICE_ROLE', 'no_such_role']) {
+      const token = await testToken({ role, sub: ALICE });
+      for (const entry of entries) {
+        for (const headers of [{ authorization: `Bearer ${token}`, apikey: db.config.anonKey }, { apikey: token }] as Record<string, string>[]) {
+          for (const [name, [status, body]] of Object.entries(await everyRoute(entry, headers))) {
+            const label = `${role} ${entry.name} ${Object.keys(headers).join('+')} ${name}`;
+            expect(status, label).toBeGreaterThanOrEqual(400);
+            expect(status, label).toBeLessThan(500);
+            expect(body, label).toMatchObject({ ...storageShaped, message: `Role "${role}" is not allowed` });
+          }
+        }
+        // Through supabase-js: the error, never a 500.
+        const client = entry.client(db.config.anonKey, token);
+        const { data, error } = await client.storage.listBuckets();
+        expect(data, `${role} ${entry.name}`).toBeNull();
+        expect(error, `${role} ${entry.name}`).toMatchObject({ status: 400, message: `Role "${role}" is not allowed` });
+      }
+    }
+    // Nothing happened: the object is where it was.
+    expect((await entries[0].client(db.config.anonKey, aliceToken).storage.from('hd').exists(`${ALICE}/mine.txt`)).data).toBe(true);
+  });
+
+  it('a request with neither apikey nor Authorization is refused on every route (listBuckets included); the anon key alone is the anon role', async () => {
+    for (const entry of entries) {
+      for (const [name, [status, body]] of Object.entries(await everyRoute(entry, {}))) {
+        expect(status, `${entry.name} ${name}`).toBeGreaterThanOrEqual(400);
+        expect(status, `${entry.name} ${name}`).toBeLessThan(500);
+        expect(body, `${entry.name} ${name}`).toMatchObject({ ...storageShaped, code: 'AccessDenied', message: 'No API key found in request' });
+      }
+      const bare = await fetch(entry.api('/bucket'));
+      expect(bare.status, entry.name).toBe(400);
+      // The anon key, as a header or in the query: the anon role, which RLS shows no bucket.
+      for (const init of [{ headers: { apikey: db.config.anonKey } }, {}]) {
+        const path = 'headers' in init ? '/bucket' : `/bucket?apikey=${db.config.anonKey}`;
+        const r = await fetch(entry.api(path), init);
+        expect(r.status, `${entry.name} ${path}`).toBe(200);
+        expect(await r.json()).toEqual([]);
+      }
+      // A service_role key as the apikey alone is service_role.
+      const asService = await fetch(entry.api('/bucket'), { headers: { apikey: db.config.serviceRoleKey } });
+      expect(((await asService.json()) as { id: string }[]).map((b) => b.id)).toEqual(['hd', 'hdpub', 'limits']);
+      // Public objects and the public-read routes stay open, as URLs in a page must.
+      const pub = await fetch(entry.api('/object/public/hdpub/open.txt'));
+      expect(pub.status, entry.name).toBe(200);
+      expect(await pub.text()).toBe('public bytes');
+      const plain = await fetch(entry.api('/object/hdpub/open.txt'));
+      expect(await plain.text()).toBe('public bytes');
+    }
+  });
 });
 

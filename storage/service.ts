@@ -11,7 +11,8 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import { withRequestContext } from '../db/request-context.ts';
-import { bearerToken, createJwtVerifier, type JwtClaims } from '../gateway/jwt.ts';
+import { createJwtVerifier, type JwtClaims } from '../gateway/jwt.ts';
+import { verifyRequest } from '../gateway/verify.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { STORAGE_ERRORS, StorageError, sendStorageError } from './errors.ts';
@@ -102,15 +103,17 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     return payload;
   });
 
+  /**
+   * The caller, as the edge decides it for every service (gateway/verify.ts): the Bearer token,
+   * else the API key (header or `?apikey=`), each a valid JWT whose role is an API role. A
+   * request with neither, a bad token or another role (postgres, a role that does not exist)
+   * is AccessDenied — or, where `allowInvalid` (object reads), the anonymous caller.
+   */
   async function claimsOf(req: RequestLike, allowInvalid = false): Promise<JwtClaims> {
-    const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined);
-    if (!token) return { role: 'anon' };
-    try {
-      return await verifier.verify(token);
-    } catch (err) {
-      if (allowInvalid) return { role: 'anon' };
-      throw STORAGE_ERRORS.accessDenied((err as Error).message);
-    }
+    const result = await verifyRequest(verifier, req.headers, req.url);
+    if (result.ok) return result.identity.claims;
+    if (allowInvalid) return { role: 'anon' };
+    throw STORAGE_ERRORS.accessDenied(String(result.body.message ?? 'Invalid JWT'));
   }
 
   const asCaller = <T>(claims: JwtClaims, req: RequestLike, fn: (c: pg.PoolClient) => Promise<T>, rollback = false) =>

@@ -130,7 +130,10 @@ describe('image transforms', () => {
     const hidden = await bob.storage.from('imgs').download(PHOTO, { transform: { width: 10 } });
     expect(hidden.error).not.toBeNull();
     expect((hidden.error as { status?: number }).status).toBe(400);
+    // The authenticated route wants a key or a token; with the anon key, RLS hides the object.
     const anonymous = await fetch(`${stack.url}/storage/v1/render/image/authenticated/imgs/${PHOTO}?width=10`);
-    expect((await json(anonymous)).code).toBe('NoSuchKey');
+    expect(await json(anonymous)).toMatchObject({ code: 'AccessDenied', message: 'No API key found in request' });
+    const anonKey = await fetch(`${stack.url}/storage/v1/render/image/authenticated/imgs/${PHOTO}?width=10`, { headers: { apikey: db.config.anonKey } });
+    expect((await json(anonKey)).code).toBe('NoSuchKey');
   });
 });
