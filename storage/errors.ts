@@ -31,6 +31,7 @@ export const STORAGE_ERRORS = {
   tooLarge: () => new StorageError(413, 'EntityTooLarge', 'Payload too large', 'The object exceeded the maximum allowed size'),
   mimeType: (mime: string) => new StorageError(415, 'InvalidMimeType', 'invalid_mime_type', `mime type ${mime} is not supported`),
   invalidKey: (key: string) => new StorageError(400, 'InvalidKey', 'InvalidKey', `Invalid key: ${key}`),
+  keyTooLong: (limit: string) => new StorageError(400, 'InvalidKey', 'InvalidKey', `Invalid key: the object name is longer than ${limit}`),
   invalidBucketName: () => new StorageError(400, 'InvalidBucketName', 'Invalid Input', 'Bucket name invalid'),
   invalidRequest: (message: string) => new StorageError(400, 'InvalidRequest', 'InvalidRequest', message),
   invalidSignature: () => new StorageError(400, 'InvalidSignature', 'InvalidSignature', 'Invalid signature'),
@@ -45,6 +46,10 @@ export function asStorageError(err: unknown): StorageError | undefined {
   if (code === '42501') return STORAGE_ERRORS.accessDenied();
   if (code === '23505') return STORAGE_ERRORS.keyExists();
   if (code === 'FST_REQ_FILE_TOO_LARGE' || code === 'FST_ERR_CTP_BODY_TOO_LARGE') return STORAGE_ERRORS.tooLarge();
+  // A value Postgres cannot store as text (NUL): whatever route it came through, bad input.
+  if (code === '22021') return STORAGE_ERRORS.invalidRequest('The request contains a character that cannot be stored (such as NUL)');
+  // A key the blob backend cannot hold (a path over the filesystem's limit, an S3 key over 1024 bytes).
+  if (code === 'ENAMETOOLONG' || code === 'KeyTooLongError') return STORAGE_ERRORS.keyTooLong('this storage backend accepts');
   // Fastify's own client errors (bad JSON, bad URL, multipart without a boundary, …).
   const status = (err as { statusCode?: unknown })?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500 && typeof code === 'string' && code.startsWith('FST_')) {

@@ -16,6 +16,42 @@ export { SizeLimitExceeded } from './backend.ts';
 
 const STAGED_ID = /^[0-9a-f-]{36}$/;
 const errno = (err: unknown) => (err as NodeJS.ErrnoException)?.code;
+/**
+ * Longest file name written (bytes; what file systems allow). A longer encoded segment (never
+ * written before: it failed) is split into directories of one byte less, each marked by a
+ * trailing `%` (an encodeURIComponent result never ends in `%`), so object names up to the
+ * service's 1024 bytes fit whatever their characters, and every shorter one keeps its file.
+ */
+const MAX_FILE_NAME = 255;
+const CONTINUED = '%';
+
+/** The file names of one key segment: URI-encoded, split as above. */
+function fileNames(segment: string): string[] {
+  const encoded = encodeURIComponent(segment);
+  if (encoded.length <= MAX_FILE_NAME) return [encoded];
+  const names: string[] = [];
+  for (let i = 0; i < encoded.length; i += MAX_FILE_NAME - 1) names.push(encoded.slice(i, i + MAX_FILE_NAME - 1));
+  return names.map((n, i) => (i < names.length - 1 ? n + CONTINUED : n));
+}
+
+/** The key segments of a blob's path below objects/ (the inverse of fileNames), or undefined for a file this backend did not write. */
+function keySegments(names: string[]): string[] | undefined {
+  const segments: string[] = [];
+  let pending = '';
+  for (const n of names) {
+    if (n.endsWith(CONTINUED)) {
+      pending += n.slice(0, -1);
+      continue;
+    }
+    try {
+      segments.push(decodeURIComponent(pending + n));
+    } catch {
+      return undefined;
+    }
+    pending = '';
+  }
+  return pending ? undefined : segments;
+}
 
 export class FsBackend implements StorageBackend {
   readonly kind = 'fs';
@@ -26,11 +62,11 @@ export class FsBackend implements StorageBackend {
     this.tmp = path.resolve(root, 'tmp');
   }
 
-  /** The file of a key: each segment URI-encoded (no separators, no surprises in file names). */
+  /** The file of a key: each segment URI-encoded (no separators, no surprises in file names), long ones split (fileNames). */
   private file(key: string): string {
     const segments = key.split('/');
     if (segments.some((s) => s === '' || s === '.' || s === '..')) throw new Error(`invalid blob key: ${key}`);
-    const resolved = path.resolve(this.objects, ...segments.map(encodeURIComponent));
+    const resolved = path.resolve(this.objects, ...segments.flatMap(fileNames));
     if (!resolved.startsWith(this.objects + path.sep)) throw new Error('key escapes the storage root');
     return resolved;
   }
@@ -157,12 +193,7 @@ export class FsBackend implements StorageBackend {
       else if (e.isFile()) {
         const s = await stat(full).catch(() => null);
         if (!s) continue;
-        let key;
-        try {
-          key = path.relative(this.objects, full).split(path.sep).map(decodeURIComponent).join('/');
-        } catch {
-          key = undefined; // not a file this backend wrote
-        }
+        const key = keySegments(path.relative(this.objects, full).split(path.sep))?.join('/');
         if (key !== undefined) yield { key, size: s.size, lastModified: s.mtime };
       }
     }

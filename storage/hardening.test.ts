@@ -5,7 +5,9 @@
  * - a refused upload (size limit, MIME type, RLS; raw, multipart or streamed) leaves the client's
  *   keep-alive connections usable: refused upload → download, in a loop, every answer right;
  * - tokens whose role is not an API role, and requests with neither apikey nor Authorization,
- *   are refused with a 4xx in storage's shape on every route, never a 500.
+ *   are refused with a 4xx in storage's shape on every route, never a 500;
+ * - object names over 1024 bytes and control characters in bucket ids or names are 400s, and
+ *   every name up to 1024 bytes is stored and found again (the fs backend splits long segments).
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import pino from 'pino';
@@ -14,6 +16,7 @@ import { serveOne, type RunningStack } from '../cli/stack.ts';
 import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 import { createBackend, type StorageBackend } from './backend.ts';
+import { cleanupStorage } from './cleanup.ts';
 import { DRAIN_LIMIT } from './release-body.ts';
 import { rowBlobKeys, storedBlobKeys } from './storage-suite.ts';
 
@@ -218,3 +221,76 @@ describe('who may call', () => {
   });
 });
 
+describe('names', () => {
+  it('an object name over 1024 bytes is a 400 InvalidKey; names up to 1024 bytes, long segments included, are stored, listed, found by cleanup and removed', async () => {
+    const files = entries[0].client(db.config.serviceRoleKey).storage.from('hd');
+    const long = (n: number) => `long/${'x'.repeat(n - 5)}`;
+    const tooLong = await files.upload(long(1025), 'x');
+    expect(tooLong.error?.message).toBe('Invalid key: the object name is longer than 1024 bytes');
+    const raw = await fetch(entries[1].api(`/object/hd/${long(2000)}`), { method: 'POST', headers: { authorization: `Bearer ${db.config.serviceRoleKey}`, 'content-type': 'text/plain' }, body: 'x' });
+    expect(raw.status).toBe(400);
+    expect(await json(raw)).toMatchObject({ statusCode: '400', code: 'InvalidKey' });
+    // 1024 bytes in one segment, and a segment whose file name triples when encoded (spaces).
+    const names = [long(1024), `spaces/${'a b '.repeat(250)}end`, `deep/${'seg-'.repeat(60)}/${'y'.repeat(700)}`];
+    for (const name of names) {
+      expect(Buffer.byteLength(name)).toBeLessThanOrEqual(1024);
+      expect((await files.upload(name, `bytes of ${name.length}`)).error, name.slice(0, 20)).toBeNull();
+      expect(await (await files.download(name)).data?.text()).toBe(`bytes of ${name.length}`);
+    }
+    expect((await files.list('long')).data?.map((o) => o.name)).toEqual([long(1024).slice(5)]);
+    // The backend lists exactly the rows' blobs: the split file names map back to their keys.
+    expect(await storedBlobKeys(backend)).toEqual(await rowBlobKeys(db));
+    expect(await cleanupStorage(backend, db.admin, { graceMs: 0 })).toMatchObject({ orphanBlobs: 0, foreign: 0 });
+    expect((await files.remove(names)).data).toHaveLength(names.length);
+    expect(await storedBlobKeys(backend)).toEqual(await rowBlobKeys(db));
+  });
+
+  it('NUL and other control characters in bucket ids and object names are 400s in storage\'s shape, on every route', async () => {
+    const auth = { authorization: `Bearer ${db.config.serviceRoleKey}` };
+    const jsonAuth = { ...auth, 'content-type': 'application/json' };
+    for (const entry of entries) {
+      for (const bad of ['a%00b', 'a%01b', 'a%1Fb', 'a%7Fb']) {
+        const requests: [string, RequestInit][] = [
+          [`/bucket/${bad}`, { headers: auth }],
+          [`/bucket/${bad}`, { method: 'PUT', headers: jsonAuth, body: '{"public":true}' }],
+          [`/bucket/${bad}`, { method: 'DELETE', headers: auth }],
+          [`/bucket/${bad}/empty`, { method: 'POST', headers: auth }],
+          [`/object/${bad}/x.txt`, { headers: auth }],
+          [`/object/info/${bad}/x.txt`, { headers: auth }],
+          [`/object/public/${bad}/x.txt`, {}],
+          [`/object/${bad}/x.txt`, { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'x' }],
+          [`/object/list/${bad}`, { method: 'POST', headers: jsonAuth, body: '{"prefix":""}' }],
+          [`/object/sign/${bad}/x.txt`, { method: 'POST', headers: jsonAuth, body: '{"expiresIn":60}' }],
+          [`/object/sign/${bad}`, { method: 'POST', headers: jsonAuth, body: '{"expiresIn":60,"paths":["x"]}' }],
+          [`/object/${bad}`, { method: 'DELETE', headers: jsonAuth, body: '{"prefixes":["x"]}' }],
+          [`/object/upload/sign/${bad}/x.txt`, { method: 'POST', headers: auth }],
+          [`/render/image/authenticated/${bad}/x.png?width=5`, { headers: auth }],
+        ];
+        const id = decodeURIComponent(bad);
+        for (const body of [{ bucketId: id, sourceKey: 'a', destinationKey: 'b' }, { bucketId: 'hd', sourceKey: 'a', destinationKey: 'b', destinationBucket: id }]) {
+          for (const op of ['move', 'copy']) requests.push([`/object/${op}`, { method: 'POST', headers: jsonAuth, body: JSON.stringify(body) }]);
+        }
+        requests.push(['/bucket', { method: 'POST', headers: jsonAuth, body: JSON.stringify({ id, name: id }) }]);
+        requests.push([`/object/hd`, { method: 'DELETE', headers: jsonAuth, body: JSON.stringify({ prefixes: [`${ALICE}/${id}.txt`] }) }]);
+        requests.push([`/object/sign/hd`, { method: 'POST', headers: jsonAuth, body: JSON.stringify({ expiresIn: 60, paths: [`x${id}`] }) }]);
+        const form = new FormData();
+        form.append('bucket', id);
+        form.append('file', new Blob(['x']), 'x.txt');
+        requests.push(['/storage/upload', { method: 'POST', headers: auth, body: form }]);
+        for (const [path, init] of requests) {
+          const r = await fetch(entry.api(path), init);
+          const label = `${entry.name} ${init.method ?? 'GET'} ${path} ${init.body ?? ''}`;
+          expect(r.status, label).toBe(400);
+          expect(await json(r), label).toMatchObject({ ...storageShaped, statusCode: '400' });
+        }
+        const tus = await fetch(entry.api('/upload/resumable'), {
+          method: 'POST',
+          headers: { ...auth, 'tus-resumable': '1.0.0', 'upload-length': '1', 'upload-metadata': `bucketName ${Buffer.from(id).toString('base64')},objectName ${btoa('x.txt')}` },
+        });
+        expect(tus.status, `${entry.name} tus ${bad}`).toBe(400);
+      }
+    }
+    const { rows } = await db.admin.query(`select id from storage.buckets order by id`);
+    expect(rows.map((r) => r.id)).toEqual(['hd', 'hdpub', 'limits']);
+  });
+});

@@ -9,12 +9,35 @@ import { STORAGE_ERRORS } from './errors.ts';
 
 export const BUCKET_NAME = /^[A-Za-z0-9_!.*'() &$=@;:+,?-]{1,100}$/;
 export const OBJECT_KEY = /^[A-Za-z0-9_/!.*'() &$=@;:+,?-]+$/;
+/** The longest object name, in UTF-8 bytes (Supabase's limit, and S3's for a whole key). */
+export const MAX_KEY_BYTES = 1024;
+/** C0 controls and DEL: never part of a bucket id or an object name (NUL cannot even reach Postgres text). */
+const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** A normalised object key (no leading, trailing or doubled `/`), or InvalidKey. */
 export function checkKey(key: string): string {
   const clean = key.replace(/\/+/g, '/').replace(/^\/|\/$/g, '');
+  if (Buffer.byteLength(clean, 'utf8') > MAX_KEY_BYTES) throw STORAGE_ERRORS.keyTooLong(`${MAX_KEY_BYTES} bytes`);
   if (!clean || !OBJECT_KEY.test(clean) || clean.split('/').some((s) => s === '.' || s === '..')) throw STORAGE_ERRORS.invalidKey(key);
   return clean;
+}
+
+/**
+ * The id of an existing bucket as a request names it (route parameter or body field): a string
+ * without control characters and not longer than any bucket name, or InvalidBucketName. Looser
+ * than checkBucketName, which new buckets must pass: a bucket created in SQL keeps working.
+ */
+export function checkBucketId(id: unknown): string {
+  if (typeof id !== 'string' || id === '' || id.length > 100 || CONTROL.test(id)) throw STORAGE_ERRORS.invalidBucketName();
+  return id;
+}
+
+/** An object name or prefix taken from a request body (remove, sign, list): a string under the name limit, without control characters. */
+export function checkNameField(v: unknown, what: string): string {
+  if (typeof v !== 'string') throw STORAGE_ERRORS.invalidRequest(`${what} must be a string`);
+  if (CONTROL.test(v)) throw STORAGE_ERRORS.invalidRequest(`${what} must not contain control characters`);
+  if (Buffer.byteLength(v, 'utf8') > MAX_KEY_BYTES) throw STORAGE_ERRORS.keyTooLong(`${MAX_KEY_BYTES} bytes`);
+  return v;
 }
 
 /** A valid bucket name (`.` and `..` are not: blob keys start with the bucket id), or InvalidBucketName. */

@@ -35,6 +35,18 @@ export function s3Key(key: string): string {
     .join('/');
 }
 
+/** S3's limit on a key (UTF-8 bytes). */
+export const MAX_S3_KEY_BYTES = 1024;
+
+/** s3Key for a blob about to be written: one S3 would refuse (too long once escaped) fails first, as `KeyTooLongError` (a 400). */
+function writableS3Key(key: string): string {
+  const object = s3Key(key);
+  if (Buffer.byteLength(object) > MAX_S3_KEY_BYTES) {
+    throw Object.assign(new Error(`blob key longer than ${MAX_S3_KEY_BYTES} bytes once escaped`), { code: 'KeyTooLongError' });
+  }
+  return object;
+}
+
 /** The blob key of an S3 key written by s3Key, or null. */
 export function fromS3Key(key: string): string | null {
   if (!/^(?:[A-Za-z0-9._/-]|~[0-9A-F]{2})*$/.test(key)) return null;
@@ -81,7 +93,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async stage(key: string, body: Readable, opts: PutOptions): Promise<StagedBlob> {
-    const object = s3Key(key);
+    const object = writableS3Key(key);
     const meter = byteMeter(opts.maxBytes);
     const partSize = Number.isFinite(opts.maxBytes) ? Math.max(MIN_PART, Math.ceil(opts.maxBytes / MAX_PARTS)) : MIN_PART;
     const headers: Record<string, string> = {};
@@ -185,7 +197,7 @@ export class S3Backend implements StorageBackend {
 
   async copy(from: string, to: string): Promise<void> {
     const source = new CopySourceOptions({ Bucket: this.bucket, Object: s3Key(from) });
-    const dest = new CopyDestinationOptions({ Bucket: this.bucket, Object: s3Key(to) });
+    const dest = new CopyDestinationOptions({ Bucket: this.bucket, Object: writableS3Key(to) });
     try {
       await this.client.copyObject(source, dest);
     } catch (err) {

@@ -25,7 +25,7 @@ import { registerSimpleRoutes } from './simple-routes.ts';
 import { signObjectToken, verifyObjectToken } from './tokens.ts';
 import { parseTransform, registerTransforms, transformationsString } from './transform.ts';
 import { registerTus } from './tus.ts';
-import { checkBucketName, checkKey, contentDisposition, downloadParam, keyParam } from './names.ts';
+import { checkBucketId, checkBucketName, checkKey, checkNameField, contentDisposition, downloadParam, keyParam } from './names.ts';
 import { releaseUnreadBody } from './release-body.ts';
 
 const MAX_UPLOAD_BYTES = 50 * 1024 * 1024 * 1024;
@@ -102,6 +102,12 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     if (reply.statusCode >= 400) releaseUnreadBody(req.raw, reply.raw);
     return payload;
   });
+  // Bucket ids in the path are checked before any handler (NUL cannot reach Postgres; control characters are never an id).
+  app.addHook('preHandler', async (req) => {
+    const params = req.params as Record<string, unknown> | undefined;
+    if (params?.bucket !== undefined) checkBucketId(params.bucket);
+    if (params?.id !== undefined) checkBucketId(params.id);
+  });
 
   /**
    * The caller, as the edge decides it for every service (gateway/verify.ts): the Bearer token,
@@ -120,7 +126,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     withRequestContext(pools.request, claims, fn, { request: { method: req.method, path: (req.url ?? '').split('?')[0] }, rollback });
 
   async function bucket(id: string): Promise<BucketRow> {
-    const { rows } = await pools.admin.query<BucketRow>(`select * from storage.buckets where id = $1`, [id]);
+    const { rows } = await pools.admin.query<BucketRow>(`select * from storage.buckets where id = $1`, [checkBucketId(id)]);
     if (!rows[0]) throw STORAGE_ERRORS.noSuchBucket();
     return rows[0];
   }
@@ -467,7 +473,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const prefixes = bodyOf(req).prefixes;
     if (!Array.isArray(prefixes) || prefixes.length === 0 || prefixes.some((p) => typeof p !== 'string')) throw STORAGE_ERRORS.invalidRequest('prefixes must be a non-empty array of paths');
     if (prefixes.length > MAX_OBJECTS_PER_REQUEST) throw STORAGE_ERRORS.invalidRequest(`At most ${MAX_OBJECTS_PER_REQUEST} objects can be deleted per request`);
-    const names = (prefixes as string[]).map((p) => p.replace(/^\/+/, ''));
+    const names = (prefixes as string[]).map((p) => checkNameField(p, 'prefixes').replace(/^\/+/, ''));
     const removed = await asCaller(claims, req, async (c) =>
       (await c.query<ObjectRow>(`delete from storage.objects where bucket_id = $1 and name = any($2) returning *`, [bucketId, names])).rows,
     );
@@ -498,6 +504,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     const paths = b.paths;
     if (!Array.isArray(paths) || paths.length === 0 || paths.some((p) => typeof p !== 'string')) throw STORAGE_ERRORS.invalidRequest('paths must be a non-empty array of strings');
     if (paths.length > MAX_OBJECTS_PER_REQUEST) throw STORAGE_ERRORS.invalidRequest(`At most ${MAX_OBJECTS_PER_REQUEST} paths can be signed per request`);
+    for (const p of paths) checkNameField(p, 'paths');
     await bucket(bucketId);
     const visible = new Set(
       await asCaller(claims, req, async (c) =>
