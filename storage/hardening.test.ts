@@ -7,7 +7,8 @@
  * - tokens whose role is not an API role, and requests with neither apikey nor Authorization,
  *   are refused with a 4xx in storage's shape on every route, never a 500;
  * - object names over 1024 bytes and control characters in bucket ids or names are 400s, and
- *   every name up to 1024 bytes is stored and found again (the fs backend splits long segments).
+ *   every name up to 1024 bytes is stored and found again (the fs backend splits long segments);
+ * - list validates its body; list-v2 lists, folds folders and paginates as a model of the rows says.
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import pino from 'pino';
@@ -148,6 +149,7 @@ describe('who may call', () => {
       ['create bucket', '/bucket', { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ id: 'nope' }) }],
       ['empty bucket', '/bucket/hd/empty', { method: 'POST', headers }],
       ['list', '/object/list/hd', { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ prefix: '' }) }],
+      ['list-v2', '/object/list-v2/hd', { method: 'POST', headers: jsonHeaders, body: '{}' }],
       ['upload', `/object/hd/${ALICE}/x.txt`, { method: 'POST', headers: { ...headers, 'content-type': 'text/plain' }, body: 'x' }],
       ['authenticated download', `/object/authenticated/hd/${ALICE}/mine.txt`, { headers }],
       ['sign', `/object/sign/hd/${ALICE}/mine.txt`, { method: 'POST', headers: jsonHeaders, body: JSON.stringify({ expiresIn: 60 }) }],
@@ -260,6 +262,7 @@ describe('names', () => {
           [`/object/public/${bad}/x.txt`, {}],
           [`/object/${bad}/x.txt`, { method: 'POST', headers: { ...auth, 'content-type': 'text/plain' }, body: 'x' }],
           [`/object/list/${bad}`, { method: 'POST', headers: jsonAuth, body: '{"prefix":""}' }],
+          [`/object/list-v2/${bad}`, { method: 'POST', headers: jsonAuth, body: '{}' }],
           [`/object/sign/${bad}/x.txt`, { method: 'POST', headers: jsonAuth, body: '{"expiresIn":60}' }],
           [`/object/sign/${bad}`, { method: 'POST', headers: jsonAuth, body: '{"expiresIn":60,"paths":["x"]}' }],
           [`/object/${bad}`, { method: 'DELETE', headers: jsonAuth, body: '{"prefixes":["x"]}' }],
@@ -273,6 +276,8 @@ describe('names', () => {
         requests.push(['/bucket', { method: 'POST', headers: jsonAuth, body: JSON.stringify({ id, name: id }) }]);
         requests.push([`/object/hd`, { method: 'DELETE', headers: jsonAuth, body: JSON.stringify({ prefixes: [`${ALICE}/${id}.txt`] }) }]);
         requests.push([`/object/sign/hd`, { method: 'POST', headers: jsonAuth, body: JSON.stringify({ expiresIn: 60, paths: [`x${id}`] }) }]);
+        requests.push([`/object/list/hd`, { method: 'POST', headers: jsonAuth, body: JSON.stringify({ prefix: id }) }]);
+        requests.push([`/object/list-v2/hd`, { method: 'POST', headers: jsonAuth, body: JSON.stringify({ prefix: id }) }]);
         const form = new FormData();
         form.append('bucket', id);
         form.append('file', new Blob(['x']), 'x.txt');
@@ -293,4 +298,111 @@ describe('names', () => {
     const { rows } = await db.admin.query(`select id from storage.buckets order by id`);
     expect(rows.map((r) => r.id)).toEqual(['hd', 'hdpub', 'limits']);
   });
+});
+
+describe('listing', () => {
+  it('list refuses a body of the wrong types with a 400 and still lists with a right one', async () => {
+    const bad = [[], 'x', { prefix: 1 }, { limit: 'ten' }, { limit: 0 }, { limit: 1.5 }, { offset: -1 }, { offset: '2' }, { sortBy: 'name' }, { sortBy: { column: 'size' } },
+      { sortBy: { column: 'name', order: 'up' } }, { search: 5 }, { search: 'a\u0000' }];
+    for (const entry of entries) {
+      for (const body of bad) {
+        const r = await fetch(entry.api('/object/list/hd'), { method: 'POST', headers: { authorization: `Bearer ${aliceToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        expect(r.status, `${entry.name} ${JSON.stringify(body)}`).toBe(400);
+        expect(await json(r)).toMatchObject({ statusCode: '400', code: 'InvalidRequest' });
+      }
+      const alice = entry.client(db.config.anonKey, aliceToken);
+      const ok = await alice.storage.from('hd').list(ALICE, { limit: 10, offset: 0, sortBy: { column: 'name', order: 'desc' }, search: 'min' });
+      expect(ok.error).toBeNull();
+      expect(ok.data?.map((o) => o.name)).toEqual(['mine.txt']);
+    }
+  });
+
+  it('list-v2 pages through objects and folders as the rows say, in each order, only what RLS shows, with a 400 for a bad body or cursor', async () => {
+    const admin = entries[0].client(db.config.serviceRoleKey);
+    const names = ['a.txt', 'B.txt', 'f/1.txt', 'f/2.txt', 'f/g/3.txt', 'fa.txt', 'folder/x.txt', 'h_/lit.txt', 'hX/miss.txt', 'z/last.txt'].map((n) => `${ALICE}/lv/${n}`);
+    for (const n of names) expect((await admin.storage.from('hd').upload(n, n)).error, n).toBeNull();
+    // Updated later than created, to tell the two orders apart.
+    expect((await admin.storage.from('hd').upload(names[0], 'again', { upsert: true })).error).toBeNull();
+    const others = [`${BOB}/lv/hidden.txt`];
+    for (const n of others) expect((await admin.storage.from('hd').upload(n, n)).error).toBeNull();
+
+    /** The model: the rows Alice may see, with their folder at the level after `prefix`, in the order asked for. */
+    async function model(prefix: string, delimiter: boolean, column: 'name' | 'created_at' | 'updated_at', order: 'asc' | 'desc') {
+      const { rows } = await db.admin.query<{ name: string; created_at: Date; updated_at: Date }>(
+        `select name, created_at, updated_at from storage.objects where bucket_id = 'hd' and starts_with(name, $1) and (storage.foldername(name))[1] = $2`,
+        [prefix, ALICE],
+      );
+      const byName = new Map<string, { name: string; folder: boolean; at: number }>();
+      for (const r of rows) {
+        const rest = r.name.slice(prefix.length);
+        const slash = rest.indexOf('/');
+        if (delimiter && slash >= 0) {
+          const folder = prefix + rest.slice(0, slash + 1);
+          const at = r.created_at.getTime();
+          const seen = byName.get(folder);
+          byName.set(folder, { name: folder, folder: true, at: Math.min(at, seen?.at ?? at) });
+        } else byName.set(r.name, { name: r.name, folder: false, at: (column === 'updated_at' ? r.updated_at : r.created_at).getTime() });
+      }
+      const bytes = (s: string) => Buffer.from(s);
+      const sorted = [...byName.values()].sort((x, y) => (column !== 'name' && x.at !== y.at ? x.at - y.at : Buffer.compare(bytes(x.name), bytes(y.name))));
+      return order === 'asc' ? sorted : sorted.reverse();
+    }
+
+    const alice = entries[1].client(db.config.anonKey, aliceToken);
+    for (const entry of entries) {
+      const files = entry.client(db.config.anonKey, aliceToken).storage.from('hd');
+      for (const prefix of [`${ALICE}/lv/`, `${ALICE}/lv/f`, `${ALICE}/lv/h_`, '']) {
+        for (const delimiter of [true, false]) {
+          for (const column of ['name', 'created_at', 'updated_at'] as const) {
+            for (const order of ['asc', 'desc'] as const) {
+              const label = `${entry.name} ${prefix} ${delimiter} ${column} ${order}`;
+              const expected = await model(prefix, delimiter, column, order);
+              const seen: { name: string; folder: boolean }[] = [];
+              let cursor: string | undefined;
+              let pages = 0;
+              for (;;) {
+                const { data, error } = await files.listV2({ prefix, with_delimiter: delimiter, sortBy: { column, order }, limit: 3, cursor });
+                expect(error, label).toBeNull();
+                pages++;
+                expect(data!.folders.length + data!.objects.length, label).toBeLessThanOrEqual(3);
+                // The page's entries in the model's order: each array in that order, and pages contiguous (checked below).
+                const names = new Set([...data!.folders, ...data!.objects].map((e) => e.name));
+                const ordered = expected.filter((e) => names.has(e.name)).map((e) => ({ name: e.name, folder: e.folder }));
+                expect(ordered.length, label).toBe(names.size);
+                expect(data!.folders.map((f) => f.name), label).toEqual(ordered.filter((e) => e.folder).map((e) => e.name));
+                expect(data!.objects.map((o) => o.name), label).toEqual(ordered.filter((e) => !e.folder).map((e) => e.name));
+                seen.push(...ordered);
+                for (const o of data!.objects) expect(o, label).toMatchObject({ id: expect.any(String), created_at: expect.any(String), metadata: { size: expect.any(Number) } });
+                if (!data!.hasNext) {
+                  expect(data!.nextCursor, label).toBeUndefined();
+                  break;
+                }
+                cursor = data!.nextCursor;
+                expect(cursor, label).toEqual(expect.any(String));
+              }
+              expect(seen, label).toEqual(expected.map((e) => ({ name: e.name, folder: e.folder })));
+              expect(pages, label).toBe(Math.max(1, Math.ceil(expected.length / 3)));
+            }
+          }
+        }
+      }
+    }
+    // Spot checks of the model itself: folders end in '/', in byte order, `_` is literal, Bob's file is not there.
+    const top = await alice.storage.from('hd').listV2({ prefix: `${ALICE}/lv/`, with_delimiter: true });
+    expect(top.data?.folders.map((f) => f.name)).toEqual(['f/', 'folder/', 'hX/', 'h_/', 'z/'].map((f) => `${ALICE}/lv/${f}`));
+    expect(top.data?.objects.map((o) => o.name)).toEqual(['B.txt', 'a.txt', 'fa.txt'].map((f) => `${ALICE}/lv/${f}`));
+    expect((await alice.storage.from('hd').listV2({ prefix: `${ALICE}/lv/h_` })).data?.objects.map((o) => o.name)).toEqual([`${ALICE}/lv/h_/lit.txt`]);
+    expect((await alice.storage.from('hd').listV2({ prefix: `${BOB}/` })).data).toMatchObject({ hasNext: false, folders: [], objects: [] });
+    expect((await entries[0].client(db.config.serviceRoleKey).storage.from('hd').listV2({ prefix: `${BOB}/` })).data?.objects.map((o) => o.name)).toEqual(others);
+
+    for (const entry of entries) {
+      for (const body of [{ limit: 0 }, { limit: 'x' }, { with_delimiter: 'yes' }, { prefix: 3 }, { cursor: 5 }, { cursor: 'not a cursor' }, { cursor: Buffer.from('["x","size","asc",null]').toString('base64url') },
+        { sortBy: { column: 'last_accessed_at' } }, { sortBy: { column: 'name', order: 'sideways' } }]) {
+        const r = await fetch(entry.api('/object/list-v2/hd'), { method: 'POST', headers: { authorization: `Bearer ${aliceToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        expect(r.status, `${entry.name} ${JSON.stringify(body)}`).toBe(400);
+        expect(await json(r)).toMatchObject({ statusCode: '400', code: 'InvalidRequest' });
+      }
+    }
+    await admin.storage.from('hd').remove([...names, ...others]);
+  }, 60_000);
 });

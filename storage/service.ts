@@ -18,6 +18,7 @@ import { createServiceApp } from '../services/fastify.ts';
 import { STORAGE_ERRORS, StorageError, sendStorageError } from './errors.ts';
 import { BlobNotFound, SizeLimitExceeded, blobKey, createBackend } from './backend.ts';
 import { startCleanupJob } from './cleanup.ts';
+import { registerList } from './list.ts';
 import { registerMoveCopy } from './move-copy.ts';
 import type { BucketRow, ObjectRow, RequestLike, StorageCore, StoreInput, UploadBody } from './core.ts';
 import { registerSignedUpload } from './signed-upload.ts';
@@ -429,43 +430,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
   }));
   app.get('/object/:bucket/*', route(async (req, reply) => sendObject(req, reply, await visibleObject(req, param(req, 'bucket'), wildcard(req), 'default'))));
 
-  // ------------------------------------------------------------------------- list, remove
-
-  app.post('/object/list/:bucket', route(async (req) => {
-    const claims = await claimsOf(req);
-    const bucketId = param(req, 'bucket');
-    await bucket(bucketId);
-    const b = bodyOf(req);
-    const rawPrefix = typeof b.prefix === 'string' ? b.prefix.replace(/^\/+|\/+$/g, '') : '';
-    const prefix = rawPrefix ? `${rawPrefix}/` : '';
-    const limit = Math.min(Math.max(Number(b.limit) || 100, 1), 1500);
-    const offset = Math.max(Number(b.offset) || 0, 0);
-    const sortBy = (b.sortBy ?? {}) as { column?: string; order?: string };
-    const column = ['name', 'updated_at', 'created_at', 'last_accessed_at'].includes(String(sortBy.column)) ? String(sortBy.column) : 'name';
-    const order = String(sortBy.order).toLowerCase() === 'desc' ? 'desc' : 'asc';
-    const search = typeof b.search === 'string' ? b.search : '';
-    const rows = await asCaller(claims, req, async (c) =>
-      (
-        await c.query(
-          `with o as (
-             select *, substr(name, length($2) + 1) as rest from storage.objects
-             where bucket_id = $1 and starts_with(name, $2)
-           ), entries as (
-             select distinct split_part(rest, '/', 1) as name, null::uuid as id, null::timestamptz as updated_at, null::timestamptz as created_at,
-                    null::timestamptz as last_accessed_at, null::jsonb as metadata
-             from o where position('/' in rest) > 0
-             union all
-             select rest, id, updated_at, created_at, last_accessed_at, metadata from o where position('/' in rest) = 0
-           )
-           select * from entries where starts_with(lower(name), lower($3))
-           order by ${column === 'name' ? 'name' : `${column} nulls first, name`} ${order}
-           limit $4 offset $5`,
-          [bucketId, prefix, search, limit, offset],
-        )
-      ).rows,
-    );
-    return rows;
-  }));
+  // ------------------------------------------------------------------------- remove (listing: list.ts)
 
   app.delete('/object/:bucket', route(async (req) => {
     const claims = await claimsOf(req);
@@ -541,6 +506,7 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     },
     removeBlobs: async (rows) => void (await dropBlobs(rows.map(blobKey))),
   };
+  registerList(app, core);
   await registerSignedUpload(app, core);
   await registerTransforms(app, core);
   await registerTus(app, core);
