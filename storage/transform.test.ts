@@ -123,7 +123,7 @@ describe('image transforms', () => {
     }
     const text = await get('width=10', `${ALICE}/notes.txt`);
     expect(text.status).toBe(400);
-    expect(await json(text)).toMatchObject({ code: 'InvalidImage', message: 'Cannot transform an object of type text/plain' });
+    expect(await json(text)).toMatchObject({ code: 'InvalidImage', message: 'The object is not a PNG, JPEG, WebP, AVIF, GIF or TIFF image (stored as text/plain)' });
     const broken = await get('width=10', `${ALICE}/broken.png`);
     expect(broken.status).toBe(400);
     expect((await json(broken)).code).toBe('InvalidImage');
@@ -135,5 +135,38 @@ describe('image transforms', () => {
     expect(await json(anonymous)).toMatchObject({ code: 'AccessDenied', message: 'No API key found in request' });
     const anonKey = await fetch(`${stack.url}/storage/v1/render/image/authenticated/imgs/${PHOTO}?width=10`, { headers: { apikey: db.config.anonKey } });
     expect((await json(anonKey)).code).toBe('NoSuchKey');
+  });
+
+  it('the bytes decide, not the stored type: a PNG uploaded as a Buffer (text/plain) transforms; SVG and text never do', async () => {
+    const png = await sharp({ create: { width: 120, height: 80, channels: 3, background: { r: 0, g: 90, b: 200 } } }).png().toBuffer();
+    const files = alice.storage.from('imgs');
+    // No contentType: storage-js sends a Buffer as text/plain;charset=UTF-8.
+    expect((await files.upload(`${ALICE}/as-text.png`, png)).error).toBeNull();
+    expect((await files.info(`${ALICE}/as-text.png`)).data?.contentType).toMatch(/^text\/plain/);
+    const out = await files.download(`${ALICE}/as-text.png`, { transform: { width: 60 } });
+    expect(out.error).toBeNull();
+    expect(await meta(out.data)).toMatchObject({ width: 60, height: 40, format: 'png' });
+    // format=origin is the format of the bytes; a JPEG stored as octet-stream comes back a JPEG.
+    const jpeg = await sharp(png).jpeg().toBuffer();
+    expect((await files.upload(`${ALICE}/blob.bin`, jpeg, { contentType: 'application/octet-stream' })).error).toBeNull();
+    const origin = await fetch(`${stack.url}/storage/v1/render/image/authenticated/imgs/${ALICE}/blob.bin?width=30&format=origin`, { headers: { authorization: `Bearer ${aliceToken}` } });
+    expect(origin.headers.get('content-type')).toBe('image/jpeg');
+    expect(await meta(origin)).toMatchObject({ width: 30, format: 'jpeg' });
+    // Every format the service transforms is recognised by its signature alone.
+    for (const format of ['webp', 'avif', 'gif', 'tiff'] as const) {
+      const bytes = await sharp(png).toFormat(format).toBuffer();
+      expect((await files.upload(`${ALICE}/sig-${format}`, bytes, { contentType: 'text/plain' })).error, format).toBeNull();
+      const res = await fetch(`${stack.url}/storage/v1/render/image/authenticated/imgs/${ALICE}/sig-${format}?width=12&format=origin`, { headers: { authorization: `Bearer ${aliceToken}` } });
+      expect(res.status, format).toBe(200);
+      expect((await meta(res)).format, format).toBe(format === 'avif' ? 'heif' : format);
+    }
+    // An SVG is refused whatever it is stored as (never handed to the decoder), and so is text stored as image/png.
+    const svg = Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>');
+    for (const [name, body, contentType] of [['v.svg', svg, 'image/svg+xml'], ['v.png', svg, 'image/png'], ['t.png', Buffer.from('hello'), 'image/png']] as const) {
+      expect((await files.upload(`${ALICE}/${name}`, body, { contentType })).error).toBeNull();
+      const res = await fetch(`${stack.url}/storage/v1/render/image/authenticated/imgs/${ALICE}/${name}?width=5`, { headers: { authorization: `Bearer ${aliceToken}` } });
+      expect(res.status, name).toBe(400);
+      expect((await json(res)).code, name).toBe('InvalidImage');
+    }
   });
 });

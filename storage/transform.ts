@@ -6,8 +6,12 @@
  * `getPublicUrl(path, {transform})` and `createSignedUrl(path, exp, {transform})`, whose token carries
  * the transformations. Access is decided exactly as for the untransformed object.
  *
- * The stored object streams into sharp (decoding bounded by MAX_INPUT_PIXELS); the output, at most
- * MAX_DIMENSION² pixels, is buffered so that a bad image is a clean 400 rather than a cut response.
+ * What is transformed is decided by the bytes, not the stored content type (storage-js uploads a
+ * Buffer as text/plain unless told otherwise): PNG, JPEG, WebP, AVIF, GIF and TIFF are recognised
+ * by their signatures, anything else (SVG, PDF, text, …) is InvalidImage and never reaches libvips.
+ * The object is read (sharp would buffer a stream input whole anyway) and decoded by sharp, bounded
+ * by MAX_INPUT_PIXELS; the output, at most MAX_DIMENSION² pixels, is buffered so that a bad image
+ * is a clean 400 rather than a cut response.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -88,15 +92,23 @@ export function parseTransformations(s: string | undefined): TransformOptions {
   return parseTransform(q);
 }
 
-const MIME_FORMAT: Record<string, OutputFormat> = {
-  'image/png': 'png',
-  'image/jpeg': 'jpeg',
-  'image/jpg': 'jpeg',
-  'image/webp': 'webp',
-  'image/avif': 'avif',
-  'image/gif': 'gif',
-  'image/tiff': 'tiff',
-};
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** The raster format the bytes begin with (their signature), or undefined for anything else. */
+export function imageFormat(b: Buffer): OutputFormat | undefined {
+  const ascii = (start: number, end: number) => (b.length >= end ? b.toString('latin1', start, end) : '');
+  if (b.length >= 8 && b.subarray(0, 8).equals(PNG_SIGNATURE)) return 'png';
+  if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'jpeg';
+  if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'gif';
+  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'webp';
+  if (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*') return 'tiff';
+  if (ascii(4, 8) === 'ftyp') {
+    // ISO BMFF: the major brand, then the compatible brands, up to the end of the ftyp box.
+    const end = Math.min(b.readUInt32BE(0), b.length, 64);
+    for (let at = 8; at + 4 <= end; at += at === 8 ? 8 : 4) if (['avif', 'avis'].includes(ascii(at, at + 4))) return 'avif';
+  }
+  return undefined;
+}
 const FORMAT_MIME: Record<OutputFormat, string> = {
   png: 'image/png',
   jpeg: 'image/jpeg',
@@ -107,44 +119,42 @@ const FORMAT_MIME: Record<OutputFormat, string> = {
 };
 const FIT = { cover: 'cover', contain: 'inside', fill: 'fill' } as const;
 
-/** The output format: explicit, else negotiated (webp if accepted), else the source's own. */
-function outputFormat(t: TransformOptions, sourceMime: string, accept: string | undefined): OutputFormat {
-  if (t.format && t.format !== 'origin') return t.format;
-  const origin = MIME_FORMAT[sourceMime] ?? 'png';
-  if (!t.format && /image\/webp/i.test(accept ?? '')) return 'webp';
-  return origin;
+/** The output format as the request asks for it: explicit, else negotiated (webp if accepted), else `origin` (the source's own). */
+function requestedFormat(t: TransformOptions, accept: string | undefined): Exclude<TransformOptions['format'], undefined> {
+  if (t.format) return t.format;
+  return /image\/webp/i.test(accept ?? '') ? 'webp' : 'origin';
 }
 
 /** Transforms the object's image and sends it (or 304 when the caller's ETag still matches). */
 export async function renderImage(core: StorageCore, req: FastifyRequest, reply: FastifyReply, o: ObjectRow, t: TransformOptions): Promise<unknown> {
   const meta = o.metadata as unknown as ObjectMetadata;
   const mime = String(meta.mimetype ?? '').split(';')[0].trim().toLowerCase();
-  if (!mime.startsWith('image/') || mime === 'image/svg+xml') throw notAnImage(`Cannot transform an object of type ${mime || 'unknown'}`);
-  const format = outputFormat(t, mime, typeof req.headers.accept === 'string' ? req.headers.accept : undefined);
-  const variant = createHash('sha1').update(`${transformationsString(t)}|${format}`).digest('hex').slice(0, 12);
+  const requested = requestedFormat(t, typeof req.headers.accept === 'string' ? req.headers.accept : undefined);
+  // The representation is fixed by the bytes (the object's ETag), the transformation and the requested format.
+  const variant = createHash('sha1').update(`${transformationsString(t)}|${requested}`).digest('hex').slice(0, 12);
   const etag = `"${String(meta.eTag).replace(/"/g, '')}-${variant}"`;
-  reply.header('etag', etag).header('cache-control', meta.cacheControl).header('last-modified', meta.lastModified).header('vary', 'Accept');
-  const download = downloadParam(req.query);
-  if (download !== undefined) reply.header('content-disposition', contentDisposition(download || `${path.posix.parse(o.name).name}.${format === 'jpeg' ? 'jpg' : format}`));
-  if (req.headers['if-none-match'] === etag) return reply.code(304).send();
+  const cacheHeaders = () => reply.header('etag', etag).header('cache-control', meta.cacheControl).header('last-modified', meta.lastModified).header('vary', 'Accept');
+  if (req.headers['if-none-match'] === etag) return cacheHeaders().code(304).send();
 
-  const source = await core.readBlob(o);
-  const image = sharp({ limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false }).rotate();
+  const bytes = Buffer.concat(await (await core.readBlob(o)).toArray());
+  const origin = imageFormat(bytes);
+  if (!origin) throw notAnImage(`The object is not a PNG, JPEG, WebP, AVIF, GIF or TIFF image (stored as ${mime || 'unknown'})`);
+  const format = requested === 'origin' ? origin : requested;
+  const image = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false }).rotate();
   if (t.width || t.height) image.resize({ width: t.width, height: t.height, fit: FIT[t.resize ?? 'cover'], withoutEnlargement: true });
   image.toFormat(format, t.quality ? { quality: t.quality } : {});
-  source.once('error', (err) => image.destroy(err));
-  source.pipe(image);
   let data: Buffer;
   try {
     ({ data } = await image.toBuffer({ resolveWithObject: true }));
   } catch (err) {
-    source.destroy();
     const message = (err as Error).message ?? '';
     if (/pixel limit/i.test(message)) throw notAnImage(`The image is larger than ${MAX_INPUT_PIXELS} pixels`);
     if (/unsupported image format|corrupt|bad seek|premature end|invalid|not a known file format|vipsload|load_source/i.test(message)) throw notAnImage();
     throw err;
   }
-  reply.header('content-type', FORMAT_MIME[format]).header('content-length', data.length);
+  const download = downloadParam(req.query);
+  if (download !== undefined) reply.header('content-disposition', contentDisposition(download || `${path.posix.parse(o.name).name}.${format === 'jpeg' ? 'jpg' : format}`));
+  cacheHeaders().header('content-type', FORMAT_MIME[format]).header('content-length', data.length);
   return reply.send(data);
 }
 
