@@ -4,6 +4,7 @@
  * status), which is what @supabase/storage-js expects.
  */
 import type { FastifyReply } from 'fastify';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export class StorageError extends Error {
   readonly statusCode: number;
@@ -17,7 +18,7 @@ export class StorageError extends Error {
     this.statusCode = statusCode;
     this.code = code;
     this.error = error;
-    this.httpStatus = httpStatus ?? (statusCode >= 500 ? 500 : statusCode === 413 ? 413 : 400);
+    this.httpStatus = httpStatus ?? (statusCode === 503 ? 503 : statusCode >= 500 ? 500 : statusCode === 413 ? 413 : 400);
   }
 }
 
@@ -37,6 +38,8 @@ export const STORAGE_ERRORS = {
   invalidSignature: () => new StorageError(400, 'InvalidSignature', 'InvalidSignature', 'Invalid signature'),
   expiredToken: () => new StorageError(400, 'ExpiredToken', 'ExpiredToken', 'The provided token has expired.'),
   internal: () => new StorageError(500, 'InternalError', 'internal', 'Internal Server Error'),
+  /** Postgres is down, starting or shutting down: a 503 that names no host, port or path (db/unavailable.ts). */
+  databaseUnavailable: () => new StorageError(503, 'DatabaseUnavailable', 'Service Unavailable', DATABASE_UNAVAILABLE_MESSAGE),
 } as const;
 
 /** The StorageError an error stands for (its own, or a known Postgres/Fastify one), or undefined. */
@@ -50,6 +53,7 @@ export function asStorageError(err: unknown): StorageError | undefined {
   if (code === '22021') return STORAGE_ERRORS.invalidRequest('The request contains a character that cannot be stored (such as NUL)');
   // A key the blob backend cannot hold (a path over the filesystem's limit, an S3 key over 1024 bytes).
   if (code === 'ENAMETOOLONG' || code === 'KeyTooLongError') return STORAGE_ERRORS.keyTooLong('this storage backend accepts');
+  if (isDatabaseUnavailable(err)) return STORAGE_ERRORS.databaseUnavailable();
   // Fastify's own client errors (bad JSON, bad URL, multipart without a boundary, …).
   const status = (err as { statusCode?: unknown })?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500 && typeof code === 'string' && code.startsWith('FST_')) {
@@ -65,6 +69,7 @@ export function asStorageError(err: unknown): StorageError | undefined {
 
 export function sendStorageError(reply: FastifyReply, err: unknown): FastifyReply {
   let e = asStorageError(err);
+  if (e?.statusCode === 503) reply.log.warn({ err }, 'storage: database unavailable');
   if (!e) {
     reply.log.error({ err }, 'storage: unexpected error');
     e = STORAGE_ERRORS.internal();

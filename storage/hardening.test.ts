@@ -9,6 +9,8 @@
  * - object names over 1024 bytes and control characters in bucket ids or names are 400s, and
  *   every name up to 1024 bytes is stored and found again (the fs backend splits long segments);
  * - list validates its body; list-v2 lists, folds folders and paginates as a model of the rows says.
+ *
+ * (Postgres unavailable → 503: unavailable.test.ts.)
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import pino from 'pino';
