@@ -18,6 +18,7 @@ import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 import { blobKey, createBackend, type StorageBackend } from './backend.ts';
 import { cleanupStorage, startCleanupJob } from './cleanup.ts';
+import { s3Key } from './s3-backend.ts';
 
 export interface SuiteBackend {
   name: 'fs' | 's3';
@@ -201,6 +202,32 @@ export function storageSuite(kind: SuiteBackend): void {
         const traversal = await admin.storage.from('avatars').upload('../../etc/passwd', Buffer.from('x'), { contentType: 'image/png' });
         expect(traversal.error).not.toBeNull();
         await expectConsistent(); // nothing staged or orphaned is left behind
+      });
+
+      it('long names: up to 1024 bytes wherever the backend can hold them, a clean 400 where it cannot', async () => {
+        const files = alice.storage.from('docs');
+        /** A name of exactly `bytes` bytes under Alice's folder: `unit` repeated, a `/` every `segment` bytes. */
+        const name = (bytes: number, unit = 'p', segment = 200) => {
+          let n = `${ALICE}/`;
+          while (n.length < bytes) n += (n.length - ALICE.length) % (segment + 1) === 0 ? '/' : unit;
+          return n.slice(0, bytes).replace(/\/+$/, 'q').replace(/ $/, 'q');
+        };
+        // S3 keys are `<bucket>/<name>/@<version>` escaped (s3Key) and at most 1024 bytes: what is left for a plain name.
+        const s3Room = 1024 - Buffer.byteLength(s3Key(blobKey({ bucket_id: 'docs', name: '', version: randomUUID() })));
+        // fs: anything up to 1024 bytes, one long segment or spaces (encoded %20) included, in file names split to fit.
+        const fits = kind.name === 'fs' ? [name(1024), name(1024, 'p', 2000), name(1024, 'a ', 2000)] : [name(s3Room)];
+        const refused = kind.name === 'fs' ? [] : [name(s3Room + 1), name(1024), name(s3Room, 'a ')];
+        for (const n of fits) {
+          expect(Buffer.byteLength(n), n).toBe(n === fits[0] && kind.name !== 'fs' ? s3Room : 1024);
+          expect((await files.upload(n, 'long')).error, `${n.length}`).toBeNull();
+          expect(await (await files.download(n)).data?.text()).toBe('long');
+        }
+        for (const n of refused) {
+          expect((await files.upload(n, 'long')).error, `${n.length}`).toMatchObject({ status: 400, message: 'Invalid key: the object name is longer than this storage backend accepts' });
+        }
+        await expectConsistent();
+        expect((await files.remove(fits)).data).toHaveLength(fits.length);
+        await expectConsistent();
       });
 
       it('signed URLs work until they expire and only for their path', async () => {
