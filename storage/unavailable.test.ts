@@ -1,11 +1,10 @@
 /**
  * Storage while Postgres is not there: the storage service alone (as compose runs it) reaches
- * the test Postgres through a TCP proxy this test controls, which forwards, answers every new
- * connection as a Postgres that is shutting down (FATAL 57P03), or cuts every connection. Each
- * state but the first must be a 503 in storage's shape naming no host, port or path, through
- * supabase-js and TUS too, and the service must recover when Postgres is back.
+ * the test Postgres through the outage proxy (test/helpers/db-outage.ts), which forwards,
+ * answers every new connection as a Postgres that is shutting down (FATAL 57P03), or refuses
+ * connections. Each state but the first must be a 503 in storage's shape naming no host, port
+ * or path, through supabase-js and TUS too, and the service must recover when Postgres is back.
  */
-import net from 'node:net';
 import { createClient } from '@supabase/supabase-js';
 import pg from 'pg';
 import pino from 'pino';
@@ -13,65 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveOne, type RunningStack } from '../cli/stack.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE } from '../db/unavailable.ts';
 import { createTestDatabase, type TestDatabase, testToken } from '../test/helpers/db.ts';
-
-type Mode = 'forward' | 'shutting-down' | 'cut';
-
-/** A Postgres ErrorResponse message (FATAL, `code`, `message`), as a server sends it before closing. */
-function fatal(code: string, message: string): Buffer {
-  const fields = Buffer.from(`SFATAL\0VFATAL\0C${code}\0M${message}\0\0`);
-  const head = Buffer.alloc(5);
-  head.write('E', 0);
-  head.writeInt32BE(fields.length + 4, 1);
-  return Buffer.concat([head, fields]);
-}
-
-class PostgresProxy {
-  mode: Mode = 'forward';
-  readonly sockets = new Set<net.Socket>();
-  private server = net.createServer((client) => this.accept(client));
-  port = 0;
-  private readonly target: { host: string; port: number };
-  constructor(target: { host: string; port: number }) {
-    this.target = target;
-  }
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.port = (this.server.address() as net.AddressInfo).port;
-  }
-
-  private accept(client: net.Socket): void {
-    this.sockets.add(client);
-    client.on('close', () => this.sockets.delete(client));
-    client.on('error', () => undefined);
-    if (this.mode === 'cut') return void client.destroy();
-    if (this.mode === 'shutting-down') {
-      client.once('data', () => client.end(fatal('57P03', 'the database system is shutting down')));
-      return;
-    }
-    const upstream = net.connect(this.target.port, this.target.host);
-    this.sockets.add(upstream);
-    upstream.on('close', () => this.sockets.delete(upstream));
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.pipe(upstream).pipe(client);
-  }
-
-  /** Switches mode and cuts every open connection (the pools' idle clients included). */
-  set(mode: Mode): void {
-    this.mode = mode;
-    for (const s of this.sockets) s.destroy();
-  }
-
-  close(): Promise<void> {
-    this.set('cut');
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-}
+import { startDbProxy, type DbProxy } from '../test/helpers/db-outage.ts';
 
 let db: TestDatabase;
-let proxy: PostgresProxy;
+let proxy: DbProxy;
 let proxiedUrl: string;
 let storage: RunningStack;
 let userToken: string;
@@ -80,8 +24,7 @@ beforeAll(async () => {
   db = await createTestDatabase({ STORAGE_BACKEND: 'fs', STORAGE_CLEANUP_INTERVAL: '0' });
   await db.admin.query(`insert into storage.buckets (id, name, public) values ('up', 'up', false), ('uppub', 'uppub', true)`);
   await db.admin.query(`create policy "up: all" on storage.objects for all to authenticated using (bucket_id = 'up') with check (bucket_id = 'up')`);
-  proxy = new PostgresProxy({ host: db.config.postgres.host, port: db.config.postgres.port });
-  await proxy.start();
+  proxy = await startDbProxy();
   const url = new URL(db.config.postgres.url);
   url.host = `127.0.0.1:${proxy.port}`;
   proxiedUrl = url.toString();
@@ -127,11 +70,11 @@ describe('storage while Postgres is unavailable', () => {
     });
     expect((await client.storage.from('up').upload('kept.txt', 'kept')).error).toBeNull();
 
-    for (const mode of ['shutting-down', 'cut'] as const) {
-      proxy.set(mode);
-      // What a driver sees in this state: Postgres's own FATAL, or a connection that ends at once.
+    for (const mode of ['shutting-down', 'gone'] as const) {
+      await (mode === 'shutting-down' ? proxy.shutDown() : proxy.cut());
+      // What a driver sees in this state: Postgres's own FATAL, or no server at all.
       const probe = new pg.Client({ connectionString: proxiedUrl });
-      await expect(probe.connect()).rejects.toMatchObject(mode === 'shutting-down' ? { code: '57P03' } : { message: expect.stringMatching(/Connection terminated|ECONNRESET/) });
+      await expect(probe.connect()).rejects.toMatchObject({ code: mode === 'shutting-down' ? '57P03' : 'ECONNREFUSED' });
       await probe.end().catch(() => undefined);
       for (const [name, path, init] of requests()) {
         const r = await fetch(`${storage.url}${path}`, init);
@@ -149,7 +92,7 @@ describe('storage while Postgres is unavailable', () => {
       expect(error).toMatchObject({ status: 503, message: DATABASE_UNAVAILABLE_MESSAGE });
     }
 
-    proxy.set('forward');
+    await proxy.restore();
     const back = await client.storage.from('up').download('kept.txt');
     expect(back.error).toBeNull();
     expect(await back.data?.text()).toBe('kept');

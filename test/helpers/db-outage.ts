@@ -1,6 +1,7 @@
 /**
  * A TCP proxy between a stack and its Postgres, to take the database away as an outage does:
- * `cut()` drops every open connection and refuses new ones (ECONNREFUSED), `restore()` listens
+ * `cut()` drops every open connection and refuses new ones (ECONNREFUSED), `shutDown()` drops them
+ * and answers new ones as a Postgres that is shutting down (FATAL 57P03), `restore()` forwards
  * again on the same port.
  */
 import net from 'node:net';
@@ -9,14 +10,31 @@ import { inject } from 'vitest';
 export interface DbProxy {
   port: number;
   cut(): Promise<void>;
+  shutDown(): Promise<void>;
   restore(): Promise<void>;
   close(): Promise<void>;
+}
+
+/** The ErrorResponse a Postgres shutting down sends to a new connection before closing it. */
+function shuttingDownMessage(): Buffer {
+  const fields = Buffer.from('SFATAL\0VFATAL\0C57P03\0Mthe database system is shutting down\0\0');
+  const head = Buffer.alloc(5);
+  head.write('E', 0);
+  head.writeInt32BE(fields.length + 4, 1);
+  return Buffer.concat([head, fields]);
 }
 
 export async function startDbProxy(): Promise<DbProxy> {
   const target = inject('postgres');
   const sockets = new Set<net.Socket>();
+  let shuttingDown = false;
   const server = net.createServer((client) => {
+    if (shuttingDown) {
+      sockets.add(client);
+      client.on('error', () => undefined).on('close', () => sockets.delete(client));
+      client.once('data', () => client.end(shuttingDownMessage()));
+      return;
+    }
     const upstream = net.connect(target.port, target.host);
     sockets.add(client).add(upstream);
     const drop = () => {
@@ -40,10 +58,22 @@ export async function startDbProxy(): Promise<DbProxy> {
     if (server.listening) server.close(() => resolve());
     else resolve();
   });
+  const dropAll = () => {
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
   return {
     port,
     cut: stop,
-    restore: async () => void (await listen(port)),
+    async shutDown() {
+      shuttingDown = true;
+      dropAll();
+      if (!server.listening) await listen(port);
+    },
+    async restore() {
+      shuttingDown = false;
+      if (!server.listening) await listen(port);
+    },
     close: stop,
   };
 }
