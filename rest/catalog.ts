@@ -58,6 +58,21 @@ export interface CatalogFunction {
   returnsSet: boolean;
   returnRelationOid: number | null;
   volatility: string;
+  /** COMMENT ON FUNCTION (PostgREST orders same-length overloads by it). */
+  description: string | null;
+}
+
+/**
+ * A computed relationship (PostgREST v12+): a function of exactly one argument, the row type of
+ * an exposed relation, returning rows of an exposed relation; to-one when it returns one row
+ * (not SETOF, or ROWS 1). The function may live in any schema, as in PostgREST.
+ */
+export interface CatalogComputedRelationship {
+  schema: string;
+  name: string;
+  fromOid: number;
+  toOid: number;
+  singleRow: boolean;
 }
 
 export interface Catalog {
@@ -68,6 +83,7 @@ export interface Catalog {
   /** Primary keys of the tables exposed views select from (also outside the exposed schemas). */
   basePrimaryKeys: { oid: number; columns: string[] }[];
   functions: CatalogFunction[];
+  computedRelationships: CatalogComputedRelationship[];
   types: { schema: string; name: string; kind: string }[];
   /** Enum types of the exposed schemas with their labels in order. */
   enums: { schema: string; name: string; values: string[] }[];
@@ -80,7 +96,7 @@ const TYPE = (t: string) => `json_build_object('schema', ${t}n.nspname, 'name', 
 
 const QUERY = `
 with rels as (
-  select c.oid, n.nspname, c.relname, c.relkind
+  select c.oid, c.reltype, n.nspname, c.relname, c.relkind
   from pg_class c join pg_namespace n on n.oid = c.relnamespace
   where n.nspname = any($1::text[]) and c.relkind in ('r','p','v','m','f') and not c.relispartition
 ),
@@ -116,6 +132,7 @@ select json_build_object(
           'default', case
             when a.attidentity <> '' then format('nextval(%L::regclass)', pg_get_serial_sequence(format('%I.%I', r.nspname, r.relname), a.attname))
             when a.attgenerated <> '' then null
+            when d.adbin is null and t.typtype = 'd' then pg_get_expr(t.typdefaultbin, 0)
             else pg_get_expr(d.adbin, d.adrelid) end,
           'generatedAlways', a.attidentity = 'a' or a.attgenerated <> ''
         ) order by a.attnum)
@@ -166,11 +183,19 @@ select json_build_object(
       'returnType', (select ${TYPE('t')} from pg_type t join pg_namespace tn on tn.oid = t.typnamespace where t.oid = p.prorettype),
       'returnsSet', p.proretset,
       'returnRelationOid', (select t.typrelid from pg_type t where t.oid = p.prorettype and t.typrelid <> 0),
-      'volatility', p.provolatile)
+      'volatility', p.provolatile,
+      'description', obj_description(p.oid, 'pg_proc'))
     order by n.nspname, p.proname, p.pronargs)
     from pg_proc p join pg_namespace n on n.oid = p.pronamespace
     where n.nspname = any($1::text[]) and p.prokind = 'f' and p.prorettype <> 'pg_catalog.trigger'::regtype
       and p.prorettype <> 'pg_catalog.event_trigger'::regtype), '[]'),
+  'computedRelationships', coalesce((
+    select json_agg(json_build_object('schema', n.nspname, 'name', p.proname, 'fromOid', a.oid, 'toOid', r.oid,
+      'singleRow', not p.proretset or p.prorows = 1) order by n.nspname, p.proname)
+    from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+    join rels a on a.reltype = p.proargtypes[0]
+    join rels r on r.reltype = p.prorettype
+    where p.pronargs = 1 and p.prokind = 'f'), '[]'),
   'types', (
     select json_agg(json_build_object('schema', n.nspname, 'name', t.typname, 'kind', t.typtype))
     from pg_type t join pg_namespace n on n.oid = t.typnamespace

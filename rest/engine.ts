@@ -11,13 +11,13 @@ import type { JwtVerifier } from '../gateway/jwt.ts';
 import type { ParsedQuery, Preferences, SelectItem } from './ast.ts';
 import { authenticate, type RestCaller } from './auth.ts';
 import { ERRORS, RestError, toRestError } from './errors.ts';
-import { bodyAggregate, negotiate, type ResponseMedia } from './media.ts';
+import { bodyAggregate, isPlanType, negotiate, type ResponseMedia } from './media.ts';
 import type { Relation, RestModel } from './model.ts';
 import { parseAccept, parsePrefer, parseRange } from './parse/headers.ts';
 import { parseQuery } from './parse/query.ts';
 import { parsePayload, type Payload } from './payload.ts';
-import { QueryBuilder, selectStatement } from './query-builder.ts';
-import { suggest } from './relationships.ts';
+import { capRows, QueryBuilder, selectStatement } from './query-builder.ts';
+import { suggestName } from './relationships.ts';
 import { callFunction, rpcOptions } from './rpc.ts';
 import { ident, Params, qualified } from './sql.ts';
 
@@ -46,6 +46,10 @@ export interface RestEngineOptions {
   schemas: string[];
   /** The current model, or undefined while the schema cache is loading. */
   model(): RestModel | undefined;
+  /** `REST_MAX_ROWS` (PostgREST's db-max-rows): the most rows any read returns, per embed too. */
+  maxRows?: number;
+  /** `REST_DB_PLAN_ENABLED` (db-plan-enabled): `Accept: application/vnd.pgrst.plan…` answers EXPLAIN. */
+  planEnabled?: boolean;
 }
 
 /** Everything a handler needs about the request once routing, auth and negotiation are done. */
@@ -178,22 +182,27 @@ function canonicalLocation(path: string, search: string): string {
 function findRelation(ctx: RestContext, name: string): Relation {
   const rel = ctx.model.relation(ctx.schema, name);
   if (rel) return rel;
-  const hint = suggest(name, ctx.model.relations(ctx.schema).map((r) => r.name));
+  const hint = suggestName(name, ctx.model.relations(ctx.schema).map((r) => r.name));
   throw ERRORS.noTable(`${ctx.schema}.${name}`, hint ? `${ctx.schema}.${hint}` : undefined);
 }
 
-/** Counts as `Prefer: count=` asks: exact via count(*), planned/estimated via EXPLAIN. */
-export async function countRows(client: pg.PoolClient, prefs: Preferences, countSql: string, values: unknown[]): Promise<number | undefined> {
+/**
+ * Counts as `Prefer: count=` asks, as PostgREST does: exact via count(*), planned via EXPLAIN;
+ * estimated counts exactly up to `maxRows` (db-max-rows) and, beyond it, takes the planner's
+ * estimate when that is higher (without maxRows: the higher of the two, always).
+ */
+export async function countRows(client: pg.PoolClient, prefs: Preferences, countSql: string, values: unknown[], maxRows?: number): Promise<number | undefined> {
   if (!prefs.count) return undefined;
-  if (prefs.count === 'exact') {
-    const { rows } = await client.query<{ n: string }>(`select count(*) as n from (${countSql}) as pgrst_count`, values);
-    return Number(rows[0].n);
-  }
-  const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(`explain (format json) ${countSql}`, values);
-  const planned = rows[0]['QUERY PLAN'][0].Plan['Plan Rows'];
-  if (prefs.count === 'planned') return planned;
-  const exact = await client.query<{ n: string }>(`select count(*) as n from (${countSql}) as pgrst_count`, values);
-  return Math.max(Number(exact.rows[0].n), planned);
+  const planned = async () => {
+    const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(`explain (format json) ${countSql}`, values);
+    return rows[0]['QUERY PLAN'][0].Plan['Plan Rows'];
+  };
+  if (prefs.count === 'planned') return planned();
+  const limited = prefs.count === 'estimated' && maxRows !== undefined ? ` limit ${Number(maxRows) + 1}` : '';
+  const { rows } = await client.query<{ n: string }>(`select count(*) as n from (${countSql}${limited}) as pgrst_count`, values);
+  const exact = Number(rows[0].n);
+  if (prefs.count === 'exact' || (maxRows !== undefined && exact <= maxRows)) return exact;
+  return Math.max(exact, await planned());
 }
 
 export const RESULT_COLUMNS = `nullif(current_setting('response.headers', true), '') as response_headers,
@@ -210,11 +219,31 @@ function countStatement(ctx: RestContext, rel: Relation, query: ParsedQuery): { 
   return { sql, values: params.values };
 }
 
+/** Text results (EXPLAIN's json column included) as Postgres sent them. */
+const RAW_TEXT = { getTypeParser: () => (value: string) => value };
+
+/**
+ * The answer to a plan request (db-plan-enabled, `Accept: application/vnd.pgrst.plan…`): Postgres's
+ * EXPLAIN of the statement that would have built the body, in the transaction the request would
+ * have run in (with `analyze` the statement runs — a write is committed unless tx=rollback, as in
+ * PostgREST). One line of text per row of EXPLAIN's output.
+ */
+export async function explainResponse(ctx: RestContext, media: ResponseMedia, sql: string, values: unknown[], readOnly: boolean): Promise<RestResponse> {
+  const plan = media.plan!;
+  const options = [`format ${plan.format}`, ...plan.options].join(', ');
+  const lines = await inTransaction(ctx, readOnly, async (client) => {
+    const { rows } = await client.query<{ 'QUERY PLAN': string }>({ text: `explain (${options}) ${sql}`, values, types: RAW_TEXT });
+    return rows.map((r) => r['QUERY PLAN']);
+  });
+  const body = lines.map((l) => `${l}\n`).join('');
+  return { status: 200, headers: { ...ctx.headers, 'Content-Type': media.contentType, ...preferenceApplied(ctx.prefs, ['tx']) }, body: ctx.req.method === 'HEAD' ? undefined : body };
+}
+
 async function readRelation(ctx: RestContext, rel: Relation, query: ParsedQuery, head: boolean): Promise<RestResponse> {
-  const media = negotiate(ctx.accept, headerValue(ctx.req.headers.accept));
+  const media = negotiate(ctx.accept, headerValue(ctx.req.headers.accept), true, ctx.opts.planEnabled);
   const range = ctx.req.method === 'GET' ? parseRange(headerValue(ctx.req.headers.range)) : undefined;
   const params = new Params();
-  const builder = new QueryBuilder(ctx.model, params, query);
+  const builder = new QueryBuilder(ctx.model, params, query, { maxRows: ctx.opts.maxRows });
   const alias = rel.name;
   const parts = builder.build(rel, alias);
   let offset = parts.offset ?? 0;
@@ -227,14 +256,16 @@ async function readRelation(ctx: RestContext, rel: Relation, query: ParsedQuery,
     offset = first;
     limit = end === Infinity ? undefined : Math.max(0, end - first + 1);
   }
+  limit = capRows(limit, ctx.opts.maxRows);
   const from = `${qualified(rel.schema, rel.name)} as ${ident(alias)}`;
   const main = selectStatement(from, parts, params, { limit, offset });
   const body = bodyAggregate(media, 'pgrst_source', parts.names, params);
   const sql = `select count(*) as page_total, ${body} as body, ${RESULT_COLUMNS} from (${main}) as pgrst_source`;
+  if (media.plan) return explainResponse(ctx, media, sql, params.values, true);
   const count = ctx.prefs.count ? countStatement(ctx, rel, query) : undefined;
 
   const { row, total } = await inTransaction(ctx, true, async (client) => {
-    const total = count ? await countRows(client, ctx.prefs, count.sql, count.values) : undefined;
+    const total = count ? await countRows(client, ctx.prefs, count.sql, count.values, ctx.opts.maxRows) : undefined;
     const { rows } = await client.query<ResultRow>(sql, params.values);
     const row = rows[0];
     if (media.kind === 'object' && Number(row.page_total) !== 1) throw ERRORS.singular(Number(row.page_total));
@@ -290,13 +321,14 @@ interface MutationPlan {
 async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan: MutationPlan, params: Params, builder: QueryBuilder): Promise<RestResponse> {
   const ret = returningPreference(ctx);
   const representation = ret === 'representation';
-  const media = representation ? negotiate(ctx.accept, headerValue(ctx.req.headers.accept)) : undefined;
+  const planned = ctx.opts.planEnabled && ctx.accept.some((m) => isPlanType(m.type)) ? negotiate(ctx.accept, headerValue(ctx.req.headers.accept), true, true) : undefined;
+  const media = planned?.plan ? planned : representation ? negotiate(ctx.accept, headerValue(ctx.req.headers.accept)) : undefined;
   const singular = media?.kind === 'object' || (!representation && ctx.accept[0]?.type.startsWith('application/vnd.pgrst.object'));
   const alias = rel.name;
   let repr = `'' as body`;
   let names: string[] = [];
   if (representation) {
-    const parts = builder.build(rel, alias, { filters: false });
+    const parts = builder.build(rel, alias, { filters: false, rowIsRecord: true });
     names = parts.names;
     const shaped = selectStatement(`pgrst_source as ${ident(alias)}`, parts, params, { limit: undefined, offset: 0 });
     repr = `(select ${bodyAggregate(media!, 'pgrst_repr', names, params)} from (${shaped}) as pgrst_repr) as body`;
@@ -306,6 +338,7 @@ async function mutate(ctx: RestContext, rel: Relation, query: ParsedQuery, plan:
     .map((x) => `, ${x}`)
     .join('');
   const sql = `with pgrst_source as (${plan.statement}) select (select count(*) from pgrst_source) as page_total, ${repr}${extras}, ${RESULT_COLUMNS}`;
+  if (media?.plan) return explainResponse(ctx, media, sql, params.values, false);
   const row = await inTransaction(ctx, false, async (client) => {
     const { rows } = await client.query<ResultRow>(sql, params.values);
     const r = rows[0];
@@ -382,19 +415,29 @@ function locationQuery(rel: Relation, json: string): string {
   return rel.pk.map((c, i) => (values[i] === null ? `${encodeURIComponent(c)}=is.null` : `${encodeURIComponent(c)}=eq.${encodeURIComponent(values[i]!)}`)).join('&');
 }
 
+/**
+ * `jsonb_build_object('c', <default of c>, …)` over the payload columns that have a default: with
+ * `missing=default` it is merged under each payload object (`defaults || object`), as PostgREST
+ * does, so every default is evaluated once per row — a sequence advances for every row, whether
+ * or not the row gave its own value — and a key the client sent (even `null`) wins.
+ */
+function defaultsObject(rel: Relation, cols: string[], params: Params): string | undefined {
+  const pairs = cols.flatMap((c) => {
+    const col = rel.columnsByName.get(c)!;
+    return col.defaultExpr ? [`${params.add(c)}::text, (${col.defaultExpr})`] : [];
+  });
+  return pairs.length ? `jsonb_build_object(${pairs.join(', ')})` : undefined;
+}
+
 /** `select <cols> from json_populate_recordset(null::rel, $body)`, honouring missing=default. */
 function payloadSelect(rel: Relation, cols: string[], payload: Payload, params: Params, missingDefault: boolean): string {
   const body = params.add(payload.json);
   const rowType = qualified(rel.schema, rel.name);
-  if (!missingDefault) {
+  const defaults = missingDefault ? defaultsObject(rel, cols, params) : undefined;
+  if (!defaults) {
     return `select ${cols.map((c) => ident(c)).join(', ')} from json_populate_recordset(null::${rowType}, ${body}::json) as pgrst_body`;
   }
-  const exprs = cols.map((c) => {
-    const col = rel.columnsByName.get(c)!;
-    const fallback = col.defaultExpr ? `(${col.defaultExpr})` : 'null';
-    return `case when pgrst_elem.value::jsonb ? ${params.add(c)}::text then pgrst_row.${ident(c)} else ${fallback} end`;
-  });
-  return `select ${exprs.join(', ')} from json_array_elements(${body}::json) as pgrst_elem, lateral json_populate_record(null::${rowType}, pgrst_elem.value) as pgrst_row`;
+  return `select ${cols.map((c) => `pgrst_row.${ident(c)}`).join(', ')} from jsonb_array_elements(${body}::jsonb) as pgrst_elem, lateral jsonb_populate_record(null::${rowType}, ${defaults} || pgrst_elem.value) as pgrst_row`;
 }
 
 async function insert(ctx: RestContext, rel: Relation, query: ParsedQuery, upsertPut = false): Promise<RestResponse> {
@@ -433,6 +476,16 @@ async function insert(ctx: RestContext, rel: Relation, query: ParsedQuery, upser
   }, params, builder);
 }
 
+/** The PATCH body as one row of the relation (missing=default: the columns' defaults under it). */
+function updateSource(rel: Relation, cols: string[], payload: Payload, params: Params, missingDefault: boolean): string {
+  const rowType = qualified(rel.schema, rel.name);
+  const body = params.add(payload.json);
+  const defaults = missingDefault ? defaultsObject(rel, cols, params) : undefined;
+  return defaults
+    ? `jsonb_populate_record(null::${rowType}, ${defaults} || (${body}::jsonb->0))`
+    : `json_populate_record(null::${rowType}, ${body}::json->0)`;
+}
+
 async function update(ctx: RestContext, rel: Relation, query: ParsedQuery): Promise<RestResponse> {
   const payload = parsePayload(ctx.req, query.columns, { single: true });
   const cols = payloadColumns(rel, query, payload);
@@ -443,7 +496,7 @@ async function update(ctx: RestContext, rel: Relation, query: ParsedQuery): Prom
   const target = `${qualified(rel.schema, rel.name)} as ${ident(alias)}`;
   const whereSql = where.length ? ` where ${where.join(' and ')}` : '';
   const statement = cols.length
-    ? `update ${target} set (${cols.map(ident).join(', ')}) = (select ${cols.map((c) => `pgrst_body.${ident(c)}`).join(', ')} from json_populate_record(null::${qualified(rel.schema, rel.name)}, ${params.add(payload.json)}::json->0) as pgrst_body)${whereSql} returning ${returningList(ctx, rel, alias, query)}`
+    ? `update ${target} set (${cols.map(ident).join(', ')}) = (select ${cols.map((c) => `pgrst_body.${ident(c)}`).join(', ')} from ${updateSource(rel, cols, payload, params, ctx.prefs.missing === 'default')} as pgrst_body)${whereSql} returning ${returningList(ctx, rel, alias, query)}`
     : `select ${ident(alias)}.* from ${target}${whereSql} limit 0`;
   return mutate(ctx, rel, query, {
     statement,

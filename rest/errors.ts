@@ -36,6 +36,8 @@ export const ERRORS = {
   /** `column`: 1-based position of the failure in `input`, as Parsec reports it. */
   parse: (what: string, input: string, details: string, column = 1) =>
     new RestError(400, 'PGRST100', `"failed to parse ${what} (${input})" (line 1, column ${column})`, details),
+  emptyName: () =>
+    new RestError(400, 'PGRST100', 'Empty names are not allowed', 'A column, alias, argument or relation name cannot be the empty string'),
   rpcMethod: (method: string) => new RestError(405, 'PGRST101', `Cannot use the ${method} method on RPC`),
   invalidBody: (message = 'Empty or invalid json') => new RestError(400, 'PGRST102', message),
   rangeNotSatisfiable: (details: string) => new RestError(416, 'PGRST103', 'Requested range not satisfiable', details),
@@ -61,13 +63,14 @@ export const ERRORS = {
   notImplemented: (details: string) => new RestError(400, 'PGRST127', 'Feature not implemented', details),
   maxAffectedScalar: () =>
     new RestError(400, 'PGRST128', 'Function must return SETOF or TABLE when max-affected preference is used with handling=strict'),
-  noRelationship: (a: string, b: string, schema: string, hintName?: string, suggestion?: string) =>
+  noRelationship: (a: string, b: string, schema: string, hintName: string | undefined, hint: string | undefined) =>
     new RestError(400, 'PGRST200', `Could not find a relationship between '${a}' and '${b}' in the schema cache`,
-      `Searched for a foreign key relationship between '${a}' and '${b}'${hintName ? ` using the hint '${hintName}'` : ''} in the schema '${schema}', but no matches were found.`,
-      suggestion ? `Perhaps you meant '${suggestion}' instead of '${b}'.` : null),
+      `Searched for a foreign key relationship between '${a}' and '${b}'${hintName !== undefined ? ` using the hint '${hintName}'` : ''} in the schema '${schema}', but no matches were found.`,
+      hint ?? null),
+  /** `options`: each candidate as the client may write it, quoted (`'clients!projects_client_id_fkey'`). */
   ambiguousRelationship: (a: string, b: string, details: unknown[], options: string[]) =>
     new RestError(300, 'PGRST201', `Could not embed because more than one relationship was found for '${a}' and '${b}'`, details,
-      `Try changing '${b}' to one of the following: ${options.map((o) => `'${o}'`).join(', ')}. Find the desired relationship in the 'details' key.`),
+      `Try changing '${b}' to one of the following: ${options.join(', ')}. Find the desired relationship in the 'details' key.`),
   noFunction: (message: string, details: string, hint: string | null) => new RestError(404, 'PGRST202', message, details, hint),
   ambiguousFunction: (candidates: string[]) =>
     new RestError(300, 'PGRST203', `Could not choose the best candidate function between: ${candidates.join(', ')}`, null,

@@ -4,6 +4,7 @@
  */
 import type { MediaType } from './ast.ts';
 import { ERRORS } from './errors.ts';
+import { parseAccept } from './parse/headers.ts';
 import { ident, type Params } from './sql.ts';
 
 export type BodyKind = 'array' | 'object' | 'csv';
@@ -12,6 +13,35 @@ export interface ResponseMedia {
   kind: BodyKind;
   stripNulls: boolean;
   contentType: string;
+  /**
+   * `Accept: application/vnd.pgrst.plan[+json|+text]; for="…"; options=analyze|…` (only with
+   * db-plan-enabled): the response is Postgres's EXPLAIN of the statement that would build a body
+   * of this media (`kind`, `stripNulls`: the `for` type, application/json by default).
+   */
+  plan?: { format: 'json' | 'text'; options: string[] };
+}
+
+/** EXPLAIN options a plan request may ask for, in the order PostgREST applies and echoes them. */
+const PLAN_OPTIONS = ['analyze', 'verbose', 'settings', 'buffers', 'wal'];
+const PLAN_FORMATS: Record<string, 'json' | 'text'> = {
+  'application/vnd.pgrst.plan': 'text',
+  'application/vnd.pgrst.plan+text': 'text',
+  'application/vnd.pgrst.plan+json': 'json',
+};
+
+/** Whether an Accept entry asks for a plan (application/vnd.pgrst.plan, +json, +text). */
+export const isPlanType = (type: string) => type in PLAN_FORMATS;
+
+function choosePlan(m: MediaType, allowCsv: boolean): ResponseMedia | undefined {
+  const format = PLAN_FORMATS[m.type];
+  const forType = parseAccept(m.params.for ?? 'application/json')[0];
+  const inner = forType && !PLAN_FORMATS[forType.type] ? choose(forType, allowCsv) : undefined;
+  if (!inner) return undefined;
+  const asked = (m.params.options ?? '').split('|');
+  const options = PLAN_OPTIONS.filter((o) => asked.includes(o));
+  const forMime = inner.contentType.replace(/; charset=utf-8$/, '');
+  const contentType = `application/vnd.pgrst.plan+${format}; for="${forMime}"${options.length ? `; options=${options.join('|')}` : ''}; charset=utf-8`;
+  return { ...inner, contentType, plan: { format, options } };
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
@@ -42,10 +72,13 @@ function choose(m: MediaType, allowCsv: boolean): ResponseMedia | undefined {
   }
 }
 
-/** The first acceptable media type, highest q first; 406 PGRST107 when none is. */
-export function negotiate(accept: MediaType[], rawAccept: string | undefined, allowCsv = true): ResponseMedia {
+/**
+ * The first acceptable media type, highest q first; 406 PGRST107 when none is. The plan media
+ * types count only with `planEnabled` (PostgREST's db-plan-enabled; otherwise they are as unknown).
+ */
+export function negotiate(accept: MediaType[], rawAccept: string | undefined, allowCsv = true, planEnabled = false): ResponseMedia {
   for (const m of accept) {
-    const chosen = choose(m, allowCsv);
+    const chosen = PLAN_FORMATS[m.type] ? (planEnabled ? choosePlan(m, allowCsv) : undefined) : choose(m, allowCsv);
     if (chosen) return chosen;
   }
   throw ERRORS.mediaType(rawAccept ?? '');

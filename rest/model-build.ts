@@ -21,6 +21,43 @@ function typeRef(t: CatalogType): TypeRef {
   return { schema: t.schema, name: t.name, kind: t.kind, display: t.display, element: t.element ? { ...t.element } : undefined };
 }
 
+/** The types a single unnamed argument may have to receive the whole request body (PostgREST). */
+const RAW_BODY_TYPES = new Set(['json', 'jsonb', 'text', 'xml', 'bytea']);
+
+/**
+ * A type as PostgREST's schema cache names it (`regtype::text` under an empty search_path):
+ * built-in types bare (`integer`), others schema-qualified (`public.users`).
+ */
+export function routineTypeName(t: TypeRef): string {
+  const shown = t.display ?? t.name;
+  if (t.schema === 'pg_catalog') return shown;
+  const schema = /^[a-z_][a-z0-9_$]*$/.test(t.schema) ? t.schema : `"${t.schema.replace(/"/g, '""')}"`;
+  return shown.startsWith(`${schema}.`) ? shown : `${schema}.${shown}`;
+}
+
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * PostgREST's order of overloads (its `Ord Routine`): fewer arguments first, then by description
+ * (none first), then argument by argument (name, type, optional before required, variadic last).
+ */
+function compareRoutines(a: RestFunction, b: RestFunction): number {
+  if (a.args.length !== b.args.length) return a.args.length - b.args.length;
+  if (a.description !== b.description) {
+    if (a.description === undefined) return -1;
+    if (b.description === undefined) return 1;
+    return compareText(a.description, b.description);
+  }
+  for (let i = 0; i < a.args.length; i++) {
+    const x = a.args[i];
+    const y = b.args[i];
+    const c = compareText(x.name, y.name) || compareText(routineTypeName(x.type), routineTypeName(y.type)) ||
+      Number(!x.hasDefault) - Number(!y.hasDefault) || Number(x.variadic) - Number(y.variadic);
+    if (c) return c;
+  }
+  return 0;
+}
+
 const sameSet = (a: string[], b: string[]) => a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000');
 
 interface Exposure {
@@ -145,14 +182,37 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
     }
   }
 
+  // Computed relationships (PostgREST v12+): `f(from_row) returns [setof] to` embeds as `f(*)`. One
+  // named like a related table of `from` (same schema and name) replaces the foreign-key
+  // relationships to that table, as PostgREST lets them override detected ones.
+  for (const c of catalog.computedRelationships) {
+    const from = byOid.get(String(c.fromOid));
+    const to = byOid.get(String(c.toOid));
+    if (!from || !to) continue;
+    const existing = rels.get(from) ?? [];
+    rels.set(from, existing.filter((r) => r.computed || r.to.schema !== c.schema || r.to.name !== c.name));
+    add({
+      cardinality: c.singleRow ? 'many-to-one' : 'one-to-many',
+      from,
+      to,
+      constraint: c.name,
+      fromColumns: [],
+      toColumns: [],
+      computed: { schema: c.schema, name: c.name, toOne: c.singleRow },
+    });
+  }
+
   const functions = new Map<string, RestFunction[]>();
   for (const f of catalog.functions) {
     const inArgs = f.args.filter((a) => a.mode === 'i' || a.mode === 'b' || a.mode === 'v');
     const unnamed = inArgs.filter((a) => a.name === '');
-    const singleRaw = inArgs.length === 1 && unnamed.length === 1 && ['json', 'jsonb', 'text', 'xml', 'bytea'].includes(inArgs[0].type.name);
+    const singleRaw = inArgs.length === 1 && unnamed.length === 1 && inArgs[0].type.schema === 'pg_catalog' && RAW_BODY_TYPES.has(inArgs[0].type.name);
+    // As PostgREST's schema cache: callable by /rpc when no argument is unnamed, when only some are
+    // (the named ones are passed by name), or when the only argument is an unnamed raw-body type.
+    const callable = unnamed.length < inArgs.length || inArgs.length === 0 || singleRaw;
     // `f(table_row)` is a computed column of that table (select=id,f), even with an unnamed arg.
     const computed = inArgs.length >= 1 && inArgs[0].type.kind === 'c' && inArgs.slice(1).every((a) => a.hasDefault);
-    if (unnamed.length && !singleRaw && !computed) continue;
+    if (!callable && !computed) continue;
     const args: FunctionArg[] = inArgs.map((a) => ({ name: a.name, type: typeRef(a.type), hasDefault: a.hasDefault, variadic: a.mode === 'v' }));
     const outArgs = f.args.filter((a) => a.mode === 'o' || a.mode === 'b' || a.mode === 't');
     const returnRelation = f.returnRelationOid ? byOid.get(String(f.returnRelationOid)) : undefined;
@@ -172,10 +232,13 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
       returnType: typeRef(f.returnType),
       returnRelation: relation,
       volatility: f.volatility === 'i' ? 'immutable' : f.volatility === 's' ? 'stable' : 'volatile',
+      callable,
+      ...(f.description !== null && f.description !== undefined && { description: f.description }),
     };
     const key = `${f.schema}\u0000${f.name}`;
     (functions.get(key) ?? functions.set(key, []).get(key)!).push(fn);
   }
+  for (const overloads of functions.values()) overloads.sort(compareRoutines);
 
   const typesByName = new Map<string, TypeRef>();
   const searchOrder = ['pg_catalog', ...schemas, 'extensions', 'public'];

@@ -53,6 +53,12 @@ export interface Relationship {
   toColumns: string[];
   /** Set on the relationship seen from the referenced side (one-to-many, or one-to-one inverse). */
   inverse?: true;
+  /**
+   * A computed relationship: `function(from_row) returns [setof] to`, embedded as
+   * `select=alias:function(*)`; to-one when it returns a single row (not SETOF, or ROWS 1).
+   * fromColumns/toColumns are empty: the function does the join.
+   */
+  computed?: { schema: string; name: string; toOne: boolean };
   junction?: {
     relation: Relation;
     /** Constraint junction → from, and its column pairs (junction col = from col). */
@@ -86,6 +92,14 @@ export interface RestFunction {
   /** When the function returns rows of a relation of an exposed schema: embedding works on it. */
   returnRelation?: Relation;
   volatility: 'immutable' | 'stable' | 'volatile';
+  /**
+   * Whether /rpc can call it, as PostgREST's schema cache decides: every argument named, or
+   * exactly one argument, unnamed, of type json, jsonb, text, xml or bytea (it takes the whole
+   * body). Other functions serve only as computed columns (`f(table_row)`).
+   */
+  callable: boolean;
+  /** COMMENT ON FUNCTION (orders same-length overloads in PGRST203, as PostgREST). */
+  description?: string;
 }
 
 export interface RestModel {

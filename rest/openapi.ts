@@ -38,7 +38,7 @@ export function openApiDocument(model: RestModel, schema: string): Record<string
     }
     definitions[rel.name] = { type: 'object', properties, required: rel.columns.filter((c) => !c.nullable && !c.defaultExpr).map((c) => c.name) };
   }
-  for (const fn of model.allFunctions(schema)) {
+  for (const fn of model.allFunctions(schema).filter((f) => f.callable)) {
     const args = { type: 'object', properties: Object.fromEntries(fn.args.map((a) => [a.name, { format: a.type.name, type: 'string' }])), required: fn.args.slice(0, fn.requiredCount).map((a) => a.name) };
     const ops: Record<string, unknown> = { post: { tags: [`(rpc) ${fn.name}`], parameters: [{ name: 'args', in: 'body', required: true, schema: args }], responses: { 200: { description: 'OK' } } } };
     if (fn.volatility !== 'volatile') ops.get = { tags: [`(rpc) ${fn.name}`], parameters: fn.args.map((a) => ({ name: a.name, in: 'query', required: false, type: 'string', format: a.type.name })), responses: { 200: { description: 'OK' } } };

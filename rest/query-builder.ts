@@ -64,10 +64,25 @@ export class QueryBuilder {
   readonly params: Params;
   private query: ParsedQuery;
 
-  constructor(model: RestModel, params: Params, query: ParsedQuery) {
+  /** `db-max-rows`: every embed (and, through the callers, every read's root) returns at most this many rows. */
+  readonly maxRows: number | undefined;
+  /** Aliases whose whole-row reference is not of their relation's row type (a mutation's CTE). */
+  private readonly recordAliases = new Set<string>();
+  /** Embed aliases → the name PostgREST's SQL gives that embed (`<table>_<depth>`), for error messages. */
+  private readonly errorNames = new Map<string, string>();
+
+  constructor(model: RestModel, params: Params, query: ParsedQuery, opts: { maxRows?: number } = {}) {
     this.model = model;
     this.params = params;
     this.query = query;
+    this.maxRows = opts.maxRows;
+  }
+
+  /** The row of `rel` under `alias` as a value of the relation's type, for a computed relationship's function. */
+  private rowValue(rel: Relation, alias: string): string {
+    const type = qualified(rel.schema, rel.name);
+    if (!this.recordAliases.has(alias)) return `${ident(alias)}::${type}`;
+    return `row(${rel.columns.map((c) => `${ident(alias)}.${ident(c.name)}`).join(', ')})::${type}`;
   }
 
   /** A fresh SQL alias derived from a relation name. */
@@ -97,10 +112,26 @@ export class QueryBuilder {
         path: childPath,
         children: [],
       };
+      this.errorNames.set(node.alias, `${relationship.to.name}_${childPath.length}`);
       node.children = this.buildEmbeds(relationship.to, item.select, childPath);
       nodes.push(node);
     }
     return nodes;
+  }
+
+  /**
+   * PostgREST names each embed's join `<origin>_<alias or name>_<depth>`, so two embeds of one
+   * level with the same name — the same target twice without an alias — make Postgres answer
+   * 42712 there (after every relationship was resolved); never a body with a duplicate key.
+   */
+  private static checkJoinNames(rel: Relation, nodes: EmbedNode[], depth: number): void {
+    const names = new Set<string>();
+    for (const node of nodes) {
+      const name = `${rel.name}_${node.item.alias ?? node.item.name}_${depth}`;
+      if (names.has(name)) throw new RestError(400, '42712', `table name "${name}" specified more than once`);
+      names.add(name);
+      QueryBuilder.checkJoinNames(node.relationship.to, node.children, depth + 1);
+    }
   }
 
   /** The embed a path segment names at one level: by alias, or by relation name as written. */
@@ -135,9 +166,10 @@ export class QueryBuilder {
 
   // ---------------------------------------------------------------- expressions
 
-  column(rel: Relation, name: string): Column {
+  /** A column of `rel`; an unknown one is Postgres's 42703 naming the table as PostgREST's SQL does (`messages_1` in an embed). */
+  column(rel: Relation, name: string, alias?: string): Column {
     const col = rel.columnsByName.get(name);
-    if (!col) throw new RestError(400, '42703', `column ${rel.name}.${name} does not exist`);
+    if (!col) throw new RestError(400, '42703', `column ${(alias && this.errorNames.get(alias)) ?? rel.name}.${name} does not exist`);
     return col;
   }
 
@@ -148,8 +180,8 @@ export class QueryBuilder {
     if (col) base = `${ident(alias)}.${ident(col.name)}`;
     else {
       const computed = this.computedColumn(rel, field.name);
-      if (!computed) this.column(rel, field.name);
-      base = `${computed}(${ident(alias)})`;
+      if (!computed) this.column(rel, field.name, alias);
+      base = `${computed}(${this.rowValue(rel, alias)})`;
     }
     if (field.jsonPath.length === 0) return base;
     let sql = col && isJson(col) ? base : `to_jsonb(${base})`;
@@ -227,7 +259,7 @@ export class QueryBuilder {
       if (!node) throw ERRORS.notEmbedded(term.relation);
       if (!node.toOne || node.item.spread) throw ERRORS.relatedOrder(rel.name, term.relation);
       const target = node.relationship.to;
-      this.column(target, term.field.name);
+      this.column(target, term.field.name, node.alias);
       expr = `${ident(node.joinAlias)}.${ident('body')}->${this.params.add(term.field.name)}::text`;
       for (const step of term.field.jsonPath) {
         const key = typeof step.key === 'number' ? `${this.params.add(String(step.key))}::int` : `${this.params.add(step.key)}::text`;
@@ -301,7 +333,9 @@ export class QueryBuilder {
     const list = this.selectList(target, a, node.item.select, childEmbeds);
     const where: string[] = [];
     let from = `${qualified(target.schema, target.name)} as ${ident(a)}`;
-    if (r.junction) {
+    if (r.computed) {
+      from = `${qualified(r.computed.schema, r.computed.name)}(${this.rowValue(r.from, parentAlias)}) as ${ident(a)}`;
+    } else if (r.junction) {
       const j = this.alias(`${r.junction.relation.name}_junction`);
       const on = r.junction.junctionToColumns.map((jc, i) => `${ident(j)}.${ident(jc)} = ${ident(a)}.${ident(r.junction!.toColumns[i])}`);
       from += ` join ${qualified(r.junction.relation.schema, r.junction.relation.name)} as ${ident(j)} on ${on.join(' and ')}`;
@@ -311,13 +345,13 @@ export class QueryBuilder {
     }
     where.push(...this.conditions(target, a, node.path, childEmbeds));
     const order = this.at(this.query.order, node.path).flat().map((t) => this.orderSql(target, a, childEmbeds, t));
-    const limit = this.at(this.query.limits, node.path).at(-1);
+    const limit = capRows(this.at(this.query.limits, node.path).at(-1), this.maxRows);
     const offset = this.at(this.query.offsets, node.path).at(-1);
     const inner = [
       `select ${list.columns.length ? list.columns.join(', ') : 'null as "pgrst_empty"'}`,
       `from ${from}`,
       ...list.joins,
-      `where ${where.join(' and ')}`,
+      where.length ? `where ${where.join(' and ')}` : '',
       list.groupBy.length ? `group by ${list.groupBy.join(', ')}` : '',
       order.length ? `order by ${order.join(', ')}` : '',
       limit !== undefined ? `limit ${this.params.add(String(limit))}::bigint` : '',
@@ -362,12 +396,14 @@ export class QueryBuilder {
    * (their bind parameters would be unused, which Postgres refuses): `columns: false` for
    * count queries, `filters: false` for the representation of a mutation.
    */
-  build(rel: Relation, alias: string, opts: { columns?: boolean; filters?: boolean; order?: boolean } = {}): SelectParts {
+  build(rel: Relation, alias: string, opts: { columns?: boolean; filters?: boolean; order?: boolean; rowIsRecord?: boolean } = {}): SelectParts {
     const { columns = true, filters = true, order = true } = opts;
     this.usedAliases.add(alias);
+    if (opts.rowIsRecord) this.recordAliases.add(alias);
     const items = this.query.select;
     const embeds = this.buildEmbeds(rel, items, []);
     this.checkPaths(embeds);
+    QueryBuilder.checkJoinNames(rel, embeds, 1);
     const { aggregated: _aggregated, ...list } = this.selectList(rel, alias, items, embeds, columns);
     return {
       ...list,
@@ -382,6 +418,12 @@ export class QueryBuilder {
   rootConditions(rel: Relation, alias: string): string[] {
     return this.conditions(rel, alias, [], []);
   }
+}
+
+/** A limit capped by `db-max-rows` (PostgREST's restrictRange: the offset stays, at most maxRows rows). */
+export function capRows(limit: number | undefined, maxRows: number | undefined): number | undefined {
+  if (maxRows === undefined) return limit;
+  return limit === undefined ? maxRows : Math.min(limit, maxRows);
 }
 
 /** `select … from … joins where … order by … limit … offset …` from parts. */

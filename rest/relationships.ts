@@ -9,25 +9,43 @@ import type { Relation, Relationship, RestModel } from './model.ts';
 
 const isView = (r: Relation) => r.kind === 'view' || r.kind === 'materialized_view';
 
-function fkColumnsOnFromSide(r: Relationship): string[] {
-  return r.cardinality === 'many-to-many' ? [] : r.fromColumns;
+/** Both ends are the same relation: a self-referencing foreign key (PostgREST's relIsSelf). */
+const isSelf = (r: Relationship) => !r.computed && r.from === r.to;
+
+/** PostgREST's relColumns of a relationship with one column pair: [origin column, target column]. */
+function singlePair(r: Relationship): [string, string] | undefined {
+  return !r.junction && !r.computed && r.fromColumns.length === 1 ? [r.fromColumns[0], r.toColumns[0]] : undefined;
 }
 
-function matchesTarget(r: Relationship, target: string): boolean {
-  if (r.to.name === target) return true;
-  if (isView(r.to)) return false;
-  if (r.cardinality !== 'many-to-many' && r.constraint === target) return true;
-  const cols = fkColumnsOnFromSide(r);
-  return r.cardinality !== 'one-to-many' && cols.length === 1 && cols[0] === target;
-}
-
-function matchesHint(r: Relationship, hint: string): boolean {
-  if (r.junction) return r.junction.relation.name === hint || r.junction.fromConstraint === hint || r.junction.toConstraint === hint;
-  if (r.constraint === hint) return true;
-  return (r.fromColumns.length === 1 && r.fromColumns[0] === hint) || (r.toColumns.length === 1 && r.toColumns[0] === hint);
+/**
+ * Whether `target!hint` names this relationship, exactly as PostgREST v13's findRel decides:
+ * - a computed relationship by its function's name (a hint does not apply);
+ * - a self-referencing foreign key: the table's name means its children (one-to-many), the
+ *   foreign key column's name its parent (many-to-one); with a hint, the table's name and the
+ *   children's foreign key column (`collections!parent_id`) — a constraint name does not
+ *   disambiguate a self-reference;
+ * - otherwise the target table or view, or (not for views) the constraint or the origin's
+ *   foreign key column; a hint narrows a target table by constraint, by a column of either
+ *   side, or by the junction table of a many-to-many.
+ */
+function matches(r: Relationship, target: string, hint: string | undefined): boolean {
+  if (r.computed) return target === r.computed.name;
+  const pair = singlePair(r);
+  const o2m = r.cardinality === 'one-to-many';
+  const m2o = r.cardinality === 'many-to-one';
+  if (isSelf(r)) {
+    if (hint === undefined) return (target === r.to.name && o2m) || (pair !== undefined && pair[0] === target && m2o);
+    return target === r.to.name && o2m && pair !== undefined && pair[1] === hint;
+  }
+  const constraint = !r.junction ? r.constraint : undefined;
+  if (hint === undefined) {
+    return target === r.to.name || (!isView(r.to) && (constraint === target || (pair !== undefined && pair[0] === target)));
+  }
+  return target === r.to.name && (constraint === hint || (pair !== undefined && (pair[0] === hint || pair[1] === hint)) || r.junction?.relation.name === hint);
 }
 
 function describe(r: Relationship): Record<string, string> {
+  if (r.computed) return {};
   const relationship = r.junction
     ? `${r.junction.relation.name} using ${r.junction.fromConstraint}(${r.junction.junctionFromColumns.join(', ')}) and ${r.junction.toConstraint}(${r.junction.junctionToColumns.join(', ')})`
     : `${r.constraint} using ${r.from.name}(${r.fromColumns.join(', ')}) and ${r.to.name}(${r.toColumns.join(', ')})`;
@@ -61,13 +79,15 @@ function grams(value: string, size: number): Map<string, number> {
 const norm = (g: Map<string, number>) => Math.sqrt([...g.values()].reduce((a, n) => a + n * n, 0));
 
 /**
- * The closest of `names` to `name`, chosen as PostgREST chooses its "Perhaps you meant" hints (a
- * FuzzySet: cosine similarity of 3-grams, else 2-grams, the best 50 rescored by Levenshtein
- * distance, a score of at least 0.33).
+ * The names close to `name`, best first, as PostgREST's FuzzySet `get` finds them: an exact
+ * (case-insensitive) match alone with score 1; else cosine similarity of 3-grams, else 2-grams
+ * (of the name reduced to letters, digits, commas and spaces), the best 50 rescored by the
+ * Levenshtein distance of the lower-cased names, those scoring at least 0.33.
  */
-export function suggest(name: string, names: Iterable<string>): string | undefined {
+export function fuzzyGet(name: string, names: Iterable<string>, minScore = 0.33): { c: string; score: number }[] {
   const candidates = [...new Set(names)];
-  const simple = (v: string) => v.toLowerCase().replace(/[^a-z0-9\u00c0-\u00ff, ]+/g, '');
+  const exact = candidates.find((c) => c.toLowerCase() === name.toLowerCase());
+  if (exact !== undefined) return [{ c: exact, score: 1 }];
   for (const size of [3, 2]) {
     const mine = grams(name, size);
     const scored = candidates
@@ -81,33 +101,53 @@ export function suggest(name: string, names: Iterable<string>): string | undefin
       .sort((a, b) => b.score - a.score)
       .slice(0, 50)
       .map(({ c }) => {
-        const a = simple(name);
-        const b = simple(c);
+        const a = name.toLowerCase();
+        const b = c.toLowerCase();
         return { c, score: 1 - distance(a, b) / Math.max(a.length, b.length, 1) };
       })
-      .filter((x) => x.score >= 0.33)
+      .filter((x) => x.score >= minScore)
       .sort((a, b) => b.score - a.score);
-    if (scored.length) return scored[0].c;
+    if (scored.length) return scored;
   }
-  return undefined;
+  return [];
+}
+
+/** The closest of `names` to `name` (FuzzySet `getOne`), as PostgREST chooses its "Perhaps you meant" hints. */
+export function suggest(name: string, names: Iterable<string>, minScore = 0.33): string | undefined {
+  return fuzzyGet(name, names, minScore)[0]?.c;
+}
+
+/**
+ * The closest table or function name to hint at: only a name at least 75% similar, as PostgREST
+ * (v14.17+) chooses them so that a hint does not reveal unrelated table or function names
+ * (argument lists and relationship hints keep the 0.33 of `suggest`).
+ */
+export function suggestName(name: string, names: Iterable<string>): string | undefined {
+  return suggest(name, names, 0.75);
+}
+
+/**
+ * PostgREST's hint for PGRST200: when the origin has relationships, the closest other target
+ * name ("Perhaps you meant 'roles' instead of 'role'."; none when the target exists); when it
+ * has none, the closest relation that has some, instead of the origin.
+ */
+function noRelationshipHint(model: RestModel, from: Relation, all: Relationship[], target: string): string | undefined {
+  if (all.length) {
+    const child = fuzzyGet(target, all.map((r) => r.to.name)).find((x) => x.score < 1);
+    return child ? `Perhaps you meant '${child.c}' instead of '${target}'.` : undefined;
+  }
+  const parents = model.relations(from.schema).filter((r) => model.relationshipsFrom(r).length > 0).map((r) => r.name);
+  const parent = suggest(from.name, parents);
+  return parent ? `Perhaps you meant '${parent}' instead of '${from.name}'.` : undefined;
 }
 
 export function resolveRelationship(model: RestModel, from: Relation, item: EmbedItem): Relationship {
   const all = model.relationshipsFrom(from);
-  let found = all.filter((r) => matchesTarget(r, item.name));
-  if (item.hint !== undefined) found = found.filter((r) => r.to.name === item.name && matchesHint(r, item.hint!));
+  const found = all.filter((r) => matches(r, item.name, item.hint));
   if (found.length === 1) return found[0];
-  if (found.length === 0) {
-    const suggestion = suggest(item.name, new Set(all.map((r) => r.to.name)));
-    throw ERRORS.noRelationship(from.name, item.name, from.schema, item.hint, suggestion);
-  }
-  // Self-reference by table name: the table's children (one-to-many) is what "table(*)" means.
-  if (item.hint === undefined && item.name === from.name) {
-    const o2m = found.filter((r) => r.cardinality === 'one-to-many');
-    if (o2m.length === 1) return o2m[0];
-  }
-  const options = found.map((r) => `${item.name}!${r.junction ? r.junction.relation.name : r.constraint}`);
+  if (found.length === 0) throw ERRORS.noRelationship(from.name, item.name, from.schema, item.hint, noRelationshipHint(model, from, all, item.name));
+  const options = found.map((r) => (r.computed ? '' : `'${item.name}!${r.junction ? r.junction.relation.name : r.constraint}'`));
   throw ERRORS.ambiguousRelationship(from.name, item.name, found.map(describe), options);
 }
 
-export const isToOne = (r: Relationship) => r.cardinality === 'many-to-one' || r.cardinality === 'one-to-one';
+export const isToOne = (r: Relationship) => (r.computed ? r.computed.toOne : r.cardinality === 'many-to-one' || r.cardinality === 'one-to-one');

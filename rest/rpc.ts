@@ -8,6 +8,7 @@ import type { ParsedQuery } from './ast.ts';
 import {
   applyResponseGucs,
   countRows,
+  explainResponse,
   inTransaction,
   preferenceApplied,
   RESULT_COLUMNS,
@@ -18,70 +19,159 @@ import {
 import { ERRORS } from './errors.ts';
 import { bodyAggregate, negotiate } from './media.ts';
 import type { Column, Relation, RestFunction } from './model.ts';
+import { routineTypeName } from './model-build.ts';
 import { parsePayload } from './payload.ts';
-import { QueryBuilder, selectStatement } from './query-builder.ts';
-import { suggest } from './relationships.ts';
+import { capRows, QueryBuilder, selectStatement } from './query-builder.ts';
+import { suggest, suggestName } from './relationships.ts';
 import { arrayLiteral, ident, Params, qualified, typeSql } from './sql.ts';
 
-type Args = { kind: 'named'; values: Map<string, unknown[]>; json?: string } | { kind: 'single-json'; json: string };
+/**
+ * How the chosen function gets its arguments: by name (`named`: GET/form values, or the JSON
+ * body through json_to_record), or the whole body as its one unnamed argument (`positional`).
+ */
+type Args =
+  | { kind: 'named'; values: Map<string, unknown[]>; json?: string }
+  | { kind: 'positional'; value: string | Buffer };
 
+/** The request body's kind, as PostgREST tells them apart for /rpc. */
+type BodyMedia = 'json' | 'text' | 'xml' | 'octet' | 'other';
+
+interface CallInput {
+  /** Argument names given (query string keys, body keys or `columns`). */
+  given: Map<string, unknown[]>;
+  /** The JSON object of the arguments (POST JSON: the client's own text). */
+  json?: string;
+  /** text/plain, text/xml, application/octet-stream bodies: the body itself. */
+  raw?: string | Buffer;
+  isPost: boolean;
+  media: BodyMedia;
+}
+
+/** The type a single unnamed argument must have to take a body of this kind. */
+const RAW_PARAM_TYPES: Record<BodyMedia, string[]> = { json: ['json', 'jsonb'], text: ['text'], xml: ['xml'], octet: ['bytea'], other: [] };
+const RAW_MEDIA: Record<string, BodyMedia> = { 'text/plain': 'text', 'text/xml': 'xml', 'application/octet-stream': 'octet' };
+
+/** A type in PostgREST's signature text: `public.f(a => integer, b => text)`. */
 function signature(fn: RestFunction): string {
-  return `${fn.schema}.${fn.name}(${fn.args.map((a) => `${a.name} => ${a.type.display ?? a.type.name}`).join(', ')})`;
+  return `${fn.schema}.${fn.name}(${fn.args.map((a) => `${a.name} => ${routineTypeName(a.type)}`).join(', ')})`;
 }
 
-function acceptsNames(fn: RestFunction, given: string[]): boolean {
-  const names = fn.args.map((a) => a.name);
-  if (given.some((g) => !names.includes(g))) return false;
-  return fn.args.slice(0, fn.requiredCount).every((a) => given.includes(a.name));
+const sameKeys = (a: Set<string>, b: Set<string>) => a.size === b.size && [...a].every((k) => b.has(k));
+
+/** The one unnamed argument that takes the whole body. */
+const onePositional = (fn: RestFunction) => fn.args.length === 1 && fn.args[0].name === '';
+
+/**
+ * PostgREST's findProc match on argument names: a function without arguments needs none (and
+ * no raw body); otherwise the keys must be the required arguments plus any optional ones. An
+ * empty key may only stand for a function's single unnamed argument (it is passed by position):
+ * an unnamed argument among named ones cannot be passed at all, so such a call matches nothing.
+ */
+function matchesParams(fn: RestFunction, keys: Set<string>, input: CallInput): boolean {
+  if (fn.args.length === 0) return keys.size === 0 && !(input.isPost && ['text', 'xml', 'octet'].includes(input.media));
+  if (keys.has('') && !onePositional(fn)) return false;
+  const required = new Set(fn.args.filter((a) => !a.hasDefault).map((a) => a.name));
+  const optional = new Set(fn.args.filter((a) => a.hasDefault).map((a) => a.name));
+  if (optional.size === 0) return sameKeys(keys, required);
+  if (required.size === 0) return [...keys].every((k) => optional.has(k));
+  return sameKeys(new Set([...keys].filter((k) => !optional.has(k))), required);
 }
 
-const singleUnnamedJson = (fn: RestFunction) =>
-  fn.args.length === 1 && fn.args[0].name === '' && fn.args[0].type.schema === 'pg_catalog' && ['json', 'jsonb'].includes(fn.args[0].type.name);
+/** POST with a body of the type of a function's single unnamed argument: it takes the body. */
+function takesBody(fn: RestFunction, input: CallInput): boolean {
+  return input.isPost && onePositional(fn) && fn.args[0].type.schema === 'pg_catalog' && RAW_PARAM_TYPES[input.media].includes(fn.args[0].type.name);
+}
 
-function collectArgs(ctx: RestContext, query: ParsedQuery): { given: Map<string, unknown[]>; json?: string; isPost: boolean } {
+function bodyMedia(ctx: RestContext): BodyMedia {
+  const raw = ctx.req.headers['content-type'];
+  const type = ((Array.isArray(raw) ? raw[0] : raw) ?? 'application/json').split(';')[0].trim().toLowerCase();
+  return type === 'application/json' ? 'json' : RAW_MEDIA[type] ?? 'other';
+}
+
+function collectArgs(ctx: RestContext, query: ParsedQuery): CallInput {
   if (ctx.req.method !== 'POST') {
     const given = new Map<string, unknown[]>();
     for (const [k, v] of query.rpcArgs) (given.get(k) ?? given.set(k, []).get(k)!).push(v);
-    return { given, isPost: false };
+    return { given, isPost: false, media: 'other' };
   }
+  const media = bodyMedia(ctx);
+  if (media === 'text' || media === 'xml') return { given: new Map(), raw: ctx.req.body?.toString('utf8') ?? '', isPost: true, media };
+  if (media === 'octet') return { given: new Map(), raw: ctx.req.body ?? Buffer.alloc(0), isPost: true, media };
   const text = ctx.req.body?.toString('utf8').trim() ?? '';
   const isJson = !ctx.req.headers['content-type'] || String(ctx.req.headers['content-type']).toLowerCase().includes('json');
-  if (isJson && text === '') return { given: new Map(), json: '{}', isPost: true };
+  if (isJson && text === '') return { given: new Map(), json: '{}', isPost: true, media };
   const payload = parsePayload(ctx.req, query.columns, { single: true });
   const row = payload.rows[0] ?? {};
   const keys = query.columns ?? Object.keys(row);
   const given = new Map<string, unknown[]>(keys.map((k) => [k, [row[k]]]));
   const rawObject = isJson && text.startsWith('{') && !query.columns ? text : JSON.stringify(Object.fromEntries(keys.map((k) => [k, row[k] ?? null])));
-  return { given, json: rawObject, isPost: true };
+  return { given, json: rawObject, isPost: true, media };
 }
 
+/** The arguments as one JSON object (what a single unnamed argument receives on GET or a form POST). */
+function argsObject(given: Map<string, unknown[]>): string {
+  return JSON.stringify(Object.fromEntries([...given].map(([k, v]) => [k, v.length > 1 ? v : v[v.length - 1]])));
+}
+
+/** `(a, b, c)`: argument names sorted, as PostgREST compares them for its hint. */
+const paramList = (names: string[]) => `(${[...names].sort(compareText).join(', ')})`;
+const compareText = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * The function `name` called with these arguments, as PostgREST's findProc chooses it among the
+ * overloads /rpc can call (in PostgREST's order): one whose argument names match, else the one
+ * taking the whole body; several are PGRST203, none PGRST202 with PostgREST's hint.
+ */
 function chooseFunction(ctx: RestContext, name: string, query: ParsedQuery): { fn: RestFunction; args: Args } {
-  const candidates = ctx.model.functions(ctx.schema, name);
-  const { given, json, isPost } = collectArgs(ctx, query);
-  const names = [...given.keys()];
-  const matching = candidates.filter((f) => !singleUnnamedJson(f) && acceptsNames(f, names));
-  if (matching.length === 1) return { fn: matching[0], args: { kind: 'named', values: given, json } };
-  if (matching.length > 1) throw ERRORS.ambiguousFunction(matching.map(signature));
-  const jsonFn = isPost ? candidates.filter(singleUnnamedJson) : [];
-  if (jsonFn.length === 1) return { fn: jsonFn[0], args: { kind: 'single-json', json: json ?? '{}' } };
-  const qualifiedName = `${ctx.schema}.${name}`;
-  const message = names.length
-    ? `Could not find the function ${qualifiedName}(${names.join(', ')}) in the schema cache`
-    : `Could not find the function ${qualifiedName} without parameters in the schema cache`;
-  const details = `Searched for the function ${qualifiedName}${names.length ? ` with parameter${names.length > 1 ? 's' : ''} ${names.join(', ')}` : ' without parameters'}${isPost ? ' or with a single unnamed json/jsonb parameter' : ''}, but no matches were found in the schema cache.`;
-  let hint: string | null = null;
-  if (candidates.length) hint = `Perhaps you meant to call the function ${signature(candidates[0]).replace(/ => \w+/g, '')}`;
-  else {
-    const close = suggest(name, ctx.model.allFunctions(ctx.schema).map((f) => f.name));
-    if (close) hint = `Perhaps you meant to call the function ${ctx.schema}.${close}`;
+  const candidates = ctx.model.functions(ctx.schema, name).filter((f) => f.callable);
+  const input = collectArgs(ctx, query);
+  const keys = new Set(input.given.keys());
+  const matching = candidates.filter((f) => matchesParams(f, keys, input));
+  const fallback = candidates.filter((f) => !matchesParams(f, keys, input) && takesBody(f, input));
+  const chosen = matching.length ? matching : fallback;
+  if (chosen.length > 1) throw ERRORS.ambiguousFunction(chosen.map(signature));
+  if (chosen.length === 1) {
+    const fn = chosen[0];
+    if (onePositional(fn)) {
+      const value = input.raw ?? (input.isPost && input.media === 'json' ? input.json ?? '{}' : argsObject(input.given));
+      return { fn, args: { kind: 'positional', value } };
+    }
+    return { fn, args: { kind: 'named', values: input.given, json: input.json } };
   }
-  throw ERRORS.noFunction(message, details, hint);
+  throw noFunction(ctx, name, [...keys].sort(compareText), input, candidates);
+}
+
+/** PGRST202 worded as PostgREST words it (v13 NoRpc): message, details and the "Perhaps" hint. */
+function noFunction(ctx: RestContext, name: string, keys: string[], input: CallInput, overloads: RestFunction[]) {
+  const qualifiedName = `${ctx.schema}.${name}`;
+  const onlyBody = input.isPost && ['text', 'xml', 'octet'].includes(input.media);
+  const listed = keys.length ? `(${keys.join(', ')})` : ' without parameters';
+  const message = `Could not find the function ${qualifiedName}${onlyBody ? '' : listed} in the schema cache`;
+  const withParams = keys.length ? ` with parameter${keys.length > 1 ? 's' : ''} ${keys.join(', ')}` : ' without parameters';
+  const searched = !input.isPost
+    ? withParams
+    : input.media === 'text' ? ' with a single unnamed text parameter'
+      : input.media === 'xml' ? ' with a single unnamed xml parameter'
+        : input.media === 'octet' ? ' with a single unnamed bytea parameter'
+          : input.media === 'json' ? `${withParams} or with a single unnamed json/jsonb parameter` : withParams;
+  const details = `Searched for the function ${qualifiedName}${searched}, but no matches were found in the schema cache.`;
+  let hint: string | null = null;
+  if (!onlyBody) {
+    if (overloads.length) {
+      const close = suggest(paramList(keys), overloads.map((f) => paramList(f.args.map((a) => a.name))));
+      if (close) hint = `Perhaps you meant to call the function ${qualifiedName}${close}`;
+    } else {
+      const close = suggestName(name, ctx.model.allFunctions(ctx.schema).filter((f) => f.callable).map((f) => f.name));
+      if (close) hint = `Perhaps you meant to call the function ${ctx.schema}.${close}`;
+    }
+  }
+  return ERRORS.noFunction(message, details, hint);
 }
 
 /** The call expression, plus the FROM items its arguments need (json_to_record for POST). */
 function callSql(fn: RestFunction, args: Args, params: Params): { call: string; argsFrom?: string } {
   const fnName = qualified(fn.schema, fn.name);
-  if (args.kind === 'single-json') return { call: `${fnName}(${params.add(args.json)}::${typeSql(fn.args[0].type)})` };
+  if (args.kind === 'positional') return { call: `${fnName}(${params.add(args.value)}::${typeSql(fn.args[0].type)})` };
   const used = fn.args.filter((a) => args.values.has(a.name));
   if (args.json !== undefined) {
     if (used.length === 0) return { call: `${fnName}()` };
@@ -109,7 +199,7 @@ export async function callFunction(ctx: RestContext, name: string, query: Parsed
   const { fn, args } = chooseFunction(ctx, name, query);
   const isRead = ctx.req.method !== 'POST';
   const readOnly = isRead || fn.volatility !== 'volatile';
-  const media = negotiate(ctx.accept, ctx.req.headers.accept as string | undefined, fn.returnKind === 'composite');
+  const media = negotiate(ctx.accept, ctx.req.headers.accept as string | undefined, fn.returnKind === 'composite', ctx.opts.planEnabled);
   const params = new Params();
   const { call, argsFrom } = callSql(fn, args, params);
   const fromArgs = argsFrom ? `${argsFrom}, lateral ` : '';
@@ -124,13 +214,18 @@ export async function callFunction(ctx: RestContext, name: string, query: Parsed
     const body = fn.returnsSet
       ? media.kind === 'object' ? `coalesce((json_agg(pgrst_source.pgrst_scalar)->0)::text, 'null')` : `coalesce(json_agg(pgrst_source.pgrst_scalar), '[]')::text`
       : `coalesce(to_json(min_source.pgrst_scalar)::text, 'null')`;
+    // A set of scalars is paged like rows (limit, offset, db-max-rows).
+    const limit = capRows(query.limits.find((l) => l.path.length === 0)?.value, ctx.opts.maxRows);
+    const offset = query.offsets.find((o) => o.path.length === 0)?.value;
+    const page = !fn.returnsSet ? '' : `${limit !== undefined ? ` limit ${params.add(String(limit))}::bigint` : ''}${offset ? ` offset ${params.add(String(offset))}::bigint` : ''}`;
     sql = fn.returnsSet
-      ? `select count(*) as page_total, ${body} as body, ${RESULT_COLUMNS} from (select ${ident('pgrst_scalar')} from ${from}) as pgrst_source`
+      ? `select count(*) as page_total, ${body} as body, ${RESULT_COLUMNS} from (select ${ident('pgrst_scalar')} from ${from}${page}) as pgrst_source`
       : `select 1 as page_total, ${body} as body, ${RESULT_COLUMNS} from (select ${ident('pgrst_scalar')} from ${from}) as min_source`;
   } else {
     const rel = resultRelation(fn);
-    const builder = new QueryBuilder(ctx.model, params, query);
+    const builder = new QueryBuilder(ctx.model, params, query, { maxRows: ctx.opts.maxRows });
     const parts = builder.build(rel, alias);
+    parts.limit = capRows(parts.limit, ctx.opts.maxRows);
     const starOnly = query.select.length === 1 && query.select[0].type === 'star';
     if (rel.columns.length === 0 && starOnly) {
       parts.columns = [`${ident(alias)}.*`];
@@ -151,6 +246,7 @@ export async function callFunction(ctx: RestContext, name: string, query: Parsed
     }
   }
 
+  if (media.plan) return explainResponse(ctx, media, sql, params.values, readOnly);
   const { row, total } = await inTransaction(ctx, readOnly, async (client) => {
     const total = count ? await countRows(client, ctx.prefs, count.sql, count.values) : undefined;
     const { rows } = await client.query<ResultRow>(sql, params.values);
@@ -183,7 +279,7 @@ export async function callFunction(ctx: RestContext, name: string, query: Parsed
 }
 
 export function rpcOptions(ctx: RestContext, name: string): RestResponse {
-  const fns = ctx.model.functions(ctx.schema, name);
+  const fns = ctx.model.functions(ctx.schema, name).filter((f) => f.callable);
   if (!fns.length) throw ERRORS.noFunction(`Could not find the function ${ctx.schema}.${name} in the schema cache`, '', null);
   const volatile = fns.every((f) => f.volatility === 'volatile');
   return { status: 200, headers: { ...ctx.headers, Allow: volatile ? 'OPTIONS,POST' : 'OPTIONS,GET,HEAD,POST' }, body: '' };

@@ -32,6 +32,8 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
     verifier: createJwtVerifier(ctx.config.jwtSecret, ctx.config.jwks),
     schemas,
     model: () => model,
+    maxRows: ctx.config.rest.maxRows,
+    planEnabled: ctx.config.rest.planEnabled,
   };
 
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {

@@ -2,9 +2,16 @@
  * SQL text helpers for the REST engine. Identifiers are always quoted and come from the model
  * (schema cache); values are always bind parameters collected in `Params`.
  */
+import { ERRORS } from './errors.ts';
 import type { TypeRef } from './model.ts';
 
+/**
+ * A quoted identifier. Postgres has no empty identifier (`""` is a syntax error), so an empty
+ * name — a JSON key used as an output name, an unnamed argument — is refused here, as the client's
+ * 400, before it can reach the SQL text.
+ */
 export function ident(name: string): string {
+  if (name === '') throw ERRORS.emptyName();
   return `"${name.replace(/"/g, '""')}"`;
 }
 
