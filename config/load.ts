@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
-import { ENV_VARS } from './schema.ts';
+import { ENV_VARS, type EnvName } from './schema.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 import { deriveApiKey } from './keys.ts';
 import { parseSigningKeys, type SigningKey } from './signing-keys.ts';
@@ -105,6 +105,7 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 export const MIN_JWT_SECRET_LENGTH = 32;
 
 type Env = Record<string, string | undefined>;
+const KNOWN_NAMES = new Set<string>(ENV_VARS.map((v) => v.name));
 
 /** Reads variables with defaults from ENV_VARS and collects problems instead of throwing on the first. */
 class EnvReader {
@@ -114,13 +115,15 @@ class EnvReader {
     this.env = env;
   }
 
-  raw(name: string): string | undefined {
+  raw(name: EnvName): string | undefined {
+    // A name missing from config/schema.ts is a type error; one built at run time fails here, loudly.
+    if (!KNOWN_NAMES.has(name)) throw new Error(`config: ${name} is not defined in config/schema.ts`);
     const value = this.env[name]?.trim();
     if (value) return value;
     return ENV_VARS.find((v) => v.name === name)?.default;
   }
 
-  int(name: string, min: number, max: number): number {
+  int(name: EnvName, min: number, max: number): number {
     const raw = this.raw(name) ?? '';
     const n = Number(raw);
     if (!/^\d+$/.test(raw) || n < min || n > max) {
@@ -130,11 +133,11 @@ class EnvReader {
     return n;
   }
 
-  port(name: string): number {
+  port(name: EnvName): number {
     return this.int(name, 1, 65535);
   }
 
-  bool(name: string): boolean {
+  bool(name: EnvName): boolean {
     const raw = (this.raw(name) ?? '').toLowerCase();
     if (['true', '1', 'yes', 'on'].includes(raw)) return true;
     if (['false', '0', 'no', 'off'].includes(raw)) return false;
@@ -142,11 +145,11 @@ class EnvReader {
     return false;
   }
 
-  list(name: string): string[] {
+  list(name: EnvName): string[] {
     return (this.raw(name) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   }
 
-  secret(name: string, fallback: string): string {
+  secret(name: EnvName, fallback: string): string {
     const value = this.raw(name) ?? fallback;
     if (value.length < MIN_JWT_SECRET_LENGTH) {
       this.problems.push(`${name} must be at least ${MIN_JWT_SECRET_LENGTH} characters long (HS256)`);
@@ -172,17 +175,19 @@ function buildUrl(pg: Omit<PostgresConfig, 'url' | 'embedded' | 'replicationSlot
 }
 
 /** A provider is configured when both its client id and secret are set. */
-function oauthProvider(r: EnvReader, prefix: string, authorize: string, token: string, api: string): OAuthProviderConfig | undefined {
-  const clientId = r.raw(`${prefix}_CLIENT_ID`);
-  const clientSecret = r.raw(`${prefix}_CLIENT_SECRET`);
+function oauthProvider<P extends 'GOOGLE' | 'GITHUB'>(r: EnvReader, prefix: P, authorize: string, token: string, api: string): OAuthProviderConfig | undefined {
+  // Names built from the prefix are checked against the list when read (EnvReader.raw).
+  const name = (suffix: string) => `${prefix}_${suffix}` as EnvName;
+  const clientId = r.raw(name('CLIENT_ID'));
+  const clientSecret = r.raw(name('CLIENT_SECRET'));
   if (!clientId && !clientSecret) return undefined;
   if (!clientId || !clientSecret) {
     r.problems.push(`${prefix}_CLIENT_ID and ${prefix}_CLIENT_SECRET must be set together`);
     return undefined;
   }
-  const url = (name: string) => {
-    const value = r.raw(`${prefix}_${name}`)!;
-    if (!URL.canParse(value)) r.problems.push(`${prefix}_${name} must be an absolute URL`);
+  const url = (suffix: string) => {
+    const value = r.raw(name(suffix))!;
+    if (!URL.canParse(value)) r.problems.push(`${prefix}_${suffix} must be an absolute URL`);
     return value.replace(/\/+$/, '');
   };
   return { clientId, clientSecret, authorizeUrl: url(authorize), tokenUrl: url(token), apiUrl: url(api) };
@@ -229,7 +234,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     graphql: r.port('GRAPHILE_PORT'),
   };
 
-  const schemaList = (name: string) => {
+  const schemaList = (name: EnvName) => {
     const list = r.list(name);
     for (const s of list) if (!IDENTIFIER.test(s)) r.problems.push(`${name}: "${s}" is not a valid schema name`);
     if (list.length === 0) r.problems.push(`${name} must name at least one schema`);

@@ -12,7 +12,7 @@ export interface EnvVarSpec {
   description: string;
 }
 
-export const ENV_VARS: readonly EnvVarSpec[] = [
+const SPECS = [
   // Database
   { name: 'DATABASE_URL', group: 'Database', description: 'Connection URL of an existing Postgres (superuser or owner). When set (or POSTGRESQL_HOST is set), no embedded Postgres starts.' },
   { name: 'POSTGRESQL_HOST', group: 'Database', description: 'Host of an existing Postgres. Unset: an embedded Postgres 17 starts on 127.0.0.1.' },
@@ -106,7 +106,12 @@ export const ENV_VARS: readonly EnvVarSpec[] = [
   // Runtime
   { name: 'DATA_DIR', group: 'Runtime', default: './.nextmavens', description: 'Where the embedded Postgres cluster, generated secrets and local files live.' },
   { name: 'LOG_LEVEL', group: 'Runtime', default: 'info', description: 'fatal | error | warn | info | debug | trace | silent.' },
-];
+] as const satisfies readonly EnvVarSpec[];
+
+export const ENV_VARS: readonly EnvVarSpec[] = SPECS;
+
+/** Every variable name the stack reads: reading any other is a type error (config/load.ts). */
+export type EnvName = (typeof SPECS)[number]['name'];
 
 /** The `.env.example` text, generated from ENV_VARS. */
 export function renderEnvExample(): string {
