@@ -113,6 +113,13 @@ export const ENV_VARS: readonly EnvVarSpec[] = SPECS;
 /** Every variable name the stack reads: reading any other is a type error (config/load.ts). */
 export type EnvName = (typeof SPECS)[number]['name'];
 
+/** The default of a variable as the list gives it (the compose services' ports, the edge's body limit). */
+export function envDefault(name: EnvName): string {
+  const value = ENV_VARS.find((v) => v.name === name)?.default;
+  if (value === undefined) throw new Error(`config: ${name} has no default`);
+  return value;
+}
+
 /** The `.env.example` text, generated from ENV_VARS. */
 export function renderEnvExample(): string {
   const lines = [

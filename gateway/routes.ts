@@ -1,27 +1,30 @@
 /**
  * The route table: the single source of truth for how public paths reach services.
  *
- * The embedded gateway dispatches requests with it in-process (gateway/dispatch.ts), and
+ * The embedded gateway dispatches requests with it in-process (gateway/embedded.ts), and
  * `nextmavens gen traefik` turns it into Traefik's dynamic configuration for compose
  * (gateway/traefik.ts). Both apply the same edge policy: CORS first, then the apikey/JWT
- * check (ForwardAuth to /verify in compose), rate limits, body buffering, prefix stripping.
+ * check (ForwardAuth to /verify in compose), body buffering, prefix stripping; Traefik also
+ * applies the rate limits of EDGE_POLICY. Ports and the body limit are the defaults of
+ * config/schema.ts, not copies of them.
  */
+import { envDefault } from '../config/schema.ts';
 
 /** The services behind the gateway. Each one is also a standalone process in compose. */
 export const SERVICES = {
   // rest: in compose this is the real PostgREST, whose root (the OpenAPI document) is its health check.
-  rest: { composeService: 'rest', port: 3000, healthPath: '/', description: 'The REST API (/rest/v1)' },
-  auth: { composeService: 'auth', port: 9999, healthPath: '/health', description: 'The auth API (/auth/v1)' },
-  graphql: { composeService: 'graphql', port: 4004, healthPath: '/health', description: 'The GraphQL API (/graphql/v1)' },
-  realtime: { composeService: 'realtime', port: 4003, healthPath: '/health', description: 'The realtime API (/realtime/v1)' },
-  storage: { composeService: 'storage', port: 5000, healthPath: '/health', description: 'The storage API (/storage/v1)' },
+  rest: { composeService: 'rest', port: Number(envDefault('REST_PORT')), healthPath: '/', description: 'The REST API (/rest/v1)' },
+  auth: { composeService: 'auth', port: Number(envDefault('AUTH_PORT')), healthPath: '/health', description: 'The auth API (/auth/v1)' },
+  graphql: { composeService: 'graphql', port: Number(envDefault('GRAPHILE_PORT')), healthPath: '/health', description: 'The GraphQL API (/graphql/v1)' },
+  realtime: { composeService: 'realtime', port: Number(envDefault('REALTIME_PORT')), healthPath: '/health', description: 'The realtime API (/realtime/v1)' },
+  storage: { composeService: 'storage', port: Number(envDefault('STORAGE_PORT')), healthPath: '/health', description: 'The storage API (/storage/v1)' },
 } as const;
 
 export type ServiceName = keyof typeof SERVICES;
 export const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
 
 /** The gateway's own compose service: serves /health and the ForwardAuth endpoint /verify. */
-export const GATEWAY_SERVICE = { composeService: 'gateway', port: 8000 } as const;
+export const GATEWAY_SERVICE = { composeService: 'gateway', port: Number(envDefault('PORT')) } as const;
 export const VERIFY_PATH = '/verify';
 export const HEALTH_PATH = '/health';
 
@@ -79,7 +82,7 @@ export const ROUTES: readonly RouteDef[] = [
 
 /** Edge policy shared by the embedded gateway and the generated Traefik config. */
 export const EDGE_POLICY = {
-  maxBodyBytes: 10 * 1024 * 1024,
+  maxBodyBytes: Number(envDefault('MAX_BODY_BYTES')),
   cors: {
     allowOrigins: ['*'],
     allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
