@@ -78,6 +78,11 @@ export async function withRequestContext<T>(
   if (roleSettings) opts = { ...opts, roleSettings: { ...roleSettings, ...opts.roleSettings } };
   const client = await pool.connect();
   let broken: Error | undefined;
+  // While checked out a client has no 'error' listener of the pool's: a connection the server
+  // drops mid-request (shutdown, pg_terminate_backend) would otherwise be an uncaught exception
+  // that ends the process. The failing query rejects on its own; this only marks the client broken.
+  const onError = (err: Error) => (broken ??= err);
+  client.on('error', onError);
   // On a pipelining connection (db/pool.ts) BEGIN and the context statement go out in the same
   // write as fn's first query: one round trip instead of three. Their results are still checked,
   // and their error wins over the "transaction is aborted" error it causes in fn's queries.
@@ -110,6 +115,7 @@ export async function withRequestContext<T>(
     await client.query('rollback').catch((rollbackErr: Error) => (broken = rollbackErr));
     throw err;
   } finally {
+    client.removeListener('error', onError);
     client.release(broken);
   }
 }

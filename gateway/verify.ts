@@ -8,6 +8,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { bearerToken, JwtError, type JwtClaims, type JwtVerifier } from './jwt.ts';
+import { unsecuredJwtError } from '../rest/auth.ts';
 import type { ServiceName } from './routes.ts';
 
 export const API_ROLES = ['anon', 'authenticated', 'service_role'] as const;
@@ -105,8 +106,10 @@ export function denialFor(service: ServiceName | undefined, denied: Denial, head
   const code = typeof denied.body.code === 'string' ? denied.body.code : '';
   if (service !== 'rest' || !TOKEN_FAILURES.has(code)) return denied;
   const message = String(denied.body.message ?? '');
-  let pgrst: { code: string; message: string };
-  if (code === 'jwt_expired') pgrst = { code: 'PGRST303', message: 'JWT expired' };
+  let pgrst: { code: string; message: string; details?: string };
+  const unsecured = unsecuredJwtError(bearerToken(first(headers.authorization)) ?? '');
+  if (unsecured) pgrst = unsecured;
+  else if (code === 'jwt_expired') pgrst = { code: 'PGRST303', message: 'JWT expired' };
   else if (code === 'jwt_invalid_signature') pgrst = { code: 'PGRST301', message: 'JWT cryptographic operation failed' };
   else if (code === 'jwt_malformed') {
     const parts = (bearerToken(first(headers.authorization)) ?? '').split('.').length;
@@ -116,7 +119,7 @@ export function denialFor(service: ServiceName | undefined, denied: Denial, head
   return {
     ok: false,
     status: 401,
-    body: { code: pgrst.code, details: null, hint: null, message: pgrst.message },
+    body: { code: pgrst.code, details: pgrst.details ?? null, hint: null, message: pgrst.message },
     headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${pgrst.message.replace(/["\\]/g, '')}"` },
   };
 }

@@ -14,10 +14,29 @@ export interface RestCaller {
   claims: JwtClaims;
 }
 
+/**
+ * PostgREST's answer to an unsecured JWT (`alg: none`, three parts): its JWT library refuses it
+ * as a bad algorithm, 401 PGRST301 (not a claims error). Undefined for any other token.
+ */
+export function unsecuredJwtError(token: string): { code: 'PGRST301'; message: string; details: string } | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!header || typeof header !== 'object' || (header as { alg?: unknown }).alg !== 'none') return undefined;
+  return { code: 'PGRST301', message: 'Wrong or unsupported encoding algorithm', details: "JWT is unsecured but expected 'alg' was not 'none'" };
+}
+
 export async function authenticate(verifier: JwtVerifier, authorization: string | undefined): Promise<RestCaller> {
   const token = bearerToken(authorization);
   if (token === undefined) return { role: ANON_ROLE, claims: { role: ANON_ROLE } };
   if (token === '') throw ERRORS.jwt('Empty JWT is sent in Authorization header');
+  const unsecured = unsecuredJwtError(token);
+  if (unsecured) throw ERRORS.jwt(unsecured.message, unsecured.code, unsecured.details);
   let claims: JwtClaims;
   try {
     claims = await verifier.verify(token);

@@ -3,6 +3,7 @@
  * PGRST codes for request problems and SQLSTATE → HTTP status for database errors
  * (../shared/reference/postgrest.md §3). One error type, one renderer.
  */
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export type Details = string | null | unknown[];
 
@@ -36,6 +37,9 @@ export const ERRORS = {
   /** `column`: 1-based position of the failure in `input`, as Parsec reports it. */
   parse: (what: string, input: string, details: string, column = 1) =>
     new RestError(400, 'PGRST100', `"failed to parse ${what} (${input})" (line 1, column ${column})`, details),
+  /** Percent-encoded bytes in the query string that are not UTF-8 (details: what Postgres says of such text). */
+  invalidEncoding: (bytes: string) =>
+    new RestError(400, 'PGRST100', 'The query string is not valid UTF-8', `invalid byte sequence for encoding "UTF8": ${bytes}`),
   emptyName: () =>
     new RestError(400, 'PGRST100', 'Empty names are not allowed', 'A column, alias, argument or relation name cannot be the empty string'),
   rpcMethod: (method: string) => new RestError(405, 'PGRST101', `Cannot use the ${method} method on RPC`),
@@ -79,14 +83,18 @@ export const ERRORS = {
   noTable: (qualified: string, suggestion?: string) =>
     new RestError(404, 'PGRST205', `Could not find the table '${qualified}' in the schema cache`, null,
       suggestion ? `Perhaps you meant the table '${suggestion}'` : null),
-  jwt: (message: string, code: 'PGRST301' | 'PGRST303' = 'PGRST301') =>
-    new RestError(401, code, message, null, null, {
+  jwt: (message: string, code: 'PGRST301' | 'PGRST303' = 'PGRST301', details: string | null = null) =>
+    new RestError(401, code, message, details, null, {
       'WWW-Authenticate': `Bearer error="invalid_token", error_description="${message.replace(/"/g, "'")}"`,
     }),
   schemaCacheNotReady: () =>
     new RestError(503, 'PGRST002', 'Could not query the database for the schema cache. Retrying.', null, null, { 'Retry-After': '1' }),
-  connection: (details: string) =>
-    new RestError(503, 'PGRST000', 'Database connection error. Retrying the connection.', details, null, { 'Retry-After': '1' }),
+  /** No connection could be made (refused, shutting down, too many clients): PostgREST's PGRST000, without the driver's host:port. */
+  connection: () =>
+    new RestError(503, 'PGRST000', 'Database connection error. Retrying the connection.', DATABASE_UNAVAILABLE_MESSAGE, null, { 'Retry-After': '1' }),
+  /** The connection went away while in use (server shut down or restarted): PostgREST's PGRST001. */
+  connectionLost: () =>
+    new RestError(503, 'PGRST001', 'Database client error. Retrying the connection.', DATABASE_UNAVAILABLE_MESSAGE, null, { 'Retry-After': '1' }),
   poolTimeout: () => new RestError(504, 'PGRST003', 'Timed out acquiring connection from connection pool.'),
   responseHeaders: () =>
     new RestError(500, 'PGRST111', 'response.headers guc must be a JSON array composed of objects with a single key and a string value'),
@@ -171,8 +179,32 @@ function customError(err: PgLikeError): RestError {
  * `authed`: the request ran as a role other than anon (42501 → 403 rather than 401).
  * Unknown errors become a bare 500 without internals.
  */
+/** Failures of making a connection at all (as opposed to losing one that was in use). */
+const CONNECT_FAILURES = new Set(['57P03', '53300', '08001', '08004', 'ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function errorCodes(err: unknown, depth = 0): string[] {
+  if (!err || typeof err !== 'object' || depth > 4) return [];
+  const { code, cause, errors } = err as { code?: unknown; cause?: unknown; errors?: unknown };
+  return [
+    ...(typeof code === 'string' ? [code] : []),
+    ...errorCodes(cause, depth + 1),
+    ...(Array.isArray(errors) ? errors.flatMap((e) => errorCodes(e, depth + 1)) : []),
+  ];
+}
+
+/**
+ * "The database is not there right now" (db/unavailable.ts) as PostgREST answers it: 503
+ * PGRST000 when no connection could be made, PGRST001 when one was lost, 504 PGRST003 when the
+ * pool had none to give in time; the body never carries the driver's text (host, port, socket path).
+ */
+function unavailable(err: unknown): RestError {
+  if (err instanceof Error && /timeout exceeded when trying to connect/i.test(err.message)) return ERRORS.poolTimeout();
+  return errorCodes(err).some((c) => CONNECT_FAILURES.has(c)) ? ERRORS.connection() : ERRORS.connectionLost();
+}
+
 export function toRestError(err: unknown, authed: boolean): RestError {
   if (err instanceof RestError) return err;
+  if (isDatabaseUnavailable(err)) return unavailable(err);
   if (isPgError(err)) {
     if (err.code === 'PGRST') return customError(err);
     const status = statusForSqlState(err.code!, err.message, authed);
@@ -180,8 +212,5 @@ export function toRestError(err: unknown, authed: boolean): RestError {
     if (status === 503) headers['Retry-After'] = '1';
     return new RestError(status, err.code!, err.message, err.detail ?? null, err.hint ?? null, headers);
   }
-  const code = (err as { code?: string })?.code;
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ECONNRESET') return ERRORS.connection((err as Error).message);
-  if (err instanceof Error && /timeout exceeded when trying to connect/i.test(err.message)) return ERRORS.poolTimeout();
   return ERRORS.internal();
 }

@@ -24,10 +24,57 @@ export interface QueryParam {
   value: string | undefined;
 }
 
+/**
+ * The first byte sequence of `bytes` that is not UTF-8, reported as Postgres reports it (the lead
+ * byte and the rest of the character it announces: `0xc3 0x28`), or undefined when all is valid.
+ */
+export function invalidUtf8(bytes: Uint8Array): string | undefined {
+  for (let i = 0; i < bytes.length; ) {
+    const c = bytes[i];
+    const len = c < 0x80 ? 1 : (c & 0xe0) === 0xc0 ? 2 : (c & 0xf0) === 0xe0 ? 3 : (c & 0xf8) === 0xf0 ? 4 : 1;
+    let ok = i + len <= bytes.length && (len > 1 || c < 0x80);
+    for (let k = 1; ok && k < len; k++) ok = (bytes[i + k] & 0xc0) === 0x80;
+    if (ok && len > 1) {
+      const d = bytes[i + 1];
+      ok = !(c === 0xc0 || c === 0xc1 || (c === 0xe0 && d < 0xa0) || (c === 0xed && d > 0x9f) || (c === 0xf0 && d < 0x90) || (c === 0xf4 && d > 0x8f) || c > 0xf4);
+    }
+    if (!ok) {
+      return [...bytes.subarray(i, Math.min(i + len, bytes.length))].map((b) => `0x${b.toString(16).padStart(2, '0')}`).join(' ');
+    }
+    i += len;
+  }
+  return undefined;
+}
+
+const HEX2 = /^[0-9a-fA-F]{2}$/;
+const UTF8 = new TextEncoder();
+const TEXT = new TextDecoder();
+
+/**
+ * One decoded `key` or `value` of the query string, with URLSearchParams semantics (`+` is a
+ * space, a `%` not followed by two hex digits stays as it is; the text holds no `&`). The
+ * percent-encoded bytes must be UTF-8: anything else is the client's 400 PGRST100 — never a
+ * silently replaced character that then matches nothing.
+ */
 function decode(text: string): string {
-  // URLSearchParams semantics: `+` is a space, percent-decoding is lenient and UTF-8 with
-  // replacement characters. The text holds no `&`, so it is exactly one pair.
-  return new URLSearchParams(`x=${text}`).get('x') ?? '';
+  if (!text.includes('%') && !text.includes('+')) return text;
+  const bytes: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '%' && HEX2.test(text.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(text.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (ch === '+') bytes.push(0x20);
+    else {
+      const cp = text.codePointAt(i)!;
+      bytes.push(...UTF8.encode(String.fromCodePoint(cp)));
+      if (cp > 0xffff) i++;
+    }
+  }
+  const raw = Uint8Array.from(bytes);
+  const bad = invalidUtf8(raw);
+  if (bad) throw ERRORS.invalidEncoding(bad);
+  return TEXT.decode(raw);
 }
 
 /** Splits a query string (with or without its leading `?`) into decoded parameters, in order. */
