@@ -70,6 +70,21 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reports a bad PORT and a short JWT_SECRET together, and writes no secrets for a refused configuration', async () => {
+    const dir = await tmp();
+    const err = await loadConfig({ DATA_DIR: dir, PORT: 'abc', JWT_SECRET: 'short', GRAPHILE_JWT_SECRET: 'tiny' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems;
+    expect(problems.some((p) => p.startsWith('PORT must be an integer'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('JWT_SECRET must be at least 32'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('GRAPHILE_JWT_SECRET must be at least 32'))).toBe(true);
+    // Without JWT_SECRET, a refused configuration reports its real problem only and generates nothing.
+    const other = await tmp();
+    const alone = await loadConfig({ DATA_DIR: other, PORT: 'abc', AUTH_BCRYPT_COST: '99' }).catch((e: unknown) => e);
+    expect((alone as ConfigError).problems.map((p) => p.split(' ')[0])).toEqual(['PORT', 'AUTH_BCRYPT_COST']);
+    await expect(stat(path.join(other, 'secrets.json'))).rejects.toThrow();
+  });
+
   it('refuses a JWT secret shorter than 32 characters', async () => {
     await expect(loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: 'short' })).rejects.toThrow(/JWT_SECRET must be at least 32/);
     await expect(loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, GRAPHILE_JWT_SECRET: 'short' })).rejects.toThrow(/GRAPHILE_JWT_SECRET/);

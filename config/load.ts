@@ -283,11 +283,14 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
   }
   if (signingKeys.length) jwks = { keys: [...signingKeys.map((k) => k.publicJwk), ...(jwks?.keys ?? [])] };
 
-  if (r.problems.length > 0) throw new ConfigError(r.problems);
-
+  // Secrets are generated into DATA_DIR only for a configuration that will be accepted; with
+  // problems already found, reading goes on (so every problem is reported at once) without them.
+  const mayGenerate = r.problems.length === 0;
   const needsGenerated = embedded && !r.raw('POSTGRESQL_PASSWORD');
-  const generated = !r.raw('JWT_SECRET') || needsGenerated ? await loadOrCreateSecrets(dataDir) : undefined;
-  const jwtSecret = r.secret('JWT_SECRET', generated?.jwtSecret ?? '');
+  const generated = mayGenerate && (!r.raw('JWT_SECRET') || needsGenerated) ? await loadOrCreateSecrets(dataDir) : undefined;
+  const jwtSecret = r.raw('JWT_SECRET') || generated
+    ? r.secret('JWT_SECRET', generated?.jwtSecret ?? '')
+    : 'unused: the configuration is refused'.padEnd(MIN_JWT_SECRET_LENGTH, '.');
 
   const pgBase = {
     host: fromUrl ? decodeURIComponent(fromUrl.hostname) : (r.raw('POSTGRESQL_HOST') ?? '127.0.0.1'),
