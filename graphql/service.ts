@@ -172,6 +172,8 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
     },
     async health() {
       await pgl.getSchema();
+      // The schema is cached: only a query tells whether requests can reach the database.
+      await ctx.pools.request.query('select 1');
       return { status: 'up' };
     },
     close: async () => {

@@ -90,7 +90,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     upgrade: (req, socket, head) => {
       sockets.upgrade(req, socket, head).catch(() => socket.destroy());
     },
-    health: async () => ({ status: 'up' }),
+    health: async () => (await ctx.pools.admin.query('select 1'), { status: 'up' }),
     async close() {
       clearInterval(reaper);
       await changes.close();
