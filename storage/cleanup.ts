@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { parseBlobKey, type StorageBackend } from './backend.ts';
+import { parseBlobKey, type StorageBackend } from './backend/index.ts';
 
 export interface CleanupOptions {
   /** Only blobs and staged writes untouched for this long are removed (default one hour). */

@@ -19,7 +19,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Pools } from '../db/pool.ts';
 import type { JwtClaims } from '../gateway/jwt.ts';
-import { BlobNotFound, blobKey, type StorageBackend } from './backend.ts';
+import { BlobNotFound, blobKey, type StorageBackend } from './backend/index.ts';
 import type { ObjectRow } from './core.ts';
 import { STORAGE_ERRORS } from './errors.ts';
 

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
 import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
-import { createBackend, type StorageBackend } from './backend.ts';
-import { rowBlobKeys, storedBlobKeys } from './storage-suite.ts';
+import { createBackend, type StorageBackend } from './backend/index.ts';
+import { rowBlobKeys, storedBlobKeys } from '../test/helpers/storage-suite.ts';
 
 const ALICE = '66666666-6666-4666-8666-66666666666a';
 const BOB = '66666666-6666-4666-8666-66666666666b';

@@ -1,7 +1,7 @@
 /**
  * The storage service: buckets and objects over HTTP as @supabase/storage-js speaks it
  * (protocols.md §3), every object access decided by RLS on storage.objects as the caller.
- * Bytes stream through the configured backend (backend.ts: fs or s3); a row and its blob appear
+ * Bytes stream through the configured backend (backend/index.ts: fs or s3); a row and its blob appear
  * together or not at all, and a periodic cleanup (cleanup.ts) collects whatever a crash leaves.
  */
 import path from 'node:path';
@@ -16,7 +16,7 @@ import { verifyRequest } from '../gateway/verify.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { STORAGE_ERRORS, StorageError, sendStorageError } from './errors.ts';
-import { BlobNotFound, SizeLimitExceeded, blobKey, createBackend } from './backend.ts';
+import { BlobNotFound, SizeLimitExceeded, blobKey, createBackend } from './backend/index.ts';
 import { startCleanupJob } from './cleanup.ts';
 import { registerList } from './list.ts';
 import { registerMoveCopy } from './move-copy.ts';

@@ -1,13 +1,13 @@
 /**
- * The storage end-to-end suite (storage-suite.ts) on the S3 backend, against an s3rver started
- * in this process on a free port with its files in a temporary directory.
+ * The storage end-to-end suite (test/helpers/storage-suite.ts) on the S3 backend, against an
+ * s3rver started in this process on a free port with its files in a temporary directory.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import S3rver from 's3rver';
 import { freePort } from '../test/helpers/net.ts';
-import { storageSuite } from './storage-suite.ts';
+import { storageSuite } from '../test/helpers/storage-suite.ts';
 
 let server: S3rver | undefined;
 let dir: string | undefined;

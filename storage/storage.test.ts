@@ -1,11 +1,11 @@
 /**
- * The storage end-to-end suite (storage-suite.ts) on the filesystem backend, the embedded default.
+ * The storage end-to-end suite (test/helpers/storage-suite.ts) on the filesystem backend, the embedded default.
  */
 import { randomUUID } from 'node:crypto';
 import { utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Config } from '../config/load.ts';
-import { storageSuite } from './storage-suite.ts';
+import { storageSuite } from '../test/helpers/storage-suite.ts';
 
 const root = (config: Config) => path.join(config.dataDir, 'storage');
 const twoHoursAgo = () => new Date(Date.now() - 2 * 60 * 60 * 1000);

@@ -14,8 +14,9 @@ import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Client, CopyDestinationOptions, CopySourceOptions } from 'minio';
-import type { StorageConfig } from '../config/load.ts';
-import { BlobNotFound, byteMeter, type BlobInfo, type BlobRange, type PutOptions, type StagedBlob, type StagedInfo, type StorageBackend, type WrittenBlob } from './backend.ts';
+import type { StorageConfig } from '../../config/load.ts';
+import { byteMeter } from './meter.ts';
+import { BlobNotFound, type BlobInfo, type BlobRange, type PutOptions, type StagedBlob, type StagedInfo, type StorageBackend, type WrittenBlob } from './types.ts';
 
 const MIN_PART = 8 * 1024 * 1024;
 const MAX_PARTS = 10_000;

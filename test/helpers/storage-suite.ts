@@ -1,6 +1,6 @@
 /**
- * The storage end-to-end suite, run once per blob backend (storage.test.ts: fs,
- * storage-s3.test.ts: s3 against an in-process s3rver). Everything goes through the official
+ * The storage end-to-end suite, run once per blob backend (storage/storage.test.ts: fs,
+ * storage/storage-s3.test.ts: s3 against an in-process s3rver). Everything goes through the official
  * client (@supabase/storage-js inside supabase-js) against the embedded stack: buckets, uploads
  * (raw and multipart), downloads, ranges, list, info, remove, move, copy, signed URLs, public
  * buckets, limits, RLS on storage.objects for two users of two tenants, aborted uploads, and the
@@ -12,13 +12,13 @@ import { Readable } from 'node:stream';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningStack } from '../cli/stack.ts';
-import type { Config } from '../config/load.ts';
-import { type TestDatabase, testToken } from '../test/helpers/db.ts';
-import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
-import { blobKey, createBackend, type StorageBackend } from './backend.ts';
-import { cleanupStorage, startCleanupJob } from './cleanup.ts';
-import { s3Key } from './s3-backend.ts';
+import type { RunningStack } from '../../cli/stack.ts';
+import type { Config } from '../../config/load.ts';
+import { blobKey, createBackend, type StorageBackend } from '../../storage/backend/index.ts';
+import { s3Key } from '../../storage/backend/s3.ts';
+import { cleanupStorage, startCleanupJob } from '../../storage/cleanup.ts';
+import { type TestDatabase, testToken } from './db.ts';
+import { startTestStack, type TestStack } from './stack.ts';
 
 export interface SuiteBackend {
   name: 'fs' | 's3';

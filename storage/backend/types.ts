@@ -1,12 +1,10 @@
 /**
- * The blob backend interface every storage backend implements (filesystem, S3), and the byte
- * meter they share. Keys are opaque, versioned paths chosen by the service: a blob is written
+ * The blob backend contract every storage backend implements (fs.ts, s3.ts), its errors and the
+ * blob key layout. Keys are opaque, versioned paths chosen by the service: a blob is written
  * once under a key that no row references yet, published by `commit`, and never modified after,
  * so readers only ever see whole blobs and a row always points at complete bytes.
  */
-import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
-import type { Config } from '../config/load.ts';
+import type { Readable } from 'node:stream';
 
 export interface PutOptions {
   /** Bytes beyond this abort the write with SizeLimitExceeded. */
@@ -84,24 +82,6 @@ export class BlobNotFound extends Error {
   }
 }
 
-/** A pass-through that counts and MD5-hashes the bytes and fails past `maxBytes`. */
-export function byteMeter(maxBytes: number): Transform & { readonly size: number; etag(): string } {
-  const hash = createHash('md5');
-  let size = 0;
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      size += chunk.length;
-      if (size > maxBytes) return done(new SizeLimitExceeded());
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  return Object.defineProperties(t, {
-    size: { get: () => size },
-    etag: { value: () => `"${hash.digest('hex')}"` },
-  }) as Transform & { readonly size: number; etag(): string };
-}
-
 /**
  * Where an object version's bytes live: `<bucket>/<name>/@<version>`. Bucket ids have no `/` and
  * names no `.`/`..` segments (the service checks both), and the version is always the last
@@ -118,19 +98,4 @@ export function parseBlobKey(key: string): { bucket_id: string; name: string; ve
   const last = parts.at(-1) ?? '';
   if (parts.length < 3 || !last.startsWith('@') || last.length < 2 || parts.some((p) => p === '')) return null;
   return { bucket_id: parts[0], name: parts.slice(1, -1).join('/'), version: last.slice(1) };
-}
-
-/** The backend STORAGE_BACKEND selects. */
-export async function createBackend(config: Config): Promise<StorageBackend> {
-  let backend: StorageBackend;
-  if (config.storage.backend === 's3' && config.storage.s3) {
-    const { S3Backend } = await import('./s3-backend.ts');
-    backend = new S3Backend(config.storage.s3);
-  } else {
-    const { FsBackend } = await import('./fs-backend.ts');
-    const path = await import('node:path');
-    backend = new FsBackend(path.join(config.dataDir, 'storage'));
-  }
-  await backend.init();
-  return backend;
 }

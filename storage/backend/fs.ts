@@ -10,9 +10,8 @@ import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BlobNotFound, byteMeter, type BlobInfo, type BlobRange, type PutOptions, type StagedBlob, type StagedInfo, type StorageBackend, type WrittenBlob } from './backend.ts';
-
-export { SizeLimitExceeded } from './backend.ts';
+import { byteMeter } from './meter.ts';
+import { BlobNotFound, type BlobInfo, type BlobRange, type PutOptions, type StagedBlob, type StagedInfo, type StorageBackend, type WrittenBlob } from './types.ts';
 
 const STAGED_ID = /^[0-9a-f-]{36}$/;
 const errno = (err: unknown) => (err as NodeJS.ErrnoException)?.code;

@@ -1,0 +1,24 @@
+/**
+ * The blob backend STORAGE_BACKEND selects (fs.ts by default, s3.ts), and the contract (types.ts)
+ * the rest of the service codes against. The implementations import only types.ts and meter.ts,
+ * never this factory.
+ */
+import path from 'node:path';
+import type { Config } from '../../config/load.ts';
+import type { StorageBackend } from './types.ts';
+
+export * from './types.ts';
+
+/** The backend STORAGE_BACKEND selects, initialised. */
+export async function createBackend(config: Config): Promise<StorageBackend> {
+  let backend: StorageBackend;
+  if (config.storage.backend === 's3' && config.storage.s3) {
+    const { S3Backend } = await import('./s3.ts');
+    backend = new S3Backend(config.storage.s3);
+  } else {
+    const { FsBackend } = await import('./fs.ts');
+    backend = new FsBackend(path.join(config.dataDir, 'storage'));
+  }
+  await backend.init();
+  return backend;
+}
