@@ -19,6 +19,13 @@ export class AuthError extends Error {
     this.code = code;
     this.extra = extra;
   }
+
+  /** GoTrue's body for this error: `{code, message}` for API version 2024-01-01 clients, else the legacy shape. */
+  render(modern: boolean): Record<string, unknown> {
+    return modern
+      ? { code: this.code, message: this.message, ...this.extra }
+      : { code: this.status, error_code: this.code, msg: this.message, ...this.extra };
+  }
 }
 
 export const AUTH_ERRORS = {
@@ -90,15 +97,14 @@ export function redirectErrorName(e: AuthError): string {
   return e.status >= 500 ? 'server_error' : 'access_denied';
 }
 
-/** Renders an AuthError (or anything else, as a 503/500 without internals) for this client. */
+/**
+ * Renders an AuthError (or anything else, as a 503/500 without internals) for this client: what
+ * the service's error handler (auth/service.ts) answers for whatever a handler threw.
+ */
 export function sendAuthError(req: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const e = asAuthError(err);
   if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : e.status >= 500 ? 'error' : 'info']({ err }, 'auth: request refused');
   const modern = String(req.headers['x-supabase-api-version'] ?? '') >= API_VERSION;
   reply.code(e.status).header('x-sb-error-code', e.code).header('X-Supabase-Api-Version', API_VERSION);
-  return reply.send(
-    modern
-      ? { code: e.code, message: e.message, ...e.extra }
-      : { code: e.status, error_code: e.code, msg: e.message, ...e.extra },
-  );
+  return reply.send(e.render(modern));
 }

@@ -4,11 +4,9 @@
  * then trades code + `code_verifier` for a session, once. Auth codes are stored as sha256.
  */
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import type pg from 'pg';
 import { AuthError, AUTH_ERRORS } from './errors.ts';
 import { str, type Body } from './http.ts';
-
-type Db = pg.Pool | pg.PoolClient;
+import { insertFlowState, setAuthCode, takeFlowStateByCode, type Db, type FlowStateRow } from './store/index.ts';
 
 /** How long a flow state (and its auth code) lives: GoTrue's 300 s. */
 export const FLOW_STATE_TTL_SECONDS = 300;
@@ -35,42 +33,30 @@ export function challengeOf(body: Body): Challenge | undefined {
   return { challenge, method };
 }
 
-export interface FlowStateRow {
-  id: string;
-  user_id: string | null;
-  code_challenge: string | null;
-  code_challenge_method: string | null;
-  authentication_method: string;
-  provider_type: string;
-  provider_access_token: string | null;
-  provider_refresh_token: string | null;
-  provider_code_verifier: string | null;
-  redirect_to: string | null;
-  expired: boolean;
-}
-
 export async function createFlowState(
   db: Db,
   f: { challenge?: Challenge; authMethod: string; userId?: string | null; providerType?: string; oauthStateHash?: string; providerCodeVerifier?: string; redirectTo?: string },
 ): Promise<string> {
-  const { rows } = await db.query<{ id: string }>(
-    `insert into auth.flow_state (user_id, code_challenge, code_challenge_method, authentication_method, provider_type, oauth_state_hash, provider_code_verifier, redirect_to)
-     values ($1, $2, $3, $4, $5, $6, $7, $8) returning id`,
-    [f.userId ?? null, f.challenge?.challenge ?? null, f.challenge?.method ?? null, f.authMethod, f.providerType ?? 'email', f.oauthStateHash ?? null, f.providerCodeVerifier ?? null, f.redirectTo ?? null],
-  );
-  return rows[0].id;
+  return insertFlowState(db, {
+    userId: f.userId ?? null,
+    challenge: f.challenge?.challenge ?? null,
+    challengeMethod: f.challenge?.method ?? null,
+    authMethod: f.authMethod,
+    providerType: f.providerType ?? 'email',
+    oauthStateHash: f.oauthStateHash ?? null,
+    providerCodeVerifier: f.providerCodeVerifier ?? null,
+    redirectTo: f.redirectTo ?? null,
+  });
 }
 
 /** Gives the flow an auth code for `userId` (a link was followed, a provider answered). */
 export async function issueAuthCode(db: Db, flowStateId: string, userId: string, provider?: { accessToken?: string; refreshToken?: string }): Promise<string> {
   const code = randomUUID();
-  const { rowCount } = await db.query(
-    `update auth.flow_state set user_id = $2, auth_code_hash = $3, auth_code_issued_at = now(), updated_at = now(),
-       provider_access_token = $4, provider_refresh_token = $5
-     where id = $1`,
-    [flowStateId, userId, sha256(code).toString('hex'), provider?.accessToken ?? null, provider?.refreshToken ?? null],
-  );
-  if (!rowCount) throw flowNotFound();
+  const found = await setAuthCode(db, flowStateId, userId, sha256(code).toString('hex'), {
+    accessToken: provider?.accessToken ?? null,
+    refreshToken: provider?.refreshToken ?? null,
+  });
+  if (!found) throw flowNotFound();
   return code;
 }
 
@@ -79,12 +65,7 @@ const flowNotFound = () => new AuthError(404, 'flow_state_not_found', 'invalid f
 /** Checks code + verifier and ends the flow; returns it (user, method, provider tokens). */
 export async function exchangeAuthCode(db: Db, authCode: string | undefined, verifier: string | undefined): Promise<FlowStateRow & { user_id: string }> {
   if (!authCode || !verifier) throw AUTH_ERRORS.validation('invalid request: both auth code and code verifier should be non-empty');
-  const { rows } = await db.query<FlowStateRow>(
-    `delete from auth.flow_state where auth_code_hash = $1
-     returning *, coalesce(auth_code_issued_at, created_at) + make_interval(secs => $2) < now() as expired`,
-    [sha256(authCode).toString('hex'), FLOW_STATE_TTL_SECONDS],
-  );
-  const flow = rows[0];
+  const flow = await takeFlowStateByCode(db, sha256(authCode).toString('hex'), FLOW_STATE_TTL_SECONDS);
   if (!flow || !flow.user_id) throw flowNotFound();
   if (flow.expired) throw new AuthError(422, 'flow_state_expired', 'invalid flow state, flow state has expired');
   const expected = flow.code_challenge_method === 'plain' ? verifier : sha256(verifier).toString('base64url');
@@ -92,13 +73,4 @@ export async function exchangeAuthCode(db: Db, authCode: string | undefined, ver
     throw new AuthError(400, 'bad_code_verifier', 'code challenge does not match previously saved code verifier');
   }
   return flow as FlowStateRow & { user_id: string };
-}
-
-/**
- * Drops what can no longer be used (called now and then): flow states older than `maxAgeSeconds`
- * (an email link may wait that long for its click) and expired one-time tokens.
- */
-export async function sweepFlowStates(db: Db, maxAgeSeconds: number): Promise<void> {
-  await db.query(`delete from auth.flow_state where created_at < now() - make_interval(secs => $1)`, [maxAgeSeconds]);
-  await db.query(`delete from auth.one_time_tokens where expires_at < now() - interval '1 day'`);
 }

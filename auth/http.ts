@@ -1,16 +1,9 @@
 /**
- * What the auth route modules share: request-body helpers, the handler wrapper that renders
- * AuthErrors, and the dependencies the service factory hands to each module.
+ * What the auth routes share for reading requests: the body and query as objects, strings and
+ * objects out of them, GoTrue's address check, and the NUL check (Postgres refuses NUL).
  */
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type pg from 'pg';
-import type { JwtClaims } from '../gateway/jwt.ts';
-import type { Config } from '../config/load.ts';
-import { AUTH_ERRORS, sendAuthError } from './errors.ts';
-import type { AuthMail } from './mailer.ts';
-import type { RateLimiter } from './rate-limit.ts';
-import type { UserRow } from './store.ts';
-import type { IssuedSession } from './tokens.ts';
+import type { FastifyRequest } from 'fastify';
+import { AUTH_ERRORS } from './errors.ts';
 
 export type Body = Record<string, unknown>;
 /**
@@ -58,35 +51,4 @@ export function emailOf(body: Body, required = true): string | undefined {
     return undefined;
   }
   return checkEmail(email);
-}
-
-export type Handler = (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
-
-/** Sends the handler's result as JSON (unless it already replied) and renders errors GoTrue-style. */
-export const wrap = (fn: Handler) => async (req: FastifyRequest, reply: FastifyReply) => {
-  try {
-    const result = await fn(req, reply);
-    if (!reply.sent) return reply.send(result);
-    return reply;
-  } catch (err) {
-    return sendAuthError(req, reply, err);
-  }
-};
-
-/** What the service factory gives each route module. */
-export interface AuthDeps {
-  app: FastifyInstance;
-  config: Config;
-  pool: pg.Pool;
-  mail: AuthMail;
-  otpByIp: RateLimiter;
-  signupByIp: RateLimiter;
-  /** GET/POST /verify per client address: 6-digit codes must not be guessable by brute force. */
-  verifyByIp: RateLimiter;
-  /** Starts a session for `user` (amr `method`) and returns GoTrue's session response. */
-  issue(client: pg.PoolClient, user: UserRow, method: string, req: FastifyRequest): Promise<IssuedSession>;
-  requireAdmin(req: FastifyRequest): Promise<void>;
-  currentUser(req: FastifyRequest): Promise<{ user: UserRow; claims: JwtClaims }>;
-  tenantFromApiKey(req: FastifyRequest): Promise<string | null>;
-  checkPassword(password: string | undefined): string;
 }

@@ -5,9 +5,7 @@
  * replaces the old), single use, expiring after AUTH_OTP_EXP seconds.
  */
 import { createHash, randomInt } from 'node:crypto';
-import type pg from 'pg';
-
-type Db = pg.Pool | pg.PoolClient;
+import { takeToken, upsertToken, type ConsumedToken, type Db } from './store/index.ts';
 
 /** What a mail is for (generate_link's `type` values). */
 export const EMAIL_ACTIONS = ['signup', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new'] as const;
@@ -64,40 +62,20 @@ export async function issueToken(
 ): Promise<IssuedToken> {
   const code = String(randomInt(0, 1_000_000)).padStart(6, '0');
   const hash = tokenHash(t.email, code);
-  await db.query(
-    `insert into auth.one_time_tokens (user_id, token_type, token_hash, relates_to, flow_state_id, expires_at)
-     values ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))
-     on conflict (user_id, token_type) do update set token_hash = excluded.token_hash, relates_to = excluded.relates_to,
-       flow_state_id = excluded.flow_state_id, created_at = now(), expires_at = excluded.expires_at`,
-    [t.userId, TOKEN_TYPE[t.action], storedHash(hash), t.email.toLowerCase(), t.flowStateId ?? null, t.ttlSeconds],
-  );
+  await upsertToken(db, {
+    userId: t.userId,
+    tokenType: TOKEN_TYPE[t.action],
+    storedHash: storedHash(hash),
+    relatesTo: t.email.toLowerCase(),
+    flowStateId: t.flowStateId ?? null,
+    ttlSeconds: t.ttlSeconds,
+  });
   return { code, hashedToken: t.flowStateId ? PKCE_PREFIX + hash : hash };
-}
-
-export interface ConsumedToken {
-  user_id: string;
-  token_type: string;
-  relates_to: string;
-  flow_state_id: string | null;
-  expired: boolean;
 }
 
 /** Takes (deletes) the token matching a link token, among the kinds `type` accepts. */
 export async function consumeToken(db: Db, linkToken: string, type: string, email?: string): Promise<ConsumedToken | undefined> {
   const kinds = ACCEPTED_TOKENS[type];
   if (!kinds) return undefined;
-  const { rows } = await db.query<ConsumedToken>(
-    `delete from auth.one_time_tokens
-     where id = (select id from auth.one_time_tokens where token_hash = $1 and token_type = any($2)
-                 and ($3::text is null or relates_to = lower($3)) order by created_at desc limit 1 for update)
-     returning user_id, token_type, relates_to, flow_state_id, expires_at < now() as expired`,
-    [storedHash(linkToken), kinds, email ?? null],
-  );
-  return rows[0];
-}
-
-/** Does the user still hold a token of this kind (the other half of a secure email change)? */
-export async function hasToken(db: Db, userId: string, tokenType: string): Promise<boolean> {
-  const { rowCount } = await db.query(`select 1 from auth.one_time_tokens where user_id = $1 and token_type = $2 and expires_at > now()`, [userId, tokenType]);
-  return (rowCount ?? 0) > 0;
+  return takeToken(db, storedHash(linkToken), kinds, email ?? null);
 }

@@ -3,10 +3,22 @@
  * bans and moving users between tenants) and delete users.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthDeps } from '../deps.ts';
 import { AUTH_ERRORS } from '../errors.ts';
-import { bodyOf, checkEmail, obj, str, wrap, type AuthDeps } from '../http.ts';
+import { bodyOf, checkEmail, obj, str } from '../http.ts';
 import { hashPassword } from '../passwords.ts';
-import { createUser, findUserByEmail, findUserById, identitiesOf, withTransaction, type UserRow } from '../store.ts';
+import {
+  countUsers,
+  createUser,
+  deleteUser,
+  findUserByEmail,
+  findUserById,
+  identitiesOf,
+  listUsers,
+  updateUser,
+  withTransaction,
+  type UserChanges,
+} from '../store/index.ts';
 import { userJson } from '../tokens.ts';
 
 const MAX_BAN_SECONDS = 9_223_372_036;
@@ -100,107 +112,86 @@ function paginationLinks(url: string, page: bigint, perPage: bigint, total: bigi
   return `${header}${withPage(totalPages)}; rel="last"`;
 }
 
-export function registerAdminRoutes(d: AuthDeps): void {
-  const { app, config, pool, requireAdmin, checkPassword } = d;
-
-
-  async function adminCreate(req: FastifyRequest) {
-    await requireAdmin(req);
-    const body = bodyOf(req);
-    const email = str(body.email)?.trim().toLowerCase() || undefined;
-    if (!email && !str(body.phone)) throw AUTH_ERRORS.validation('Cannot create a user without either an email or phone');
-    if (email) checkEmail(email);
-    const password = str(body.password);
-    const appMeta = obj(body.app_metadata);
-    const tenantId = tenantOf(body.tenant_id) ?? tenantOf(appMeta.tenant_id) ?? null;
-    delete appMeta.tenant_id;
-    return withTransaction(pool, async (c) => {
-      if (email && (await findUserByEmail(c, email))) throw AUTH_ERRORS.emailExists();
-      const user = await createUser(c, {
-        email,
-        passwordHash: password ? await hashPassword(checkPassword(password), config.auth.bcryptCost) : undefined,
-        confirmed: body.email_confirm === true,
-        userMetadata: obj(body.user_metadata),
-        appMetadata: { provider: 'email', providers: ['email'], ...appMeta },
-        isAnonymous: false,
-        tenantId,
-        role: str(body.role),
-      });
-      return userJson(user, await identitiesOf(c, user.id));
+export async function adminCreate(d: AuthDeps, req: FastifyRequest) {
+  await d.requireAdmin(req);
+  const body = bodyOf(req);
+  const email = str(body.email)?.trim().toLowerCase() || undefined;
+  if (!email && !str(body.phone)) throw AUTH_ERRORS.validation('Cannot create a user without either an email or phone');
+  if (email) checkEmail(email);
+  const password = str(body.password);
+  const appMeta = obj(body.app_metadata);
+  const tenantId = tenantOf(body.tenant_id) ?? tenantOf(appMeta.tenant_id) ?? null;
+  delete appMeta.tenant_id;
+  return withTransaction(d.pool, async (c) => {
+    if (email && (await findUserByEmail(c, email))) throw AUTH_ERRORS.emailExists();
+    const user = await createUser(c, {
+      email,
+      passwordHash: password ? await hashPassword(d.checkPassword(password), d.config.auth.bcryptCost) : undefined,
+      confirmed: body.email_confirm === true,
+      userMetadata: obj(body.user_metadata),
+      appMetadata: { provider: 'email', providers: ['email'], ...appMeta },
+      isAnonymous: false,
+      tenantId,
+      role: str(body.role),
     });
-  }
+    return userJson(user, await identitiesOf(c, user.id));
+  });
+}
 
-  async function adminList(req: FastifyRequest, reply: FastifyReply) {
-    await requireAdmin(req);
-    const { page, perPage } = pagination(req);
-    const desc = sortDescending(req);
-    const order = desc ? 'created_at desc, id desc' : 'created_at asc, id asc';
-    const offset = (page - 1n) * perPage;
-    const { rows: counted } = await pool.query<{ total: string }>(`select count(*) as total from auth.users where deleted_at is null`);
-    const total = BigInt(counted[0].total);
-    // Pages past the last one are empty (an offset beyond bigint would not even parse).
-    const { rows } = offset >= total
-      ? { rows: [] as UserRow[] }
-      : await pool.query<UserRow>(`select * from auth.users where deleted_at is null order by ${order} limit $1 offset $2`, [String(perPage), String(offset)]);
-    const users = await Promise.all(rows.map(async (u) => userJson(u, await identitiesOf(pool, u.id))));
-    reply.header('link', paginationLinks(req.url, page, perPage, total)).header('x-total-count', String(total));
-    return { users, aud: 'authenticated' };
-  }
+export async function adminList(d: AuthDeps, req: FastifyRequest, reply: FastifyReply) {
+  await d.requireAdmin(req);
+  const { page, perPage } = pagination(req);
+  const desc = sortDescending(req);
+  const offset = (page - 1n) * perPage;
+  const total = await countUsers(d.pool);
+  // Pages past the last one are empty (an offset beyond bigint would not even parse).
+  const rows = offset >= total ? [] : await listUsers(d.pool, desc, perPage, offset);
+  const users = await Promise.all(rows.map(async (u) => userJson(u, await identitiesOf(d.pool, u.id))));
+  reply.header('link', paginationLinks(req.url, page, perPage, total)).header('x-total-count', String(total));
+  return { users, aud: 'authenticated' };
+}
 
-  async function adminGet(req: FastifyRequest) {
-    await requireAdmin(req);
-    const user = await findUserById(pool, (req.params as { id: string }).id);
-    if (!user) throw AUTH_ERRORS.userNotFound();
-    return userJson(user, await identitiesOf(pool, user.id));
-  }
+export async function adminGet(d: AuthDeps, req: FastifyRequest) {
+  await d.requireAdmin(req);
+  const user = await findUserById(d.pool, (req.params as { id: string }).id);
+  if (!user) throw AUTH_ERRORS.userNotFound();
+  return userJson(user, await identitiesOf(d.pool, user.id));
+}
 
-  async function adminUpdate(req: FastifyRequest) {
-    await requireAdmin(req);
-    const user = await findUserById(pool, (req.params as { id: string }).id);
-    if (!user) throw AUTH_ERRORS.userNotFound();
-    const body = bodyOf(req);
-    const sets: string[] = [];
-    const values: unknown[] = [user.id];
-    const set = (sql: string, value: unknown) => {
-      values.push(value);
-      sets.push(sql.replace('?', `$${values.length}`));
-    };
-    if (body.user_metadata !== undefined) set('raw_user_meta_data = ?', obj(body.user_metadata));
-    if (body.app_metadata !== undefined) {
-      const meta = obj(body.app_metadata);
-      if (meta.tenant_id !== undefined) set('tenant_id = ?', tenantOf(meta.tenant_id));
-      delete meta.tenant_id;
-      set('raw_app_meta_data = raw_app_meta_data || ?', meta);
-    }
-    if (body.tenant_id !== undefined) set('tenant_id = ?', tenantOf(body.tenant_id));
-    const email = str(body.email)?.trim().toLowerCase();
-    if (email && email !== user.email) {
-      checkEmail(email);
-      if (await findUserByEmail(pool, email)) throw AUTH_ERRORS.emailExists();
-      set('email = ?', email);
-    }
-    if (str(body.password)) set('encrypted_password = ?', await hashPassword(checkPassword(str(body.password)), config.auth.bcryptCost));
-    if (body.email_confirm === true) sets.push('email_confirmed_at = coalesce(email_confirmed_at, now())');
-    if (str(body.role)) set('role = ?', str(body.role));
-    const ban = str(body.ban_duration);
-    if (ban !== undefined) set('banned_until = now() + make_interval(secs => ?)', banSeconds(ban));
-    if (sets.length) await pool.query(`update auth.users set ${sets.join(', ')}, updated_at = now() where id = $1`, values);
-    const fresh = (await findUserById(pool, user.id))!;
-    return userJson(fresh, await identitiesOf(pool, user.id));
+export async function adminUpdate(d: AuthDeps, req: FastifyRequest) {
+  await d.requireAdmin(req);
+  const user = await findUserById(d.pool, (req.params as { id: string }).id);
+  if (!user) throw AUTH_ERRORS.userNotFound();
+  const body = bodyOf(req);
+  const changes: UserChanges = {};
+  if (body.user_metadata !== undefined) changes.userMetadata = obj(body.user_metadata);
+  if (body.app_metadata !== undefined) {
+    const meta = obj(body.app_metadata);
+    if (meta.tenant_id !== undefined) changes.tenantId = tenantOf(meta.tenant_id);
+    delete meta.tenant_id;
+    changes.mergeAppMetadata = meta;
   }
-
-  async function adminDelete(req: FastifyRequest) {
-    await requireAdmin(req);
-    const id = (req.params as { id: string }).id;
-    if (!UUID.test(id)) throw AUTH_ERRORS.userNotFound();
-    const { rowCount } = await pool.query(`delete from auth.users where id = $1`, [id]);
-    if (!rowCount) throw AUTH_ERRORS.userNotFound();
-    return {};
+  if (body.tenant_id !== undefined) changes.tenantId = tenantOf(body.tenant_id);
+  const email = str(body.email)?.trim().toLowerCase();
+  if (email && email !== user.email) {
+    checkEmail(email);
+    if (await findUserByEmail(d.pool, email)) throw AUTH_ERRORS.emailExists();
+    changes.email = email;
   }
+  if (str(body.password)) changes.passwordHash = await hashPassword(d.checkPassword(str(body.password)), d.config.auth.bcryptCost);
+  if (body.email_confirm === true) changes.confirmEmail = true;
+  if (str(body.role)) changes.role = str(body.role);
+  const ban = str(body.ban_duration);
+  if (ban !== undefined) changes.banSeconds = banSeconds(ban);
+  await updateUser(d.pool, user.id, changes);
+  const fresh = (await findUserById(d.pool, user.id))!;
+  return userJson(fresh, await identitiesOf(d.pool, user.id));
+}
 
-  app.get('/admin/users', wrap(adminList));
-  app.post('/admin/users', wrap(adminCreate));
-  app.get('/admin/users/:id', wrap(adminGet));
-  app.put('/admin/users/:id', wrap(adminUpdate));
-  app.delete('/admin/users/:id', wrap(adminDelete));
+export async function adminDelete(d: AuthDeps, req: FastifyRequest) {
+  await d.requireAdmin(req);
+  const id = (req.params as { id: string }).id;
+  if (!UUID.test(id)) throw AUTH_ERRORS.userNotFound();
+  if (!(await deleteUser(d.pool, id))) throw AUTH_ERRORS.userNotFound();
+  return {};
 }

@@ -13,10 +13,25 @@ import * as oauth from 'oauth4webapi';
 import type pg from 'pg';
 import type { Config, OAuthProviderConfig } from '../../config/load.ts';
 import { asAuthError, AuthError, AUTH_ERRORS, redirectErrorName } from '../errors.ts';
-import { challengeOf, createFlowState, FLOW_STATE_TTL_SECONDS, issueAuthCode, sweepFlowStates, type FlowStateRow } from '../flow-state.ts';
-import { queryOf, str, wrap, type AuthDeps } from '../http.ts';
+import type { AuthDeps } from '../deps.ts';
+import { challengeOf, createFlowState, FLOW_STATE_TTL_SECONDS, issueAuthCode } from '../flow-state.ts';
+import { queryOf, str } from '../http.ts';
 import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
-import { audit, findUserByEmail, findUserById, withTransaction, type UserRow } from '../store.ts';
+import {
+  audit,
+  clearPassword,
+  createIdentity,
+  createProviderUser,
+  deleteFlowState,
+  findUserByEmail,
+  findUserById,
+  mergeProvider,
+  sweepFlowStates,
+  takeFlowStateByOAuthState,
+  touchIdentity,
+  withTransaction,
+  type UserRow,
+} from '../store/index.ts';
 
 const PROVIDERS = ['google', 'github'] as const;
 type ProviderName = (typeof PROVIDERS)[number];
@@ -107,74 +122,12 @@ const GOTRUE_PROVIDERS = new Set([
   'linkedin_oidc', 'notion', 'snapchat', 'spotify', 'slack', 'slack_oidc', 'twitch', 'twitter', 'x', 'vercel_marketplace', 'workos', 'zoom',
 ]);
 
-/** Go's %q of a string, near enough (JSON's escaping). */
-const quoted = (s: string) => JSON.stringify(s);
-
 /** GoTrue's refusal of `/authorize?provider=` for a provider that cannot be used here. */
 function unsupportedProvider(name: string): AuthError {
   const why = name.startsWith('custom:')
     ? 'custom OAuth providers are disabled'
     : GOTRUE_PROVIDERS.has(name) ? 'provider is not enabled' : `Provider ${name} could not be found`;
   return AUTH_ERRORS.validation(`Unsupported provider: ${why}`);
-}
-
-/** The `iss` of an ID token's payload, unverified (as GoTrue reads it to pick Apple's or Azure's issuer). */
-function issuerOf(idToken: string): string | undefined {
-  const parts = idToken.split('.');
-  if (parts.length !== 3 || !/^[A-Za-z0-9_-]*$/.test(parts[1])) return undefined;
-  try {
-    const payload: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
-    if (payload === null) return '';
-    if (typeof payload !== 'object' || Array.isArray(payload)) return undefined;
-    const iss = (payload as Record<string, unknown>).iss;
-    return iss === undefined || iss === null ? '' : typeof iss === 'string' ? iss : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const ISSUERS: Record<string, string> = {
-  google: 'https://accounts.google.com',
-  facebook: 'https://www.facebook.com',
-  kakao: 'https://kauth.kakao.com',
-  vercel_marketplace: 'https://marketplace.vercel.com',
-  snapchat: 'https://accounts.snapchat.com/accounts/oauth2/token',
-};
-const APPLE_ISSUERS = ['https://appleid.apple.com', 'https://account.apple.com'];
-const AZURE_ISSUER = /^https:\/\/login[.]microsoftonline[.]com\/([^/]+)\/v2[.]0\/?$/;
-
-/**
- * signInWithIdToken (`grant_type=id_token`): GoTrue's answers up to the provider check — the
- * provider each request names (by `provider`, or by `issuer` with `client_id`) and, none being
- * enabled for ID tokens here, `Provider (issuer "…") is not enabled`. A configured Google gets
- * "not implemented" (verifying Google's ID tokens is not built yet).
- */
-export function idTokenRefusal(config: Config, body: Record<string, unknown>): AuthError {
-  const idToken = str(body.id_token) ?? '';
-  const name = str(body.provider) ?? '';
-  const issuer = str(body.issuer) ?? '';
-  if (!idToken) return AUTH_ERRORS.validation('id_token required');
-  if (!name && (!str(body.client_id) || !issuer)) return AUTH_ERRORS.validation('provider or client_id and issuer required');
-  const disabled = (iss: string) => new AuthError(400, 'provider_disabled', `Provider (issuer ${quoted(iss)}) is not enabled`);
-  const detected = (label: string, accept: (iss: string) => boolean) => {
-    const iss = issuerOf(idToken);
-    if (iss === undefined) return AUTH_ERRORS.validation(`Unable to detect issuer in ID token for ${label} provider`);
-    if (!accept(iss)) return AUTH_ERRORS.validation(`Detected ID token issuer is not an ${label} ID token issuer`);
-    if (issuer && issuer !== iss) return AUTH_ERRORS.validation('Provided issuer does not match ID token issuer');
-    return disabled(iss);
-  };
-  if (name === 'apple' || APPLE_ISSUERS.includes(issuer)) return detected('Apple', (iss) => APPLE_ISSUERS.includes(iss));
-  if (name === 'google' || issuer === ISSUERS.google) {
-    return config.auth.oauth.google ? AUTH_ERRORS.notImplemented('grant_type=id_token') : disabled(ISSUERS.google);
-  }
-  if (name === 'azure' || AZURE_ISSUER.test(issuer)) {
-    return detected('Azure', (iss) => iss.startsWith('https://login.microsoftonline.com/') || iss.startsWith('https://sts.windows.net/'));
-  }
-  if (name === 'facebook' || issuer === ISSUERS.facebook) return disabled(ISSUERS.facebook);
-  if (name === 'keycloak') return disabled('');
-  for (const p of ['kakao', 'vercel_marketplace', 'snapchat']) if (name === p || issuer === ISSUERS[p]) return disabled(ISSUERS[p]);
-  if (name.startsWith('custom:')) return AUTH_ERRORS.validation('Custom OAuth providers are disabled');
-  return AUTH_ERRORS.validation(`Custom OIDC provider ${quoted(name)} not allowed`);
 }
 
 /** `external` of GET /settings: which providers are configured. */
@@ -187,139 +140,114 @@ const clean = (data: Record<string, unknown>) => Object.fromEntries(Object.entri
 /** The user for a provider identity: known identity, link by verified email, or a new user. */
 async function userForProfile(c: pg.PoolClient, name: ProviderName, p: Profile): Promise<UserRow> {
   const data = clean(p.data);
-  const { rows } = await c.query<{ user_id: string }>(
-    `update auth.identities set identity_data = $3, last_sign_in_at = now(), updated_at = now()
-     where provider = $1 and provider_id = $2 returning user_id`,
-    [name, p.id, data],
-  );
-  let userId = rows[0]?.user_id;
+  let userId = await touchIdentity(c, name, p.id, data);
   if (!userId) {
     const existing = p.email ? await findUserByEmail(c, p.email) : undefined;
     if (existing && !p.emailVerified) throw AUTH_ERRORS.emailExists();
     if (existing) {
       // Linking by a verified address. An unconfirmed account may have been pre-registered by
       // someone else: its password goes, the provider proves the address now.
-      if (!existing.email_confirmed_at) await c.query(`update auth.users set encrypted_password = null where id = $1`, [existing.id]);
+      if (!existing.email_confirmed_at) await clearPassword(c, existing.id);
       userId = existing.id;
     } else {
       // An address the provider has not verified stays in identity_data only: on the user it would
       // claim the address, and the real owner confirming it later (sign-up, magic link) would land
       // in the account this identity signs into.
-      const created = await c.query<{ id: string }>(
-        `insert into auth.users (email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)
-         values ($1, case when $2::boolean then now() end, $3, $4) returning id`,
-        [p.emailVerified ? (p.email ?? null) : null, p.emailVerified, { provider: name, providers: [name] }, data],
-      );
-      userId = created.rows[0].id;
+      userId = await createProviderUser(c, {
+        email: p.emailVerified ? (p.email ?? null) : null,
+        confirmed: p.emailVerified,
+        appMetadata: { provider: name, providers: [name] },
+        userMetadata: data,
+      });
     }
-    await c.query(`insert into auth.identities (provider_id, user_id, provider, identity_data, last_sign_in_at) values ($1, $2, $3, $4, now())`, [p.id, userId, name, data]);
+    await createIdentity(c, p.id, userId, name, data);
     await audit(c, 'user_signedup', { actor_id: userId, provider: name });
   }
-  await c.query(
-    `update auth.users set
-       raw_app_meta_data = jsonb_set(raw_app_meta_data || jsonb_build_object('provider', coalesce(raw_app_meta_data->>'provider', $2::text)), '{providers}',
-         (select coalesce(jsonb_agg(distinct x), '[]') from jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]') || jsonb_build_array($2::text)) x)),
-       raw_user_meta_data = raw_user_meta_data || $3,
-       email_confirmed_at = case when $4::boolean and lower(email) = lower($5) then coalesce(email_confirmed_at, now()) else email_confirmed_at end,
-       updated_at = now()
-     where id = $1`,
-    [userId, name, data, p.emailVerified, p.email ?? ''],
-  );
+  await mergeProvider(c, userId, name, data, p.emailVerified, p.email ?? '');
   const user = await findUserById(c, userId);
   if (!user) throw AUTH_ERRORS.userNotFound();
   if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
   return user;
 }
 
-export function registerOAuthRoutes(d: AuthDeps): void {
-  const { app, config, pool } = d;
-  const callbackUrl = () => `${config.publicUrl}/auth/v1/callback`;
+const callbackUrl = (config: Config) => `${config.publicUrl}/auth/v1/callback`;
 
-  async function authorize(req: FastifyRequest, reply: FastifyReply) {
-    const q = queryOf(req);
-    const name = (str(q.provider) ?? '').toLowerCase();
-    const p = provider(config, name);
-    if (!p) throw unsupportedProvider(name);
-    const challenge = challengeOf(q);
-    const redirectTo = safeRedirect(config, str(q.redirect_to));
-    const state = oauth.generateRandomState();
-    const verifier = oauth.generateRandomCodeVerifier();
-    await sweepFlowStates(pool, Math.max(86_400, config.auth.otpExp + FLOW_STATE_TTL_SECONDS));
-    await createFlowState(pool, { challenge, authMethod: 'oauth', providerType: name, oauthStateHash: sha256(state), providerCodeVerifier: verifier, redirectTo });
-    const url = new URL(p.cfg.authorizeUrl);
-    const scopes = [...new Set([...p.scopes.split(' '), ...(str(q.scopes) ?? '').split(/[\s,]+/).filter(Boolean)])].join(' ');
-    url.searchParams.set('client_id', p.cfg.clientId);
-    url.searchParams.set('redirect_uri', callbackUrl());
-    url.searchParams.set('response_type', 'code');
-    url.searchParams.set('scope', scopes);
-    url.searchParams.set('state', state);
-    url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier));
-    url.searchParams.set('code_challenge_method', 'S256');
-    if (q.skip_http_redirect === 'true') return { url: url.href };
-    return reply.code(302).header('location', url.href).header('cache-control', 'no-store').send();
+/** GET /authorize?provider=&redirect_to=&scopes= (signInWithOAuth): to the provider, with a new flow state. */
+export async function authorize(d: AuthDeps, req: FastifyRequest, reply: FastifyReply) {
+  const { config, pool } = d;
+  const q = queryOf(req);
+  const name = (str(q.provider) ?? '').toLowerCase();
+  const p = provider(config, name);
+  if (!p) throw unsupportedProvider(name);
+  const challenge = challengeOf(q);
+  const redirectTo = safeRedirect(config, str(q.redirect_to));
+  const state = oauth.generateRandomState();
+  const verifier = oauth.generateRandomCodeVerifier();
+  await sweepFlowStates(pool, Math.max(86_400, config.auth.otpExp + FLOW_STATE_TTL_SECONDS));
+  await createFlowState(pool, { challenge, authMethod: 'oauth', providerType: name, oauthStateHash: sha256(state), providerCodeVerifier: verifier, redirectTo });
+  const url = new URL(p.cfg.authorizeUrl);
+  const scopes = [...new Set([...p.scopes.split(' '), ...(str(q.scopes) ?? '').split(/[\s,]+/).filter(Boolean)])].join(' ');
+  url.searchParams.set('client_id', p.cfg.clientId);
+  url.searchParams.set('redirect_uri', callbackUrl(config));
+  url.searchParams.set('response_type', 'code');
+  url.searchParams.set('scope', scopes);
+  url.searchParams.set('state', state);
+  url.searchParams.set('code_challenge', await oauth.calculatePKCECodeChallenge(verifier));
+  url.searchParams.set('code_challenge_method', 'S256');
+  if (q.skip_http_redirect === 'true') return { url: url.href };
+  return reply.code(302).header('location', url.href).header('cache-control', 'no-store').send();
+}
+
+/** GET /callback: the provider's answer; every outcome, errors included, is a redirect to redirect_to. */
+export async function callback(d: AuthDeps, req: FastifyRequest, reply: FastifyReply) {
+  const { config, pool } = d;
+  const q = queryOf(req);
+  const state = str(q.state);
+  // The flow the state names (single use: the state is cleared).
+  const flow = state ? await takeFlowStateByOAuthState(pool, sha256(state), FLOW_STATE_TTL_SECONDS * 2) : undefined;
+  const target = flow?.redirect_to ? safeRedirect(config, flow.redirect_to) : config.auth.siteUrl;
+  const pkce = !!flow?.code_challenge;
+  const fail = (error: string, code: string, description: string) => {
+    if (flow) void deleteFlowState(pool, flow.id).catch(() => undefined);
+    return reply.code(303).header('location', errorRedirect(target, { error, code, description }, pkce)).send();
+  };
+  if (!flow) return fail('invalid_request', 'bad_oauth_state', 'OAuth state parameter missing or invalid');
+  if (flow.expired) return fail('invalid_request', 'flow_state_expired', 'OAuth flow has expired');
+  if (str(q.error)) return fail(str(q.error)!, 'oauth_provider_error', str(q.error_description) ?? 'The provider refused the sign-in');
+  const p = provider(config, flow.provider_type);
+  if (!p || !flow.provider_code_verifier) return fail('invalid_request', 'bad_oauth_state', 'OAuth provider is not configured');
+  let tokens: oauth.TokenEndpointResponse;
+  let profile: Profile;
+  try {
+    const params = oauth.validateAuthResponse(p.as, p.client, new URLSearchParams(q as Record<string, string>), oauth.skipStateCheck);
+    const res = await oauth.authorizationCodeGrantRequest(p.as, p.client, oauth.ClientSecretPost(p.cfg.clientSecret), params, callbackUrl(config), flow.provider_code_verifier, httpOptions(p.cfg.tokenUrl));
+    tokens = await oauth.processAuthorizationCodeResponse(p.as, p.client, res);
+    profile = await p.profile(tokens);
+  } catch (err) {
+    req.log.warn({ err, provider: p.name }, 'auth: OAuth code exchange failed');
+    return fail('server_error', 'bad_oauth_callback', 'Unable to exchange the code with the provider');
   }
-
-  /** The flow a callback's state names (single use: the state is cleared). */
-  async function takeFlow(state: string | undefined): Promise<(FlowStateRow & { expired: boolean }) | undefined> {
-    if (!state) return undefined;
-    const { rows } = await pool.query<FlowStateRow & { expired: boolean }>(
-      `update auth.flow_state set oauth_state_hash = null, updated_at = now() where oauth_state_hash = $1
-       returning *, created_at + make_interval(secs => $2) < now() as expired`,
-      [sha256(state), FLOW_STATE_TTL_SECONDS * 2],
-    );
-    return rows[0];
-  }
-
-  async function callback(req: FastifyRequest, reply: FastifyReply) {
-    const q = queryOf(req);
-    const flow = await takeFlow(str(q.state));
-    const target = flow?.redirect_to ? safeRedirect(config, flow.redirect_to) : config.auth.siteUrl;
-    const pkce = !!flow?.code_challenge;
-    const fail = (error: string, code: string, description: string) => {
-      if (flow) void pool.query(`delete from auth.flow_state where id = $1`, [flow.id]).catch(() => undefined);
-      return reply.code(303).header('location', errorRedirect(target, { error, code, description }, pkce)).send();
-    };
-    if (!flow) return fail('invalid_request', 'bad_oauth_state', 'OAuth state parameter missing or invalid');
-    if (flow.expired) return fail('invalid_request', 'flow_state_expired', 'OAuth flow has expired');
-    if (str(q.error)) return fail(str(q.error)!, 'oauth_provider_error', str(q.error_description) ?? 'The provider refused the sign-in');
-    const p = provider(config, flow.provider_type);
-    if (!p || !flow.provider_code_verifier) return fail('invalid_request', 'bad_oauth_state', 'OAuth provider is not configured');
-    let tokens: oauth.TokenEndpointResponse;
-    let profile: Profile;
-    try {
-      const params = oauth.validateAuthResponse(p.as, p.client, new URLSearchParams(q as Record<string, string>), oauth.skipStateCheck);
-      const res = await oauth.authorizationCodeGrantRequest(p.as, p.client, oauth.ClientSecretPost(p.cfg.clientSecret), params, callbackUrl(), flow.provider_code_verifier, httpOptions(p.cfg.tokenUrl));
-      tokens = await oauth.processAuthorizationCodeResponse(p.as, p.client, res);
-      profile = await p.profile(tokens);
-    } catch (err) {
-      req.log.warn({ err, provider: p.name }, 'auth: OAuth code exchange failed');
-      return fail('server_error', 'bad_oauth_callback', 'Unable to exchange the code with the provider');
-    }
-    try {
-      const location = await withTransaction(pool, async (c) => {
-        const user = await userForProfile(c, p.name, profile);
-        const providerTokens = { accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
-        if (pkce) return withQuery(target, { code: await issueAuthCode(c, flow.id, user.id, providerTokens) });
-        await c.query(`delete from auth.flow_state where id = $1`, [flow.id]);
-        const s = await d.issue(c, user, 'oauth', req);
-        return withFragment(target, {
-          access_token: s.access_token,
-          expires_at: String(s.expires_at),
-          expires_in: String(s.expires_in),
-          provider_token: tokens.access_token,
-          ...(tokens.refresh_token ? { provider_refresh_token: tokens.refresh_token } : {}),
-          refresh_token: s.refresh_token,
-          token_type: 'bearer',
-        });
+  try {
+    const location = await withTransaction(pool, async (c) => {
+      const user = await userForProfile(c, p.name, profile);
+      const providerTokens = { accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
+      if (pkce) return withQuery(target, { code: await issueAuthCode(c, flow.id, user.id, providerTokens) });
+      await deleteFlowState(c, flow.id);
+      const s = await d.issue(c, user, 'oauth', req);
+      return withFragment(target, {
+        access_token: s.access_token,
+        expires_at: String(s.expires_at),
+        expires_in: String(s.expires_in),
+        provider_token: tokens.access_token,
+        ...(tokens.refresh_token ? { provider_refresh_token: tokens.refresh_token } : {}),
+        refresh_token: s.refresh_token,
+        token_type: 'bearer',
       });
-      return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
-    } catch (err) {
-      const e = asAuthError(err);
-      if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : 'error']({ err }, 'auth: OAuth sign-in failed');
-      return fail(redirectErrorName(e), e.code, e.message);
-    }
+    });
+    return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
+  } catch (err) {
+    const e = asAuthError(err);
+    if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : 'error']({ err }, 'auth: OAuth sign-in failed');
+    return fail(redirectErrorName(e), e.code, e.message);
   }
-
-  app.get('/authorize', wrap(authorize));
-  app.get('/callback', wrap(callback));
 }

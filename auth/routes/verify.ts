@@ -5,12 +5,25 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type pg from 'pg';
+import type { AuthDeps } from '../deps.ts';
 import { asAuthError, AuthError, AUTH_ERRORS, redirectErrorName } from '../errors.ts';
 import { issueAuthCode } from '../flow-state.ts';
-import { bodyOf, checkEmail, queryOf, str, wrap, type AuthDeps } from '../http.ts';
-import { consumeToken, hasToken, PKCE_PREFIX, tokenHash, ACCEPTED_TOKENS } from '../otp.ts';
+import { bodyOf, checkEmail, queryOf, str } from '../http.ts';
+import { consumeToken, PKCE_PREFIX, tokenHash, ACCEPTED_TOKENS } from '../otp.ts';
 import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
-import { audit, findUserByEmail, findUserById, withTransaction, type UserRow } from '../store.ts';
+import {
+  applyEmailChange,
+  audit,
+  confirmEmail,
+  deleteConfirmationTokens,
+  deleteFlowState,
+  findUserByEmail,
+  findUserById,
+  hasToken,
+  pendingEmailChange,
+  withTransaction,
+  type UserRow,
+} from '../store/index.ts';
 
 const otpExpired = (pkceLink = false) =>
   new AuthError(403, 'otp_expired', pkceLink ? 'Email link is invalid or has expired' : 'Token has expired or is invalid');
@@ -29,14 +42,6 @@ const METHOD: Record<string, string> = {
 
 type Outcome = { user: UserRow; method: string; flowStateId: string | null } | { partial: true; flowStateId: string | null };
 
-async function confirmEmail(c: pg.PoolClient, userId: string): Promise<void> {
-  await c.query(`update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now() where id = $1`, [userId]);
-  await c.query(
-    `update auth.identities set identity_data = identity_data || '{"email_verified": true}', updated_at = now() where user_id = $1 and provider = 'email'`,
-    [userId],
-  );
-}
-
 /** Takes the token and applies what it proves (confirmation, email change …). */
 async function verifyToken(c: pg.PoolClient, linkToken: string, type: string, email?: string): Promise<Outcome> {
   const token = await consumeToken(c, linkToken, type, email);
@@ -46,25 +51,15 @@ async function verifyToken(c: pg.PoolClient, linkToken: string, type: string, em
   if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
   if (token.token_type.startsWith('email_change_token_')) {
     const other = token.token_type === 'email_change_token_new' ? 'email_change_token_current' : 'email_change_token_new';
-    const { rows } = await c.query<{ email_change: string | null }>(`select email_change from auth.users where id = $1`, [user.id]);
-    const newEmail = rows[0]?.email_change;
+    const newEmail = await pendingEmailChange(c, user.id);
     if (!newEmail) throw otpExpired();
     if (await hasToken(c, user.id, other)) return { partial: true, flowStateId: token.flow_state_id };
     const taken = await findUserByEmail(c, newEmail);
     if (taken && taken.id !== user.id) throw AUTH_ERRORS.emailExists();
-    await c.query(
-      `update auth.users set email = email_change, email_change = null, email_change_sent_at = null,
-         email_confirmed_at = coalesce(email_confirmed_at, now()), is_anonymous = false, updated_at = now() where id = $1`,
-      [user.id],
-    );
-    await c.query(
-      `update auth.identities set identity_data = identity_data || jsonb_build_object('email', $2::text, 'email_verified', true), updated_at = now()
-       where user_id = $1 and provider = 'email'`,
-      [user.id, newEmail],
-    );
+    await applyEmailChange(c, user.id, newEmail);
   } else {
     if (token.token_type === 'invite_token' || token.token_type === 'confirmation_token') {
-      await c.query(`delete from auth.one_time_tokens where user_id = $1 and token_type in ('invite_token', 'confirmation_token')`, [user.id]);
+      await deleteConfirmationTokens(c, user.id);
     }
     await confirmEmail(c, user.id);
   }
@@ -106,75 +101,71 @@ function phoneVerifyRefusal(body: Record<string, unknown>): AuthError {
   return AUTH_ERRORS.validation('Only an email address or phone number should be provided on verify');
 }
 
-export function registerVerifyRoutes(d: AuthDeps): void {
-  const { app, config, pool } = d;
-
-  async function verifyLink(req: FastifyRequest, reply: FastifyReply) {
-    const q = queryOf(req);
-    const token = str(q.token) ?? '';
-    const type = str(q.type) ?? '';
-    const target = safeRedirect(config, str(q.redirect_to));
-    const pkceLink = token.startsWith(PKCE_PREFIX);
-    try {
-      d.verifyByIp.hit(req.ip);
-      if (!token || !ACCEPTED_TOKENS[type] || type === 'email') throw otpExpired(true);
-      const location = await withTransaction(pool, async (c) => {
-        const outcome = await verifyToken(c, token, type);
-        if ('partial' in outcome) return withFragment(target, { message: EMAIL_CHANGE_PARTIAL, sb: '' });
-        if (outcome.flowStateId) {
-          const code = await issueAuthCode(c, outcome.flowStateId, outcome.user.id);
-          return withQuery(target, { code });
-        }
-        const s = await d.issue(c, outcome.user, outcome.method, req);
-        return withFragment(target, {
-          access_token: s.access_token,
-          expires_at: String(s.expires_at),
-          expires_in: String(s.expires_in),
-          refresh_token: s.refresh_token,
-          token_type: 'bearer',
-          type,
-          sb: '',
-        });
-      });
-      return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
-    } catch (err) {
-      const e = asAuthError(err);
-      if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : 'error']({ err }, 'auth: verify failed');
-      const error = e.code === 'otp_expired'
-        ? { error: 'access_denied', code: 'otp_expired', description: 'Email link is invalid or has expired' }
-        : { error: redirectErrorName(e), code: e.code, description: e.message };
-      return reply.code(303).header('location', errorRedirect(target, error, pkceLink)).header('cache-control', 'no-store').send();
-    }
-  }
-
-  async function verifyPost(req: FastifyRequest) {
+/** GET /verify: a browser following a mail's link; every outcome, errors included, is a 303. */
+export async function verifyLink(d: AuthDeps, req: FastifyRequest, reply: FastifyReply) {
+  const { config, pool } = d;
+  const q = queryOf(req);
+  const token = str(q.token) ?? '';
+  const type = str(q.type) ?? '';
+  const target = safeRedirect(config, str(q.redirect_to));
+  const pkceLink = token.startsWith(PKCE_PREFIX);
+  try {
     d.verifyByIp.hit(req.ip);
-    const body = bodyOf(req);
-    const type = str(body.type) ?? '';
-    const phoneType = type === 'sms' || type === 'phone_change';
-    if (!ACCEPTED_TOKENS[type] && !phoneType) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);
-    if (phoneType || str(body.phone)) throw phoneVerifyRefusal(body);
-    let linkToken: string;
-    let email: string | undefined;
-    const tokenHashParam = str(body.token_hash);
-    if (tokenHashParam) {
-      if (body.email !== undefined) throw AUTH_ERRORS.validation('Only the token_hash and type should be provided');
-      linkToken = tokenHashParam;
-    } else {
-      email = str(body.email)?.trim().toLowerCase();
-      const code = str(body.token)?.trim();
-      if (!email || !code) throw AUTH_ERRORS.validation('Verify requires either a token or a token hash');
-      linkToken = tokenHash(email, code);
-    }
-    const result = await withTransaction(pool, async (c) => {
-      const outcome = await verifyToken(c, linkToken, type, email);
-      if ('partial' in outcome) return { msg: EMAIL_CHANGE_PARTIAL, code: '200' };
-      if (outcome.flowStateId) await c.query(`delete from auth.flow_state where id = $1`, [outcome.flowStateId]);
-      return d.issue(c, outcome.user, outcome.method, req);
+    if (!token || !ACCEPTED_TOKENS[type] || type === 'email') throw otpExpired(true);
+    const location = await withTransaction(pool, async (c) => {
+      const outcome = await verifyToken(c, token, type);
+      if ('partial' in outcome) return withFragment(target, { message: EMAIL_CHANGE_PARTIAL, sb: '' });
+      if (outcome.flowStateId) {
+        const code = await issueAuthCode(c, outcome.flowStateId, outcome.user.id);
+        return withQuery(target, { code });
+      }
+      const s = await d.issue(c, outcome.user, outcome.method, req);
+      return withFragment(target, {
+        access_token: s.access_token,
+        expires_at: String(s.expires_at),
+        expires_in: String(s.expires_in),
+        refresh_token: s.refresh_token,
+        token_type: 'bearer',
+        type,
+        sb: '',
+      });
     });
-    return result;
+    return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
+  } catch (err) {
+    const e = asAuthError(err);
+    if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : 'error']({ err }, 'auth: verify failed');
+    const error = e.code === 'otp_expired'
+      ? { error: 'access_denied', code: 'otp_expired', description: 'Email link is invalid or has expired' }
+      : { error: redirectErrorName(e), code: e.code, description: e.message };
+    return reply.code(303).header('location', errorRedirect(target, error, pkceLink)).header('cache-control', 'no-store').send();
   }
+}
 
-  app.get('/verify', verifyLink);
-  app.post('/verify', wrap(verifyPost));
+/** POST /verify (verifyOtp): a session, or the message of half an email change. */
+export async function verifyPost(d: AuthDeps, req: FastifyRequest) {
+  d.verifyByIp.hit(req.ip);
+  const body = bodyOf(req);
+  const type = str(body.type) ?? '';
+  const phoneType = type === 'sms' || type === 'phone_change';
+  if (!ACCEPTED_TOKENS[type] && !phoneType) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);
+  if (phoneType || str(body.phone)) throw phoneVerifyRefusal(body);
+  let linkToken: string;
+  let email: string | undefined;
+  const tokenHashParam = str(body.token_hash);
+  if (tokenHashParam) {
+    if (body.email !== undefined) throw AUTH_ERRORS.validation('Only the token_hash and type should be provided');
+    linkToken = tokenHashParam;
+  } else {
+    email = str(body.email)?.trim().toLowerCase();
+    const code = str(body.token)?.trim();
+    if (!email || !code) throw AUTH_ERRORS.validation('Verify requires either a token or a token hash');
+    linkToken = tokenHash(email, code);
+  }
+  const result = await withTransaction(d.pool, async (c) => {
+    const outcome = await verifyToken(c, linkToken, type, email);
+    if ('partial' in outcome) return { msg: EMAIL_CHANGE_PARTIAL, code: '200' };
+    if (outcome.flowStateId) await deleteFlowState(c, outcome.flowStateId);
+    return d.issue(c, outcome.user, outcome.method, req);
+  });
+  return result;
 }

@@ -1,9 +1,10 @@
 /**
- * Auth data access: users, identities, sessions and the refresh-token family, all in the
- * `auth` schema over the owner connection. Every value is a bind parameter.
+ * Users (`auth.users`) and their email identity: lookups, creation, the changes of updateUser and
+ * the admin API, listing, the `*_sent_at` stamps of mails and the steps of a confirmation or an
+ * email change.
  */
-import { randomBytes } from 'node:crypto';
 import type pg from 'pg';
+import type { Db } from './db.ts';
 
 export interface UserRow {
   id: string;
@@ -42,18 +43,6 @@ export interface IdentityRow {
   email: string | null;
 }
 
-export interface SessionRow {
-  id: string;
-  user_id: string;
-  aal: string;
-  amr: { method: string; timestamp: number }[];
-  not_after: Date | null;
-  created_at: Date;
-}
-
-type Db = pg.Pool | pg.PoolClient;
-
-export const newRefreshToken = () => randomBytes(24).toString('base64url');
 
 export async function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
   const { rows } = await db.query<UserRow>(`select * from auth.users where lower(email) = lower($1) and deleted_at is null`, [email]);
@@ -104,44 +93,113 @@ export async function createUser(client: pg.PoolClient, u: NewUser): Promise<Use
   return user;
 }
 
-export async function createSession(client: pg.PoolClient, userId: string, amrMethod: string, ttlSeconds: number, userAgent?: string): Promise<{ session: SessionRow; refreshToken: string }> {
-  const { rows } = await client.query<SessionRow>(
-    `insert into auth.sessions (user_id, amr, not_after, user_agent)
-     values ($1, jsonb_build_array(jsonb_build_object('method', $2::text, 'timestamp', extract(epoch from now())::bigint)), now() + make_interval(secs => $3), $4)
-     returning *`,
-    [userId, amrMethod, ttlSeconds, userAgent ?? null],
-  );
-  const refreshToken = newRefreshToken();
-  await client.query(`insert into auth.refresh_tokens (token, user_id, session_id) values ($1, $2, $3)`, [refreshToken, userId, rows[0].id]);
-  await client.query(`update auth.users set last_sign_in_at = now() where id = $1`, [userId]);
-  return { session: rows[0], refreshToken };
+
+/** What updateUser (`PUT /user`) and the admin API change on a user; absent fields stay. */
+export interface UserChanges {
+  /** Replaces raw_user_meta_data. */
+  userMetadata?: Record<string, unknown>;
+  /** Merged into raw_user_meta_data. */
+  mergeUserMetadata?: Record<string, unknown>;
+  /** Merged into raw_app_meta_data. */
+  mergeAppMetadata?: Record<string, unknown>;
+  tenantId?: string | null;
+  email?: string;
+  /** Sets email_confirmed_at unless already set. */
+  confirmEmail?: boolean;
+  /** Clears is_anonymous (the user now has an address). */
+  notAnonymous?: boolean;
+  passwordHash?: string;
+  role?: string;
+  /** A ban for this many seconds from now; null lifts it. */
+  banSeconds?: number | null;
 }
 
-export async function findSession(db: Db, id: string): Promise<SessionRow | undefined> {
-  if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
-  const { rows } = await db.query<SessionRow>(`select * from auth.sessions where id = $1`, [id]);
+export async function updateUser(db: Db, id: string, changes: UserChanges): Promise<void> {
+  const values: unknown[] = [id];
+  const bind = (value: unknown) => {
+    values.push(value);
+    return `$${values.length}`;
+  };
+  const sets: string[] = [];
+  if (changes.userMetadata !== undefined) sets.push(`raw_user_meta_data = ${bind(changes.userMetadata)}`);
+  if (changes.mergeUserMetadata !== undefined) sets.push(`raw_user_meta_data = raw_user_meta_data || ${bind(changes.mergeUserMetadata)}`);
+  if (changes.mergeAppMetadata !== undefined) sets.push(`raw_app_meta_data = raw_app_meta_data || ${bind(changes.mergeAppMetadata)}`);
+  if (changes.tenantId !== undefined) sets.push(`tenant_id = ${bind(changes.tenantId)}`);
+  if (changes.email !== undefined) sets.push(`email = ${bind(changes.email)}`);
+  if (changes.confirmEmail) sets.push('email_confirmed_at = coalesce(email_confirmed_at, now())');
+  if (changes.notAnonymous) sets.push('is_anonymous = false');
+  if (changes.passwordHash !== undefined) sets.push(`encrypted_password = ${bind(changes.passwordHash)}`);
+  if (changes.role !== undefined) sets.push(`role = ${bind(changes.role)}`);
+  if (changes.banSeconds !== undefined) sets.push(`banned_until = now() + make_interval(secs => ${bind(changes.banSeconds)})`);
+  if (sets.length) await db.query(`update auth.users set ${sets.join(', ')}, updated_at = now() where id = $1`, values);
+}
+
+export async function countUsers(db: Db): Promise<bigint> {
+  const { rows } = await db.query<{ total: string }>(`select count(*) as total from auth.users where deleted_at is null`);
+  return BigInt(rows[0].total);
+}
+
+/** A page of users by creation time (ties by id). */
+export async function listUsers(db: Db, descending: boolean, limit: bigint, offset: bigint): Promise<UserRow[]> {
+  const order = descending ? 'created_at desc, id desc' : 'created_at asc, id asc';
+  const { rows } = await db.query<UserRow>(`select * from auth.users where deleted_at is null order by ${order} limit $1 offset $2`, [String(limit), String(offset)]);
+  return rows;
+}
+
+/** Deletes a user (sessions, identities and tokens go with it); false when there was none. */
+export async function deleteUser(db: Db, id: string): Promise<boolean> {
+  const { rowCount } = await db.query(`delete from auth.users where id = $1`, [id]);
+  return !!rowCount;
+}
+
+/** The column stamped when a mail of a kind is requested (GoTrue's `*_sent_at`). */
+export type SentColumn = 'confirmation_sent_at' | 'invited_at' | 'recovery_sent_at' | 'email_change_sent_at';
+
+/** Stamps a `*_sent_at` column now (a link generated without a mail, an invite). */
+export async function stampSent(db: Db, id: string, column: Exclude<SentColumn, 'email_change_sent_at'>): Promise<void> {
+  await db.query(`update auth.users set "${column}" = now() where id = $1`, [id]);
+}
+
+/** Records a pending email change (GoTrue's `new_email`). */
+export async function setEmailChange(db: Db, id: string, newEmail: string, opts: { stampSent: boolean }): Promise<void> {
+  if (opts.stampSent) await db.query(`update auth.users set email_change = $2, email_change_sent_at = now() where id = $1`, [id, newEmail]);
+  else await db.query(`update auth.users set email_change = $2, updated_at = now() where id = $1`, [id, newEmail]);
+}
+
+/** The user with a pending email change from or to this address (resend type email_change). */
+export async function findPendingEmailChange(db: Db, email: string): Promise<(UserRow & { email_change: string }) | undefined> {
+  const { rows } = await db.query<UserRow & { email_change: string }>(
+    `select * from auth.users where deleted_at is null and email_change is not null and (lower(email) = $1 or lower(email_change) = $1) limit 1`,
+    [email],
+  );
   return rows[0];
 }
 
-export async function withTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  // A connection that cannot even roll back (Postgres went away) is dropped, not pooled again.
-  let broken: Error | undefined;
-  try {
-    await client.query('begin');
-    const result = await fn(client);
-    await client.query('commit');
-    return result;
-  } catch (err) {
-    await client.query('rollback').catch((e: Error) => {
-      broken = e;
-    });
-    throw err;
-  } finally {
-    client.release(broken);
-  }
+/** The pending new address of a user, if any. */
+export async function pendingEmailChange(db: Db, id: string): Promise<string | null | undefined> {
+  const { rows } = await db.query<{ email_change: string | null }>(`select email_change from auth.users where id = $1`, [id]);
+  return rows[0]?.email_change;
 }
 
-export async function audit(db: Db, action: string, payload: Record<string, unknown>, ip?: string): Promise<void> {
-  await db.query(`insert into auth.audit_log_entries (payload, ip_address) values ($1, $2)`, [{ action, ...payload }, ip ?? null]);
+/** The address is confirmed: on the user and its email identity. */
+export async function confirmEmail(db: Db, id: string): Promise<void> {
+  await db.query(`update auth.users set email_confirmed_at = coalesce(email_confirmed_at, now()), updated_at = now() where id = $1`, [id]);
+  await db.query(
+    `update auth.identities set identity_data = identity_data || '{"email_verified": true}', updated_at = now() where user_id = $1 and provider = 'email'`,
+    [id],
+  );
+}
+
+/** Both halves of an email change are confirmed: the new address replaces the old one. */
+export async function applyEmailChange(db: Db, id: string, newEmail: string): Promise<void> {
+  await db.query(
+    `update auth.users set email = email_change, email_change = null, email_change_sent_at = null,
+       email_confirmed_at = coalesce(email_confirmed_at, now()), is_anonymous = false, updated_at = now() where id = $1`,
+    [id],
+  );
+  await db.query(
+    `update auth.identities set identity_data = identity_data || jsonb_build_object('email', $2::text, 'email_verified', true), updated_at = now()
+     where user_id = $1 and provider = 'email'`,
+    [id, newEmail],
+  );
 }

@@ -1,0 +1,61 @@
+/**
+ * What every auth route gets (built once per service by createAuthDeps): configuration, the owner
+ * pool, the mail queue, the per-address rate limiters, who is calling (auth/caller.ts) and how a
+ * session is started.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type pg from 'pg';
+import type { Config } from '../config/load.ts';
+import { createJwtVerifier } from '../gateway/jwt.ts';
+import { createCaller, type AuthCaller } from './caller.ts';
+import { str } from './http.ts';
+import { createAuthMail, type AuthMail } from './mailer.ts';
+import { checkPassword, hashPassword } from './passwords.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { audit, createSession, findUserById, identitiesOf, type UserRow } from './store/index.ts';
+import { sessionResponse, type IssuedSession } from './tokens.ts';
+
+export interface AuthDeps extends AuthCaller {
+  config: Config;
+  pool: pg.Pool;
+  mail: AuthMail;
+  signinByIp: RateLimiter;
+  /** Failed password sign-ins per address. */
+  failuresByEmail: RateLimiter;
+  signupByIp: RateLimiter;
+  refreshByIp: RateLimiter;
+  otpByIp: RateLimiter;
+  /** GET/POST /verify per client address: 6-digit codes must not be guessable by brute force. */
+  verifyByIp: RateLimiter;
+  /** Starts a session for `user` (amr `method`) and returns GoTrue's session response. */
+  issue(client: pg.PoolClient, user: UserRow, method: string, req: FastifyRequest): Promise<IssuedSession>;
+  checkPassword(password: string | undefined): string;
+  /** A hash of a random password, made once: an unknown address costs one bcrypt too. */
+  dummyHash(): Promise<string>;
+}
+
+export function createAuthDeps(config: Config, pool: pg.Pool): AuthDeps {
+  const limits = config.auth.rateLimits;
+  let dummyHash: Promise<string> | undefined;
+  return {
+    ...createCaller(createJwtVerifier(config.jwtSecret, config.jwks), pool),
+    config,
+    pool,
+    mail: createAuthMail(config),
+    signinByIp: new RateLimiter(limits.signin, 300),
+    failuresByEmail: new RateLimiter(Math.ceil(limits.signin / 3), 900),
+    signupByIp: new RateLimiter(limits.signup, 3600),
+    refreshByIp: new RateLimiter(limits.refresh, 300),
+    otpByIp: new RateLimiter(limits.otp, 3600),
+    verifyByIp: new RateLimiter(limits.verify, 300),
+    async issue(client, user, method, req) {
+      const { session, refreshToken } = await createSession(client, user.id, method, config.auth.refreshTokenTtl, str(req.headers['user-agent']));
+      const fresh = (await findUserById(client, user.id))!;
+      await audit(client, 'login', { actor_id: user.id, method }, req.ip);
+      return sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken);
+    },
+    checkPassword: (password) => checkPassword(config.auth.passwordMinLength, password),
+    dummyHash: () => (dummyHash ??= hashPassword(randomUUID(), config.auth.bcryptCost)),
+  };
+}

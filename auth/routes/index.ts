@@ -1,0 +1,71 @@
+/**
+ * Every auth endpoint, in one table (as GoTrue's api.go lists its routes): each handler lives in
+ * its own file under auth/routes/, returns what the client gets (or replies itself, for
+ * redirects and 204s) and throws an AuthError for a refusal, which the service's error handler
+ * renders in GoTrue's shape (auth/service.ts, auth/errors.ts).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { AuthDeps } from '../deps.ts';
+import { adminCreate, adminDelete, adminGet, adminList, adminUpdate } from './admin.ts';
+import { manualLinkingDisabled, notImplemented, samlDisabled } from './disabled.ts';
+import { generateLink } from './generate-link.ts';
+import { clearInbox, inbox } from './inbox.ts';
+import { invite } from './invite.ts';
+import { jwks } from './jwks.ts';
+import { logout } from './logout.ts';
+import { authorize, callback } from './oauth.ts';
+import { otp } from './otp.ts';
+import { recover } from './recover.ts';
+import { resend } from './resend.ts';
+import { settings } from './settings.ts';
+import { signup } from './signup.ts';
+import { passwordGrant } from './token/password.ts';
+import { refreshGrant } from './token/refresh.ts';
+import { token } from './token/index.ts';
+import { getUser, updateUser } from './user.ts';
+import { verifyLink, verifyPost } from './verify.ts';
+
+export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
+  app.get('/health', async () => ({ status: 'up' }));
+  app.get('/settings', () => settings(d));
+  app.get('/.well-known/jwks.json', (_req, reply) => jwks(d, reply));
+
+  app.post('/signup', (req) => signup(d, req));
+  app.post('/token', (req) => token(d, req));
+  app.get('/user', (req) => getUser(d, req));
+  app.put('/user', (req) => updateUser(d, req));
+  app.post('/logout', (req, reply) => logout(d, req, reply));
+
+  app.get('/admin/users', (req, reply) => adminList(d, req, reply));
+  app.post('/admin/users', (req) => adminCreate(d, req));
+  app.get('/admin/users/:id', (req) => adminGet(d, req));
+  app.put('/admin/users/:id', (req) => adminUpdate(d, req));
+  app.delete('/admin/users/:id', (req) => adminDelete(d, req));
+
+  app.post('/otp', (req) => otp(d, req));
+  app.post('/magiclink', (req) => otp(d, req));
+  app.post('/recover', (req) => recover(d, req));
+  app.post('/resend', (req) => resend(d, req));
+  app.post('/invite', (req) => invite(d, req));
+  app.post('/admin/generate_link', (req) => generateLink(d, req));
+  app.get('/admin/inbox', (req) => inbox(d, req));
+  app.delete('/admin/inbox', (req) => clearInbox(d, req));
+
+  app.get('/verify', (req, reply) => verifyLink(d, req, reply));
+  app.post('/verify', (req) => verifyPost(d, req));
+
+  app.get('/authorize', (req, reply) => authorize(d, req, reply));
+  app.get('/callback', (req, reply) => callback(d, req, reply));
+
+  for (const path of ['/reauthenticate', '/factors']) app.all(path, () => notImplemented(path));
+  for (const path of ['/sso', '/sso/*']) app.all(path, () => samlDisabled());
+  for (const path of ['/user/identities', '/user/identities/*']) app.all(path, (req) => manualLinkingDisabled(d, req));
+
+  // Short routes of the product spec: same logic, same JSON.
+  app.post('/api/auth/signup', (req) => signup(d, req));
+  app.post('/api/auth/login', (req) => passwordGrant(d, req));
+  app.post('/api/auth/refresh', (req) => refreshGrant(d, req));
+  app.post('/api/auth/logout', (req, reply) => logout(d, req, reply));
+  app.post('/api/auth/reset', (req) => recover(d, req));
+  app.get('/api/auth/me', (req) => getUser(d, req));
+}

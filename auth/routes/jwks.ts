@@ -1,0 +1,8 @@
+/** `GET /.well-known/jwks.json`: the public keys access tokens are signed with (auth/keys.ts). */
+import type { FastifyReply } from 'fastify';
+import type { AuthDeps } from '../deps.ts';
+import { JWKS_CACHE_CONTROL, publicJwks } from '../keys.ts';
+
+export async function jwks(d: AuthDeps, reply: FastifyReply) {
+  return reply.header('cache-control', JWKS_CACHE_CONTROL).send(publicJwks(d.config));
+}

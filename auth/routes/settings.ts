@@ -1,0 +1,15 @@
+/** `GET /settings`: which sign-in methods this instance offers, in GoTrue's shape. */
+import type { AuthDeps } from '../deps.ts';
+import { enabledProviders } from './oauth.ts';
+
+export async function settings(d: AuthDeps) {
+  const { config } = d;
+  return {
+    external: { email: true, phone: false, anonymous_users: config.auth.anonymousSignins, ...enabledProviders(config) },
+    disable_signup: config.auth.disableSignup,
+    mailer_autoconfirm: config.auth.autoconfirm,
+    phone_autoconfirm: false,
+    sms_provider: '',
+    saml_enabled: false,
+  };
+}

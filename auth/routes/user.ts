@@ -1,0 +1,48 @@
+/**
+ * `GET /user` (getUser; also `GET /api/auth/me`) and `PUT /user` (updateUser: metadata,
+ * password, email — at once with autoconfirm, else confirmed by mail at both addresses).
+ */
+import type { FastifyRequest } from 'fastify';
+import type { AuthDeps } from '../deps.ts';
+import { AUTH_ERRORS } from '../errors.ts';
+import { challengeOf } from '../flow-state.ts';
+import { bodyOf, checkEmail, obj, str } from '../http.ts';
+import { hashPassword, verifyPassword } from '../passwords.ts';
+import { findUserByEmail, findUserById, identitiesOf, updateUser as updateUserRow, withTransaction, type UserChanges } from '../store/index.ts';
+import { userJson } from '../tokens.ts';
+import { redirectOf, sendEmailChange } from './mail.ts';
+
+export async function getUser(d: AuthDeps, req: FastifyRequest) {
+  const { user } = await d.currentUser(req);
+  return userJson(user, await identitiesOf(d.pool, user.id));
+}
+
+export async function updateUser(d: AuthDeps, req: FastifyRequest) {
+  const { config, pool } = d;
+  const { user } = await d.currentUser(req);
+  const body = bodyOf(req);
+  const changes: UserChanges = {};
+  if (body.data !== undefined) changes.mergeUserMetadata = obj(body.data);
+  const password = str(body.password);
+  if (password !== undefined) {
+    d.checkPassword(password);
+    if (await verifyPassword(password, user.encrypted_password)) throw AUTH_ERRORS.samePassword();
+    changes.passwordHash = await hashPassword(password, config.auth.bcryptCost);
+  }
+  const email = str(body.email)?.trim().toLowerCase();
+  let emailChange = false;
+  if (email !== undefined && email !== user.email) {
+    checkEmail(email);
+    if (await findUserByEmail(pool, email)) throw AUTH_ERRORS.emailExists();
+    // Autoconfirm changes the address at once; otherwise both addresses confirm by mail first.
+    emailChange = !config.auth.autoconfirm;
+    if (config.auth.autoconfirm) Object.assign(changes, { email, confirmEmail: true, notAnonymous: true });
+  }
+  const challenge = challengeOf(body);
+  return withTransaction(pool, async (c) => {
+    await updateUserRow(c, user.id, changes);
+    if (emailChange) await sendEmailChange(d, c, user, email!, redirectOf(d, req, body), challenge);
+    const fresh = (await findUserById(c, user.id))!;
+    return userJson(fresh, await identitiesOf(c, user.id));
+  });
+}

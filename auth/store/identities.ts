@@ -1,0 +1,55 @@
+/**
+ * Provider identities of OAuth sign-ins (auth/routes/oauth.ts): the identity's profile refreshed
+ * on each sign-in, new users and identities, and the provider merged into the user's metadata.
+ */
+import type pg from 'pg';
+
+/** Refreshes a known identity's profile; its user, or undefined for an identity never seen. */
+export async function touchIdentity(c: pg.PoolClient, provider: string, providerId: string, data: Record<string, unknown>): Promise<string | undefined> {
+  const { rows } = await c.query<{ user_id: string }>(
+    `update auth.identities set identity_data = $3, last_sign_in_at = now(), updated_at = now()
+     where provider = $1 and provider_id = $2 returning user_id`,
+    [provider, providerId, data],
+  );
+  return rows[0]?.user_id;
+}
+
+/** Drops a user's password (an unconfirmed account linked to a provider that proved the address). */
+export async function clearPassword(c: pg.PoolClient, userId: string): Promise<void> {
+  await c.query(`update auth.users set encrypted_password = null where id = $1`, [userId]);
+}
+
+/** A user created by a provider sign-in (no email identity); its id. */
+export async function createProviderUser(
+  c: pg.PoolClient,
+  u: { email: string | null; confirmed: boolean; appMetadata: Record<string, unknown>; userMetadata: Record<string, unknown> },
+): Promise<string> {
+  const { rows } = await c.query<{ id: string }>(
+    `insert into auth.users (email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)
+     values ($1, case when $2::boolean then now() end, $3, $4) returning id`,
+    [u.email, u.confirmed, u.appMetadata, u.userMetadata],
+  );
+  return rows[0].id;
+}
+
+export async function createIdentity(c: pg.PoolClient, providerId: string, userId: string, provider: string, data: Record<string, unknown>): Promise<void> {
+  await c.query(`insert into auth.identities (provider_id, user_id, provider, identity_data, last_sign_in_at) values ($1, $2, $3, $4, now())`, [providerId, userId, provider, data]);
+}
+
+/**
+ * The provider joins the user's app_metadata (`provider` kept if set, `providers` without
+ * duplicates), the profile is merged into user_metadata, and a verified address equal to the
+ * user's confirms it.
+ */
+export async function mergeProvider(c: pg.PoolClient, userId: string, provider: string, data: Record<string, unknown>, emailVerified: boolean, email: string): Promise<void> {
+  await c.query(
+    `update auth.users set
+       raw_app_meta_data = jsonb_set(raw_app_meta_data || jsonb_build_object('provider', coalesce(raw_app_meta_data->>'provider', $2::text)), '{providers}',
+         (select coalesce(jsonb_agg(distinct x), '[]') from jsonb_array_elements_text(coalesce(raw_app_meta_data->'providers', '[]') || jsonb_build_array($2::text)) x)),
+       raw_user_meta_data = raw_user_meta_data || $3,
+       email_confirmed_at = case when $4::boolean and lower(email) = lower($5) then coalesce(email_confirmed_at, now()) else email_confirmed_at end,
+       updated_at = now()
+     where id = $1`,
+    [userId, provider, data, emailVerified, email],
+  );
+}
