@@ -84,15 +84,15 @@ async function commandServe(config: Config, name: string | undefined): Promise<v
 
 async function commandMigrate(config: Config): Promise<void> {
   const log = createLogger(config.logLevel);
-  const database = await startDatabase(config, log);
+  const database = await startDatabase(config, log, { command: 'migrate', share: true });
   try {
-    const result = await migrate(config.postgres.url, {
+    const result = await migrate(database.url, {
       authenticatorPassword: config.postgres.password,
       log: (m) => process.stdout.write(`${m}\n`),
     });
     process.stdout.write(`migrations: ${result.applied.length} applied, ${result.skipped} already applied\n`);
   } finally {
-    await database?.stop();
+    await database.stop();
   }
 }
 
@@ -113,12 +113,12 @@ async function commandGen(config: () => Promise<Config>, what: string | undefine
     case 'types': {
       const cfg = await config();
       const log = createLogger(cfg.logLevel);
-      const database = await startDatabase(cfg, log);
+      const database = await startDatabase(cfg, log, { command: 'gen types', share: true });
       try {
         const { generateTypesFromDatabase } = await import('./typegen.ts');
-        process.stdout.write(await generateTypesFromDatabase(cfg.postgres.url, args.length ? args : ['public']));
+        process.stdout.write(await generateTypesFromDatabase(database.url, args.length ? args : ['public']));
       } finally {
-        await database?.stop();
+        await database.stop();
       }
       return;
     }

@@ -1,14 +1,15 @@
 /**
  * Composition roots. `startStack` is embedded mode: Postgres (embedded unless configured),
- * migrations, every service and the gateway in one process. `serveOne` is compose mode: one
- * service (or the gateway's /health + /verify) alone on its own port.
+ * migrations, the background jobs (jobs/index.ts), every service and the gateway in one process.
+ * `serveOne` is compose mode: one service (or the gateway's /health + /verify) alone on its own
+ * port; the auth service brings the jobs along, as its mails are sent by them.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
-import { EmbeddedPostgres } from '../db/embedded.ts';
+import { EmbeddedPostgres, findRunningPostgres } from '../db/embedded.ts';
 import { migrate } from '../db/migrate.ts';
 import { createPools, type Pools } from '../db/pool.ts';
 import { buildGatewayApp } from '../gateway/app.ts';
@@ -17,6 +18,7 @@ import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
 import { createJwtVerifier } from '../gateway/jwt.ts';
 import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';
 import type { Service } from '../gateway/service.ts';
+import { startJobs } from '../jobs/index.ts';
 import { SERVICE_FACTORIES } from '../services/registry.ts';
 
 export interface RunningStack {
@@ -25,20 +27,53 @@ export interface RunningStack {
   close(): Promise<void>;
 }
 
-/** Starts the embedded Postgres when the configuration asks for it and creates the database. */
-export async function startDatabase(config: Config, log: Logger): Promise<EmbeddedPostgres | undefined> {
-  if (!config.postgres.embedded) return undefined;
+/** The database a command works on, and how to let go of it when done. */
+export interface Database {
+  /** The superuser/owner connection URL (config.postgres.url, or the running stack's port). */
+  url: string;
+  /** Stops the embedded Postgres this command started; a no-op for a shared or external one. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The database of `config`. Embedded: with `share` (migrate, gen types), the Postgres already
+ * running on DATA_DIR — a running stack's — is used as it is and never stopped; otherwise (and
+ * for `start`) this process launches its own, recorded in DATA_DIR/postgres.owner so that another
+ * command can tell a live stack from an orphan. `start` on a DATA_DIR a live process holds refuses
+ * (DataDirInUseError) instead of stopping it.
+ */
+export async function startDatabase(config: Config, log: Logger, opts: { command: string; share?: boolean }): Promise<Database> {
   const pg = config.postgres;
+  if (!pg.embedded) return { url: pg.url, stop: async () => undefined };
+  const dataDir = path.join(config.dataDir, 'postgres');
+  const ownerFile = path.join(config.dataDir, 'postgres.owner');
+  if (opts.share) {
+    const running = await findRunningPostgres(dataDir, ownerFile);
+    if (running) {
+      const by = running.owner ? ` of \`${running.owner.command}\` (pid ${running.owner.pid})` : '';
+      log.info(`using the running Postgres${by} on ${dataDir}, port ${running.port}`);
+      const url = new URL(pg.url);
+      url.port = String(running.port);
+      return { url: url.toString(), stop: async () => undefined };
+    }
+  }
   const server = new EmbeddedPostgres({
-    dataDir: path.join(config.dataDir, 'postgres'),
+    dataDir,
     port: pg.port,
     user: pg.user,
     password: pg.password,
+    ownerFile,
+    command: `nextmavens ${opts.command}`,
     onLog: (line) => log.debug({ component: 'postgres' }, line),
   });
   await server.start();
-  await server.ensureDatabase(pg.database);
-  return server;
+  try {
+    await server.ensureDatabase(pg.database);
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  return { url: pg.url, stop: () => server.stop() };
 }
 
 function databaseCheck(pools: Pools): HealthCheck {
@@ -97,11 +132,13 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
   const cleanup: [string, () => Promise<unknown> | undefined][] = [];
   const close = () => shutdownSequence(log, [...cleanup].reverse())();
   try {
-    const database = await startDatabase(config, log);
-    cleanup.push(['postgres', () => database?.stop()]);
+    const database = await startDatabase(config, log, { command: 'start' });
+    cleanup.push(['postgres', () => database.stop()]);
     await migrate(config.postgres.url, { authenticatorPassword: config.postgres.password, log: (m) => log.info(m) });
     const pools = createPools(config.postgres, 'nextmavens');
     cleanup.push(['pools', () => pools.end()]);
+    const jobs = await startJobs({ config, pool: pools.admin, log });
+    cleanup.push(['jobs', () => jobs.stop()]);
     const ctx = { config, pools, log, embedded: true };
     const services = {} as Record<ServiceName, Service>;
     for (const name of SERVICE_NAMES) {
@@ -149,9 +186,13 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
     port = config.port;
   } else {
     const service = await SERVICE_FACTORIES[name]({ config, pools, log, embedded: false });
+    const jobs = name === 'auth' ? await startJobs({ config, pool: pools.admin, log }) : undefined;
     handler = (req, res) => service.handle(req, res);
     upgrade = service.upgrade?.bind(service);
-    closeService = () => service.close();
+    closeService = async () => {
+      await service.close();
+      await jobs?.stop();
+    };
     port = config.ports[name];
   }
   const server = http.createServer(handler);

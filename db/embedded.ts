@@ -12,6 +12,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -27,7 +28,26 @@ export interface EmbeddedPostgresOptions {
   /** Extra `-c name=value` server settings. */
   settings?: Record<string, string | number>;
   onLog?: (line: string) => void;
+  /**
+   * A file where the process that launched the server records itself (pid, command, Postgres's pid
+   * and port) while the server runs, so that another command on the same data directory can tell
+   * a live stack (use its database, or refuse) from an orphan left by a killed process (stop it).
+   */
+  ownerFile?: string;
+  /** What this process is, for the owner file and the messages of others ("nextmavens start"). */
+  command?: string;
 }
+
+/** A Postgres running on a data directory: postmaster.pid's process is alive and its port answers. */
+export interface RunningPostgres {
+  pid: number;
+  port: number;
+  /** Who launched it, when that process is still alive (from the owner file). */
+  owner?: { pid: number; command: string };
+}
+
+/** Another live process's Postgres holds the data directory: it is not an orphan to stop. */
+export class DataDirInUseError extends Error {}
 
 interface Binaries {
   postgres: string;
@@ -109,6 +129,39 @@ async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   return !isAlive(pid);
 }
 
+function portAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port, timeout: timeoutMs });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.once('connect', () => done(true)).once('timeout', () => done(false)).once('error', () => done(false));
+  });
+}
+
+/**
+ * The Postgres running on `dataDir` (its postmaster.pid names a live process whose port accepts
+ * connections), with the live process that launched it when `ownerFile` names one; else undefined.
+ */
+export async function findRunningPostgres(dataDir: string, ownerFile?: string): Promise<RunningPostgres | undefined> {
+  const lines = await readFile(path.join(dataDir, 'postmaster.pid'), 'utf8').then((t) => t.split('\n'), () => undefined);
+  if (!lines) return undefined;
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return undefined;
+  if (!Number.isInteger(port) || port <= 0 || !(await portAnswers(port))) return undefined;
+  const found: RunningPostgres = { pid, port };
+  if (ownerFile) {
+    const owner = await readFile(ownerFile, 'utf8').then((t) => JSON.parse(t) as { pid?: unknown; command?: unknown; postgresPid?: unknown }, () => undefined);
+    // The record counts only for this very server and a launcher still alive (pids get reused).
+    if (owner && owner.postgresPid === pid && typeof owner.pid === 'number' && owner.pid !== process.pid && isAlive(owner.pid)) {
+      found.owner = { pid: owner.pid, command: String(owner.command ?? 'nextmavens') };
+    }
+  }
+  return found;
+}
+
 export class EmbeddedPostgres {
   private readonly opts: EmbeddedPostgresOptions;
   private child: ChildProcess | undefined;
@@ -131,6 +184,19 @@ export class EmbeddedPostgres {
     await this.stopOrphan();
     if (!existsSync(path.join(this.opts.dataDir, 'PG_VERSION'))) await this.initdb(bins, owner);
     await this.launch(bins, owner);
+    await this.writeOwnerFile();
+  }
+
+  private async writeOwnerFile(): Promise<void> {
+    if (!this.opts.ownerFile || !this.child?.pid) return;
+    const record = { pid: process.pid, command: this.opts.command ?? 'nextmavens', postgresPid: this.child.pid, port: this.opts.port };
+    await writeFile(this.opts.ownerFile, JSON.stringify(record) + '\n', { mode: 0o600 });
+  }
+
+  private async removeOwnerFile(): Promise<void> {
+    if (!this.opts.ownerFile) return;
+    const record = await readFile(this.opts.ownerFile, 'utf8').then((t) => JSON.parse(t) as { pid?: unknown }, () => undefined);
+    if (record?.pid === process.pid) await rm(this.opts.ownerFile, { force: true });
   }
 
   private async prepareDataDir(owner: { uid: number; gid: number } | undefined): Promise<void> {
@@ -144,10 +210,20 @@ export class EmbeddedPostgres {
     }
   }
 
-  /** A server left running by a killed process still holds the data directory: stop it first. */
+  /**
+   * A server left running by a killed process still holds the data directory: stop it first.
+   * One whose launcher is alive (the owner file) is a running stack's: refuse, never stop it.
+   */
   private async stopOrphan(): Promise<void> {
     const pidFile = path.join(this.opts.dataDir, 'postmaster.pid');
     if (!existsSync(pidFile)) return;
+    const running = await findRunningPostgres(this.opts.dataDir, this.opts.ownerFile);
+    if (running?.owner) {
+      throw new DataDirInUseError(
+        `${this.opts.dataDir} is in use by \`${running.owner.command}\` (pid ${running.owner.pid}, Postgres on port ${running.port}): ` +
+          'stop it first, or set another DATA_DIR',
+      );
+    }
     const pid = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
     if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
     this.opts.onLog?.(`stopping orphaned Postgres (pid ${pid}) that holds ${this.opts.dataDir}`);
@@ -288,11 +364,13 @@ export class EmbeddedPostgres {
     if (!child?.pid) return;
     this.child = undefined;
     process.off('exit', this.onProcessExit);
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await this.removeOwnerFile();
   }
 }

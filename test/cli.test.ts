@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { body } from './helpers/http.ts';
 import { freePort } from './helpers/net.ts';
@@ -108,7 +109,57 @@ describe('nextmavens start', () => {
     expect(await proc.exited).toBe(1);
     expect(proc.output()).toContain('Invalid configuration');
     expect(proc.output()).toContain('PORT must be an integer');
+    expect(proc.output()).toContain('JWT_SECRET must be at least 32 characters'); // every problem at once
     expect(proc.output()).not.toMatch(/^ready: accepting requests/m);
+  });
+
+  it('gen types and migrate next to a running stack use its database and never stop it; a second start refuses', async () => {
+    const stack = run(['start']);
+    await waitFor(() => /^ready: accepting requests/m.test(stack.output()), 30_000, stack.output);
+    const anon = stack.output().match(/anon key: (\S+)/)![1];
+    const dbUrl = stack.output().match(/DB URL: (\S+)/)![1];
+    const pgPid = Number(readFileSync(path.join(env.DATA_DIR, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const client = new pg.Client({ connectionString: dbUrl });
+    await client.connect();
+    try {
+      await client.query('create table public.cli_notes (id int primary key, body text); grant select on public.cli_notes to anon; insert into public.cli_notes values (1, $$hi$$)');
+
+      // Another POSTGRESQL_PORT in the shell: the running server is found on DATA_DIR, not by port.
+      const types = run(['gen', 'types'], { POSTGRESQL_PORT: String(await freePort()) });
+      expect(await types.exited, types.output()).toBe(0);
+      expect(types.output()).toMatch(/cli_notes: \{/); // the stack's own database, with the table just made
+      const migrated = run(['migrate']);
+      expect(await migrated.exited, migrated.output()).toBe(0);
+      expect(migrated.output()).toMatch(/migrations: 0 applied, \d+ already applied/);
+      const second = run(['start'], { PORT: String(await freePort()) });
+      expect(await second.exited).toBe(1);
+      expect(second.output()).toMatch(/is in use by `nextmavens start` \(pid \d+, Postgres on port \d+\): stop it first, or set another DATA_DIR/);
+
+      expect(alive(pgPid)).toBe(true);
+      expect((await client.query('select count(*)::int as n from public.cli_notes')).rows[0].n).toBe(1);
+      const health = await fetch(`http://127.0.0.1:${env.PORT}/health`);
+      expect(health.status, JSON.stringify(await body(health))).toBe(200);
+      const deadline = Date.now() + 10_000; // the REST schema cache picks the new table up
+      let rows = await fetch(`http://127.0.0.1:${env.PORT}/rest/v1/cli_notes?select=id,body`, { headers: { apikey: anon } });
+      while (rows.status !== 200 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        rows = await fetch(`http://127.0.0.1:${env.PORT}/rest/v1/cli_notes?select=id,body`, { headers: { apikey: anon } });
+      }
+      expect(await body(rows)).toEqual([{ id: 1, body: 'hi' }]);
+    } finally {
+      await client.end();
+      stack.child.kill('SIGINT');
+      expect(await stack.exited, stack.output()).toBe(0);
+    }
+    expect(alive(pgPid)).toBe(false);
+    expect(existsSync(path.join(env.DATA_DIR, 'postgres.owner'))).toBe(false);
+  }, 90_000);
+
+  it('gen types exits non-zero, with the reason, when it cannot reach the database', async () => {
+    const proc = run(['gen', 'types'], { DATABASE_URL: `postgresql://nobody:nothing@127.0.0.1:${await freePort()}/none` });
+    expect(await proc.exited).toBe(1);
+    expect(proc.output()).toMatch(/^nextmavens: .*(ECONNREFUSED|connect)/m);
+    expect(proc.output()).not.toContain('export type');
   });
 
   it('says which port is taken when the gateway cannot listen, and stops its Postgres', async () => {
