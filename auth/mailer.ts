@@ -1,8 +1,10 @@
 /**
- * Auth mail: requests queue a `send_email` job (graphile-worker) in their own transaction; the
- * job (jobs/tasks/send-email.ts) issues the one-time token, renders the template and delivers it
- * over SMTP (nodemailer) — or, without SMTP_HOST, into the dev inbox table read at
+ * Auth mail: requests queue a `send_email` job (graphile-worker) in their own transaction
+ * (auth/store/mail.ts); the worker jobs/ runs (jobs/tasks/send-email.ts) hands each job to
+ * deliverAuthEmail, which issues the one-time token, renders the template and delivers it over
+ * SMTP (nodemailer) — or, without SMTP_HOST, into the dev inbox table read at
  * `GET /auth/v1/admin/inbox`. Tokens are minted by the job, so no live secret sits in the queue.
+ * Auth only enqueues: it does not import jobs/.
  *
  * Send limits: one mail of a kind per address per AUTH_EMAIL_MAX_FREQUENCY seconds (tracked in
  * the user's `*_sent_at` columns, as GoTrue does) and AUTH_RATE_LIMIT_EMAIL_SENT mails per hour
@@ -11,13 +13,11 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type pg from 'pg';
 import type { Config } from '../config/load.ts';
-import { addJob } from '../jobs/worker.ts';
 import { AuthError } from './errors.ts';
-import { VERIFY_TYPE, type EmailAction } from './otp.ts';
+import { issueToken, VERIFY_TYPE, type EmailAction } from './otp.ts';
 import { RateLimiter } from './rate-limit.ts';
-import type { MailContent } from './templates.ts';
-
-type Db = pg.Pool | pg.PoolClient;
+import { enqueueJob, insertDevInbox, mailRecipient, secondsUntilNextMail, stampMailSent, type SentColumn } from './store/index.ts';
+import { renderEmail, type MailContent } from './templates.ts';
 
 export const SEND_EMAIL_TASK = 'send_email';
 
@@ -52,7 +52,7 @@ export function createTransport(config: Config, pool: pg.Pool): MailTransport {
   if (!smtp) {
     return {
       async deliver(mail) {
-        await pool.query(`insert into auth.dev_inbox (recipient, subject, text_body, html_body) values ($1, $2, $3, $4)`, [mail.to, mail.subject, mail.text, mail.html]);
+        await insertDevInbox(pool, mail);
       },
       close() {},
     };
@@ -87,7 +87,7 @@ export function actionLink(config: Config, hashedToken: string, action: EmailAct
 export const MAIL_MAX_ATTEMPTS = 10;
 
 /** The column stamped when a mail of each kind is requested (GoTrue's `*_sent_at`). */
-export const SENT_COLUMN: Record<EmailAction, string> = {
+export const SENT_COLUMN: Record<EmailAction, SentColumn> = {
   signup: 'confirmation_sent_at',
   invite: 'invited_at',
   magiclink: 'recovery_sent_at',
@@ -112,32 +112,44 @@ export function createAuthMail(config: Config): AuthMail {
       const column = SENT_COLUMN[jobs[0].action];
       const freq = config.auth.emailMaxFrequency;
       if (opts.enforceFrequency !== false && freq > 0) {
-        const { rows } = await client.query<{ wait: number | null }>(
-          `select ceil(extract(epoch from ("${column}" + make_interval(secs => $2) - now())))::int as wait from auth.users where id = $1 for update`,
-          [jobs[0].user_id, freq],
-        );
-        const wait = rows[0]?.wait;
+        const wait = await secondsUntilNextMail(client, jobs[0].user_id, column, freq);
         if (wait !== null && wait !== undefined && wait > 0) {
           throw new AuthError(429, 'over_email_send_rate_limit', `For security purposes, you can only request this after ${wait} seconds.`);
         }
       }
       for (let i = 0; i < jobs.length; i++) perHour.hit('instance');
-      const stamped = await client.query<{ sent_at: string }>(
-        `update auth.users set "${column}" = now() where id = $1 returning "${column}"::text as sent_at`,
-        [jobs[0].user_id],
-      );
-      const sentAt = stamped.rows[0]?.sent_at;
-      for (const job of jobs) await addJob(client, SEND_EMAIL_TASK, { ...job, sent_at: sentAt }, MAIL_MAX_ATTEMPTS);
+      const sentAt = await stampMailSent(client, jobs[0].user_id, column);
+      for (const job of jobs) await enqueueJob(client, SEND_EMAIL_TASK, { ...job, sent_at: sentAt }, MAIL_MAX_ATTEMPTS);
     },
   };
 }
 
-/** The dev inbox, newest first. */
-export async function readInbox(db: Db, email: string | undefined, limit: number): Promise<Record<string, unknown>[]> {
-  const { rows } = await db.query(
-    `select id, recipient as to, subject, text_body as text, html_body as html, created_at from auth.dev_inbox
-     where $1::text is null or lower(recipient) = lower($1) order by id desc limit $2`,
-    [email ?? null, limit],
-  );
-  return rows;
+/**
+ * Sends one queued mail (the `send_email` job): mints its one-time token, renders the template
+ * and delivers it. A failed delivery throws, so graphile-worker retries it with back-off; each
+ * attempt mints a fresh token, which replaces the previous one.
+ */
+export async function deliverAuthEmail(deps: { pool: pg.Pool; config: Config; transport: MailTransport }, job: AuthEmailJob): Promise<void> {
+  const column = SENT_COLUMN[job.action];
+  if (!column) return; // not a mail this version knows how to send
+  const recipient = await mailRecipient(deps.pool, job.user_id, column, job.sent_at ?? null);
+  if (!recipient) return; // the user is gone: nothing to send
+  // A newer mail of this kind was requested since (this is a retry after a failed delivery):
+  // sending this one would replace the newer mail's token with this one's.
+  if (recipient.stale) return;
+  const token = await issueToken(deps.pool, {
+    userId: job.user_id,
+    action: job.action,
+    email: job.email,
+    flowStateId: job.flow_state_id,
+    ttlSeconds: deps.config.auth.otpExp,
+  });
+  const content = renderEmail(job.action, {
+    actionLink: actionLink(deps.config, token.hashedToken, job.action, job.redirect_to),
+    code: token.code,
+    email: recipient.email ?? job.email,
+    newEmail: job.new_email,
+    siteUrl: deps.config.auth.siteUrl,
+  });
+  await deps.transport.deliver({ to: job.email, ...content });
 }

@@ -3,17 +3,15 @@
  * `/api/auth/*` routes. This file only composes: the Fastify app with auth's body parsing, NUL
  * checks, API-version header and error rendering (auth/errors.ts), the dependencies every route
  * gets (auth/deps.ts) and the route table (auth/routes/index.ts; one file per endpoint, the token
- * grants under auth/routes/token/). All SQL is in auth/store/. Mails are graphile-worker jobs
- * (jobs/); tokens carry the user's tenant.
+ * grants under auth/routes/token/). All SQL is in auth/store/. Mails are queued as
+ * graphile-worker jobs in the request's transaction and sent by the worker the stack runs
+ * (jobs/index.ts, started by cli/stack.ts); tokens carry the user's tenant.
  */
-import { startWorker } from '../jobs/worker.ts';
-import { sendEmailTask } from '../jobs/tasks/send-email.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { createAuthDeps } from './deps.ts';
 import { API_VERSION, AUTH_ERRORS, AuthError, sendAuthError } from './errors.ts';
 import { hasNul } from './http.ts';
-import { createTransport, SEND_EMAIL_TASK } from './mailer.ts';
 import { registerRoutes } from './routes/index.ts';
 import { pingAuthSchema } from './store/index.ts';
 
@@ -21,7 +19,6 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   const { config } = ctx;
   const pool = ctx.pools.admin;
   const app = createServiceApp({ name: 'auth', log: ctx.log, logRequests: !ctx.embedded, trustProxy: config.trustProxy });
-  const transport = createTransport(config, pool);
 
   // auth-js sends `Content-Type: application/json` on bodiless POSTs (signOut): an empty body is {}.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
@@ -59,7 +56,6 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
 
   registerRoutes(app, createAuthDeps(config, pool));
   await app.ready();
-  const worker = await startWorker({ pool, log: ctx.log, tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }) } });
   return {
     name: 'auth',
     handle: (req, res) => app.routing(req, res),
@@ -69,8 +65,6 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     },
     async close() {
       await app.close();
-      await worker.stop();
-      transport.close();
     },
   };
 }

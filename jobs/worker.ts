@@ -1,11 +1,11 @@
 /**
- * The background job runner: graphile-worker inside the service process, over the service's
- * own pool. It installs/migrates the `graphile_worker` schema itself on start, wakes up on
- * LISTEN/NOTIFY as soon as a job is committed (the poll interval only matters for retries and
- * scheduled jobs) and retries failed jobs with exponential back-off.
+ * The background job runner: graphile-worker in the stack's process (jobs/index.ts says which
+ * tasks), over the owner pool. It installs/migrates the `graphile_worker` schema itself on start,
+ * wakes up on LISTEN/NOTIFY as soon as a job is committed (the poll interval only matters for
+ * retries and scheduled jobs) and retries failed jobs with exponential back-off.
  *
- * Jobs are added in SQL (`graphile_worker.add_job`) inside the transaction that decides to send,
- * so a rolled-back request never sends anything.
+ * Jobs are added in SQL (`graphile_worker.add_job`, e.g. auth/store/mail.ts) inside the
+ * transaction that decides to send, so a rolled-back request never sends anything.
  */
 import { Logger, run, type Runner, type TaskList } from 'graphile-worker';
 import type pg from 'pg';
@@ -50,9 +50,4 @@ export async function startWorker(opts: WorkerOptions): Promise<JobWorker> {
   return {
     stop: () => (stopped ??= runner.stop().catch((err: Error) => opts.log.error({ err }, 'jobs: stop failed'))),
   };
-}
-
-/** Queues a job in the caller's transaction (committed together with the caller's writes). */
-export async function addJob(db: pg.Pool | pg.PoolClient, task: string, payload: unknown, maxAttempts = 5): Promise<void> {
-  await db.query(`select graphile_worker.add_job($1, $2::json, max_attempts => $3)`, [task, JSON.stringify(payload), maxAttempts]);
 }

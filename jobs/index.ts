@@ -1,0 +1,30 @@
+/**
+ * The background jobs of the stack: one graphile-worker over the owner pool with every task the
+ * services queue (today auth's `send_email`), and the mail transport those tasks deliver with.
+ * Started by the composition root (cli/stack.ts: the embedded stack, and the auth service when
+ * it runs alone), never by a service; services only enqueue, in SQL, in their own transaction.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.ts';
+import { createTransport, SEND_EMAIL_TASK } from '../auth/mailer.ts';
+import { sendEmailTask } from './tasks/send-email.ts';
+import { startWorker, type JobWorker } from './worker.ts';
+
+export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logger }): Promise<JobWorker> {
+  const { config, pool, log } = opts;
+  const transport = createTransport(config, pool);
+  let worker: JobWorker;
+  try {
+    worker = await startWorker({ pool, log, tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }) } });
+  } catch (err) {
+    transport.close();
+    throw err;
+  }
+  return {
+    async stop() {
+      await worker.stop();
+      transport.close();
+    },
+  };
+}
