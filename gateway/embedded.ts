@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { applyCors } from './cors.ts';
-import { EDGE_POLICY, matchRoute, type RouteDef, type ServiceName } from './routes.ts';
+import { EDGE_POLICY, matchRoute, websocketRoute, type RouteDef, type ServiceName } from './routes.ts';
 import type { Service } from './service.ts';
 import type { JwtVerifier } from './jwt.ts';
 import { denialFor, identityHeaders, verifyRequest, type Denial } from './verify.ts';
@@ -94,7 +94,7 @@ export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server
       );
     };
     if (!route || !service?.upgrade) return refuse(404, { code: 'not_found', message: 'No WebSocket endpoint here' });
-    const denied = await admit(req, route);
+    const denied = await admit(req, websocketRoute(route));
     if (denied) return refuse(denied.status, denied.body);
     req.url = stripPrefix(req.url ?? '/', route.stripPrefix);
     service.upgrade(req, socket, head);

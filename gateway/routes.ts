@@ -47,6 +47,12 @@ export interface RouteDef {
   /** The prefix removed before the service sees the path (undefined: the path is passed as is). */
   stripPrefix?: string;
   auth: EdgeAuth;
+  /**
+   * The edge check of WebSocket upgrades, when it differs from `auth`. `none`: the upgrade reaches
+   * the service without an apikey, and the service authenticates the connection from what the
+   * protocol sends (graphql-ws `connectionParams`); a bad token there is its refusal (4403).
+   */
+  websocketAuth?: EdgeAuth;
   rateLimit: RateLimitKey;
   /**
    * Buffer the body at the edge and reject bodies over EDGE_POLICY.maxBodyBytes with 413.
@@ -73,7 +79,7 @@ export const ROUTES: readonly RouteDef[] = [
   ),
   { name: 'auth', prefix: '/auth/v1', service: 'auth', stripPrefix: '/auth/v1', auth: 'apikey', rateLimit: 'ip', bufferBody: true },
   { name: 'auth-short', prefix: '/api/auth', service: 'auth', auth: 'none', rateLimit: 'ip', bufferBody: true },
-  { name: 'graphql', prefix: '/graphql/v1', service: 'graphql', auth: 'apikey', rateLimit: 'tenant', bufferBody: true },
+  { name: 'graphql', prefix: '/graphql/v1', service: 'graphql', auth: 'apikey', websocketAuth: 'none', rateLimit: 'tenant', bufferBody: true },
   { name: 'graphql-short', prefix: '/graphql', service: 'graphql', auth: 'none', rateLimit: 'ip', bufferBody: true },
   { name: 'realtime', prefix: '/realtime/v1', service: 'realtime', stripPrefix: '/realtime/v1', auth: 'apikey', rateLimit: 'tenant', bufferBody: false },
   { name: 'storage', prefix: '/storage/v1', service: 'storage', stripPrefix: '/storage/v1', auth: 'none', rateLimit: 'ip', bufferBody: false },
@@ -137,6 +143,12 @@ export const EDGE_POLICY = {
   /** Headers /verify asserts; the edge always deletes client-sent copies (spoof-proof). */
   authResponseHeaders: ['X-User-Role', 'X-User-Id', 'X-Tenant-Id'],
 } as const;
+
+/** The route as it applies to a WebSocket upgrade: its `websocketAuth`, never buffered, per-IP limit without a key check. */
+export function websocketRoute(route: RouteDef): RouteDef {
+  const auth = route.websocketAuth ?? route.auth;
+  return { ...route, auth, rateLimit: auth === 'apikey' ? route.rateLimit : 'ip', bufferBody: false };
+}
 
 function matches(route: RouteDef, path: string): boolean {
   return path === route.prefix || path.startsWith(route.prefix + '/');

@@ -22,11 +22,20 @@ const { http } = parse(renderTraefikDynamicConfig()) as {
 };
 const routers = Object.entries(http.routers);
 
-/** The router Traefik picks for `path`: among those whose Path/PathPrefix rule matches, the highest priority. */
-function routerFor(path: string): string | undefined {
-  const matching = routers.filter(([, r]) =>
-    [...r.rule.matchAll(/(Path|PathPrefix)\(`([^`]+)`\)/g)].some(([, kind, p]) => (kind === 'Path' ? path === p : path.startsWith(p))),
-  );
+const UPGRADE_MATCHER = ' && HeaderRegexp(`Upgrade`, `(?i)^websocket$`)';
+
+/**
+ * The router Traefik picks for `path`: among those whose Path/PathPrefix rule matches, the highest
+ * priority. A router with the Upgrade matcher matches only a WebSocket upgrade (`websocket`).
+ */
+function routerFor(path: string, websocket = false): string | undefined {
+  const matching = routers.filter(([, r]) => {
+    const upgradeOnly = r.rule.endsWith(UPGRADE_MATCHER);
+    if (upgradeOnly && !websocket) return false;
+    const paths = upgradeOnly ? r.rule.slice(0, -UPGRADE_MATCHER.length) : r.rule;
+    if (/\b(Header|Host|Method|Query)\w*\(/.test(paths)) throw new Error(`routerFor does not model ${r.rule}`);
+    return [...paths.matchAll(/(Path|PathPrefix)\(`([^`]+)`\)/g)].some(([, kind, p]) => (kind === 'Path' ? path === p : path.startsWith(p)));
+  });
   matching.sort(([, a], [, b]) => b.priority - a.priority);
   return matching[0]?.[0];
 }
@@ -93,5 +102,23 @@ describe('generated Traefik dynamic configuration', () => {
       for (const p of [route.prefix, `${route.prefix}/x`]) expect(routerFor(p), p).toBe(matchRoute(p)?.name);
     }
     expect(routerFor('/graphqlx')).toBeUndefined();
+  });
+
+  it('lets WebSocket upgrades on /graphql/v1 through without a key (graphql-ws authenticates from connectionParams); other upgrades keep theirs', () => {
+    const ws = http.routers['graphql-websocket'];
+    expect(ws.rule).toBe(`(Path(\`/graphql/v1\`) || PathPrefix(\`/graphql/v1/\`))${UPGRADE_MATCHER}`);
+    expect(ws.middlewares).toEqual(['cors', 'rl-ip']);
+    expect(ws.service).toBe('graphql');
+    expect(ws.priority).toBe(http.routers.graphql.priority + 1);
+    for (const p of ['/graphql/v1', '/graphql/v1/x']) {
+      expect(routerFor(p, true), p).toBe('graphql-websocket');
+      expect(routerFor(p), p).toBe('graphql');
+    }
+    expect(routerFor('/graphql', true)).toBe('graphql-short');
+    expect(routerFor('/realtime/v1/websocket', true)).toBe('realtime');
+    expect(http.routers.realtime.middlewares).toContain('verify');
+    expect(routers.filter(([, r]) => r.rule.endsWith(UPGRADE_MATCHER)).map(([n]) => n)).toEqual(
+      ROUTES.filter((r) => r.websocketAuth && r.websocketAuth !== r.auth).map((r) => `${r.name}-websocket`),
+    );
   });
 });

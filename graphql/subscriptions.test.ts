@@ -223,20 +223,45 @@ describe('graphql subscriptions', () => {
     await expect(db.admin.query(`create table public.nokey (a int); select graphql.enable_subscriptions('public.nokey')`)).rejects.toThrow(/no primary key/);
   }, 30_000);
 
-  it('the edge refuses the upgrade on /graphql/v1 without an apikey', async () => {
-    const status = await new Promise<number>((resolve) => {
-      const ws = new WebSocket(wsUrl(stack.url, '/graphql/v1'), 'graphql-transport-ws');
-      ws.on('unexpected-response', (_req, res) => {
-        resolve(res.statusCode ?? 0);
-        ws.terminate();
+  it('through the gateway, a token only in connectionParams (no apikey in the URL) subscribes on /graphql/v1 and /graphql; a bad one is 4403', async () => {
+    const tokenA = await token(TENANT_A);
+    const subs = ['/graphql/v1', '/graphql'].map((p) => subscribe(connect(wsUrl(stack.url, p), { Authorization: `Bearer ${tokenA}` }), TODO_CHANGED));
+    await warmUp(subs, TENANT_A);
+    await db.admin.query(`insert into public.todos (tenant_id, title) values ($1, 'b: not for a')`, [TENANT_B]);
+    await db.admin.query(`insert into public.todos (tenant_id, title) values ($1, 'a: params only')`, [TENANT_A]);
+    for (const s of subs) {
+      await s.waitFor(1);
+      expect(s.events).toEqual([{ todoChanged: expect.objectContaining({ event: 'INSERT', todo: expect.objectContaining({ title: 'a: params only', tenantId: TENANT_A }) }) }]);
+      s.dispose();
+    }
+    for (const params of [{ Authorization: 'Bearer not.a.jwt' }, { apikey: 'not-a-key' }]) {
+      const closed = await new Promise<{ code: number; reason: string }>((resolve) => {
+        subscribe(connect(wsUrl(stack.url, '/graphql/v1'), params, resolve), TODO_CHANGED);
       });
-      ws.on('open', () => {
-        resolve(101);
-        ws.close();
+      expect(closed.code, JSON.stringify(params)).toBe(4403);
+      expect(closed.reason).toMatch(/Invalid JWT/);
+    }
+  });
+
+  it('only the WebSocket upgrade of GraphQL skips the edge key check: HTTP on /graphql/v1 and realtime upgrades still need an apikey', async () => {
+    const post = await fetch(`${stack.url}/graphql/v1`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
+    expect(post.status).toBe(401);
+    expect(await post.json()).toMatchObject({ code: 'no_api_key' });
+    const upgrade = (path: string, protocol: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(wsUrl(stack.url, path), protocol);
+        ws.on('unexpected-response', (_req, res) => {
+          resolve(res.statusCode ?? 0);
+          ws.terminate();
+        });
+        ws.on('open', () => {
+          resolve(101);
+          ws.close();
+        });
+        ws.on('error', () => undefined);
       });
-      ws.on('error', () => undefined);
-    });
-    expect(status).toBe(401);
+    expect(await upgrade('/realtime/v1/websocket?vsn=1.0.0', 'phoenix')).toBe(401);
+    expect(await upgrade('/graphql/v1', 'graphql-transport-ws')).toBe(101);
   });
 
   it('works on the standalone service (GRAPHILE_PORT) at /graphql and /graphql/v1', async () => {
