@@ -9,6 +9,7 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { parseBlobKey, type StorageBackend } from './backend/index.ts';
+import { StorageDb } from './db.ts';
 
 export interface CleanupOptions {
   /** Only blobs and staged writes untouched for this long are removed (default one hour). */
@@ -33,18 +34,14 @@ const BATCH = 500;
 export async function cleanupStorage(backend: StorageBackend, pool: pg.Pool, opts: CleanupOptions = {}): Promise<CleanupReport> {
   const cutoff = Date.now() - (opts.graceMs ?? DEFAULT_GRACE_MS);
   const report: CleanupReport = { scanned: 0, orphanBlobs: 0, staleStaged: 0, foreign: 0 };
+  const db = new StorageDb(pool);
 
   let batch: { key: string; bucket_id: string; name: string; version: string }[] = [];
   const flush = async () => {
     if (!batch.length) return;
     const current = batch;
     batch = [];
-    const { rows } = await pool.query<{ i: string }>(
-      `select k.i from unnest($1::text[], $2::text[], $3::text[]) with ordinality as k(b, n, v, i)
-       where not exists (select 1 from storage.objects o where o.bucket_id = k.b and o.name = k.n and o.version = k.v)`,
-      [current.map((c) => c.bucket_id), current.map((c) => c.name), current.map((c) => c.version)],
-    );
-    const orphans = rows.map((r) => current[Number(r.i) - 1].key);
+    const orphans = (await db.unreferenced(current)).map((i) => current[i - 1].key);
     if (orphans.length) {
       await backend.delete(orphans);
       report.orphanBlobs += orphans.length;

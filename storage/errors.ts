@@ -1,9 +1,10 @@
 /**
  * Storage errors in supabase/storage's shape: `{statusCode: "<logical status>", code, error,
- * message}`, sent with HTTP 400 for client errors as that server does (a few keep their own
- * status), which is what @supabase/storage-js expects.
+ * message}` (StorageError.render), sent with HTTP 400 for client errors as that server does (a
+ * few keep their own status), which is what @supabase/storage-js expects. Handlers throw them;
+ * each Fastify scope's error handler (storageErrorHandler) renders whatever was thrown.
  */
-import type { FastifyReply } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export class StorageError extends Error {
@@ -19,6 +20,11 @@ export class StorageError extends Error {
     this.code = code;
     this.error = error;
     this.httpStatus = httpStatus ?? (statusCode === 503 ? 503 : statusCode >= 500 ? 500 : statusCode === 413 ? 413 : 400);
+  }
+
+  /** The body storage-js reads. */
+  render(): { statusCode: string; code: string; error: string; message: string } {
+    return { statusCode: String(this.statusCode), code: this.code, error: this.error, message: this.message };
   }
 }
 
@@ -67,12 +73,22 @@ export function asStorageError(err: unknown): StorageError | undefined {
   return undefined;
 }
 
-export function sendStorageError(reply: FastifyReply, err: unknown): FastifyReply {
+/**
+ * Sends `err` in storage's shape (an unknown error as InternalError, logged). The HTTP status is
+ * the error's `httpStatus` (storage-js's API), or with `logicalStatus` its own status (the short
+ * /storage routes, TUS).
+ */
+export function sendStorageError(reply: FastifyReply, err: unknown, logicalStatus = false): FastifyReply {
   let e = asStorageError(err);
   if (e?.statusCode === 503) reply.log.warn({ err }, 'storage: database unavailable');
   if (!e) {
     reply.log.error({ err }, 'storage: unexpected error');
     e = STORAGE_ERRORS.internal();
   }
-  return reply.code(e.httpStatus).send({ statusCode: String(e.statusCode), code: e.code, error: e.error, message: e.message });
+  return reply.code(logicalStatus ? e.statusCode : e.httpStatus).send(e.render());
+}
+
+/** A Fastify error handler rendering as sendStorageError does. */
+export function storageErrorHandler(logicalStatus = false) {
+  return (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => sendStorageError(reply, err, logicalStatus);
 }

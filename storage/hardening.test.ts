@@ -20,7 +20,7 @@ import { type TestDatabase, testToken } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 import { createBackend, type StorageBackend } from './backend/index.ts';
 import { cleanupStorage } from './cleanup.ts';
-import { DRAIN_LIMIT } from './release-body.ts';
+import { DRAIN_LIMIT } from './http/release-body.ts';
 import { rowBlobKeys, storedBlobKeys } from '../test/helpers/storage-suite.ts';
 
 const ALICE = '77777777-7777-4777-8777-77777777777a';

@@ -1,5 +1,5 @@
 /**
- * Signed URL tokens (protocols.md §3.5): HS256 JWTs signed with the project secret, bound to
+ * Signed URL tokens (storage-js `createSignedUrl`, `createSignedUploadUrl`): HS256 JWTs signed with the project secret, bound to
  * one `<bucket>/<key>` and one scope. Download tokens (`/object/sign`, `/render/image/sign`) may
  * carry image transformations; upload tokens (`/object/upload/sign`) carry the signer as
  * `owner` and the `upsert` flag. A token of one scope never works for the other.

@@ -1,10 +1,11 @@
 /**
- * Image transforms with sharp (protocols.md §3.6): `GET /render/image/{authenticated|public|sign}/:bucket/*`
- * with `width`, `height` (clamped to 1..MAX_DIMENSION, never enlarged), `resize` (cover|contain|fill),
- * `quality` (20..100) and `format` (origin|webp|avif|png|jpeg; absent: webp when the client accepts it,
- * else the original format). storage-js reaches them through `download(path, {transform})`,
- * `getPublicUrl(path, {transform})` and `createSignedUrl(path, exp, {transform})`, whose token carries
- * the transformations. Access is decided exactly as for the untransformed object.
+ * Image transforms with sharp, served by http/routes/render/ (`GET
+ * /render/image/{authenticated|public|sign}/:bucket/*`): `width`, `height` (clamped to
+ * 1..MAX_DIMENSION, never enlarged), `resize` (cover|contain|fill), `quality` (20..100) and
+ * `format` (origin|webp|avif|png|jpeg; absent: webp when the client accepts it, else the original
+ * format). storage-js reaches them through `download(path, {transform})`, `getPublicUrl(path,
+ * {transform})` and `createSignedUrl(path, exp, {transform})`, whose token carries the
+ * transformations. Access is decided exactly as for the untransformed object.
  *
  * What is transformed is decided by the bytes, not the stored content type (storage-js uploads a
  * Buffer as text/plain unless told otherwise): PNG, JPEG, WebP, AVIF, GIF and TIFF are recognised
@@ -13,14 +14,8 @@
  * by MAX_INPUT_PIXELS; the output, at most MAX_DIMENSION² pixels, is buffered so that a bad image
  * is a clean 400 rather than a cut response.
  */
-import { createHash } from 'node:crypto';
-import path from 'node:path';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
-import type { ObjectMetadata, ObjectRow, ReadMode, StorageCore } from './core.ts';
 import { STORAGE_ERRORS, StorageError } from './errors.ts';
-import { contentDisposition, downloadParam, keyParam } from './names.ts';
-import { verifyObjectToken } from './tokens.ts';
 
 export const MAX_DIMENSION = 2500;
 /** Largest source image decoded (pixels): bounds memory per transform. */
@@ -109,7 +104,7 @@ export function imageFormat(b: Buffer): OutputFormat | undefined {
   }
   return undefined;
 }
-const FORMAT_MIME: Record<OutputFormat, string> = {
+export const FORMAT_MIME: Record<OutputFormat, string> = {
   png: 'image/png',
   jpeg: 'image/jpeg',
   webp: 'image/webp',
@@ -120,60 +115,26 @@ const FORMAT_MIME: Record<OutputFormat, string> = {
 const FIT = { cover: 'cover', contain: 'inside', fill: 'fill' } as const;
 
 /** The output format as the request asks for it: explicit, else negotiated (webp if accepted), else `origin` (the source's own). */
-function requestedFormat(t: TransformOptions, accept: string | undefined): Exclude<TransformOptions['format'], undefined> {
+export function requestedFormat(t: TransformOptions, accept: string | undefined): Exclude<TransformOptions['format'], undefined> {
   if (t.format) return t.format;
   return /image\/webp/i.test(accept ?? '') ? 'webp' : 'origin';
 }
 
-/** Transforms the object's image and sends it (or 304 when the caller's ETag still matches). */
-export async function renderImage(core: StorageCore, req: FastifyRequest, reply: FastifyReply, o: ObjectRow, t: TransformOptions): Promise<unknown> {
-  const meta = o.metadata as unknown as ObjectMetadata;
-  const mime = String(meta.mimetype ?? '').split(';')[0].trim().toLowerCase();
-  const requested = requestedFormat(t, typeof req.headers.accept === 'string' ? req.headers.accept : undefined);
-  // The representation is fixed by the bytes (the object's ETag), the transformation and the requested format.
-  const variant = createHash('sha1').update(`${transformationsString(t)}|${requested}`).digest('hex').slice(0, 12);
-  const etag = `"${String(meta.eTag).replace(/"/g, '')}-${variant}"`;
-  const cacheHeaders = () => reply.header('etag', etag).header('cache-control', meta.cacheControl).header('last-modified', meta.lastModified).header('vary', 'Accept');
-  if (req.headers['if-none-match'] === etag) return cacheHeaders().code(304).send();
-
-  const bytes = Buffer.concat(await (await core.readBlob(o)).toArray());
+/** The image `bytes` transformed (InvalidImage unless they are a raster image sharp decodes), and the format written. */
+export async function transformImage(bytes: Buffer, t: TransformOptions, requested: Exclude<TransformOptions['format'], undefined>, storedType: string): Promise<{ data: Buffer; format: OutputFormat }> {
   const origin = imageFormat(bytes);
-  if (!origin) throw notAnImage(`The object is not a PNG, JPEG, WebP, AVIF, GIF or TIFF image (stored as ${mime || 'unknown'})`);
+  if (!origin) throw notAnImage(`The object is not a PNG, JPEG, WebP, AVIF, GIF or TIFF image (stored as ${storedType || 'unknown'})`);
   const format = requested === 'origin' ? origin : requested;
   const image = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false }).rotate();
   if (t.width || t.height) image.resize({ width: t.width, height: t.height, fit: FIT[t.resize ?? 'cover'], withoutEnlargement: true });
   image.toFormat(format, t.quality ? { quality: t.quality } : {});
-  let data: Buffer;
   try {
-    ({ data } = await image.toBuffer({ resolveWithObject: true }));
+    const { data } = await image.toBuffer({ resolveWithObject: true });
+    return { data, format };
   } catch (err) {
     const message = (err as Error).message ?? '';
     if (/pixel limit/i.test(message)) throw notAnImage(`The image is larger than ${MAX_INPUT_PIXELS} pixels`);
     if (/unsupported image format|corrupt|bad seek|premature end|invalid|not a known file format|vipsload|load_source/i.test(message)) throw notAnImage();
     throw err;
   }
-  const download = downloadParam(req.query);
-  if (download !== undefined) reply.header('content-disposition', contentDisposition(download || `${path.posix.parse(o.name).name}.${format === 'jpeg' ? 'jpg' : format}`));
-  cacheHeaders().header('content-type', FORMAT_MIME[format]).header('content-length', data.length);
-  return reply.send(data);
-}
-
-export async function registerTransforms(app: FastifyInstance, core: StorageCore): Promise<void> {
-  const target = (req: FastifyRequest) => {
-    const params = req.params as Record<string, string>;
-    return { bucketId: params.bucket, name: keyParam(params) };
-  };
-  for (const mode of ['authenticated', 'public'] as const satisfies readonly ReadMode[]) {
-    app.get(`/render/image/${mode}/:bucket/*`, core.route(async (req, reply) => {
-      const t = parseTransform(req.query);
-      const { bucketId, name } = target(req);
-      return renderImage(core, req, reply, await core.visibleObject(req, bucketId, name, mode), t);
-    }));
-  }
-  app.get('/render/image/sign/:bucket/*', core.route(async (req, reply) => {
-    const { bucketId, name } = target(req);
-    const token = await verifyObjectToken(core.signingKey, (req.query as Record<string, string | undefined>).token, `${bucketId}/${name}`, 'download');
-    const t = parseTransformations(token.transformations);
-    return renderImage(core, req, reply, await core.visibleObject(req, bucketId, name, 'signed'), t);
-  }));
 }
