@@ -1,7 +1,7 @@
 /**
  * Auth errors as GoTrue renders them for clients sending `X-Supabase-Api-Version: 2024-01-01`:
  * `{code, message}` with the version echoed and `x-sb-error-code`; the legacy shape
- * `{code: <status>, error_code, msg}` otherwise (protocols.md §2.2).
+ * `{code: <status>, error_code, msg}` otherwise.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';

@@ -1,5 +1,5 @@
 /**
- * PKCE (protocols.md §2.9): a client sends `code_challenge` (S256 or plain); the flow state waits
+ * PKCE (RFC 7636, as GoTrue runs it): a client sends `code_challenge` (S256 or plain); the flow state waits
  * for the link or OAuth callback, which gets an auth code (`?code=`); `POST /token?grant_type=pkce`
  * then trades code + `code_verifier` for a session, once. Auth codes are stored as sha256.
  */

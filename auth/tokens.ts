@@ -1,6 +1,6 @@
 /**
- * What auth hands out: the User JSON (protocols.md §2.5), access tokens with GoTrue's claims
- * plus the tenant (§2.4), and session responses (§2.3).
+ * What auth hands out: the User JSON auth-js reads, access tokens with GoTrue's
+ * claims plus the tenant, and GoTrue's session responses.
  */
 import { SignJWT } from 'jose';
 import type { Config } from '../config/load.ts';

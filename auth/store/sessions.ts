@@ -1,7 +1,7 @@
 /**
  * Sessions and their refresh-token family: a session per sign-in, one live refresh token per
  * session, rotated on each refresh with the previous one kept (revoked) as the child's parent,
- * so a replayed token is recognised (protocols.md §2.8).
+ * so a replayed token is recognised.
  */
 import { randomBytes } from 'node:crypto';
 import type pg from 'pg';

@@ -1,6 +1,6 @@
 /**
  * `grant_type=refresh_token` (refreshSession; also `POST /api/auth/refresh`): rotation with reuse
- * detection (protocols.md §2.8). A revoked token is accepted again only within
+ * detection, as GoTrue does. A revoked token is accepted again only within
  * AUTH_REFRESH_REUSE_INTERVAL and answers with its live child; otherwise it was replayed, and the
  * whole session ends.
  */
