@@ -192,7 +192,9 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
     const existing = rels.get(from) ?? [];
     rels.set(from, existing.filter((r) => r.computed || r.to.schema !== c.schema || r.to.name !== c.name));
     add({
-      cardinality: c.singleRow ? 'many-to-one' : 'one-to-many',
+      // Not a foreign key: to-one-ness is `computed.toOne` (isToOne), and generated types list
+      // only foreign keys as relationships.
+      cardinality: 'one-to-many',
       from,
       to,
       constraint: c.name,

@@ -56,7 +56,8 @@ export interface Relationship {
   /**
    * A computed relationship: `function(from_row) returns [setof] to`, embedded as
    * `select=alias:function(*)`; to-one when it returns a single row (not SETOF, or ROWS 1).
-   * fromColumns/toColumns are empty: the function does the join.
+   * fromColumns/toColumns are empty (the function does the join) and `cardinality` is
+   * 'one-to-many' whatever `toOne` says.
    */
   computed?: { schema: string; name: string; toOne: boolean };
   junction?: {

@@ -146,7 +146,7 @@ export function resolveRelationship(model: RestModel, from: Relation, item: Embe
   const found = all.filter((r) => matches(r, item.name, item.hint));
   if (found.length === 1) return found[0];
   if (found.length === 0) throw ERRORS.noRelationship(from.name, item.name, from.schema, item.hint, noRelationshipHint(model, from, all, item.name));
-  const options = found.map((r) => (r.computed ? '' : `'${item.name}!${r.junction ? r.junction.relation.name : r.constraint}'`));
+  const options = found.map((r) => (r.computed ? '' : `'${r.to.name}!${r.junction ? r.junction.relation.name : r.constraint}'`));
   throw ERRORS.ambiguousRelationship(from.name, item.name, found.map(describe), options);
 }
 
