@@ -81,6 +81,8 @@ export const ROUTES: readonly RouteDef[] = [
   { name: 'auth-short', prefix: '/api/auth', service: 'auth', auth: 'none', rateLimit: 'ip', bufferBody: true },
   { name: 'graphql', prefix: '/graphql/v1', service: 'graphql', auth: 'apikey', websocketAuth: 'none', rateLimit: 'tenant', bufferBody: true },
   { name: 'graphql-short', prefix: '/graphql', service: 'graphql', auth: 'none', rateLimit: 'ip', bufferBody: true },
+  // The playground's scripts, styles and editor workers: the Ruru page on GET /graphql loads them from here.
+  { name: 'graphql-ruru', prefix: '/ruru-static', service: 'graphql', auth: 'none', rateLimit: 'ip', bufferBody: true },
   { name: 'realtime', prefix: '/realtime/v1', service: 'realtime', stripPrefix: '/realtime/v1', auth: 'apikey', rateLimit: 'tenant', bufferBody: false },
   { name: 'storage', prefix: '/storage/v1', service: 'storage', stripPrefix: '/storage/v1', auth: 'none', rateLimit: 'ip', bufferBody: false },
   { name: 'storage-short', prefix: '/storage', service: 'storage', auth: 'none', rateLimit: 'ip', bufferBody: false },

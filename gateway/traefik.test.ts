@@ -104,6 +104,12 @@ describe('generated Traefik dynamic configuration', () => {
     expect(routerFor('/graphqlx')).toBeUndefined();
   });
 
+  it('sends the playground\'s assets (/ruru-static/) to the graphql service without a key check', () => {
+    expect(routerFor('/ruru-static/ruru.js')).toBe('graphql-ruru');
+    expect(http.routers['graphql-ruru'].service).toBe('graphql');
+    expect(http.routers['graphql-ruru'].middlewares).not.toContain('verify');
+  });
+
   it('lets WebSocket upgrades on /graphql/v1 through without a key (graphql-ws authenticates from connectionParams); other upgrades keep theirs', () => {
     const ws = http.routers['graphql-websocket'];
     expect(ws.rule).toBe(`(Path(\`/graphql/v1\`) || PathPrefix(\`/graphql/v1/\`))${UPGRADE_MATCHER}`);
