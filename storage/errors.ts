@@ -28,6 +28,7 @@ export class StorageError extends Error {
   }
 }
 
+/** Every error the service answers with: its stable code list (the `code` field storage-js reads). */
 export const STORAGE_ERRORS = {
   noSuchKey: () => new StorageError(404, 'NoSuchKey', 'not_found', 'Object not found'),
   noSuchBucket: () => new StorageError(404, 'NoSuchBucket', 'Bucket not found', 'Bucket not found'),
@@ -41,7 +42,11 @@ export const STORAGE_ERRORS = {
   keyTooLong: (limit: string) => new StorageError(400, 'InvalidKey', 'InvalidKey', `Invalid key: the object name is longer than ${limit}`),
   invalidBucketName: () => new StorageError(400, 'InvalidBucketName', 'Invalid Input', 'Bucket name invalid'),
   invalidRequest: (message: string) => new StorageError(400, 'InvalidRequest', 'InvalidRequest', message),
-  invalidSignature: () => new StorageError(400, 'InvalidSignature', 'InvalidSignature', 'Invalid signature'),
+  invalidSignature: (message = 'Invalid signature') => new StorageError(400, 'InvalidSignature', 'InvalidSignature', message),
+  /** A signed URL's token missing or not a valid JWT. */
+  invalidJwt: (message: string) => new StorageError(400, 'InvalidJWT', 'InvalidJWT', message),
+  /** Bytes that are not an image sharp may transform. */
+  invalidImage: (message = 'The object is not an image that can be transformed') => new StorageError(400, 'InvalidImage', 'invalid_image', message),
   expiredToken: () => new StorageError(400, 'ExpiredToken', 'ExpiredToken', 'The provided token has expired.'),
   internal: () => new StorageError(500, 'InternalError', 'internal', 'Internal Server Error'),
   /** Postgres is down, starting or shutting down: a 503 that names no host, port or path (db/unavailable.ts). */

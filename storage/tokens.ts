@@ -5,7 +5,7 @@
  * `owner` and the `upsert` flag. A token of one scope never works for the other.
  */
 import { SignJWT, jwtVerify } from 'jose';
-import { STORAGE_ERRORS, StorageError } from './errors.ts';
+import { STORAGE_ERRORS } from './errors.ts';
 
 export type TokenScope = 'download' | 'upload';
 
@@ -39,16 +39,16 @@ export async function signObjectToken(key: Uint8Array, payload: DownloadToken | 
 export async function verifyObjectToken(key: Uint8Array, token: string | undefined, url: string, scope: 'upload'): Promise<UploadToken>;
 export async function verifyObjectToken(key: Uint8Array, token: string | undefined, url: string, scope: 'download'): Promise<DownloadToken>;
 export async function verifyObjectToken(key: Uint8Array, token: string | undefined, url: string, scope: TokenScope): Promise<DownloadToken | UploadToken> {
-  if (!token) throw new StorageError(400, 'InvalidJWT', 'InvalidJWT', 'Missing token');
+  if (!token) throw STORAGE_ERRORS.invalidJwt('Missing token');
   let payload: Record<string, unknown>;
   try {
     ({ payload } = await jwtVerify(token, key, { algorithms: ['HS256'] }));
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_JWT_EXPIRED') throw STORAGE_ERRORS.expiredToken();
-    throw new StorageError(400, 'InvalidJWT', 'InvalidJWT', (err as Error).message || 'jwt malformed');
+    throw STORAGE_ERRORS.invalidJwt((err as Error).message || 'jwt malformed');
   }
   const tokenScope = payload.scope ?? ('upsert' in payload ? 'upload' : 'download');
-  if (tokenScope !== scope) throw new StorageError(400, 'InvalidSignature', 'InvalidSignature', `Token is not scoped for ${scope}`);
+  if (tokenScope !== scope) throw STORAGE_ERRORS.invalidSignature(`Token is not scoped for ${scope}`);
   if (payload.url !== url) throw STORAGE_ERRORS.invalidSignature();
   if (scope === 'upload') {
     return { url, scope, owner: typeof payload.owner === 'string' ? payload.owner : undefined, upsert: payload.upsert === true };

@@ -15,7 +15,7 @@
  * is a clean 400 rather than a cut response.
  */
 import sharp from 'sharp';
-import { STORAGE_ERRORS, StorageError } from './errors.ts';
+import { STORAGE_ERRORS } from './errors.ts';
 
 export const MAX_DIMENSION = 2500;
 /** Largest source image decoded (pixels): bounds memory per transform. */
@@ -34,8 +34,6 @@ export interface TransformOptions {
 }
 
 const invalid = (message: string) => STORAGE_ERRORS.invalidRequest(message);
-export const notAnImage = (message = 'The object is not an image that can be transformed') =>
-  new StorageError(400, 'InvalidImage', 'invalid_image', message);
 
 function intParam(name: string, v: unknown, min: number, max: number, clamp: boolean): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
@@ -123,7 +121,7 @@ export function requestedFormat(t: TransformOptions, accept: string | undefined)
 /** The image `bytes` transformed (InvalidImage unless they are a raster image sharp decodes), and the format written. */
 export async function transformImage(bytes: Buffer, t: TransformOptions, requested: Exclude<TransformOptions['format'], undefined>, storedType: string): Promise<{ data: Buffer; format: OutputFormat }> {
   const origin = imageFormat(bytes);
-  if (!origin) throw notAnImage(`The object is not a PNG, JPEG, WebP, AVIF, GIF or TIFF image (stored as ${storedType || 'unknown'})`);
+  if (!origin) throw STORAGE_ERRORS.invalidImage(`The object is not a PNG, JPEG, WebP, AVIF, GIF or TIFF image (stored as ${storedType || 'unknown'})`);
   const format = requested === 'origin' ? origin : requested;
   const image = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false }).rotate();
   if (t.width || t.height) image.resize({ width: t.width, height: t.height, fit: FIT[t.resize ?? 'cover'], withoutEnlargement: true });
@@ -133,8 +131,8 @@ export async function transformImage(bytes: Buffer, t: TransformOptions, request
     return { data, format };
   } catch (err) {
     const message = (err as Error).message ?? '';
-    if (/pixel limit/i.test(message)) throw notAnImage(`The image is larger than ${MAX_INPUT_PIXELS} pixels`);
-    if (/unsupported image format|corrupt|bad seek|premature end|invalid|not a known file format|vipsload|load_source/i.test(message)) throw notAnImage();
+    if (/pixel limit/i.test(message)) throw STORAGE_ERRORS.invalidImage(`The image is larger than ${MAX_INPUT_PIXELS} pixels`);
+    if (/unsupported image format|corrupt|bad seek|premature end|invalid|not a known file format|vipsload|load_source/i.test(message)) throw STORAGE_ERRORS.invalidImage();
     throw err;
   }
 }
