@@ -7,6 +7,10 @@
  * graphile-worker jobs in the request's transaction and sent by the worker the stack runs
  * (jobs/index.ts, started by cli/stack.ts); tokens carry the user's tenant.
  */
+import type { FastifyInstance } from 'fastify';
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import type { Config } from '../config/load.ts';
 import type { Service, ServiceContext } from '../gateway/service.ts';
 import { createServiceApp } from '../services/fastify.ts';
 import { createAuthDeps } from './deps.ts';
@@ -15,10 +19,10 @@ import { hasNul } from './http.ts';
 import { registerRoutes } from './routes/index.ts';
 import { pingAuthSchema } from './store/index.ts';
 
-export async function createAuthService(ctx: ServiceContext): Promise<Service> {
-  const { config } = ctx;
-  const pool = ctx.pools.admin;
-  const app = createServiceApp({ name: 'auth', log: ctx.log, logRequests: !ctx.embedded, trustProxy: config.trustProxy });
+/** The auth Fastify app over the owner pool, ready (tests drive it with `app.inject()`). */
+export async function buildAuthApp(opts: { config: Config; pool: pg.Pool; log: Logger; logRequests: boolean }): Promise<FastifyInstance> {
+  const { config, pool } = opts;
+  const app = createServiceApp({ name: 'auth', log: opts.log, logRequests: opts.logRequests, trustProxy: config.trustProxy });
 
   // auth-js sends `Content-Type: application/json` on bodiless POSTs (signOut): an empty body is {}.
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
@@ -56,6 +60,12 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
 
   registerRoutes(app, createAuthDeps(config, pool));
   await app.ready();
+  return app;
+}
+
+export async function createAuthService(ctx: ServiceContext): Promise<Service> {
+  const pool = ctx.pools.admin;
+  const app = await buildAuthApp({ config: ctx.config, pool, log: ctx.log, logRequests: !ctx.embedded });
   return {
     name: 'auth',
     handle: (req, res) => app.routing(req, res),
