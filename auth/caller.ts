@@ -4,7 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
-import { bearerToken, type JwtClaims, type JwtVerifier } from '../gateway/jwt.ts';
+import { bearerToken, type JwtClaims, type JwtVerifier } from '../core/jwt.ts';
 import { AUTH_ERRORS } from './errors.ts';
 import { obj, str } from './http.ts';
 import { findSession, findUserById, type UserRow } from './store/index.ts';

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Config } from '../config/load.ts';
-import { createJwtVerifier } from '../gateway/jwt.ts';
+import { createJwtVerifier } from '../core/jwt.ts';
 import { createCaller, type AuthCaller } from './caller.ts';
 import { str } from './http.ts';
 import { createAuthMail, type AuthMail } from './mailer.ts';

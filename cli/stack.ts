@@ -15,11 +15,11 @@ import { createPools, type Pools } from '../db/pool.ts';
 import { buildGatewayApp } from '../gateway/app.ts';
 import { createEmbeddedGateway } from '../gateway/embedded.ts';
 import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
-import { createJwtVerifier } from '../gateway/jwt.ts';
+import { createJwtVerifier } from '../core/jwt.ts';
 import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';
-import type { Service } from '../gateway/service.ts';
+import type { Service } from '../core/service.ts';
 import { startJobs } from '../jobs/index.ts';
-import { SERVICE_FACTORIES } from '../services/registry.ts';
+import { SERVICE_FACTORIES } from './registry.ts';
 
 export interface RunningStack {
   url: string;

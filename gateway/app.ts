@@ -4,12 +4,13 @@
  * that no route matches (a JSON 404).
  */
 import type { FastifyInstance } from 'fastify';
-import { createServiceApp } from '../services/fastify.ts';
+import { createServiceApp } from '../core/service-app.ts';
 import type { Logger } from 'pino';
 import { checkHealth, type HealthCheck } from './health.ts';
 import { HEALTH_PATH, VERIFY_PATH, matchRoute } from './routes.ts';
-import { denialFor, identityHeaders, verifyRequest } from './verify.ts';
-import type { JwtVerifier } from './jwt.ts';
+import { verifyRequest } from '../core/caller.ts';
+import { denialFor, identityHeaders } from './verify.ts';
+import type { JwtVerifier } from '../core/jwt.ts';
 import { VERSION } from '../config/version.ts';
 
 export interface GatewayAppOptions {

@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveApiKey } from '../config/keys.ts';
 import { buildGatewayApp } from './app.ts';
 import { createEmbeddedGateway, stripPrefix } from './embedded.ts';
-import { createJwtVerifier } from './jwt.ts';
+import { createJwtVerifier } from '../core/jwt.ts';
 import { ROUTES, SERVICE_NAMES, type ServiceName } from './routes.ts';
-import type { Service } from './service.ts';
+import type { Service } from '../core/service.ts';
 import { SignJWT } from 'jose';
 
 const SECRET = 'embedded-gateway-test-secret-32-chars-min';

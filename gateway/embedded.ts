@@ -11,9 +11,10 @@ import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { applyCors } from './cors.ts';
 import { EDGE_POLICY, matchRoute, websocketRoute, type RouteDef, type ServiceName } from './routes.ts';
-import type { Service } from './service.ts';
-import type { JwtVerifier } from './jwt.ts';
-import { denialFor, identityHeaders, verifyRequest, type Denial } from './verify.ts';
+import type { Service } from '../core/service.ts';
+import type { JwtVerifier } from '../core/jwt.ts';
+import { verifyRequest, type Denial } from '../core/caller.ts';
+import { denialFor, identityHeaders } from './verify.ts';
 
 export interface EmbeddedGatewayOptions {
   services: Record<ServiceName, Service>;

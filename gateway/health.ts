@@ -2,7 +2,7 @@
  * GET /health: the database and every service, each with its status and response time.
  * 200 when all are up, 503 when any is down. A check that does not answer in time is down.
  */
-import type { ComponentHealth } from './service.ts';
+import type { ComponentHealth } from '../core/service.ts';
 
 export interface HealthReport {
   status: 'ok' | 'error';

@@ -9,6 +9,9 @@
  * config/schema.ts, not copies of them.
  */
 import { envDefault } from '../config/schema.ts';
+import type { ServiceName } from '../core/service.ts';
+
+export { SERVICE_NAMES, type ServiceName } from '../core/service.ts';
 
 /** The services behind the gateway. Each one is also a standalone process in compose. */
 export const SERVICES = {
@@ -18,10 +21,8 @@ export const SERVICES = {
   graphql: { composeService: 'graphql', port: Number(envDefault('GRAPHILE_PORT')), healthPath: '/health', description: 'The GraphQL API (/graphql/v1)' },
   realtime: { composeService: 'realtime', port: Number(envDefault('REALTIME_PORT')), healthPath: '/health', description: 'The realtime API (/realtime/v1)' },
   storage: { composeService: 'storage', port: Number(envDefault('STORAGE_PORT')), healthPath: '/health', description: 'The storage API (/storage/v1)' },
-} as const;
+} as const satisfies Record<ServiceName, { composeService: string; port: number; healthPath: string; description: string }>;
 
-export type ServiceName = keyof typeof SERVICES;
-export const SERVICE_NAMES = Object.keys(SERVICES) as ServiceName[];
 
 /** The gateway's own compose service: serves /health and the ForwardAuth endpoint /verify. */
 export const GATEWAY_SERVICE = { composeService: 'gateway', port: Number(envDefault('PORT')) } as const;

@@ -1,8 +1,8 @@
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { deriveApiKey } from '../config/keys.ts';
-import { createJwtVerifier } from './jwt.ts';
-import { NO_TENANT, verifyRequest } from './verify.ts';
+import { createJwtVerifier } from '../core/jwt.ts';
+import { NO_TENANT, verifyRequest } from '../core/caller.ts';
 
 const SECRET = 'verify-test-secret-with-more-than-32-chars';
 const verifier = createJwtVerifier(SECRET);

@@ -18,13 +18,13 @@ import { grafserv } from 'postgraphile/grafserv/node';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { PgSimplifyInflectionPreset } from '@graphile/simplify-inflection';
 import { PostGraphileConnectionFilterPreset } from 'postgraphile-plugin-connection-filter';
-import { bearerToken, createJwtVerifier, type JwtClaims } from '../gateway/jwt.ts';
+import { bearerToken, createJwtVerifier, type JwtClaims } from '../core/jwt.ts';
 import { DatabaseUnavailableStatusPlugin, GRAPHQL_ERRORS, GraphqlServiceError, makeMaskError, sendGraphqlError } from './errors.ts';
 import { limitsPreset } from './limits.ts';
 import { committedRowCheck, RowChangeSubscriptionsPlugin, ROW_CHECK_CONTEXT } from './subscriptions.ts';
 import { createGraphqlWebSockets, type GraphqlWebSockets } from './websocket.ts';
-import type { Service, ServiceContext } from '../gateway/service.ts';
-import { API_ROLES } from '../gateway/verify.ts';
+import type { Service, ServiceContext } from '../core/service.ts';
+import { isApiRole } from '../core/caller.ts';
 import { authenticatorUrl } from '../db/pool.ts';
 
 export const GRAPHQL_PATH = '/graphql';
@@ -58,7 +58,7 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
       throw GRAPHQL_ERRORS.invalidJwt((err as Error).message);
     }
     const role = typeof claims.role === 'string' ? claims.role : 'anon';
-    if (!(API_ROLES as readonly string[]).includes(role)) throw GRAPHQL_ERRORS.roleNotAllowed(role);
+    if (!isApiRole(role)) throw GRAPHQL_ERRORS.roleNotAllowed(role);
     return { ...claims, role };
   }
 

@@ -13,7 +13,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { CloseCode } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { makeGraphQLWSConfig, type GrafservBase } from 'postgraphile/grafserv';
-import { bearerToken, type JwtClaims } from '../gateway/jwt.ts';
+import { bearerToken, type JwtClaims } from '../core/jwt.ts';
 
 const MAX_CLOSE_REASON_BYTES = 123;
 const MAX_TIMER_MS = 2 ** 31 - 1;

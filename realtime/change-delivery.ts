@@ -7,7 +7,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { JwtClaims } from '../gateway/jwt.ts';
+import type { JwtClaims } from '../core/jwt.ts';
 import { checkCommittedRows, qualifiedName, type CheckedRows } from '../db/committed-rows.ts';
 import { waitUntilVisible, type RowChange, type Transaction, type WalRow } from './changes.ts';
 import type { ChannelBroker } from './channels.ts';

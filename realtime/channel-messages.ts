@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { JwtClaims } from '../gateway/jwt.ts';
+import type { JwtClaims } from '../core/jwt.ts';
 import type { RoleSettings } from '../db/role-settings.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { channelPolicies, type ChannelPolicies } from './authorization.ts';

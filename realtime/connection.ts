@@ -4,7 +4,7 @@
  * than buffered without bound.
  */
 import type { WebSocket } from 'ws';
-import type { JwtClaims } from '../gateway/jwt.ts';
+import type { JwtClaims } from '../core/jwt.ts';
 import type { ChannelPolicies } from './authorization.ts';
 import type { ChangeFilter } from './filters.ts';
 import type { SocketRate } from './message-rate.ts';

@@ -5,8 +5,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { bearerToken, type JwtClaims } from '../gateway/jwt.ts';
-import { createServiceApp } from '../services/fastify.ts';
+import { bearerToken, type JwtClaims } from '../core/jwt.ts';
+import { createServiceApp } from '../core/service-app.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE } from '../db/unavailable.ts';
 import type { Bus } from './bus.ts';
 import type { ChannelBroker } from './channels.ts';

@@ -21,7 +21,7 @@
  * (postgres_changes delivery), socket.ts (the WebSocket transport and its limits), rest-api.ts
  * (REST broadcast, health), tokens.ts; this file wires them together with the bus.
  */
-import type { Service, ServiceContext } from '../gateway/service.ts';
+import type { Service, ServiceContext } from '../core/service.ts';
 import { localBus, redisBus, type Bus, type BusMessage } from './bus.ts';
 import { createChannelMessages } from './channel-messages.ts';
 import { ChannelBroker } from './channels.ts';

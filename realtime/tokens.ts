@@ -4,8 +4,8 @@
  * edge for REST and GraphQL — a token reaching realtime without the edge gets no other role.
  * Refusals carry Supabase Realtime's reason codes (join replies read `<code>: <message>`).
  */
-import { createJwtVerifier, JwtError, type JwtClaims } from '../gateway/jwt.ts';
-import { API_ROLES } from '../gateway/verify.ts';
+import { createJwtVerifier, JwtError, type JwtClaims } from '../core/jwt.ts';
+import { isApiRole } from '../core/caller.ts';
 
 export class TokenRefused extends Error {
   readonly code: string;
@@ -34,8 +34,6 @@ export function tokenRefusal(err: unknown, token: string): TokenRefused {
   if (err instanceof JwtError && err.code === 'jwt_invalid_signature') return new TokenRefused('JwtSignatureError', 'Failed to validate JWT signature');
   return new TokenRefused('MalformedJWT', 'The token provided is not a valid JWT');
 }
-
-export const isApiRole = (role: unknown) => typeof role === 'string' && (API_ROLES as readonly string[]).includes(role);
 
 export interface RealtimeTokens {
   /** A channel token (connect, join, refresh); throws TokenRefused. */

@@ -3,7 +3,7 @@
  * `Authorization` header (or a non-Bearer scheme) → anon; a Bearer token must be a valid JWT,
  * and its `role` claim (default anon) becomes the request's role.
  */
-import { bearerToken, JwtError, type JwtClaims, type JwtVerifier } from '../gateway/jwt.ts';
+import { bearerToken, JwtError, unsecuredJwtError, type JwtClaims, type JwtVerifier } from '../core/jwt.ts';
 import { ERRORS } from './errors.ts';
 
 export const ANON_ROLE = 'anon';
@@ -12,23 +12,6 @@ export interface RestCaller {
   role: string;
   /** Claims as stored in request.jwt.claims (role forced to the effective role). */
   claims: JwtClaims;
-}
-
-/**
- * PostgREST's answer to an unsecured JWT (`alg: none`, three parts): its JWT library refuses it
- * as a bad algorithm, 401 PGRST301 (not a claims error). Undefined for any other token.
- */
-export function unsecuredJwtError(token: string): { code: 'PGRST301'; message: string; details: string } | undefined {
-  const parts = token.split('.');
-  if (parts.length !== 3) return undefined;
-  let header: unknown;
-  try {
-    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (!header || typeof header !== 'object' || (header as { alg?: unknown }).alg !== 'none') return undefined;
-  return { code: 'PGRST301', message: 'Wrong or unsupported encoding algorithm', details: "JWT is unsecured but expected 'alg' was not 'none'" };
 }
 
 export async function authenticate(verifier: JwtVerifier, authorization: string | undefined): Promise<RestCaller> {

@@ -7,7 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type pg from 'pg';
 import { withRequestContext } from '../db/request-context.ts';
-import type { JwtVerifier } from '../gateway/jwt.ts';
+import type { JwtVerifier } from '../core/jwt.ts';
 import type { ParsedQuery, Preferences, SelectItem } from './ast.ts';
 import { authenticate, type RestCaller } from './auth.ts';
 import { ERRORS, RestError, toRestError } from './errors.ts';

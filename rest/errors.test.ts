@@ -8,7 +8,7 @@
 import { UnsecuredJWT } from 'jose';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJwtVerifier } from '../gateway/jwt.ts';
+import { createJwtVerifier } from '../core/jwt.ts';
 import { TEST_JWT_SECRET } from '../test/helpers/db.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';

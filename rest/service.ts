@@ -4,11 +4,11 @@
  * table created while the stack runs is served without a restart.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import type { ServiceContext, Service } from '../gateway/service.ts';
-import { createJwtVerifier } from '../gateway/jwt.ts';
+import type { ServiceContext, Service } from '../core/service.ts';
+import { createJwtVerifier } from '../core/jwt.ts';
 import { loadCatalog } from './catalog.ts';
 import { watchSchema } from '../db/schema-watch.ts';
-import { createServiceApp } from '../services/fastify.ts';
+import { createServiceApp } from '../core/service-app.ts';
 import { handleRestRequest, type RestEngineOptions } from './engine.ts';
 import { buildRestModel } from './model-build.ts';
 import type { RestModel } from './model.ts';

@@ -5,8 +5,8 @@
  */
 import type { Logger } from 'pino';
 import type { Pools } from '../db/pool.ts';
-import type { JwtClaims, JwtVerifier } from '../gateway/jwt.ts';
-import { verifyRequest } from '../gateway/verify.ts';
+import type { JwtClaims, JwtVerifier } from '../core/jwt.ts';
+import { verifyRequest } from '../core/caller.ts';
 import type { StorageBackend } from './backend/index.ts';
 import { StorageDb, withCaller, type BucketRow, type RequestLike } from './db.ts';
 import { STORAGE_ERRORS } from './errors.ts';

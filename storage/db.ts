@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type pg from 'pg';
 import type { Pools } from '../db/pool.ts';
 import { withRequestContext } from '../db/request-context.ts';
-import type { JwtClaims } from '../gateway/jwt.ts';
+import type { JwtClaims } from '../core/jwt.ts';
 
 /** A storage.buckets row. */
 export interface BucketRow {

@@ -3,7 +3,7 @@
  * copies and moves between buckets): its size limit capped by the global one, and its MIME rules.
  * Also the parsers of those settings as bucket requests send them.
  */
-import type { JwtClaims } from '../gateway/jwt.ts';
+import type { JwtClaims } from '../core/jwt.ts';
 import type { BucketRow } from './db.ts';
 import { STORAGE_ERRORS } from './errors.ts';
 

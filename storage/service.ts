@@ -6,9 +6,9 @@
  * s3) and the periodic cleanup (cleanup.ts) that collects whatever a crash leaves.
  */
 import type { FastifyInstance } from 'fastify';
-import { createJwtVerifier } from '../gateway/jwt.ts';
-import type { Service, ServiceContext } from '../gateway/service.ts';
-import { createServiceApp } from '../services/fastify.ts';
+import { createJwtVerifier } from '../core/jwt.ts';
+import type { Service, ServiceContext } from '../core/service.ts';
+import { createServiceApp } from '../core/service-app.ts';
 import { createBackend } from './backend/index.ts';
 import { startCleanupJob } from './cleanup.ts';
 import type { StorageDeps } from './context.ts';

@@ -4,7 +4,7 @@
  * operations; `from(bucket)` gives the object operations of one bucket (object.ts). Statements
  * run through db.ts, as the caller (RLS decides) or, for settings and read-backs, as superuser.
  */
-import type { JwtClaims } from '../gateway/jwt.ts';
+import type { JwtClaims } from '../core/jwt.ts';
 import { blobKey } from './backend/index.ts';
 import { StorageContext } from './context.ts';
 import type { BucketChanges, BucketRow, ObjectRow } from './db.ts';

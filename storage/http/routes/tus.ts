@@ -22,8 +22,7 @@ import { FileStore } from '@tus/file-store';
 import { Metadata, Server, type ServerOptions, type Upload } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { roleOf } from '../../../db/request-context.ts';
-import type { JwtClaims } from '../../../gateway/jwt.ts';
-import { ROUTES } from '../../../gateway/routes.ts';
+import type { JwtClaims } from '../../../core/jwt.ts';
 import { STORAGE_ERRORS, asStorageError } from '../../errors.ts';
 import { checkMime, uploadLimit } from '../../limits.ts';
 import { checkKey } from '../../names.ts';
@@ -66,7 +65,9 @@ function userMetadata(raw: string | null | undefined): Record<string, unknown> |
 }
 
 /** The public prefix the gateway strips before the service sees `/upload/resumable` (Location must carry it). */
-const publicPrefix = ROUTES.find((r) => r.service === 'storage' && r.stripPrefix)?.stripPrefix ?? '';
+// Supabase's public path of storage (the gateway strips it before the service sees a request;
+// gateway/routes.ts routes it here).
+const publicPrefix = '/storage/v1';
 
 /** Who an upload belongs to: role and sub (anon and service_role both lack a sub, and must not share uploads). */
 const ownerOf = (claims: JwtClaims) => JSON.stringify([roleOf(claims), typeof claims.sub === 'string' ? claims.sub : '']);

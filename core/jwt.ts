@@ -1,5 +1,5 @@
 /**
- * JWT verification shared by every service (gateway /verify, REST, GraphQL, realtime, storage):
+ * JWT verification shared by every service (gateway /verify, REST, GraphQL, realtime, storage, auth):
  * HS256/384/512 with the configured secret and, when public keys are configured (the public
  * halves of `JWT_SIGNING_KEYS`, then `JWT_JWKS`), RS/PS/ES/EdDSA tokens with the key named by
  * their `kid` (or, without `kid`, any key that fits); `exp`/`nbf`/`iat` checked with PostgREST's
@@ -55,7 +55,21 @@ export function publicKeysOf(jwks: JSONWebKeySet): JSONWebKeySet {
   return { keys };
 }
 
+/**
+ * One verifier (and so one cache) per set of keys in the process: the embedded gateway and the
+ * services it mounts verify with the same keys, so a request's token is verified once, not once
+ * per layer.
+ */
+const verifiers = new Map<string, JwtVerifier>();
+
 export function createJwtVerifier(secret: string, jwks?: JSONWebKeySet): JwtVerifier {
+  const id = `${secret}\u0000${JSON.stringify(jwks ?? null)}`;
+  let verifier = verifiers.get(id);
+  if (!verifier) verifiers.set(id, (verifier = newVerifier(secret, jwks)));
+  return verifier;
+}
+
+function newVerifier(secret: string, jwks?: JSONWebKeySet): JwtVerifier {
   const secretKey = new TextEncoder().encode(secret);
   const publicKeys = jwks ? publicKeysOf(jwks) : undefined;
   const keySet = publicKeys?.keys.length ? createLocalJWKSet(publicKeys) : undefined;
@@ -131,4 +145,21 @@ function toJwtError(err: unknown): JwtError {
 export function bearerToken(authorization: string | undefined): string | undefined {
   const match = /^bearer\s+(.*)$/i.exec(authorization ?? '');
   return match ? match[1].trim() : undefined;
+}
+
+/**
+ * PostgREST's answer to an unsecured JWT (`alg: none`, three parts): its JWT library refuses it
+ * as a bad algorithm, 401 PGRST301 (not a claims error). Undefined for any other token.
+ */
+export function unsecuredJwtError(token: string): { code: 'PGRST301'; message: string; details: string } | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  let header: unknown;
+  try {
+    header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!header || typeof header !== 'object' || (header as { alg?: unknown }).alg !== 'none') return undefined;
+  return { code: 'PGRST301', message: 'Wrong or unsupported encoding algorithm', details: "JWT is unsecured but expected 'alg' was not 'none'" };
 }

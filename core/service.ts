@@ -8,7 +8,10 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import type { Pools } from '../db/pool.ts';
-import type { ServiceName } from './routes.ts';
+
+/** The services behind the gateway (gateway/routes.ts routes public paths to them). */
+export const SERVICE_NAMES = ['rest', 'auth', 'graphql', 'realtime', 'storage'] as const;
+export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 export type ComponentStatus = 'up' | 'down';
 

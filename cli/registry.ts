@@ -1,6 +1,6 @@
 /** Every service's factory, by name. The embedded gateway builds them all; compose builds one. */
 import type { ServiceName } from '../gateway/routes.ts';
-import type { ServiceFactory } from '../gateway/service.ts';
+import type { ServiceFactory } from '../core/service.ts';
 import { createRestService } from '../rest/service.ts';
 import { createAuthService } from '../auth/service.ts';
 import { createGraphqlService } from '../graphql/service.ts';
