@@ -38,6 +38,10 @@ export function createPools(cfg: PostgresConfig, applicationName: string): Pools
   });
   // An idle client that loses its connection (e.g. Postgres restarted) must not crash the process.
   for (const pool of [admin, request]) pool.on('error', () => undefined);
+  // A checked-out client has no listener of the pool's: a connection the server drops while it is
+  // in use (shutdown, pg_terminate_backend) would be an uncaught 'error' that ends the process.
+  // Its query rejects on its own, and the pool discards the dead client when it comes back.
+  for (const pool of [admin, request]) pool.on('connect', (client) => client.on('error', () => undefined));
   const roleSettings = new RoleSettings(admin);
   registerRoleSettings(request, roleSettings);
   let ended: Promise<void> | undefined;

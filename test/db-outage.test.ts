@@ -73,4 +73,25 @@ describe('a database outage', () => {
     expect(status).toBe(200);
     expect((await call('/graphql/v1', { method: 'POST', body: JSON.stringify({ query: '{ clients { totalCount } }' }) })).status).toBe(200);
   }, 90_000);
+
+  it('every connection terminated by Postgres (live GraphQL subscription, realtime, pools) takes nothing down', async () => {
+    await db.admin.query(`create table if not exists public.pings (id int primary key); grant select on public.pings to anon; select graphql.enable_subscriptions('public.pings'); alter publication nextmavens_realtime add table public.pings`);
+    const ws = new WebSocket(`${stack.url.replace('http', 'ws')}/graphql/v1?apikey=${db.config.anonKey}`, 'graphql-transport-ws');
+    await new Promise((r) => (ws.onopen = r));
+    ws.send(JSON.stringify({ type: 'connection_init', payload: {} }));
+    ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'subscription { pingChanged { event id } }' } }));
+    await new Promise((r) => setTimeout(r, 500));
+    await db.admin.query('insert into public.pings values (1)');
+    // Every backend of the stack's database, ours excepted: the LISTEN connection, pools, the replication stream.
+    await db.admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()');
+    await db.admin.query('insert into public.pings values (2)');
+    await new Promise((r) => setTimeout(r, 1000));
+    ws.close();
+    // Still serving (a crash would have ended this test process): requests reconnect.
+    const deadline = Date.now() + 15_000;
+    let status = 0;
+    while (Date.now() < deadline && (status = (await call('/rest/v1/clients?select=id')).status) !== 200) await new Promise((r) => setTimeout(r, 200));
+    expect(status).toBe(200);
+    expect((await call('/graphql/v1', { method: 'POST', body: JSON.stringify({ query: '{ clients { totalCount } }' }) })).status).toBe(200);
+  }, 60_000);
 });
