@@ -59,8 +59,9 @@ describe('the Node version preflight', () => {
 
   it.skipIf(!haveOldNode)('npm start, npm test and the other npm scripts with the old Node first on PATH: one line, non-zero exit', () => {
     const env = { ...process.env, PATH: `/usr/bin:${process.env.PATH}`, DATA_DIR: path.join(dir, 'data'), PORT: '1', npm_config_update_notifier: 'false' };
-    // `npm test -- --version`: were the preflight missing, vitest would only print its version (exit 0).
-    for (const args of [['start'], ['test', '--', '--version'], ['run', 'migrate'], ['run', 'typecheck'], ['run', 'bench:rest']]) {
+    // `npm test` filtered to no file: were the preflight missing, vitest would find nothing to run
+    // and exit 0 (never the whole suite).
+    for (const args of [['start'], ['test', '--', '--passWithNoTests', '__no_such_test_file__'], ['run', 'migrate'], ['run', 'typecheck'], ['run', 'bench:rest']]) {
       const r = spawnSync('/usr/bin/npm', args, { cwd: ROOT, encoding: 'utf8', env, timeout: 60_000 });
       const lines = ownLines(r.stdout + r.stderr);
       expect(r.status, `npm ${args.join(' ')}: ${r.stdout}${r.stderr}`).not.toBe(0);
