@@ -132,9 +132,18 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
     return q === -1 ? req.url! : req.url!.slice(0, q);
   };
 
+  async function health(): Promise<{ status: 'up' }> {
+    await pgl.getSchema();
+    // The schema is cached: only a query tells whether requests can reach the database.
+    await ctx.pools.request.query('select 1');
+    return { status: 'up' };
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.url === '/health') {
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"up"}');
+      // Compose: the gateway's /health asks this; down (503) while the database is unreachable.
+      const up = await health().then(() => true, () => false);
+      res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' }).end(up ? '{"status":"up"}' : '{"status":"down"}');
       return;
     }
     const path = toGraphqlPath(req);
@@ -170,12 +179,7 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
       }
       sockets!.upgrade(req, socket, head);
     },
-    async health() {
-      await pgl.getSchema();
-      // The schema is cached: only a query tells whether requests can reach the database.
-      await ctx.pools.request.query('select 1');
-      return { status: 'up' };
-    },
+    health,
     close: async () => {
       await sockets?.close();
       await pgl.release();

@@ -5,7 +5,7 @@
  */
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
+import { serveOne, startStack, type RunningStack } from '../cli/stack.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { startDbProxy, type DbProxy } from './helpers/db-outage.ts';
 
@@ -61,4 +61,21 @@ describe('/health during a database outage', () => {
       expect(after.status, `${outage}: recovered ${JSON.stringify(after.services)}`).toBe(200);
     }
   }, 40_000);
+
+  it('compose: the graphql service alone answers its /health 503 while the database is unreachable', async () => {
+    const alone = await serveOne('graphql', { ...db.config, ports: { ...db.config.ports, graphql: 0 } }, pino({ level: 'silent' }));
+    try {
+      expect((await fetch(`${alone.url}/health`)).status).toBe(200);
+      await proxy.cut();
+      try {
+        const res = await fetch(`${alone.url}/health`);
+        expect(res.status).toBe(503);
+        expect(await res.json()).toEqual({ status: 'down' });
+      } finally {
+        await proxy.restore();
+      }
+    } finally {
+      await alone.close();
+    }
+  });
 });
