@@ -4,7 +4,7 @@
  * queries. Built from the same catalog the REST engine serves.
  */
 import pg from 'pg';
-import { loadCatalog, type Catalog, type CatalogType } from '../rest/catalog.ts';
+import { loadCatalog, type Catalog, type CatalogType } from '../db/catalog.ts';
 import { buildRestModel } from '../rest/model-build.ts';
 import type { Column, Relation, RestModel } from '../rest/model.ts';
 

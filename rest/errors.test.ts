@@ -12,7 +12,7 @@ import { createJwtVerifier } from '../core/jwt.ts';
 import { TEST_JWT_SECRET } from '../test/helpers/db.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
-import { loadCatalog } from './catalog.ts';
+import { loadCatalog } from '../db/catalog.ts';
 import { handleRestRequest, type RestEngineOptions } from './engine.ts';
 import { buildRestModel } from './model-build.ts';
 import type { RestModel } from './model.ts';

@@ -4,7 +4,7 @@
  * many-to-many through junction tables whose primary key covers both foreign keys), callable
  * functions, and the type names casts may use.
  */
-import type { Catalog, CatalogType } from './catalog.ts';
+import type { Catalog, CatalogType } from '../db/catalog.ts';
 import type { Column, FunctionArg, Relation, Relationship, RestFunction, RestModel, TypeRef } from './model.ts';
 
 const RELKIND: Record<string, Relation['kind']> = { r: 'table', p: 'partitioned_table', v: 'view', m: 'materialized_view', f: 'foreign_table' };

@@ -6,7 +6,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServiceContext, Service } from '../core/service.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
-import { loadCatalog } from './catalog.ts';
+import { loadCatalog } from '../db/catalog.ts';
 import { watchSchema } from '../db/schema-watch.ts';
 import { createServiceApp } from '../core/service-app.ts';
 import { handleRestRequest, type RestEngineOptions } from './engine.ts';
