@@ -375,6 +375,8 @@ describe('listing', () => {
                 expect(data!.objects.map((o) => o.name), label).toEqual(ordered.filter((e) => !e.folder).map((e) => e.name));
                 seen.push(...ordered);
                 for (const o of data!.objects) expect(o, label).toMatchObject({ id: expect.any(String), created_at: expect.any(String), metadata: { size: expect.any(Number) } });
+                // A folder's key is its last segment, as storage-js's listV2 callers read it ('a/b/' → 'b').
+                for (const f of data!.folders) expect(f, label).toEqual({ id: null, name: f.name, key: f.name.replace(/\/$/, '').split('/').at(-1) });
                 if (!data!.hasNext) {
                   expect(data!.nextCursor, label).toBeUndefined();
                   break;

@@ -99,6 +99,8 @@ describe('image transforms', () => {
     expect(signed.error).toBeNull();
     expect(signed.data!.signedUrl).toContain('/storage/v1/render/image/sign/imgs/');
     const viaToken = await fetch(`${signed.data!.signedUrl}&width=300`); // query params cannot change a signed transformation
+    // The operations applied, in supabase/storage's (imgproxy's) words: fill = force.
+    expect(viaToken.headers.get('x-transformations')).toBe('height:40,width:40,resizing_type:force');
     expect(await meta(viaToken)).toMatchObject({ width: 40, height: 40 });
     const elsewhere = signed.data!.signedUrl.replace('photo.png', 'notes.txt');
     expect((await fetch(elsewhere)).status).toBe(400);

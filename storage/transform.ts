@@ -76,6 +76,21 @@ export function transformationsString(t: TransformOptions): string {
     .join(',');
 }
 
+/**
+ * The `x-transformations` header supabase/storage sends with a transformed image: the operations
+ * in its image proxy's (imgproxy's) words, e.g. `height:200,width:200,resizing_type:fill,quality:60`
+ * (cover = fill, contain = fit, fill = force).
+ */
+export function transformationsHeader(t: TransformOptions): string {
+  const parts: string[] = [];
+  if (t.height !== undefined) parts.push(`height:${t.height}`);
+  if (t.width !== undefined) parts.push(`width:${t.width}`);
+  if (t.width !== undefined || t.height !== undefined) parts.push(`resizing_type:${({ cover: 'fill', contain: 'fit', fill: 'force' } as const)[t.resize ?? 'cover']}`);
+  if (t.quality !== undefined) parts.push(`quality:${t.quality}`);
+  if (t.format !== undefined) parts.push(`format:${t.format}`);
+  return parts.join(',');
+}
+
 export function parseTransformations(s: string | undefined): TransformOptions {
   const q: Record<string, string> = {};
   for (const part of (s ?? '').split(',')) {

@@ -35,10 +35,10 @@ export default function listObjectsV2(app: FastifyInstance, scope: RouteScope): 
 
     const hasNext = rows.length > limit;
     const page = rows.slice(0, limit);
-    const folders: { id: null; name: string }[] = [];
+    const folders: { id: null; key: string | null; name: string }[] = [];
     const objects: Record<string, unknown>[] = [];
     for (const r of page) {
-      if (r.id === null) folders.push({ id: null, name: r.name });
+      if (r.id === null) folders.push({ id: null, key: r.key, name: r.name });
       else {
         objects.push({
           id: r.id, name: r.name, ...(delimiter ? { key: r.key } : {}), metadata: r.metadata,

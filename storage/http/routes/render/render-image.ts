@@ -5,7 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ObjectRow } from '../../../db.ts';
 import { contentDisposition, downloadParam } from '../../../names.ts';
 import type { ObjectMetadata, ObjectStorage } from '../../../object.ts';
-import { FORMAT_MIME, requestedFormat, transformImage, transformationsString, type TransformOptions } from '../../../transform.ts';
+import { FORMAT_MIME, requestedFormat, transformImage, transformationsHeader, transformationsString, type TransformOptions } from '../../../transform.ts';
 
 export async function renderImage(objects: ObjectStorage, req: FastifyRequest, reply: FastifyReply, o: ObjectRow, t: TransformOptions): Promise<FastifyReply> {
   const meta = o.metadata as unknown as ObjectMetadata;
@@ -21,6 +21,8 @@ export async function renderImage(objects: ObjectStorage, req: FastifyRequest, r
   const { data, format } = await transformImage(bytes, t, requested, mime);
   const download = downloadParam(req.query);
   if (download !== undefined) reply.header('content-disposition', contentDisposition(download || `${path.posix.parse(o.name).name}.${format === 'jpeg' ? 'jpg' : format}`));
+  const applied = transformationsHeader(t);
+  if (applied) reply.header('x-transformations', applied);
   cacheHeaders().header('content-type', FORMAT_MIME[format]).header('content-length', data.length);
   return reply.send(data);
 }
