@@ -80,6 +80,15 @@ describe('admin API: addresses are validated as GoTrue does', () => {
   });
 });
 
+describe('bad tokens', () => {
+  it('signOut with a token that is no JWT gets GoTrue\'s 403 bad_jwt "invalid JWT: …", also through the gateway', async () => {
+    const admin = createClient(t.stack.url, t.db.config.serviceRoleKey, { auth: { persistSession: false } });
+    const { error } = await admin.auth.admin.signOut('this-is-a-bad-token');
+    expect(error).toMatchObject({ status: 403, code: 'bad_jwt' });
+    expect(error!.message).toMatch(/^invalid JWT/);
+  });
+});
+
 describe('admin listUsers', () => {
   const emails = ['list-old@example.com', 'list-mid@example.com', 'list-new@example.com'];
 

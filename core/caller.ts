@@ -20,7 +20,7 @@ export interface EdgeIdentity {
   claims: JwtClaims;
 }
 
-export type Denial = { ok: false; status: 401; body: Record<string, unknown>; headers?: Record<string, string> };
+export type Denial = { ok: false; status: number; body: Record<string, unknown>; headers?: Record<string, string> };
 export type VerifyResult = { ok: true; identity: EdgeIdentity } | Denial;
 
 export const NO_TENANT = 'anon';

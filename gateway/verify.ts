@@ -10,6 +10,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { first, type Denial, type EdgeIdentity } from '../core/caller.ts';
 import { bearerToken, unsecuredJwtError } from '../core/jwt.ts';
 import type { ServiceName } from '../core/service.ts';
+import { API_VERSION, AUTH_ERRORS } from '../auth/errors.ts';
 
 /** The identity as ForwardAuth response headers (Traefik copies exactly these to the request). */
 export function identityHeaders(identity: EdgeIdentity): Record<string, string> {
@@ -23,11 +24,19 @@ const TOKEN_FAILURES = new Set(['jwt_expired', 'jwt_malformed', 'jwt_invalid_sig
  * ask here). On REST routes a bad user token is answered the way PostgREST answers it (Supabase lets the
  * token through to PostgREST): `{code: PGRST301|PGRST303, message, details, hint}` with a
  * `WWW-Authenticate: Bearer error="invalid_token"` header, so supabase-js apps see the codes they
- * know (`PGRST303` "JWT expired"). API key problems keep the gateway's answer, as Supabase's.
+ * know (`PGRST303` "JWT expired"). On auth routes it is GoTrue's answer (Supabase lets the token
+ * through to GoTrue): 403 `bad_jwt` "invalid JWT: …" in the shape the client's API version asks for.
+ * API key problems keep the gateway's answer, as Supabase's.
  */
 export function denialFor(service: ServiceName | undefined, denied: Denial, headers: IncomingHttpHeaders): Denial {
   const code = typeof denied.body.code === 'string' ? denied.body.code : '';
-  if (service !== 'rest' || !TOKEN_FAILURES.has(code)) return denied;
+  if (!TOKEN_FAILURES.has(code)) return denied;
+  if (service === 'auth') {
+    const modern = first(headers['x-supabase-api-version']) === API_VERSION;
+    const versionHeader: Record<string, string> = modern ? { 'x-supabase-api-version': API_VERSION } : {};
+    return { ok: false, status: 403, body: AUTH_ERRORS.badJwt(String(denied.body.message ?? '')).render(modern), headers: { 'x-sb-error-code': 'bad_jwt', ...versionHeader } };
+  }
+  if (service !== 'rest') return denied;
   const message = String(denied.body.message ?? '');
   let pgrst: { code: string; message: string; details?: string };
   const unsecured = unsecuredJwtError(bearerToken(first(headers.authorization)) ?? '');
