@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveOne, type RunningStack } from '../cli/stack.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE } from '../db/unavailable.ts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
-import { startDbProxy, type DbProxy } from '../test/helpers/db-outage.ts';
+import { startDbProxy, throughProxy, type DbProxy } from '../test/helpers/db-outage.ts';
 
 let db: TestDatabase;
 let auth: RunningStack;
@@ -34,11 +34,9 @@ function expectNothingInternal(text: string) {
 beforeAll(async () => {
   db = await createTestDatabase({ AUTH_BCRYPT_COST: '4', AUTH_AUTOCONFIRM: 'true' });
   pg = await startDbProxy();
-  const url = new URL(db.url);
-  url.port = String(pg.port);
   auth = await serveOne(
     'auth',
-    { ...db.config, host: '127.0.0.1', postgres: { ...db.config.postgres, port: pg.port, url: url.href }, ports: { ...db.config.ports, auth: 0 } },
+    { ...db.config, host: '127.0.0.1', postgres: throughProxy(db.config.postgres, pg), ports: { ...db.config.ports, auth: 0 } },
     pino({ level: 'silent' }),
   );
   const created = await client(db.config.serviceRoleKey).auth.admin.createUser({ email: 'ann@example.com', password: 'secret123', email_confirm: true });

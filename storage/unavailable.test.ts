@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveOne, type RunningStack } from '../cli/stack.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE } from '../db/unavailable.ts';
 import { createTestDatabase, type TestDatabase, testToken } from '../test/helpers/db.ts';
-import { startDbProxy, type DbProxy } from '../test/helpers/db-outage.ts';
+import { startDbProxy, throughProxy, type DbProxy } from '../test/helpers/db-outage.ts';
 
 let db: TestDatabase;
 let proxy: DbProxy;
@@ -25,15 +25,9 @@ beforeAll(async () => {
   await db.admin.query(`insert into storage.buckets (id, name, public) values ('up', 'up', false), ('uppub', 'uppub', true)`);
   await db.admin.query(`create policy "up: all" on storage.objects for all to authenticated using (bucket_id = 'up') with check (bucket_id = 'up')`);
   proxy = await startDbProxy();
-  const url = new URL(db.config.postgres.url);
-  url.host = `127.0.0.1:${proxy.port}`;
-  proxiedUrl = url.toString();
-  const config = {
-    ...db.config,
-    host: '127.0.0.1',
-    ports: { ...db.config.ports, storage: 0 },
-    postgres: { ...db.config.postgres, host: '127.0.0.1', port: proxy.port, url: url.toString() },
-  };
+  const postgres = throughProxy(db.config.postgres, proxy);
+  proxiedUrl = postgres.url;
+  const config = { ...db.config, host: '127.0.0.1', ports: { ...db.config.ports, storage: 0 }, postgres };
   storage = await serveOne('storage', config, pino({ level: 'silent' }));
   userToken = await testToken({ role: 'authenticated', sub: '88888888-8888-4888-8888-88888888888a' });
 });

@@ -7,7 +7,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveOne, startStack, type RunningStack } from '../cli/stack.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startDbProxy, type DbProxy } from './helpers/db-outage.ts';
+import { startDbProxy, throughProxy, type DbProxy } from './helpers/db-outage.ts';
 
 let db: TestDatabase;
 let proxy: DbProxy;
@@ -16,9 +16,7 @@ let stack: RunningStack;
 beforeAll(async () => {
   db = await createTestDatabase();
   proxy = await startDbProxy();
-  const url = new URL(db.config.postgres.url);
-  url.port = String(proxy.port);
-  db.config.postgres = { ...db.config.postgres, url: url.toString(), port: proxy.port };
+  db.config.postgres = throughProxy(db.config.postgres, proxy);
   db.config.port = 0;
   db.config.host = '127.0.0.1';
   stack = await startStack(db.config, pino({ level: 'silent' }));

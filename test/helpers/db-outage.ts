@@ -6,6 +6,7 @@
  */
 import net from 'node:net';
 import { inject } from 'vitest';
+import type { PostgresConfig } from '../../config/load.ts';
 
 export interface DbProxy {
   port: number;
@@ -76,4 +77,12 @@ export async function startDbProxy(): Promise<DbProxy> {
     },
     close: stop,
   };
+}
+
+/** A stack's Postgres settings with every connection going through `proxy` instead. */
+export function throughProxy(postgres: PostgresConfig, proxy: DbProxy): PostgresConfig {
+  const url = new URL(postgres.url);
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  return { ...postgres, host: '127.0.0.1', port: proxy.port, url: url.toString() };
 }
