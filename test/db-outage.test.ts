@@ -3,31 +3,25 @@
  * names an internal host, port or path; once it is back, requests succeed again without a
  * restart. The database is taken away by cutting a TCP proxy in front of it (test/helpers/db-outage.ts).
  */
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startDbProxy, throughProxy, type DbProxy } from './helpers/db-outage.ts';
+import type { RunningStack } from '../cli/stack.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { startStackBehindProxy, type DbProxy, type StackBehindProxy } from './helpers/db-outage.ts';
 import { readFile } from 'node:fs/promises';
 
 let db: TestDatabase;
 let proxy: DbProxy;
 let stack: RunningStack;
 
+let running: StackBehindProxy;
+
 beforeAll(async () => {
-  db = await createTestDatabase();
-  await db.admin.query(await readFile(new URL('./fixtures/rest-basic.sql', import.meta.url), 'utf8'));
-  proxy = await startDbProxy();
-  db.config.postgres = throughProxy(db.config.postgres, proxy);
-  db.config.port = 0;
-  db.config.host = '127.0.0.1';
-  stack = await startStack(db.config, pino({ level: 'silent' }));
+  running = await startStackBehindProxy(async (d) => d.admin.query(await readFile(new URL('./fixtures/rest-basic.sql', import.meta.url), 'utf8')));
+  ({ db, proxy, stack } = running);
 });
 
 afterAll(async () => {
-  await stack?.close().catch(() => undefined);
-  await proxy?.close();
-  await db?.drop();
+  await running?.close();
 });
 
 /** Internals a body must never name: hosts, ports, paths, driver messages. */

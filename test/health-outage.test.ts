@@ -5,27 +5,23 @@
  */
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveOne, startStack, type RunningStack } from '../cli/stack.ts';
-import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
-import { startDbProxy, throughProxy, type DbProxy } from './helpers/db-outage.ts';
+import { serveOne, type RunningStack } from '../cli/stack.ts';
+import type { TestDatabase } from './helpers/db.ts';
+import { startStackBehindProxy, type DbProxy, type StackBehindProxy } from './helpers/db-outage.ts';
 
 let db: TestDatabase;
 let proxy: DbProxy;
 let stack: RunningStack;
 
+let running: StackBehindProxy;
+
 beforeAll(async () => {
-  db = await createTestDatabase();
-  proxy = await startDbProxy();
-  db.config.postgres = throughProxy(db.config.postgres, proxy);
-  db.config.port = 0;
-  db.config.host = '127.0.0.1';
-  stack = await startStack(db.config, pino({ level: 'silent' }));
+  running = await startStackBehindProxy();
+  ({ db, proxy, stack } = running);
 });
 
 afterAll(async () => {
-  await stack?.close().catch(() => undefined);
-  await proxy?.close();
-  await db?.drop();
+  await running?.close();
 });
 
 async function health(): Promise<{ status: number; services: Record<string, { status: string }> }> {

@@ -6,7 +6,10 @@
  */
 import net from 'node:net';
 import { inject } from 'vitest';
+import pino from 'pino';
+import { startStack, type RunningStack } from '../../cli/stack.ts';
 import type { PostgresConfig } from '../../config/load.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
 
 export interface DbProxy {
   port: number;
@@ -85,4 +88,32 @@ export function throughProxy(postgres: PostgresConfig, proxy: DbProxy): Postgres
   url.hostname = '127.0.0.1';
   url.port = String(proxy.port);
   return { ...postgres, host: '127.0.0.1', port: proxy.port, url: url.toString() };
+}
+
+export interface StackBehindProxy {
+  db: TestDatabase;
+  proxy: DbProxy;
+  stack: RunningStack;
+  close(): Promise<void>;
+}
+
+/** The whole embedded stack over a fresh database reached only through a proxy; `prepare` runs on the database first. */
+export async function startStackBehindProxy(prepare?: (db: TestDatabase) => Promise<unknown>): Promise<StackBehindProxy> {
+  const db = await createTestDatabase();
+  await prepare?.(db);
+  const proxy = await startDbProxy();
+  db.config.postgres = throughProxy(db.config.postgres, proxy);
+  db.config.port = 0;
+  db.config.host = '127.0.0.1';
+  const stack = await startStack(db.config, pino({ level: 'silent' }));
+  return {
+    db,
+    proxy,
+    stack,
+    async close() {
+      await stack.close().catch(() => undefined);
+      await proxy.close();
+      await db.drop();
+    },
+  };
 }
