@@ -41,6 +41,26 @@ const KeepIdColumnPlugin: GraphileConfig.Plugin = {
     },
   },
 };
+/**
+ * A function named like a table of its schema (how a REST computed relationship overrides a foreign
+ * key, `posts(authors)` beside table `posts`) would be a second GraphQL resource of that name, and
+ * PostGraphile then never builds the schema: such a function is named `<name>_computed` unless a
+ * `@name` smart tag names it.
+ */
+const DistinctFunctionNamesPlugin: GraphileConfig.Plugin = {
+  name: 'NextMavensDistinctFunctionNamesPlugin',
+  version: '1.0.0',
+  inflection: {
+    replace: {
+      functionResourceName(previous, _options, details) {
+        const name = previous!.call(this, details);
+        const { pgProc } = details;
+        if (typeof pgProc.getTagsAndDescription().tags.name === 'string') return name;
+        return pgProc.getNamespace()?.getClass({ name: pgProc.proname }) ? `${name}_computed` : name;
+      },
+    },
+  },
+};
 const V1_PATH = '/graphql/v1';
 
 export async function createGraphqlService(ctx: ServiceContext): Promise<Service> {
@@ -73,7 +93,7 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
     // Supabase users expect `id` to be the row's id (not a Relay global id), and relations,
     // ordering and filters on every column, indexed or not (as pg_graphql and REST offer).
     disablePlugins: ['NodePlugin', 'PgIndexBehaviorsPlugin'],
-    plugins: [KeepIdColumnPlugin, RowChangeSubscriptionsPlugin, DatabaseUnavailableStatusPlugin],
+    plugins: [KeepIdColumnPlugin, DistinctFunctionNamesPlugin, RowChangeSubscriptionsPlugin, DatabaseUnavailableStatusPlugin],
     pgServices: [
       makePgService({
         // PostGraphile owns this pool (and its LISTEN connection) so that release() ends them.
