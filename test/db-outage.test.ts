@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningStack } from '../cli/stack.ts';
 import type { TestDatabase } from './helpers/db.ts';
 import { startStackBehindProxy, type DbProxy, type StackBehindProxy } from './helpers/db-outage.ts';
-import { readFile } from 'node:fs/promises';
 
 let db: TestDatabase;
 let proxy: DbProxy;
@@ -16,7 +15,7 @@ let stack: RunningStack;
 let running: StackBehindProxy;
 
 beforeAll(async () => {
-  running = await startStackBehindProxy(async (d) => d.admin.query(await readFile(new URL('./fixtures/rest-basic.sql', import.meta.url), 'utf8')));
+  running = await startStackBehindProxy({ fixtures: 'rest-basic.sql' });
   ({ db, proxy, stack } = running);
 });
 

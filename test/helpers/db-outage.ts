@@ -6,10 +6,10 @@
  */
 import net from 'node:net';
 import { inject } from 'vitest';
-import pino from 'pino';
-import { startStack, type RunningStack } from '../../cli/stack.ts';
+import type { RunningStack } from '../../cli/stack.ts';
 import type { PostgresConfig } from '../../config/load.ts';
-import { createTestDatabase, type TestDatabase } from './db.ts';
+import type { TestDatabase } from './db.ts';
+import { startTestStack, type TestStackOptions } from './stack.ts';
 
 export interface DbProxy {
   port: number;
@@ -97,23 +97,18 @@ export interface StackBehindProxy {
   close(): Promise<void>;
 }
 
-/** The whole embedded stack over a fresh database reached only through a proxy; `prepare` runs on the database first. */
-export async function startStackBehindProxy(prepare?: (db: TestDatabase) => Promise<unknown>): Promise<StackBehindProxy> {
-  const db = await createTestDatabase();
-  await prepare?.(db);
+/** The whole embedded stack (test/helpers/stack.ts) over a fresh database reached only through a proxy. */
+export async function startStackBehindProxy(opts: Omit<TestStackOptions, 'configure'> = {}): Promise<StackBehindProxy> {
   const proxy = await startDbProxy();
-  db.config.postgres = throughProxy(db.config.postgres, proxy);
-  db.config.port = 0;
-  db.config.host = '127.0.0.1';
-  const stack = await startStack(db.config, pino({ level: 'silent' }));
+  const t = await startTestStack({ ...opts, configure: (db) => void (db.config.postgres = throughProxy(db.config.postgres, proxy)) });
   return {
-    db,
+    ...t,
     proxy,
-    stack,
     async close() {
-      await stack.close().catch(() => undefined);
+      // The stack may fail to close cleanly while its database is cut; the database is dropped anyway.
+      await t.stack.close().catch(() => undefined);
       await proxy.close();
-      await db.drop();
+      await t.db.drop();
     },
   };
 }

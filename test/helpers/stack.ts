@@ -13,12 +13,21 @@ export interface TestStack {
   close(): Promise<void>;
 }
 
-export async function startTestStack(opts: { fixtures?: string; sql?: string; env?: Record<string, string> } = {}): Promise<TestStack> {
+export interface TestStackOptions {
+  fixtures?: string;
+  sql?: string;
+  env?: Record<string, string>;
+  /** Last changes to the configuration before the stack starts (e.g. its Postgres through a proxy). */
+  configure?: (db: TestDatabase) => void;
+}
+
+export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
   const db = await createTestDatabase(opts.env);
   if (opts.fixtures) await db.admin.query(await readFile(new URL(`../fixtures/${opts.fixtures}`, import.meta.url), 'utf8'));
   if (opts.sql) await db.admin.query(opts.sql);
   db.config.port = 0;
   db.config.host = '127.0.0.1';
+  opts.configure?.(db);
   const stack = await startStack(db.config, pino({ level: 'silent' }));
   return {
     db,
