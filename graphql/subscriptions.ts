@@ -95,7 +95,6 @@ const TABLES_QUERY = `
 
 const TABLES_KEY = 'nextmavensSubscriptionTables';
 export const channelOf = (oid: number) => `graphql_changes:${oid}`;
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 function parseNotification(raw: unknown): ChangeNotification | null {
   try {
