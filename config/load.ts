@@ -69,7 +69,7 @@ export interface Config {
     mailFrom: { address: string; name: string };
     oauth: { google?: OAuthProviderConfig; github?: OAuthProviderConfig };
   };
-  telegram: { botToken?: string; channelId?: string };
+  telegram: { botToken?: string; channelId?: string; apiUrl: string };
   storage: StorageConfig;
 }
 
@@ -191,6 +191,13 @@ function oauthProvider<P extends 'GOOGLE' | 'GITHUB'>(r: EnvReader, prefix: P, a
     return value.replace(/\/+$/, '');
   };
   return { clientId, clientSecret, authorizeUrl: url(authorize), tokenUrl: url(token), apiUrl: url(api) };
+}
+
+/** An absolute http(s) URL without a trailing slash. */
+function absoluteUrl(r: EnvReader, name: EnvName): string {
+  const value = (r.raw(name) ?? '').replace(/\/+$/, '');
+  if (!/^https?:\/\//.test(value) || !URL.canParse(value)) r.problems.push(`${name} must be an absolute http(s) URL`);
+  return value;
 }
 
 function storageConfig(r: EnvReader): StorageConfig {
@@ -372,7 +379,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
         github: oauthProvider(r, 'GITHUB', 'AUTHORIZE_URL', 'TOKEN_URL', 'API_URL'),
       },
     },
-    telegram: { botToken: r.raw('TELEGRAM_BOT_TOKEN'), channelId: r.raw('TELEGRAM_CHANNEL_ID') },
+    telegram: { botToken: r.raw('TELEGRAM_BOT_TOKEN'), channelId: r.raw('TELEGRAM_CHANNEL_ID'), apiUrl: absoluteUrl(r, 'TELEGRAM_API_URL') },
     storage: storageConfig(r),
   };
   if (r.problems.length > 0) throw new ConfigError(r.problems);

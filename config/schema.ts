@@ -103,6 +103,7 @@ const SPECS = [
   // Alerts
   { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional).' },
   { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional).' },
+  { name: 'TELEGRAM_API_URL', group: 'Alerts', default: 'https://api.telegram.org', description: 'Base URL of the Telegram Bot API (alerts and the telegram storage backend); tests point it at a local fake.' },
   // Runtime
   { name: 'DATA_DIR', group: 'Runtime', default: './.nextmavens', description: 'Where the embedded Postgres cluster, generated secrets and local files live.' },
   { name: 'LOG_LEVEL', group: 'Runtime', default: 'info', description: 'fatal | error | warn | info | debug | trace | silent.' },
