@@ -107,7 +107,7 @@ export async function deliverChanges(deps: DeliveryDeps, txs: Transaction[]): Pr
 }
 
 /**
- * What one claims group may learn of a change (protocols.md §1.6; docs/realtime-changes.md):
+ * What one claims group may learn of a change (docs/protocols.md §1.6; docs/realtime-changes.md):
  * - INSERT/UPDATE: nothing unless it may SELECT the new row as committed; then the row, and for
  *   UPDATE the old row if it may SELECT that too (REPLICA IDENTITY FULL), else the old key.
  * - DELETE: only the key, to every subscriber of the table (as Supabase). Filters see the whole

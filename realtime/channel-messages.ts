@@ -1,5 +1,5 @@
 /**
- * What a client says on its channels (protocols.md §1.4–1.11): joins (private-channel policies,
+ * What a client says on its channels (docs/protocols.md §1.4–1.11): joins (private-channel policies,
  * postgres_changes bindings checked against the publication and the role's table privileges,
  * answered once the replication slot is ready), leaves, broadcast, presence and token refresh,
  * and the token-expiry watchdog. Broadcasts fan out here and, clustered, through the bus.

@@ -74,6 +74,6 @@ export const send = (conn: Connection, msg: PhxMessage) => sendFrame(conn, encod
 export const reply = (conn: Connection, m: PhxMessage, status: 'ok' | 'error', response: unknown) =>
   send(conn, { join_ref: m.join_ref, ref: m.ref, topic: m.topic, event: 'phx_reply', payload: { status, response } });
 
-/** A `system` message on a channel (protocols.md §1.5). */
+/** A `system` message on a channel (docs/protocols.md §1.5). */
 export const system = (ch: Channel, status: 'ok' | 'error', message: string, extension = 'system') =>
   send(ch.conn, { join_ref: ch.joinRef, ref: null, topic: ch.topic, event: 'system', payload: { extension, status, message, channel: ch.topic.slice('realtime:'.length) } });

@@ -1,5 +1,5 @@
 /**
- * postgres_changes subscription filters (protocols.md §1.7): `col=op.value`, comma-separated
+ * postgres_changes subscription filters (docs/protocols.md §1.7): `col=op.value`, comma-separated
  * conditions ANDed, operators eq, neq, lt, lte, gt, gte, in (with `not.`), evaluated against
  * the changed row's values.
  */

@@ -1,5 +1,5 @@
 /**
- * Phoenix channel wire format as @supabase/realtime-js speaks it (protocols.md §1.2): vsn 1.0.0
+ * Phoenix channel wire format as @supabase/realtime-js speaks it (docs/protocols.md §1.2): vsn 1.0.0
  * JSON objects, vsn 2.0.0 JSON arrays, and the binary user-broadcast frames of vsn 2.0.0
  * (kind 3 client → server, kind 4 server → client).
  */

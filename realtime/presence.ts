@@ -1,5 +1,5 @@
 /**
- * Presence (protocols.md §1.10): this instance's presences live with their channel; other
+ * Presence (docs/protocols.md §1.10): this instance's presences live with their channel; other
  * instances' presences (clustered) are kept per instance, updated from their diffs and
  * snapshots over the bus, and dropped when they die. Every change is told to the local
  * subscribers of the topic as a presence_diff; local changes are also published.

@@ -1,5 +1,5 @@
 /**
- * Realtime's HTTP side: the REST broadcast endpoints (protocols.md §1.9; realtime-js httpSend)
+ * Realtime's HTTP side: the REST broadcast endpoints (docs/protocols.md §1.9; realtime-js httpSend)
  * and `/health`. The caller is the Bearer token, else the apikey header; like the edge, only API
  * roles. Private messages need RLS INSERT on realtime.messages (authorization.ts).
  */

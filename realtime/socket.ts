@@ -1,5 +1,5 @@
 /**
- * The WebSocket transport at `/realtime/v1/websocket` (protocols.md §1.1–1.3): the upgrade (the
+ * The WebSocket transport at `/realtime/v1/websocket` (docs/protocols.md §1.1–1.3): the upgrade (the
  * API key is checked before the handshake), Phoenix frames in and out, heartbeats, the message
  * rate limits (message-rate.ts) and the per-socket queue: messages are handled one at a time, in
  * order, as a Phoenix socket does; a socket with too many waiting is closed.

@@ -1,6 +1,6 @@
 /**
  * The parsed form of a PostgREST request's query string and headers (see
- * ../shared/reference/postgrest.md §1–2). Produced by rest/parse/*, consumed by the planner.
+ * docs/postgrest.md §1–2). Produced by rest/parse/*, consumed by the planner.
  * Nothing here has been checked against the schema yet: names are as the client wrote them.
  */
 

@@ -1,7 +1,7 @@
 /**
  * REST errors as PostgREST v13 renders them: exactly `{code, details, hint, message}` with
  * PGRST codes for request problems and SQLSTATE → HTTP status for database errors
- * (../shared/reference/postgrest.md §3). One error type, one renderer.
+ * (docs/postgrest.md §3). One error type, one renderer.
  */
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 

@@ -1,6 +1,6 @@
 /**
  * Property-based security fuzz of the REST engine over HTTP: random and adversarial requests built
- * from the PostgREST grammar (../shared/reference/postgrest.md §1–2) go through the embedded stack
+ * from the PostgREST grammar (docs/postgrest.md §1–2) go through the embedded stack
  * to the real engine and a real Postgres (rest-basic.sql plus the extras below). Real table, column,
  * relationship and function names are mixed with hostile ones (SQL injection strings, quotes, null
  * bytes, huge numbers, unicode, deep nesting).

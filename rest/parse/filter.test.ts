@@ -3,7 +3,8 @@ import type { Field, Filter, LogicTree } from '../ast.ts';
 import { RestError } from '../errors.ts';
 import { parseError } from './expect-error.ts';
 import { filter, fld } from './test-builders.ts';
-import { MAX_NESTING, parseField, parseFilterValue, parseLogicPath, parseLogicTree, parseTreePath, tryParseFilterValue } from './filter.ts';
+import { MAX_NESTING } from './lexer.ts';
+import { parseField, parseFilterValue, parseLogicPath, parseLogicTree, parseTreePath, tryParseFilterValue } from './filter.ts';
 
 const id: Field = { name: 'id', jsonPath: [] };
 const f = (value: string) => parseFilterValue(id, value);

@@ -1,6 +1,6 @@
 /**
  * Request headers that shape a PostgREST request: `Prefer` (§2.1), `Accept` (§2.3) and
- * `Range` (§2.2) of ../../shared/reference/postgrest.md. No regex here can backtrack
+ * `Range` (§2.2) of docs/postgrest.md. No regex here can backtrack
  * super-linearly.
  */
 import type { MediaType, Preferences, RangeHeader } from '../ast.ts';

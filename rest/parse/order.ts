@@ -1,5 +1,5 @@
 /**
- * The `order` query parameter (../../shared/reference/postgrest.md §1.7):
+ * The `order` query parameter (docs/postgrest.md §1.7):
  *
  * ```
  * order := term ("," term)*
@@ -8,7 +8,7 @@
  * ```
  */
 import type { Field, OrderTerm } from '../ast.ts';
-import { Cursor, ParseFailure, fieldName, fieldWithPath, runParser } from './filter.ts';
+import { Cursor, ParseFailure, fieldName, fieldWithPath, runParser } from './lexer.ts';
 
 /** `relation(field)` (a related order), or undefined with the cursor untouched. */
 function relatedField(c: Cursor): { relation: string; field: Field } | undefined {

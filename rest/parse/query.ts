@@ -1,5 +1,5 @@
 /**
- * A request's query string → ParsedQuery (../../shared/reference/postgrest.md §1.2, §1.8, §1.10,
+ * A request's query string → ParsedQuery (docs/postgrest.md §1.2, §1.8, §1.10,
  * §5.1). Keys are classified by their last dot-separated segment:
  *
  * - `select`, `columns`, `on_conflict`: exact key only, first occurrence;
@@ -13,7 +13,8 @@
  */
 import type { AtPath, Filter, LogicTree, OrderTerm, ParsedQuery } from '../ast.ts';
 import { ERRORS } from '../errors.ts';
-import { parseFilterValue, parseLogicPath, parseLogicTree, parseTreePath, requireFieldName, runParser, tryParseFilterValue } from './filter.ts';
+import { parseFilterValue, parseLogicPath, parseLogicTree, parseTreePath, tryParseFilterValue } from './filter.ts';
+import { requireFieldName, runParser } from './lexer.ts';
 import { parseInteger } from './headers.ts';
 import { parseOrder } from './order.ts';
 import { parseSelect } from './select.ts';

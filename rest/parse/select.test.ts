@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SelectItem } from '../ast.ts';
 import { parseError } from './expect-error.ts';
-import { MAX_NESTING } from './filter.ts';
+import { MAX_NESTING } from './lexer.ts';
 import { parseSelect } from './select.ts';
 
 

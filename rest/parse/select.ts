@@ -1,5 +1,5 @@
 /**
- * The `select` query parameter (../../shared/reference/postgrest.md §1.4):
+ * The `select` query parameter (docs/postgrest.md §1.4):
  *
  * ```
  * list        := [item ("," item)*]                       ; whitespace around items allowed
@@ -13,7 +13,7 @@
  * ```
  */
 import type { AggregateFn, EmbedItem, SelectItem } from '../ast.ts';
-import { Cursor, FIELD_NAME, MAX_NESTING, ParseFailure, fieldName, identifier, jsonPath, requireFieldName, runParser } from './filter.ts';
+import { Cursor, FIELD_NAME, MAX_NESTING, ParseFailure, fieldName, identifier, jsonPath, requireFieldName, runParser } from './lexer.ts';
 
 const AGGREGATES: readonly AggregateFn[] = ['sum', 'avg', 'count', 'max', 'min'];
 

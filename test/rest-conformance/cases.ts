@@ -1,5 +1,5 @@
 /**
- * The PostgREST v13 conformance cases of shared/reference/postgrest.md §9 as data, over the
+ * The PostgREST v13 conformance cases of docs/postgrest.md §9 as data, over the
  * fixtures in ./fixtures.sql. Each case is one HTTP request (after optional `setup` requests)
  * and what PostgREST answers: status, body, headers. conformance.test.ts sends them to our REST
  * engine or to a real PostgREST.

@@ -1,5 +1,5 @@
 /**
- * PostgREST v13 conformance suite: the §9 cases of shared/reference/postgrest.md (./cases.ts)
+ * PostgREST v13 conformance suite: the §9 cases of docs/postgrest.md (./cases.ts)
  * over the fixtures in ./fixtures.sql, run against our REST engine or against a real PostgREST.
  *
  * Our engine (default): boots the embedded stack on a cloned test database with the fixtures
