@@ -1,27 +1,15 @@
 /**
- * Turns a parsed query (select, filters, logic trees, order, limits) over a relation into SQL:
- * the root relation with one LATERAL subquery per embedded resource, built recursively, so
- * Postgres builds the whole JSON body (§12 of the reference). Every identifier comes from the
- * model; every value is a bind parameter.
+ * SQL of a read tree (rest/plan/read-tree.ts): the root relation with one LATERAL subquery per
+ * embedded resource, rendered recursively, so Postgres builds the whole JSON body (docs/postgrest.md
+ * §12). Every identifier comes from the model; every value is a bind parameter. The tree is only
+ * read here: relationships were resolved by the plan.
  */
-import type { AtPath, EmbedItem, Field, Filter, LogicTree, OrderTerm, ParsedQuery, SelectItem } from './ast.ts';
-import { ERRORS, RestError } from './errors.ts';
-import type { Column, Relation, Relationship, RestModel } from './model.ts';
-import { isToOne, resolveRelationship } from './relationships.ts';
-import { arrayLiteral, ident, Params, qualified, typeSql } from './sql.ts';
-
-/** An embedded resource in the request tree. */
-interface EmbedNode {
-  item: EmbedItem;
-  relationship: Relationship;
-  toOne: boolean;
-  /** SQL alias of the lateral join. */
-  joinAlias: string;
-  /** SQL alias of the embedded relation inside its subquery. */
-  alias: string;
-  path: string[];
-  children: EmbedNode[];
-}
+import type { Field, Filter, LogicTree, OrderTerm, SelectItem } from '../ast.ts';
+import { ERRORS, RestError } from '../errors.ts';
+import type { Column, Relation, RestModel } from '../model.ts';
+import { capRows } from '../plan/read.ts';
+import { Aliases, findEmbed, type EmbedNode, type ReadTree } from '../plan/read-tree.ts';
+import { arrayLiteral, ident, Params, qualified, typeSql } from '../sql.ts';
 
 export interface SelectParts {
   columns: string[];
@@ -57,110 +45,43 @@ export function outputName(field: Field, alias?: string): string {
 
 const isJson = (c: Column) => c.type.schema === 'pg_catalog' && (c.type.name === 'json' || c.type.name === 'jsonb');
 
-export class QueryBuilder {
-  private readonly usedAliases = new Set<string>();
-  private readonly referencedPaths: string[][] = [];
+/** Renders one read tree; a count query and the body are two renderings of the same tree. */
+export class SelectSql {
   readonly model: RestModel;
   readonly params: Params;
-  private query: ParsedQuery;
-
+  private readonly tree: ReadTree;
+  private readonly aliases: Aliases;
   /** `db-max-rows`: every embed (and, through the callers, every read's root) returns at most this many rows. */
   readonly maxRows: number | undefined;
-  /** Aliases whose whole-row reference is not of their relation's row type (a mutation's CTE). */
-  private readonly recordAliases = new Set<string>();
-  /** Embed aliases → the name PostgREST's SQL gives that embed (`<table>_<depth>`), for error messages. */
+  /** Whether the root alias's whole-row reference is not of its relation's row type (a mutation's CTE). */
+  private readonly rootIsRecord: boolean;
+  /** Embed aliases → the name PostgREST's SQL gives that embed, for error messages. */
   private readonly errorNames = new Map<string, string>();
 
-  constructor(model: RestModel, params: Params, query: ParsedQuery, opts: { maxRows?: number } = {}) {
+  constructor(model: RestModel, params: Params, tree: ReadTree, opts: { maxRows?: number; rowIsRecord?: boolean } = {}) {
     this.model = model;
     this.params = params;
-    this.query = query;
+    this.tree = tree;
+    this.aliases = new Aliases(tree.aliases);
     this.maxRows = opts.maxRows;
+    this.rootIsRecord = opts.rowIsRecord ?? false;
+    const walk = (nodes: EmbedNode[]) => nodes.forEach((n) => (this.errorNames.set(n.alias, n.errorName), walk(n.children)));
+    walk(tree.embeds);
+  }
+
+  private get query() {
+    return this.tree.query;
   }
 
   /** The row of `rel` under `alias` as a value of the relation's type, for a computed relationship's function. */
   private rowValue(rel: Relation, alias: string): string {
     const type = qualified(rel.schema, rel.name);
-    if (!this.recordAliases.has(alias)) return `${ident(alias)}::${type}`;
+    if (!(this.rootIsRecord && alias === this.tree.alias)) return `${ident(alias)}::${type}`;
     return `row(${rel.columns.map((c) => `${ident(alias)}.${ident(c.name)}`).join(', ')})::${type}`;
   }
 
-  /** A fresh SQL alias derived from a relation name. */
-  alias(base: string): string {
-    let candidate = base;
-    for (let n = 1; this.usedAliases.has(candidate); n++) candidate = `${base}_${n}`;
-    this.usedAliases.add(candidate);
-    return candidate;
-  }
-
-  // ---------------------------------------------------------------- embed tree
-
-  private buildEmbeds(rel: Relation, items: SelectItem[], path: string[]): EmbedNode[] {
-    const nodes: EmbedNode[] = [];
-    for (const item of items) {
-      if (item.type !== 'embed') continue;
-      const relationship = resolveRelationship(this.model, rel, item);
-      const toOne = isToOne(relationship);
-      const key = item.alias ?? item.name;
-      const childPath = [...path, key];
-      const node: EmbedNode = {
-        item,
-        relationship,
-        toOne,
-        joinAlias: this.alias(`${relationship.to.name}_join`),
-        alias: this.alias(relationship.to.name),
-        path: childPath,
-        children: [],
-      };
-      this.errorNames.set(node.alias, `${relationship.to.name}_${childPath.length}`);
-      node.children = this.buildEmbeds(relationship.to, item.select, childPath);
-      nodes.push(node);
-    }
-    return nodes;
-  }
-
-  /**
-   * PostgREST names each embed's join `<origin>_<alias or name>_<depth>`, so two embeds of one
-   * level with the same name — the same target twice without an alias — make Postgres answer
-   * 42712 there (after every relationship was resolved); never a body with a duplicate key.
-   */
-  private static checkJoinNames(rel: Relation, nodes: EmbedNode[], depth: number): void {
-    const names = new Set<string>();
-    for (const node of nodes) {
-      const name = `${rel.name}_${node.item.alias ?? node.item.name}_${depth}`;
-      if (names.has(name)) throw new RestError(400, '42712', `table name "${name}" specified more than once`);
-      names.add(name);
-      QueryBuilder.checkJoinNames(node.relationship.to, node.children, depth + 1);
-    }
-  }
-
-  /** The embed a path segment names at one level: by alias, or by relation name as written. */
-  private static findEmbed(embeds: EmbedNode[], name: string): EmbedNode | undefined {
-    return embeds.find((e) => (e.item.alias ?? e.item.name) === name) ?? embeds.find((e) => e.item.name === name);
-  }
-
-  /**
-   * Every path used by filters, order, limits must name an embed of the request (PGRST108). A
-   * segment may name an embed by alias or by relation name; paths are rewritten to the embeds'
-   * keys (alias or name) so later lookups compare them exactly.
-   */
-  private checkPaths(rootEmbeds: EmbedNode[]): void {
-    const resolve = (path: string[]): string[] => {
-      let level = rootEmbeds;
-      return path.map((segment) => {
-        const node = QueryBuilder.findEmbed(level, segment);
-        if (!node) throw ERRORS.notEmbedded(segment);
-        level = node.children;
-        return node.item.alias ?? node.item.name;
-      });
-    };
-    const canonical = <T extends { path: string[] }>(list: T[]): T[] => list.map((x) => ({ ...x, path: resolve(x.path) }));
-    const q = this.query;
-    this.query = { ...q, filters: canonical(q.filters), logic: canonical(q.logic), order: canonical(q.order), limits: canonical(q.limits), offsets: canonical(q.offsets) };
-  }
-
-  /** Items addressed to `path` (paths are canonical after checkPaths). */
-  private at<T>(list: AtPath<T>[], path: string[]): T[] {
+  /** Items addressed to `path` (paths are canonical in the tree). */
+  private at<T>(list: { path: string[]; value: T }[], path: string[]): T[] {
     return list.filter((x) => samePath(x.path, path)).map((x) => x.value);
   }
 
@@ -236,7 +157,7 @@ export class QueryBuilder {
   /** A filter on an embed itself (`clients=not.is.null`) tests the join's result. */
   private embedNullFilter(embeds: EmbedNode[], f: Filter): string | undefined {
     if (f.op !== 'is' || f.field.jsonPath.length > 0 || (f.value !== 'null' && f.value !== 'not_null')) return undefined;
-    const node = QueryBuilder.findEmbed(embeds, f.field.name);
+    const node = findEmbed(embeds, f.field.name);
     if (!node) return undefined;
     const isNull = (f.value === 'null') !== f.negated;
     return `${ident(node.joinAlias)}.${ident('body')} ${isNull ? 'is null' : 'is not null'}`;
@@ -255,7 +176,7 @@ export class QueryBuilder {
   private orderSql(rel: Relation, alias: string, embeds: EmbedNode[], term: OrderTerm): string {
     let expr: string;
     if (term.relation !== undefined) {
-      const node = QueryBuilder.findEmbed(embeds, term.relation);
+      const node = findEmbed(embeds, term.relation);
       if (!node) throw ERRORS.notEmbedded(term.relation);
       if (!node.toOne || node.item.spread) throw ERRORS.relatedOrder(rel.name, term.relation);
       const target = node.relationship.to;
@@ -336,7 +257,7 @@ export class QueryBuilder {
     if (r.computed) {
       from = `${qualified(r.computed.schema, r.computed.name)}(${this.rowValue(r.from, parentAlias)}) as ${ident(a)}`;
     } else if (r.junction) {
-      const j = this.alias(`${r.junction.relation.name}_junction`);
+      const j = this.aliases.fresh(`${r.junction.relation.name}_junction`);
       const on = r.junction.junctionToColumns.map((jc, i) => `${ident(j)}.${ident(jc)} = ${ident(a)}.${ident(r.junction!.toColumns[i])}`);
       from += ` join ${qualified(r.junction.relation.schema, r.junction.relation.name)} as ${ident(j)} on ${on.join(' and ')}`;
       r.junction.junctionFromColumns.forEach((jc, i) => where.push(`${ident(j)}.${ident(jc)} = ${ident(parentAlias)}.${ident(r.junction!.fromColumns[i])}`));
@@ -391,20 +312,15 @@ export class QueryBuilder {
   }
 
   /**
-   * Everything of the root level: select list and lateral joins over `rel` aliased `alias`,
-   * root filters, order, limit and offset. Parts a statement will not use are not rendered
-   * (their bind parameters would be unused, which Postgres refuses): `columns: false` for
-   * count queries, `filters: false` for the representation of a mutation.
+   * Everything of the root level: select list and lateral joins, root filters, order, limit and
+   * offset. Parts a statement will not use are not rendered (their bind parameters would be
+   * unused, which Postgres refuses): `columns: false` for count queries, `filters: false` for the
+   * representation of a mutation.
    */
-  build(rel: Relation, alias: string, opts: { columns?: boolean; filters?: boolean; order?: boolean; rowIsRecord?: boolean } = {}): SelectParts {
+  build(opts: { columns?: boolean; filters?: boolean; order?: boolean } = {}): SelectParts {
     const { columns = true, filters = true, order = true } = opts;
-    this.usedAliases.add(alias);
-    if (opts.rowIsRecord) this.recordAliases.add(alias);
-    const items = this.query.select;
-    const embeds = this.buildEmbeds(rel, items, []);
-    this.checkPaths(embeds);
-    QueryBuilder.checkJoinNames(rel, embeds, 1);
-    const { aggregated: _aggregated, ...list } = this.selectList(rel, alias, items, embeds, columns);
+    const { rel, alias, embeds } = this.tree;
+    const { aggregated: _aggregated, ...list } = this.selectList(rel, alias, this.query.select, embeds, columns);
     return {
       ...list,
       where: filters ? this.conditions(rel, alias, [], embeds) : [],
@@ -414,20 +330,16 @@ export class QueryBuilder {
     };
   }
 
-  /** Root filters only (PATCH/DELETE targets, count queries), with no embeds. */
-  rootConditions(rel: Relation, alias: string): string[] {
-    return this.conditions(rel, alias, [], []);
+  /** Root filters only (PATCH/DELETE targets), with no embeds. */
+  rootConditions(): string[] {
+    return this.conditions(this.tree.rel, this.tree.alias, [], []);
   }
 }
 
-/** A limit capped by `db-max-rows` (PostgREST's restrictRange: the offset stays, at most maxRows rows). */
-export function capRows(limit: number | undefined, maxRows: number | undefined): number | undefined {
-  if (maxRows === undefined) return limit;
-  return limit === undefined ? maxRows : Math.min(limit, maxRows);
-}
-
-/** `select … from … joins where … order by … limit … offset …` from parts. */
-/** `range`, when given, replaces the parts' own limit and offset (undefined: none). */
+/**
+ * `select … from … joins where … order by … limit … offset …` from parts; `range`, when given,
+ * replaces the parts' own limit and offset (undefined: none).
+ */
 export function selectStatement(from: string, parts: SelectParts, params: Params, range?: { limit?: number; offset?: number }): string {
   const limit = range ? range.limit : parts.limit;
   const offset = range ? range.offset : parts.offset;
