@@ -90,7 +90,15 @@ function viewExposures(catalog: Catalog, byOid: Map<string, Relation>): Map<stri
   return out;
 }
 
-export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
+interface Relations {
+  byOid: Map<string, Relation>;
+  /** Each relation's unique column sets, its primary key first. */
+  uniques: Map<Relation, string[][]>;
+  bySchema: Map<string, Map<string, Relation>>;
+}
+
+/** The relations of the catalog, by oid and by schema and name. */
+function relationsOf(catalog: Catalog): Relations {
   const byOid = new Map<string, Relation>() // oids arrive as JSON strings;
   const uniques = new Map<Relation, string[][]>();
   const bySchema = new Map<string, Map<string, Relation>>();
@@ -117,11 +125,15 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
     uniques.set(rel, r.pk.length ? [r.pk, ...r.uniques] : r.uniques);
     (bySchema.get(r.schema) ?? bySchema.set(r.schema, new Map()).get(r.schema)!).set(r.name, rel);
   }
+  return { byOid, uniques, bySchema };
+}
 
-  // Views show columns of tables: each exposed relation that shows a table's columns, with the
-  // table column → relation column map (a table shows itself). A view inherits the primary key
-  // and foreign keys of a table whose key columns it shows, as in PostgREST.
-  const exposures = viewExposures(catalog, byOid);
+/**
+ * Views show columns of tables: each exposed relation that shows a table's columns, with the
+ * table column → relation column map (a table shows itself). A view inherits the primary key
+ * and foreign keys of a table whose key columns it shows, as in PostgREST.
+ */
+function inheritViewKeys(catalog: Catalog, { byOid, uniques }: Relations, exposures: ReturnType<typeof viewExposures>): void {
   const basePk = new Map<string, string[]>(catalog.basePrimaryKeys.map((k) => [String(k.oid), k.columns]));
   for (const r of catalog.relations) {
     const rel = byOid.get(String(r.oid))!;
@@ -134,10 +146,14 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
       uniques.set(rel, [rel.pk]);
     }
   }
+}
 
-  const rels = new Map<Relation, Relationship[]>();
-  const add = (r: Relationship) => (rels.get(r.from) ?? rels.set(r.from, []).get(r.from)!).push(r);
-  const fksByTable = new Map<Relation, { name: string; to: Relation; fromColumns: string[]; toColumns: string[] }[]>();
+type FkEdge = { name: string; to: Relation; fromColumns: string[]; toColumns: string[] };
+type AddRelationship = (r: Relationship) => void;
+
+/** Foreign keys, both ways, between every pair of relations that show their columns. */
+function foreignKeyRelationships(catalog: Catalog, { uniques }: Relations, exposures: ReturnType<typeof viewExposures>, add: AddRelationship): Map<Relation, FkEdge[]> {
+  const fksByTable = new Map<Relation, FkEdge[]>();
   for (const fk of catalog.foreignKeys) {
     for (const fromSide of exposures.get(String(fk.fromOid)) ?? []) {
       for (const toSide of exposures.get(String(fk.toOid)) ?? []) {
@@ -154,7 +170,11 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
       }
     }
   }
-  // Many-to-many: a junction with two foreign keys whose columns are all part of its primary key.
+  return fksByTable;
+}
+
+/** Many-to-many: a junction with two foreign keys whose columns are all part of its primary key. */
+function manyToManyRelationships(fksByTable: Map<Relation, FkEdge[]>, add: AddRelationship): void {
   for (const [junction, fks] of fksByTable) {
     const pk = new Set(junction.pk);
     const candidates = fks.filter((f) => f.fromColumns.every((c) => pk.has(c)));
@@ -181,10 +201,14 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
       }
     }
   }
+}
 
-  // Computed relationships (PostgREST v12+): `f(from_row) returns [setof] to` embeds as `f(*)`. One
-  // named like a related table of `from` (same schema and name) replaces the foreign-key
-  // relationships to that table, as PostgREST lets them override detected ones.
+/**
+ * Computed relationships (PostgREST v12+): `f(from_row) returns [setof] to` embeds as `f(*)`. One
+ * named like a related table of `from` (same schema and name) replaces the foreign-key
+ * relationships to that table, as PostgREST lets them override detected ones.
+ */
+function computedRelationships(catalog: Catalog, { byOid }: Relations, rels: Map<Relation, Relationship[]>, add: AddRelationship): void {
   for (const c of catalog.computedRelationships) {
     const from = byOid.get(String(c.fromOid));
     const to = byOid.get(String(c.toOid));
@@ -203,7 +227,10 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
       computed: { schema: c.schema, name: c.name, toOne: c.singleRow },
     });
   }
+}
 
+/** The functions /rpc can call and the computed columns, by schema and name, overloads in PostgREST's order. */
+function functionsOf(catalog: Catalog, { byOid }: Relations): Map<string, RestFunction[]> {
   const functions = new Map<string, RestFunction[]>();
   for (const f of catalog.functions) {
     const inArgs = f.args.filter((a) => a.mode === 'i' || a.mode === 'b' || a.mode === 'v');
@@ -241,11 +268,29 @@ export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
     (functions.get(key) ?? functions.set(key, []).get(key)!).push(fn);
   }
   for (const overloads of functions.values()) overloads.sort(compareRoutines);
+  return functions;
+}
 
+/** Type names a cast (`::type`) may use, resolved along the search path. */
+function castTypes(catalog: Catalog, schemas: string[]): Map<string, TypeRef> {
   const typesByName = new Map<string, TypeRef>();
   const searchOrder = ['pg_catalog', ...schemas, 'extensions', 'public'];
   const ranked = [...catalog.types].sort((a, b) => searchOrder.indexOf(a.schema) - searchOrder.indexOf(b.schema));
   for (const t of ranked) if (!typesByName.has(t.name)) typesByName.set(t.name, { schema: t.schema, name: t.name, kind: t.kind });
+  return typesByName;
+}
+
+export function buildRestModel(catalog: Catalog, schemas: string[]): RestModel {
+  const relations = relationsOf(catalog);
+  const { bySchema } = relations;
+  const exposures = viewExposures(catalog, relations.byOid);
+  inheritViewKeys(catalog, relations, exposures);
+  const rels = new Map<Relation, Relationship[]>();
+  const add: AddRelationship = (r) => (rels.get(r.from) ?? rels.set(r.from, []).get(r.from)!).push(r);
+  manyToManyRelationships(foreignKeyRelationships(catalog, relations, exposures, add), add);
+  computedRelationships(catalog, relations, rels, add);
+  const functions = functionsOf(catalog, relations);
+  const typesByName = castTypes(catalog, schemas);
 
   return {
     schemas,
