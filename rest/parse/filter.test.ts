@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Field, Filter, LogicTree } from '../ast.ts';
 import { RestError } from '../errors.ts';
-import { parseError } from './expect-error.ts';
-import { filter, fld } from './test-builders.ts';
+import { filter, fld, parseError } from '../../test/helpers/rest-parse.ts';
 import { MAX_NESTING } from './lexer.ts';
 import { parseField, parseFilterValue, parseLogicPath, parseLogicTree, parseTreePath, tryParseFilterValue } from './filter.ts';
 

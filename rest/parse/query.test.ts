@@ -1,8 +1,7 @@
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 import type { Field, Filter, ParsedQuery, SelectItem } from '../ast.ts';
-import { parseError } from './expect-error.ts';
-import { filter, fld } from './test-builders.ts';
+import { filter, fld, parseError } from '../../test/helpers/rest-parse.ts';
 import { parseAccept, parsePrefer } from './headers.ts';
 import { parseColumnList, parseQuery, splitQueryString } from './query.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SelectItem } from '../ast.ts';
-import { parseError } from './expect-error.ts';
+import { parseError } from '../../test/helpers/rest-parse.ts';
 import { MAX_NESTING } from './lexer.ts';
 import { parseSelect } from './select.ts';
 
