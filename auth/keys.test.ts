@@ -12,11 +12,10 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type RunningStack } from '../cli/stack.ts';
 import { loadConfig, type Config } from '../config/load.ts';
-import { generateSigningJwk, parseSigningKeys } from '../config/signing-keys.ts';
+import { createTokenSigner, generateSigningJwk, parseSigningKeys, publicJwks } from '../config/keys.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
 import { TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
-import { createTokenSigner, publicJwks } from './keys.ts';
 
 const K1 = generateSigningJwk('ES256');
 const K2 = generateSigningJwk('ES256');

@@ -4,7 +4,7 @@
  */
 import { SignJWT } from 'jose';
 import type { Config } from '../config/load.ts';
-import { signerFor } from './keys.ts';
+import { signerFor } from '../config/keys.ts';
 import type { IdentityRow, SessionRow, UserRow } from './store/index.ts';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : undefined);

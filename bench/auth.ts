@@ -15,7 +15,7 @@
  */
 import os from 'node:os';
 import { hashPassword, verifyPassword } from '../auth/passwords.ts';
-import { generateSigningJwk } from '../config/signing-keys.ts';
+import { generateSigningJwk } from '../config/keys.ts';
 import { CONNECTIONS, SECONDS, cannon, startBenchStack, type Figures } from './harness.ts';
 
 const EMAIL = 'bench@example.com';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../config/load.ts';
 import { createLogger } from '../config/logger.ts';
 import { renderEnvExample, withEnvTable } from '../config/schema.ts';
-import { generateSigningJwk, parseSigningKeys } from '../config/signing-keys.ts';
+import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
 import { migrate } from '../db/migrate.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';

@@ -6,8 +6,7 @@ import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { ENV_VARS, type EnvName } from './schema.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
-import { deriveApiKey } from './keys.ts';
-import { parseSigningKeys, type SigningKey } from './signing-keys.ts';
+import { deriveApiKey, parseSigningKeys, type SigningKey } from './keys.ts';
 
 export interface PostgresConfig {
   /** true when the stack starts its own Postgres (no DATABASE_URL / POSTGRESQL_HOST). */
