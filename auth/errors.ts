@@ -4,24 +4,26 @@
  * `{code: <status>, error_code, msg}` otherwise.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ServiceError } from '../core/errors.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export const API_VERSION = '2024-01-01';
 
-export class AuthError extends Error {
+export class AuthError extends ServiceError {
   readonly status: number;
-  readonly code: string;
   readonly extra: Record<string, unknown>;
   constructor(status: number, code: string, message: string, extra: Record<string, unknown> = {}) {
-    super(message);
-    this.name = 'AuthError';
+    super(code, message);
     this.status = status;
-    this.code = code;
     this.extra = extra;
   }
 
+  get httpStatus(): number {
+    return this.status;
+  }
+
   /** GoTrue's body for this error: `{code, message}` for API version 2024-01-01 clients, else the legacy shape. */
-  render(modern: boolean): Record<string, unknown> {
+  render(modern = true): Record<string, unknown> {
     return modern
       ? { code: this.code, message: this.message, ...this.extra }
       : { code: this.status, error_code: this.code, msg: this.message, ...this.extra };

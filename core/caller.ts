@@ -42,6 +42,16 @@ export function apiKeyOf(headers: IncomingHttpHeaders, url: string | undefined):
   return query === -1 ? undefined : new URLSearchParams(url.slice(query + 1)).get('apikey') ?? undefined;
 }
 
+/**
+ * The token a service-level request runs as: the Bearer token, else the `apikey` header — the
+ * edge's rule (verifyRequest) for services that read their caller themselves (GraphQL, realtime's
+ * REST endpoints).
+ */
+export function callerToken(headers: IncomingHttpHeaders): string | undefined {
+  const header = first(headers.apikey)?.trim();
+  return bearerToken(first(headers.authorization)) ?? (header || undefined);
+}
+
 /** The caller's tenant: the `tenant_id` claim, else `app_metadata.tenant_id`. */
 export function tenantOf(claims: JwtClaims): string | undefined {
   const top = claims.tenant_id;

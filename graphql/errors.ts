@@ -8,6 +8,7 @@
 import type { ServerResponse } from 'node:http';
 import { GraphQLError } from 'postgraphile/graphql';
 import { defaultMaskError } from 'postgraphile/grafserv';
+import { ServiceError } from '../core/errors.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export type GraphqlErrorCode =
@@ -20,14 +21,21 @@ export type GraphqlErrorCode =
   | 'DATABASE_UNAVAILABLE'
   | 'NOT_FOUND';
 
-export class GraphqlServiceError extends Error {
-  readonly code: GraphqlErrorCode;
+export class GraphqlServiceError extends ServiceError {
+  declare readonly code: GraphqlErrorCode;
   readonly statusCode: number;
   constructor(code: GraphqlErrorCode, statusCode: number, message: string) {
-    super(message);
-    this.name = 'GraphqlServiceError';
-    this.code = code;
+    super(code, message);
     this.statusCode = statusCode;
+  }
+
+  get httpStatus(): number {
+    return this.statusCode;
+  }
+
+  /** The GraphQL-over-HTTP body: one error with its stable code. */
+  render(): { errors: { message: string; extensions: { code: GraphqlErrorCode } }[] } {
+    return { errors: [{ message: this.message, extensions: { code: this.code } }] };
   }
 }
 
@@ -40,8 +48,8 @@ export const GRAPHQL_ERRORS = {
 
 /** Writes a service error as a GraphQL response (used before Grafserv sees the request). */
 export function sendGraphqlError(res: ServerResponse, err: GraphqlServiceError): void {
-  const body = JSON.stringify({ errors: [{ message: err.message, extensions: { code: err.code } }] });
-  res.writeHead(err.statusCode, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  const body = JSON.stringify(err.render());
+  res.writeHead(err.httpStatus, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
 

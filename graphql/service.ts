@@ -13,54 +13,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { postgraphile } from 'postgraphile';
-import { makePgService } from 'postgraphile/adaptors/pg';
 import { grafserv } from 'postgraphile/grafserv/node';
-import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
-import { PgSimplifyInflectionPreset } from '@graphile/simplify-inflection';
-import { PostGraphileConnectionFilterPreset } from 'postgraphile-plugin-connection-filter';
-import { bearerToken, createJwtVerifier, type JwtClaims } from '../core/jwt.ts';
-import { DatabaseUnavailableStatusPlugin, GRAPHQL_ERRORS, GraphqlServiceError, makeMaskError, sendGraphqlError } from './errors.ts';
-import { limitsPreset } from './limits.ts';
-import { committedRowCheck, RowChangeSubscriptionsPlugin, ROW_CHECK_CONTEXT } from './subscriptions.ts';
+import { createJwtVerifier, type JwtClaims } from '../core/jwt.ts';
+import { GRAPHQL_ERRORS, GraphqlServiceError, sendGraphqlError } from './errors.ts';
+import { GRAPHQL_PATH, graphqlPreset } from './preset.ts';
 import { createGraphqlWebSockets, type GraphqlWebSockets } from './websocket.ts';
 import type { Service, ServiceContext } from '../core/service.ts';
-import { isApiRole } from '../core/caller.ts';
-import { authenticatorUrl } from '../db/pool.ts';
+import { callerToken, isApiRole } from '../core/caller.ts';
 
-export const GRAPHQL_PATH = '/graphql';
-
-/** Without Relay global ids there is no `id` to avoid: keep a column named `id` as `id`. */
-const KeepIdColumnPlugin: GraphileConfig.Plugin = {
-  name: 'NextMavensKeepIdColumnPlugin',
-  version: '1.0.0',
-  inflection: {
-    replace: {
-      _attributeName(previous, _options, details) {
-        return previous!.call(this, { ...details, skipRowId: true });
-      },
-    },
-  },
-};
-/**
- * A function named like a table of its schema (how a REST computed relationship overrides a foreign
- * key, `posts(authors)` beside table `posts`) would be a second GraphQL resource of that name, and
- * PostGraphile then never builds the schema: such a function is named `<name>_computed` unless a
- * `@name` smart tag names it.
- */
-const DistinctFunctionNamesPlugin: GraphileConfig.Plugin = {
-  name: 'NextMavensDistinctFunctionNamesPlugin',
-  version: '1.0.0',
-  inflection: {
-    replace: {
-      functionResourceName(previous, _options, details) {
-        const name = previous!.call(this, details);
-        const { pgProc } = details;
-        if (typeof pgProc.getTagsAndDescription().tags.name === 'string') return name;
-        return pgProc.getNamespace()?.getClass({ name: pgProc.proname }) ? `${name}_computed` : name;
-      },
-    },
-  },
-};
 const V1_PATH = '/graphql/v1';
 
 export async function createGraphqlService(ctx: ServiceContext): Promise<Service> {
@@ -82,61 +42,12 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
     return { ...claims, role };
   }
 
-  const rowCheck = committedRowCheck(ctx.pools.admin);
   /** Claims of HTTP requests, verified in `handle` before Grafserv sees the request. */
   const httpClaims = new WeakMap<IncomingMessage, JwtClaims>();
   // Set once the server exists (the context callback only runs after that).
   let sockets: GraphqlWebSockets | undefined;
 
-  const preset: GraphileConfig.Preset = {
-    extends: [PostGraphileAmberPreset, PgSimplifyInflectionPreset, PostGraphileConnectionFilterPreset, limitsPreset(limits)],
-    // Supabase users expect `id` to be the row's id (not a Relay global id), and relations,
-    // ordering and filters on every column, indexed or not (as pg_graphql and REST offer).
-    disablePlugins: ['NodePlugin', 'PgIndexBehaviorsPlugin'],
-    plugins: [KeepIdColumnPlugin, DistinctFunctionNamesPlugin, RowChangeSubscriptionsPlugin, DatabaseUnavailableStatusPlugin],
-    pgServices: [
-      makePgService({
-        // PostGraphile owns this pool (and its LISTEN connection) so that release() ends them.
-        connectionString: authenticatorUrl(config.postgres),
-        poolConfig: { max: config.postgres.poolMax },
-        superuserConnectionString: config.postgres.url,
-        schemas: limits.schemas,
-        pubsub: true,
-      }),
-    ],
-    schema: { dontSwallowErrors: true },
-    grafserv: {
-      graphqlPath: GRAPHQL_PATH,
-      graphiql: true,
-      graphiqlPath: GRAPHQL_PATH,
-      graphqlOverGET: true,
-      watch: true,
-      // Subscriptions are served by graphql/websocket.ts (Grafserv's graphql-ws config plus auth).
-      websockets: false,
-      maxRequestLength: limits.maxBodyBytes,
-      maskError: makeMaskError(limits),
-    },
-    grafast: {
-      async context(requestContext, args) {
-        const req = requestContext.node?.req ?? requestContext.ws?.request;
-        const claims = (req && (httpClaims.get(req) ?? sockets?.claimsOf(req))) || { role: 'anon' };
-        const role = claims.role as string;
-        return {
-          [ROW_CHECK_CONTEXT]: rowCheck,
-          pgSettings: {
-            ...args.contextValue?.pgSettings,
-            // GRAPHQL_STATEMENT_TIMEOUT bounds roles that have no statement_timeout of their own
-            // (service_role by default); a role's own settings (ALTER ROLE … SET) then apply
-            // exactly as REST applies them, before role and claims (see db/role-settings.ts).
-            statement_timeout: String(limits.statementTimeoutMs),
-            ...(await ctx.pools.roleSettings.of(role)),
-            role,
-            'request.jwt.claims': JSON.stringify(claims),
-          },
-        };
-      },
-    },
-  };
+  const preset = graphqlPreset(ctx, (req) => httpClaims.get(req) ?? sockets?.claimsOf(req));
 
   const pgl = postgraphile(preset);
   const serv = pgl.createServ(grafserv);
@@ -172,9 +83,8 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
       return sendGraphqlError(res, GRAPHQL_ERRORS.tooLarge(limits.maxBodyBytes));
     }
     try {
-      // The caller is the Bearer token, else the API key, as at the edge (gateway/verify.ts) and over graphql-ws.
-      const apikey = typeof req.headers.apikey === 'string' && req.headers.apikey.trim() ? req.headers.apikey.trim() : undefined;
-      httpClaims.set(req, await authenticate(bearerToken(req.headers.authorization) ?? apikey));
+      // The caller is the Bearer token, else the API key, as at the edge and over graphql-ws.
+      httpClaims.set(req, await authenticate(callerToken(req.headers)));
     } catch (err) {
       if (err instanceof GraphqlServiceError) return sendGraphqlError(res, err);
       throw err;

@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
-import { bearerToken, type JwtClaims } from '../core/jwt.ts';
+import { callerToken } from '../core/caller.ts';
+import type { JwtClaims } from '../core/jwt.ts';
 import { createServiceApp } from '../core/service-app.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE } from '../db/unavailable.ts';
 import type { Bus } from './bus.ts';
@@ -40,8 +41,7 @@ export async function createRealtimeRestApi(deps: RealtimeRestDeps): Promise<Fas
   });
 
   async function caller(req: FastifyRequest): Promise<JwtClaims | undefined> {
-    const apikey = req.headers.apikey;
-    const token = bearerToken(typeof req.headers.authorization === 'string' ? req.headers.authorization : undefined) ?? (typeof apikey === 'string' ? apikey : undefined);
+    const token = callerToken(req.headers);
     return token ? tokens.caller(token) : undefined;
   }
   /** May `claims` send to the private channel `name`? (RLS INSERT on realtime.messages.) */

@@ -3,12 +3,12 @@
  * PGRST codes for request problems and SQLSTATE → HTTP status for database errors
  * (docs/postgrest.md §3). One error type, one renderer.
  */
+import { ServiceError } from '../core/errors.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export type Details = string | null | unknown[];
 
-export class RestError extends Error {
-  readonly code: string;
+export class RestError extends ServiceError {
   readonly status: number;
   readonly details: Details;
   readonly hint: string | null;
@@ -18,16 +18,24 @@ export class RestError extends Error {
   statusText?: string;
 
   constructor(status: number, code: string, message: string, details: Details = null, hint: string | null = null, headers: Record<string, string> = {}) {
-    super(message);
-    this.name = 'RestError';
+    super(code, message);
     this.status = status;
-    this.code = code;
     this.details = details;
     this.hint = hint;
     this.headers = headers;
   }
 
-  get body(): { code: string; details: Details; hint: string | null; message: string } {
+  get httpStatus(): number {
+    return this.status;
+  }
+
+  /** The rendered body (what the parser tests compare). */
+  get body(): ReturnType<RestError['render']> {
+    return this.render();
+  }
+
+  /** PostgREST's body: exactly these four keys. */
+  render(): { code: string; details: Details; hint: string | null; message: string } {
     return { code: this.code, details: this.details, hint: this.hint, message: this.message };
   }
 }

@@ -160,6 +160,6 @@ export function errorResponse(err: unknown): RestResponse {
     status: e.status,
     ...(e.statusText !== undefined && { statusText: e.statusText }),
     headers: { 'Content-Type': 'application/json; charset=utf-8', 'Proxy-Status': `PostgREST; error=${e.code}`, ...e.headers },
-    body: JSON.stringify(e.body),
+    body: JSON.stringify(e.render()),
   };
 }

@@ -5,21 +5,23 @@
  * each Fastify scope's error handler (storageErrorHandler) renders whatever was thrown.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { ServiceError } from '../core/errors.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
-export class StorageError extends Error {
+export class StorageError extends ServiceError {
   readonly statusCode: number;
-  readonly code: string;
   readonly error: string;
-  /** The HTTP status actually sent. */
-  readonly httpStatus: number;
+  readonly #httpStatus: number;
   constructor(statusCode: number, code: string, error: string, message: string, httpStatus?: number) {
-    super(message);
-    this.name = 'StorageError';
+    super(code, message);
     this.statusCode = statusCode;
-    this.code = code;
     this.error = error;
-    this.httpStatus = httpStatus ?? (statusCode === 503 ? 503 : statusCode >= 500 ? 500 : statusCode === 413 ? 413 : 400);
+    this.#httpStatus = httpStatus ?? (statusCode === 503 ? 503 : statusCode >= 500 ? 500 : statusCode === 413 ? 413 : 400);
+  }
+
+  /** The HTTP status actually sent. */
+  get httpStatus(): number {
+    return this.#httpStatus;
   }
 
   /** The body storage-js reads. */
