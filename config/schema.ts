@@ -1,118 +1,171 @@
 /**
- * Every environment variable the stack reads, defined once: name, group, default, description.
- * `config/load.ts` parses them into the typed `Config`; `.env.example` and the README's
- * configuration table are generated from this list (`nextmavens gen env`).
+ * Every environment variable the stack reads, defined once: name, group, parser (with its range),
+ * default, description. `readEnv` parses them all into `EnvValues`, whose types follow from the
+ * parsers; `config/load.ts` arranges those values into the `Config`. `.env.example` and the
+ * README's configuration table are generated from this list (`nextmavens gen env`).
  */
+import type { JSONWebKeySet } from 'jose';
+import { parseSigningKeys } from './keys.ts';
+import { absoluteUrl, bool, checked, httpUrl, int, list, matching, oneOf, port, postgresUrl, schemaList, secret, type Parser } from './parsers.ts';
 
 export interface EnvVarSpec {
   name: string;
+  /** How the text becomes a value (config/parsers.ts), with its range; unset: the text as written. */
+  parse?: Parser<unknown>;
   group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Alerts' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
 }
 
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Requests per window of a rate limit: 0 (unlimited) to a million. */
+const rate = int(0, 1_000_000);
+
+/** TRUST_PROXY: true/false, or the proxies (addresses/CIDRs) to trust. */
+const trustProxy: Parser<boolean | string[]> = {
+  parse: (raw, name, problems) => (['true', 'false'].includes(raw.toLowerCase()) ? bool.parse(raw, name, problems) : list.parse(raw, name, problems)),
+};
+
+/** JWT_JWKS: a JSON Web Key Set. */
+function parseJwks(raw: string): JSONWebKeySet {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    value = undefined;
+  }
+  if (!Array.isArray((value as JSONWebKeySet | undefined)?.keys)) throw new Error('JWT_JWKS must be a JSON Web Key Set: {"keys": [ … ]}');
+  return value as JSONWebKeySet;
+}
+
 const SPECS = [
   // Database
-  { name: 'DATABASE_URL', group: 'Database', description: 'Connection URL of an existing Postgres (superuser or owner). When set (or POSTGRESQL_HOST is set), no embedded Postgres starts.' },
+  { name: 'DATABASE_URL', parse: postgresUrl, group: 'Database', description: 'Connection URL of an existing Postgres (superuser or owner). When set (or POSTGRESQL_HOST is set), no embedded Postgres starts.' },
   { name: 'POSTGRESQL_HOST', group: 'Database', description: 'Host of an existing Postgres. Unset: an embedded Postgres 17 starts on 127.0.0.1.' },
-  { name: 'POSTGRESQL_PORT', group: 'Database', default: '54322', description: 'Port of Postgres (the embedded one listens here).' },
+  { name: 'POSTGRESQL_PORT', parse: port, group: 'Database', default: '54322', description: 'Port of Postgres (the embedded one listens here).' },
   { name: 'POSTGRESQL_DB', group: 'Database', default: 'nextmavens', description: 'Database name.' },
   { name: 'POSTGRESQL_USER', group: 'Database', default: 'nextmavens', description: 'Database user; superuser of the embedded cluster.' },
   { name: 'POSTGRESQL_PASSWORD', group: 'Database', description: 'Password of POSTGRESQL_USER, also given to the `authenticator` role. Embedded: generated and kept in DATA_DIR when unset.' },
-  { name: 'POSTGRESQL_REPLICATION_SLOT', group: 'Database', default: 'nextmavens_slot', description: 'Logical replication slot consumed by the realtime service.' },
-  { name: 'DB_POOL_MAX', group: 'Database', default: '10', description: 'Maximum connections in each service pool.' },
+  { name: 'POSTGRESQL_REPLICATION_SLOT', parse: matching(/^[a-z0-9_]{1,63}$/, 'may contain only lower-case letters, digits and underscores (max 63)'), group: 'Database', default: 'nextmavens_slot', description: 'Logical replication slot consumed by the realtime service.' },
+  { name: 'DB_POOL_MAX', parse: int(1, 1000), group: 'Database', default: '10', description: 'Maximum connections in each service pool.' },
   // Keys
-  { name: 'JWT_SECRET', group: 'Keys', description: 'HS256 secret (at least 32 characters) that signs and verifies every JWT. Generated and kept in DATA_DIR when unset.' },
-  { name: 'JWT_SIGNING_KEYS', group: 'Keys', description: 'Asymmetric signing of access tokens: a JSON array of private JWKs (ES256 P-256 or RS256, each with a `kid`; `nextmavens keys --es256` makes one). The first signs; the others stay published in /auth/v1/.well-known/jwks.json and accepted (rotation). Unset: HS256 with JWT_SECRET.' },
-  { name: 'JWT_JWKS', group: 'Keys', description: 'Public keys (a JWKS JSON document) that also verify asymmetric JWTs (RS256, ES256, …) issued by another identity provider or by rotated signing keys.' },
+  { name: 'JWT_SECRET', parse: secret, group: 'Keys', description: 'HS256 secret (at least 32 characters) that signs and verifies every JWT. Generated and kept in DATA_DIR when unset.' },
+  { name: 'JWT_SIGNING_KEYS', parse: checked(parseSigningKeys), group: 'Keys', description: 'Asymmetric signing of access tokens: a JSON array of private JWKs (ES256 P-256 or RS256, each with a `kid`; `nextmavens keys --es256` makes one). The first signs; the others stay published in /auth/v1/.well-known/jwks.json and accepted (rotation). Unset: HS256 with JWT_SECRET.' },
+  { name: 'JWT_JWKS', parse: checked(parseJwks), group: 'Keys', description: 'Public keys (a JWKS JSON document) that also verify asymmetric JWTs (RS256, ES256, …) issued by another identity provider or by rotated signing keys.' },
   { name: 'ANON_KEY', group: 'Keys', description: 'Public API key (a JWT with role anon). Derived from JWT_SECRET when unset.' },
   { name: 'SERVICE_ROLE_KEY', group: 'Keys', description: 'Secret API key (a JWT with role service_role, bypasses RLS). Derived from JWT_SECRET when unset.' },
   // Gateway
-  { name: 'PORT', group: 'Gateway', default: '8000', description: 'Port of the gateway (the one URL clients use).' },
+  { name: 'PORT', parse: port, group: 'Gateway', default: '8000', description: 'Port of the gateway (the one URL clients use).' },
   { name: 'HOST', group: 'Gateway', default: '0.0.0.0', description: 'Address the gateway and standalone services bind to.' },
-  { name: 'PUBLIC_URL', group: 'Gateway', description: 'Public base URL of the API (used in printed URLs and links). Default: http://localhost:PORT.' },
-  { name: 'CORS_ALLOWED_ORIGINS', group: 'Gateway', default: '*', description: 'Comma-separated origins allowed by CORS, or *.' },
-  { name: 'TRUST_PROXY', group: 'Gateway', default: 'false', description: 'Take client addresses (rate limits, logs) from X-Forwarded-For set by the proxy in front: true (compose, behind Traefik), false (the embedded gateway faces clients), or a comma list of proxy addresses/CIDRs.' },
-  { name: 'MAX_BODY_BYTES', group: 'Gateway', default: '10485760', description: 'Largest request body accepted on buffered routes (not storage or realtime).' },
+  { name: 'PUBLIC_URL', parse: absoluteUrl, group: 'Gateway', description: 'Public base URL of the API (used in printed URLs and links). Default: http://localhost:PORT.' },
+  { name: 'CORS_ALLOWED_ORIGINS', parse: list, group: 'Gateway', default: '*', description: 'Comma-separated origins allowed by CORS, or *.' },
+  { name: 'TRUST_PROXY', parse: trustProxy, group: 'Gateway', default: 'false', description: 'Take client addresses (rate limits, logs) from X-Forwarded-For set by the proxy in front: true (compose, behind Traefik), false (the embedded gateway faces clients), or a comma list of proxy addresses/CIDRs.' },
+  { name: 'MAX_BODY_BYTES', parse: int(1024, 2 ** 40), group: 'Gateway', default: '10485760', description: 'Largest request body accepted on buffered routes (not storage or realtime).' },
   // Services (standalone ports, used by compose and `nextmavens serve <service>`)
-  { name: 'REST_PORT', group: 'Services', default: '3000', description: 'Port of the standalone REST service.' },
-  { name: 'AUTH_PORT', group: 'Services', default: '9999', description: 'Port of the standalone auth service.' },
-  { name: 'STORAGE_PORT', group: 'Services', default: '5000', description: 'Port of the standalone storage service.' },
-  { name: 'REST_SCHEMAS', group: 'Services', default: 'public', description: 'Comma-separated schemas exposed through REST (the first is the default; others via Accept-Profile / Content-Profile).' },
-  { name: 'REST_MAX_ROWS', group: 'Services', description: "Most rows a REST read returns (PostgREST's db-max-rows); also caps count=estimated. Unset: no limit." },
-  { name: 'REST_DB_PLAN_ENABLED', group: 'Services', default: 'false', description: "Answer Accept: application/vnd.pgrst.plan+json|text with the query's EXPLAIN (PostgREST's db-plan-enabled)." },
+  { name: 'REST_PORT', parse: port, group: 'Services', default: '3000', description: 'Port of the standalone REST service.' },
+  { name: 'AUTH_PORT', parse: port, group: 'Services', default: '9999', description: 'Port of the standalone auth service.' },
+  { name: 'STORAGE_PORT', parse: port, group: 'Services', default: '5000', description: 'Port of the standalone storage service.' },
+  { name: 'REST_SCHEMAS', parse: schemaList, group: 'Services', default: 'public', description: 'Comma-separated schemas exposed through REST (the first is the default; others via Accept-Profile / Content-Profile).' },
+  { name: 'REST_MAX_ROWS', parse: int(0, 2 ** 31 - 1), group: 'Services', description: "Most rows a REST read returns (PostgREST's db-max-rows); also caps count=estimated. Unset: no limit." },
+  { name: 'REST_DB_PLAN_ENABLED', parse: bool, group: 'Services', default: 'false', description: "Answer Accept: application/vnd.pgrst.plan+json|text with the query's EXPLAIN (PostgREST's db-plan-enabled)." },
   // Auth
-  { name: 'AUTH_ACCESS_TOKEN_TTL', group: 'Auth', default: '900', description: 'Lifetime of access tokens, in seconds.' },
-  { name: 'AUTH_REFRESH_TOKEN_TTL', group: 'Auth', default: '2592000', description: 'Lifetime of a session without refresh, in seconds (30 days).' },
-  { name: 'AUTH_REFRESH_REUSE_INTERVAL', group: 'Auth', default: '10', description: 'Seconds during which a just-rotated refresh token may be reused (concurrent tabs) before reuse revokes the session.' },
-  { name: 'AUTH_AUTOCONFIRM', group: 'Auth', default: 'true', description: 'Confirm new email users immediately (sign-up returns a session). Set false once SMTP is configured.' },
-  { name: 'AUTH_DISABLE_SIGNUP', group: 'Auth', default: 'false', description: 'Refuse new sign-ups (admins can still create users).' },
-  { name: 'AUTH_ANONYMOUS_SIGNINS', group: 'Auth', default: 'true', description: 'Allow signInAnonymously().' },
-  { name: 'AUTH_PASSWORD_MIN_LENGTH', group: 'Auth', default: '6', description: 'Shortest password accepted.' },
-  { name: 'AUTH_RATE_LIMIT_SIGNIN', group: 'Auth', default: '30', description: 'Sign-in attempts per client address per 5 minutes (0 = unlimited); failed attempts per email are capped at a third of it.' },
-  { name: 'AUTH_RATE_LIMIT_SIGNUP', group: 'Auth', default: '30', description: 'Sign-ups per client address per hour (0 = unlimited).' },
-  { name: 'AUTH_RATE_LIMIT_REFRESH', group: 'Auth', default: '150', description: 'Token refreshes per client address per 5 minutes (0 = unlimited).' },
-  { name: 'AUTH_BCRYPT_COST', group: 'Auth', default: '10', description: 'bcrypt cost for new password hashes (existing $2a/$2b hashes of any cost verify).' },
+  { name: 'AUTH_ACCESS_TOKEN_TTL', parse: int(30, 7 * 86400), group: 'Auth', default: '900', description: 'Lifetime of access tokens, in seconds.' },
+  { name: 'AUTH_REFRESH_TOKEN_TTL', parse: int(60, 10 * 365 * 86400), group: 'Auth', default: '2592000', description: 'Lifetime of a session without refresh, in seconds (30 days).' },
+  { name: 'AUTH_REFRESH_REUSE_INTERVAL', parse: int(0, 3600), group: 'Auth', default: '10', description: 'Seconds during which a just-rotated refresh token may be reused (concurrent tabs) before reuse revokes the session.' },
+  { name: 'AUTH_AUTOCONFIRM', parse: bool, group: 'Auth', default: 'true', description: 'Confirm new email users immediately (sign-up returns a session). Set false once SMTP is configured.' },
+  { name: 'AUTH_DISABLE_SIGNUP', parse: bool, group: 'Auth', default: 'false', description: 'Refuse new sign-ups (admins can still create users).' },
+  { name: 'AUTH_ANONYMOUS_SIGNINS', parse: bool, group: 'Auth', default: 'true', description: 'Allow signInAnonymously().' },
+  { name: 'AUTH_PASSWORD_MIN_LENGTH', parse: int(1, 128), group: 'Auth', default: '6', description: 'Shortest password accepted.' },
+  { name: 'AUTH_RATE_LIMIT_SIGNIN', parse: rate, group: 'Auth', default: '30', description: 'Sign-in attempts per client address per 5 minutes (0 = unlimited); failed attempts per email are capped at a third of it.' },
+  { name: 'AUTH_RATE_LIMIT_SIGNUP', parse: rate, group: 'Auth', default: '30', description: 'Sign-ups per client address per hour (0 = unlimited).' },
+  { name: 'AUTH_RATE_LIMIT_REFRESH', parse: rate, group: 'Auth', default: '150', description: 'Token refreshes per client address per 5 minutes (0 = unlimited).' },
+  { name: 'AUTH_BCRYPT_COST', parse: int(4, 16), group: 'Auth', default: '10', description: 'bcrypt cost for new password hashes (existing $2a/$2b hashes of any cost verify).' },
   { name: 'SITE_URL', group: 'Auth', description: 'URL of your app: where email links and OAuth sign-ins redirect by default. Default: PUBLIC_URL.' },
-  { name: 'AUTH_REDIRECT_ALLOW_LIST', group: 'Auth', description: 'Comma-separated redirect URLs (globs: * within a path segment or host label, ** anything) that redirect_to may name besides SITE_URL; others fall back to SITE_URL.' },
-  { name: 'AUTH_OTP_EXP', group: 'Auth', default: '3600', description: 'Lifetime of email links and 6-digit codes (confirmation, magic link, recovery, invite, email change), in seconds.' },
-  { name: 'AUTH_EMAIL_MAX_FREQUENCY', group: 'Auth', default: '60', description: 'Seconds before another mail of the same kind may go to the same address (429 over_email_send_rate_limit).' },
-  { name: 'AUTH_RATE_LIMIT_OTP', group: 'Auth', default: '30', description: 'Requests per client address per hour on /otp, /recover, /resend (0 = unlimited; 429 over_request_rate_limit).' },
-  { name: 'AUTH_RATE_LIMIT_VERIFY', group: 'Auth', default: '30', description: 'Email link / 6-digit code verifications (GET and POST /verify) per client address per 5 minutes (0 = unlimited; 429 over_request_rate_limit).' },
-  { name: 'AUTH_RATE_LIMIT_EMAIL_SENT', group: 'Auth', default: '100', description: 'Auth emails the whole instance sends per hour (0 = unlimited; 429 over_email_send_rate_limit).' },
+  { name: 'AUTH_REDIRECT_ALLOW_LIST', parse: list, group: 'Auth', description: 'Comma-separated redirect URLs (globs: * within a path segment or host label, ** anything) that redirect_to may name besides SITE_URL; others fall back to SITE_URL.' },
+  { name: 'AUTH_OTP_EXP', parse: int(60, 30 * 86400), group: 'Auth', default: '3600', description: 'Lifetime of email links and 6-digit codes (confirmation, magic link, recovery, invite, email change), in seconds.' },
+  { name: 'AUTH_EMAIL_MAX_FREQUENCY', parse: int(0, 86400), group: 'Auth', default: '60', description: 'Seconds before another mail of the same kind may go to the same address (429 over_email_send_rate_limit).' },
+  { name: 'AUTH_RATE_LIMIT_OTP', parse: rate, group: 'Auth', default: '30', description: 'Requests per client address per hour on /otp, /recover, /resend (0 = unlimited; 429 over_request_rate_limit).' },
+  { name: 'AUTH_RATE_LIMIT_VERIFY', parse: rate, group: 'Auth', default: '30', description: 'Email link / 6-digit code verifications (GET and POST /verify) per client address per 5 minutes (0 = unlimited; 429 over_request_rate_limit).' },
+  { name: 'AUTH_RATE_LIMIT_EMAIL_SENT', parse: rate, group: 'Auth', default: '100', description: 'Auth emails the whole instance sends per hour (0 = unlimited; 429 over_email_send_rate_limit).' },
   { name: 'SMTP_HOST', group: 'Auth', description: 'SMTP server for auth emails. Unset: mails land in the dev inbox (GET /auth/v1/admin/inbox with the service_role key).' },
-  { name: 'SMTP_PORT', group: 'Auth', default: '587', description: 'SMTP port (465 = implicit TLS; others use STARTTLS when offered).' },
+  { name: 'SMTP_PORT', parse: port, group: 'Auth', default: '587', description: 'SMTP port (465 = implicit TLS; others use STARTTLS when offered).' },
   { name: 'SMTP_USER', group: 'Auth', description: 'SMTP user name (optional).' },
   { name: 'SMTP_PASS', group: 'Auth', description: 'SMTP password (optional).' },
   { name: 'SMTP_ADMIN_EMAIL', group: 'Auth', default: 'noreply@localhost', description: 'From address of auth emails.' },
   { name: 'SMTP_SENDER_NAME', group: 'Auth', default: 'NextMavens', description: 'From name of auth emails.' },
   { name: 'GOOGLE_CLIENT_ID', group: 'Auth', description: 'Google OAuth client id (enables signInWithOAuth({provider: "google"})). Callback URL: PUBLIC_URL/auth/v1/callback.' },
   { name: 'GOOGLE_CLIENT_SECRET', group: 'Auth', description: 'Google OAuth client secret.' },
-  { name: 'GOOGLE_AUTHORIZE_URL', group: 'Auth', default: 'https://accounts.google.com/o/oauth2/v2/auth', description: 'Google authorization endpoint (its origin is the expected ID-token issuer); override for tests.' },
-  { name: 'GOOGLE_TOKEN_URL', group: 'Auth', default: 'https://oauth2.googleapis.com/token', description: 'Google token endpoint.' },
-  { name: 'GOOGLE_USERINFO_URL', group: 'Auth', default: 'https://openidconnect.googleapis.com/v1/userinfo', description: 'Google userinfo endpoint.' },
+  { name: 'GOOGLE_AUTHORIZE_URL', parse: absoluteUrl, group: 'Auth', default: 'https://accounts.google.com/o/oauth2/v2/auth', description: 'Google authorization endpoint (its origin is the expected ID-token issuer); override for tests.' },
+  { name: 'GOOGLE_TOKEN_URL', parse: absoluteUrl, group: 'Auth', default: 'https://oauth2.googleapis.com/token', description: 'Google token endpoint.' },
+  { name: 'GOOGLE_USERINFO_URL', parse: absoluteUrl, group: 'Auth', default: 'https://openidconnect.googleapis.com/v1/userinfo', description: 'Google userinfo endpoint.' },
   { name: 'GITHUB_CLIENT_ID', group: 'Auth', description: 'GitHub OAuth app client id (enables signInWithOAuth({provider: "github"})). Callback URL: PUBLIC_URL/auth/v1/callback.' },
   { name: 'GITHUB_CLIENT_SECRET', group: 'Auth', description: 'GitHub OAuth app client secret.' },
-  { name: 'GITHUB_AUTHORIZE_URL', group: 'Auth', default: 'https://github.com/login/oauth/authorize', description: 'GitHub authorization endpoint (override for GitHub Enterprise or tests).' },
-  { name: 'GITHUB_TOKEN_URL', group: 'Auth', default: 'https://github.com/login/oauth/access_token', description: 'GitHub token endpoint.' },
-  { name: 'GITHUB_API_URL', group: 'Auth', default: 'https://api.github.com', description: 'GitHub API base (GET /user, /user/emails).' },
+  { name: 'GITHUB_AUTHORIZE_URL', parse: absoluteUrl, group: 'Auth', default: 'https://github.com/login/oauth/authorize', description: 'GitHub authorization endpoint (override for GitHub Enterprise or tests).' },
+  { name: 'GITHUB_TOKEN_URL', parse: absoluteUrl, group: 'Auth', default: 'https://github.com/login/oauth/access_token', description: 'GitHub token endpoint.' },
+  { name: 'GITHUB_API_URL', parse: absoluteUrl, group: 'Auth', default: 'https://api.github.com', description: 'GitHub API base (GET /user, /user/emails).' },
   // Realtime
-  { name: 'REALTIME_PORT', group: 'Realtime', default: '4003', description: 'Port of the standalone realtime service.' },
-  { name: 'REALTIME_JWT_SECRET', group: 'Realtime', description: 'Secret realtime verifies tokens with. Default: JWT_SECRET.' },
-  { name: 'REALTIME_MAX_EVENTS_PER_SECOND', group: 'Realtime', default: '100', description: "Messages one socket may send per second (heartbeats excepted), as Supabase's max_events_per_second; over it they are dropped with ClientRateLimitReached (0 = unlimited)." },
-  { name: 'REALTIME_TENANT_MAX_EVENTS_PER_SECOND', group: 'Realtime', default: '0', description: 'Messages all sockets of one tenant (the JWT tenant claim) may send per second together (0 = unlimited).' },
+  { name: 'REALTIME_PORT', parse: port, group: 'Realtime', default: '4003', description: 'Port of the standalone realtime service.' },
+  { name: 'REALTIME_JWT_SECRET', parse: secret, group: 'Realtime', description: 'Secret realtime verifies tokens with. Default: JWT_SECRET.' },
+  { name: 'REALTIME_MAX_EVENTS_PER_SECOND', parse: int(0, 1_000_000), group: 'Realtime', default: '100', description: "Messages one socket may send per second (heartbeats excepted), as Supabase's max_events_per_second; over it they are dropped with ClientRateLimitReached (0 = unlimited)." },
+  { name: 'REALTIME_TENANT_MAX_EVENTS_PER_SECOND', parse: int(0, 100_000_000), group: 'Realtime', default: '0', description: 'Messages all sockets of one tenant (the JWT tenant claim) may send per second together (0 = unlimited).' },
   { name: 'REDIS_URL', group: 'Realtime', description: 'Redis for fan-out across several realtime instances (optional; one instance needs none).' },
   // GraphQL
-  { name: 'GRAPHILE_PORT', group: 'GraphQL', default: '4004', description: 'Port of the standalone GraphQL service.' },
-  { name: 'GRAPHILE_SCHEMA', group: 'GraphQL', default: 'public', description: 'Comma-separated schemas exposed through GraphQL.' },
-  { name: 'GRAPHILE_JWT_SECRET', group: 'GraphQL', description: 'Secret GraphQL verifies tokens with. Default: JWT_SECRET.' },
-  { name: 'GRAPHQL_MAX_DEPTH', group: 'GraphQL', default: '16', description: 'Deepest selection-set nesting a GraphQL operation may have (fragments inlined); deeper ones fail validation (GRAPHQL_DEPTH_LIMIT).' },
-  { name: 'GRAPHQL_MAX_COST', group: 'GraphQL', default: '25000', description: 'Largest cost of a GraphQL operation: one per selected field, nested selections multiplied by a literal first/last argument (GRAPHQL_COST_LIMIT).' },
-  { name: 'GRAPHQL_MAX_BODY_BYTES', group: 'GraphQL', default: '1000000', description: 'Largest GraphQL request body, in bytes (413 REQUEST_TOO_LARGE).' },
-  { name: 'GRAPHQL_STATEMENT_TIMEOUT', group: 'GraphQL', default: '15000', description: 'statement_timeout of GraphQL operations for roles without their own (ALTER ROLE … SET statement_timeout wins, as in REST), in milliseconds (STATEMENT_TIMEOUT error when exceeded).' },
+  { name: 'GRAPHILE_PORT', parse: port, group: 'GraphQL', default: '4004', description: 'Port of the standalone GraphQL service.' },
+  { name: 'GRAPHILE_SCHEMA', parse: schemaList, group: 'GraphQL', default: 'public', description: 'Comma-separated schemas exposed through GraphQL.' },
+  { name: 'GRAPHILE_JWT_SECRET', parse: secret, group: 'GraphQL', description: 'Secret GraphQL verifies tokens with. Default: JWT_SECRET.' },
+  { name: 'GRAPHQL_MAX_DEPTH', parse: int(1, 1000), group: 'GraphQL', default: '16', description: 'Deepest selection-set nesting a GraphQL operation may have (fragments inlined); deeper ones fail validation (GRAPHQL_DEPTH_LIMIT).' },
+  { name: 'GRAPHQL_MAX_COST', parse: int(1, 2 ** 31), group: 'GraphQL', default: '25000', description: 'Largest cost of a GraphQL operation: one per selected field, nested selections multiplied by a literal first/last argument (GRAPHQL_COST_LIMIT).' },
+  { name: 'GRAPHQL_MAX_BODY_BYTES', parse: int(1024, 2 ** 31), group: 'GraphQL', default: '1000000', description: 'Largest GraphQL request body, in bytes (413 REQUEST_TOO_LARGE).' },
+  { name: 'GRAPHQL_STATEMENT_TIMEOUT', parse: int(0, 2 ** 31 - 1), group: 'GraphQL', default: '15000', description: 'statement_timeout of GraphQL operations for roles without their own (ALTER ROLE … SET statement_timeout wins, as in REST), in milliseconds (STATEMENT_TIMEOUT error when exceeded).' },
   // Storage
-  { name: 'STORAGE_BACKEND', group: 'Storage', default: 'fs', description: 'Where object bytes live: fs (files under DATA_DIR/storage) or s3 (an S3-compatible server: MinIO, AWS S3, R2, …).' },
+  { name: 'STORAGE_BACKEND', parse: oneOf('fs', 's3'), group: 'Storage', default: 'fs', description: 'Where object bytes live: fs (files under DATA_DIR/storage) or s3 (an S3-compatible server: MinIO, AWS S3, R2, …).' },
   { name: 'S3_ENDPOINT', group: 'Storage', description: 'URL of the S3 server, e.g. http://minio:9000 or https://s3.eu-west-1.amazonaws.com (required when STORAGE_BACKEND=s3).' },
   { name: 'S3_REGION', group: 'Storage', default: 'us-east-1', description: 'Region of the S3 bucket.' },
   { name: 'S3_ACCESS_KEY', group: 'Storage', description: 'S3 access key id.' },
   { name: 'S3_SECRET_KEY', group: 'Storage', description: 'S3 secret access key.' },
   { name: 'S3_BUCKET', group: 'Storage', default: 'nextmavens', description: 'The one S3 bucket that holds every object of every storage bucket (created at start when missing).' },
-  { name: 'S3_FORCE_PATH_STYLE', group: 'Storage', default: 'true', description: 'Address the bucket in the path (http://host/bucket/key) instead of a virtual-host subdomain; MinIO and most self-hosted servers need true.' },
-  { name: 'STORAGE_CLEANUP_INTERVAL', group: 'Storage', default: '3600', description: 'Seconds between runs of the job that deletes blobs no object row references and stale staged uploads (it also runs at start; 0 = never).' },
+  { name: 'S3_FORCE_PATH_STYLE', parse: bool, group: 'Storage', default: 'true', description: 'Address the bucket in the path (http://host/bucket/key) instead of a virtual-host subdomain; MinIO and most self-hosted servers need true.' },
+  { name: 'STORAGE_CLEANUP_INTERVAL', parse: int(0, 30 * 86400), group: 'Storage', default: '3600', description: 'Seconds between runs of the job that deletes blobs no object row references and stale staged uploads (it also runs at start; 0 = never).' },
   // Alerts
   { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional).' },
   { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional).' },
-  { name: 'TELEGRAM_API_URL', group: 'Alerts', default: 'https://api.telegram.org', description: 'Base URL of the Telegram Bot API (alerts and the telegram storage backend); tests point it at a local fake.' },
+  { name: 'TELEGRAM_API_URL', parse: httpUrl, group: 'Alerts', default: 'https://api.telegram.org', description: 'Base URL of the Telegram Bot API (alerts and the telegram storage backend); tests point it at a local fake.' },
   // Runtime
   { name: 'DATA_DIR', group: 'Runtime', default: './.nextmavens', description: 'Where the embedded Postgres cluster, generated secrets and local files live.' },
-  { name: 'LOG_LEVEL', group: 'Runtime', default: 'info', description: 'fatal | error | warn | info | debug | trace | silent.' },
+  { name: 'LOG_LEVEL', parse: oneOf(...LOG_LEVELS), group: 'Runtime', default: 'info', description: 'fatal | error | warn | info | debug | trace | silent.' },
 ] as const satisfies readonly EnvVarSpec[];
 
 export const ENV_VARS: readonly EnvVarSpec[] = SPECS;
 
 /** Every variable name the stack reads: reading any other is a type error (config/load.ts). */
 export type EnvName = (typeof SPECS)[number]['name'];
+
+type Spec = (typeof SPECS)[number];
+type ParsedValue<S> = S extends { parse: Parser<infer T> } ? T : string;
+
+/** Each variable's parsed value; undefined for a variable without a default that is not set. */
+export type EnvValues = { [S in Spec as S['name']]: ParsedValue<S> | (S extends { default: string } ? never : undefined) };
+
+/**
+ * Parses every variable of the list: the environment's value (trimmed; empty counts as unset),
+ * else the default; each problem is collected, naming its variable, in the order of the list.
+ */
+export function readEnv(env: Record<string, string | undefined>): { values: EnvValues; problems: string[] } {
+  const problems: string[] = [];
+  const values: Record<string, unknown> = {};
+  for (const spec of ENV_VARS) {
+    const raw = env[spec.name]?.trim() || spec.default;
+    values[spec.name] = raw === undefined ? undefined : spec.parse ? spec.parse.parse(raw, spec.name, problems) : raw;
+  }
+  return { values: values as EnvValues, problems };
+}
+
+/** Whether a variable was set in `env` (not just defaulted). */
+export function isSet(env: Record<string, string | undefined>, name: EnvName): boolean {
+  return !!env[name]?.trim();
+}
 
 /** The default of a variable as the list gives it (the compose services' ports, the edge's body limit). */
 export function envDefault(name: EnvName): string {

@@ -5,6 +5,7 @@
  * docs/realtime-changes.md.
  */
 import type pg from 'pg';
+import { quoteQualified } from './identifiers.ts';
 
 /** Bounds a check whose role has no statement_timeout of its own (policies run on the owner pool). */
 const CHECK_TIMEOUT = '10s';
@@ -49,4 +50,4 @@ export async function checkCommittedRows(pool: pg.Pool, entity: string | number,
 }
 
 /** A quoted `"schema"."table"` for checkCommittedRows. */
-export const qualifiedName = (schema: string, table: string) => `"${schema.replace(/"/g, '""')}"."${table.replace(/"/g, '""')}"`;
+export const qualifiedName = quoteQualified;

@@ -4,9 +4,9 @@
  * The embedded gateway dispatches requests with it in-process (gateway/embedded.ts), and
  * `nextmavens gen traefik` turns it into Traefik's dynamic configuration for compose
  * (gateway/traefik.ts). Both apply the same edge policy: CORS first, then the apikey/JWT
- * check (ForwardAuth to /verify in compose), body buffering, prefix stripping; Traefik also
- * applies the rate limits of EDGE_POLICY. Ports and the body limit are the defaults of
- * config/schema.ts, not copies of them.
+ * check (ForwardAuth to /verify in compose), body buffering, prefix stripping. Each route names
+ * the key its rate limit counts by (`rateLimit`: tenant or client address). Ports and the body
+ * limit are the defaults of config/schema.ts, not copies of them.
  */
 import { envDefault } from '../config/schema.ts';
 import type { ServiceName } from '../core/service.ts';

@@ -2,6 +2,7 @@
  * SQL text helpers for the REST engine. Identifiers are always quoted and come from the model
  * (schema cache); values are always bind parameters collected in `Params`.
  */
+import { quoteIdent } from '../db/identifiers.ts';
 import { ERRORS } from './errors.ts';
 import type { TypeRef } from './model.ts';
 
@@ -12,7 +13,7 @@ import type { TypeRef } from './model.ts';
  */
 export function ident(name: string): string {
   if (name === '') throw ERRORS.emptyName();
-  return `"${name.replace(/"/g, '""')}"`;
+  return quoteIdent(name);
 }
 
 export function qualified(schema: string, name: string): string {
