@@ -10,8 +10,8 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { ensureReplicationSlot, PUBLICATION, typeNames } from './db.ts';
 
-export const PUBLICATION = 'nextmavens_realtime';
 const MAX_IN_FLIGHT = 1000;
 
 /**
@@ -102,13 +102,10 @@ export async function startChangeStream(url: string, slot: string, log: Logger, 
   if (!/^[a-z0-9_]{1,63}$/.test(slot)) throw new Error(`invalid replication slot name: ${slot}`);
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
-  const typeNames = new Map<number, string>();
+  const types = new Map<number, string>();
   try {
-    await admin.query(
-      `select pg_create_logical_replication_slot($1, 'pgoutput') where not exists (select from pg_replication_slots where slot_name = $1)`,
-      [slot],
-    );
-    for (const r of (await admin.query<{ oid: number; typname: string }>(`select oid::int, typname from pg_type`)).rows) typeNames.set(r.oid, r.typname);
+    await ensureReplicationSlot(admin, slot);
+    for (const [oid, name] of await typeNames(admin)) types.set(oid, name);
   } finally {
     await admin.end();
   }
@@ -128,7 +125,7 @@ export async function startChangeStream(url: string, slot: string, log: Logger, 
   let generation = 0;
 
   const columnsOf = (rel: Pgoutput.MessageRelation) =>
-    rel.columns.map((c) => ({ name: c.name, type: c.typeName ?? typeNames.get(c.typeOid) ?? 'unknown' }));
+    rel.columns.map((c) => ({ name: c.name, type: c.typeName ?? types.get(c.typeOid) ?? 'unknown' }));
 
   service.on('data', async (lsn: string, msg: Pgoutput.Message) => {
     switch (msg.tag) {

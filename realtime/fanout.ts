@@ -9,7 +9,8 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Bus } from './bus.ts';
 import { deliverChanges } from './change-delivery.ts';
-import { lsnValue, PUBLICATION, startChangeStream, type Transaction } from './changes.ts';
+import { lsnValue, startChangeStream, type Transaction } from './changes.ts';
+import { published, slotReady } from './db.ts';
 import type { ChannelBroker } from './channels.ts';
 import type { Binding } from './connection.ts';
 import { electLeader, type Leadership } from './leader.ts';
@@ -59,10 +60,7 @@ export function createChangeFanout(deps: ChangeFanoutDeps): ChangeFanout {
     campaign();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      // A slot being created is listed before it is consistent (it waits for the transactions
-      // running anywhere in the cluster); changes committed before that point are not decoded.
-      const { rowCount } = await deps.admin.query('select from pg_replication_slots where slot_name = $1 and confirmed_flush_lsn is not null', [slot]);
-      if (rowCount) return;
+      if (await slotReady(deps.admin, slot)) return;
       if (Date.now() > deadline) throw new Error(`replication slot ${slot} was not created in time`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -122,13 +120,7 @@ export function createChangeFanout(deps: ChangeFanoutDeps): ChangeFanout {
 
   /** Every table a binding names is in the publication (schema-wide bindings: any table). */
   async function subscribable(bindings: Binding[]): Promise<boolean> {
-    for (const b of bindings) {
-      const { rowCount } = await deps.admin.query(
-        `select 1 from pg_publication_tables where pubname = $1 and ($2 = '*' or schemaname = $2) and ($3 = '*' or tablename = $3)`,
-        [PUBLICATION, b.schema, b.table],
-      );
-      if (!rowCount) return false;
-    }
+    for (const b of bindings) if (!(await published(deps.admin, b.schema, b.table))) return false;
     return true;
   }
 
