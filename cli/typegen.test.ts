@@ -20,6 +20,8 @@ beforeAll(async () => {
   db = await createTestDatabase();
   await db.admin.query(await readFile(path.join(ROOT, 'test/fixtures/rest-basic.sql'), 'utf8'));
   await db.admin.query(`create type public.mood as enum ('happy', 'sad'); alter table public.users add column mood public.mood`);
+  await db.admin.query(`create function public.internal_reset() returns void language sql as $$ select $$;
+    revoke all on function public.internal_reset() from public, anon, authenticated, service_role`);
   types = await generateTypesFromDatabase(db.url, ['public']);
   await mkdir(DIR, { recursive: true });
 });
@@ -50,6 +52,11 @@ describe('gen types', () => {
     expect(types).toContain('mood: "happy" | "sad"');
     expect(types).toMatch(/sayhello: \{ Args: \{ name: string \}; Returns: string \}/);
     expect(types).toMatch(/id\?: never/); // generated always identity on todos
+  });
+
+  it('leaves out functions no API role may execute: the stack\'s enable_tenant_isolation, a revoked one of yours', () => {
+    expect(types).not.toContain('enable_tenant_isolation');
+    expect(types).not.toContain('internal_reset');
   });
 
   it('type-checks with createClient<Database>, and catches a wrong column', async () => {

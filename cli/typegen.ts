@@ -75,7 +75,8 @@ export function generateTypes(catalog: Catalog, schemas: string[]): string {
       ].map((l) => `      ${l}`);
     const fnLines: string[] = [];
     const byName = new Map<string, ReturnType<RestModel['allFunctions']>>();
-    for (const f of model.allFunctions(schema)) (byName.get(f.name) ?? byName.set(f.name, []).get(f.name)!).push(f);
+    // Functions no API role may execute (the stack's migration helpers, your own internal ones) are no API.
+    for (const f of model.allFunctions(schema).filter((fn) => fn.executable)) (byName.get(f.name) ?? byName.set(f.name, []).get(f.name)!).push(f);
     for (const [name, fns] of byName) {
       const variants = fns.map((f) => {
         const args = f.args.filter((a) => a.name).map((a) => `${quoteKey(a.name)}${a.hasDefault ? '?' : ''}: ${tsType(a.type, enums)}`);

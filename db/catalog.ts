@@ -58,6 +58,8 @@ export interface CatalogFunction {
   returnsSet: boolean;
   returnRelationOid: number | null;
   volatility: string;
+  /** Whether anon, authenticated or service_role may execute it. */
+  executable: boolean;
   /** COMMENT ON FUNCTION (PostgREST orders same-length overloads by it). */
   description: string | null;
 }
@@ -184,6 +186,8 @@ select json_build_object(
       'returnsSet', p.proretset,
       'returnRelationOid', (select t.typrelid from pg_type t where t.oid = p.prorettype and t.typrelid <> 0),
       'volatility', p.provolatile,
+      'executable', has_function_privilege('anon', p.oid, 'execute') or has_function_privilege('authenticated', p.oid, 'execute')
+        or has_function_privilege('service_role', p.oid, 'execute'),
       'description', obj_description(p.oid, 'pg_proc'))
     order by n.nspname, p.proname, p.pronargs)
     from pg_proc p join pg_namespace n on n.oid = p.pronamespace

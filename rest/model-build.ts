@@ -262,6 +262,7 @@ function functionsOf(catalog: Catalog, { byOid }: Relations): Map<string, RestFu
       returnRelation: relation,
       volatility: f.volatility === 'i' ? 'immutable' : f.volatility === 's' ? 'stable' : 'volatile',
       callable,
+      executable: f.executable,
       ...(f.description !== null && f.description !== undefined && { description: f.description }),
     };
     const key = `${f.schema}\u0000${f.name}`;

@@ -99,6 +99,8 @@ export interface RestFunction {
    * body). Other functions serve only as computed columns (`f(table_row)`).
    */
   callable: boolean;
+  /** Whether an API role (anon, authenticated, service_role) may execute it (`gen types` lists only those). */
+  executable: boolean;
   /** COMMENT ON FUNCTION (orders same-length overloads in PGRST203, as PostgREST). */
   description?: string;
 }
