@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * nextmavens start | migrate | keys | serve <service> | gen <traefik|env|types> | status
+ * nextmavens start | migrate | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status
  */
 import '../config/process-env.ts';
 import { existsSync } from 'node:fs';
@@ -12,9 +12,9 @@ import { createLogger } from '../config/logger.ts';
 import { renderEnvExample, withEnvTable } from '../config/schema.ts';
 import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
-import { migrate } from '../db/migrate.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
 import { renderBanner } from './banner.ts';
+import { commandDbDiff, commandDbPush, commandDbReset, commandMigrationNew } from './db-commands.ts';
 import { serveOne, startDatabase, startStack, type RunningStack } from './stack.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -24,7 +24,10 @@ const USAGE = `NextMavens Stack ${VERSION}
 Usage: nextmavens <command>
 
   start                 Run the whole stack in one process (embedded Postgres unless DATABASE_URL is set)
-  migrate               Apply the SQL migrations in sql/ and exit
+  migrate | db push     Apply the stack's migrations (sql/), then yours (MIGRATIONS_DIR), to the running or configured database
+  migration new <name>  Create MIGRATIONS_DIR/<timestamp>_<name>.sql (the Supabase CLI layout)
+  db reset [--force]    Recreate the database from the migrations plus SEED_FILE (--force for an external database)
+  db diff [--schema s] [-f name]  Print (or write as a new migration) the SQL turning the migrations' schema into the live one
   keys                  Print the anon and service_role API keys and how access tokens are signed
   keys --es256|--rs256  Print JWT_SIGNING_KEYS with a new signing key first, then the current ones (rotation)
   serve <service>       Run one service alone (compose): gateway | ${SERVICE_NAMES.join(' | ')}
@@ -80,20 +83,6 @@ async function commandServe(config: Config, name: string | undefined): Promise<v
   const running = await serveOne(name as ServiceName | 'gateway', config, log);
   log.info(`${name} ready on port ${running.port}`);
   runUntilSignal(running, log);
-}
-
-async function commandMigrate(config: Config): Promise<void> {
-  const log = createLogger(config.logLevel);
-  const database = await startDatabase(config, log, { command: 'migrate', share: true });
-  try {
-    const result = await migrate(database.url, {
-      authenticatorPassword: config.postgres.password,
-      log: (m) => process.stdout.write(`${m}\n`),
-    });
-    process.stdout.write(`migrations: ${result.applied.length} applied, ${result.skipped} already applied\n`);
-  } finally {
-    await database.stop();
-  }
 }
 
 async function commandGen(config: () => Promise<Config>, what: string | undefined, args: string[]): Promise<void> {
@@ -168,6 +157,19 @@ async function commandKeys(config: () => Promise<Config>, option: string | undef
   process.stdout.write(`JWT_SIGNING_KEYS='${JSON.stringify([fresh, ...existing])}'\n`);
 }
 
+async function commandDb(config: Config, what: string | undefined, args: string[]): Promise<void> {
+  switch (what) {
+    case 'push':
+      return commandDbPush(config, 'db push');
+    case 'reset':
+      return commandDbReset(config, args);
+    case 'diff':
+      return commandDbDiff(config, args);
+    default:
+      throw new UsageError('db: expected push, reset or diff');
+  }
+}
+
 class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
@@ -188,7 +190,12 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return commandServe(await config(), args[0]);
     case 'migrate':
-      return commandMigrate(await config());
+      return commandDbPush(await config(), 'migrate');
+    case 'migration':
+      if (args[0] !== 'new') throw new UsageError('migration: expected `migration new <name>`');
+      return commandMigrationNew(await config(), args.slice(1).join(' ') || undefined);
+    case 'db':
+      return commandDb(await config(), args[0], args.slice(1));
     case 'keys':
       return commandKeys(config, args[0]);
     case 'gen':

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import { EmbeddedPostgres, findRunningPostgres } from '../db/embedded.ts';
-import { migrate } from '../db/migrate.ts';
+import { migrateAll } from '../db/project-migrations.ts';
 import { createPools, type Pools } from '../db/pool.ts';
 import { buildGatewayApp } from '../gateway/app.ts';
 import { createEmbeddedGateway } from '../gateway/embedded.ts';
@@ -33,6 +33,8 @@ export interface Database {
   url: string;
   /** Stops the embedded Postgres this command started; a no-op for a shared or external one. */
   stop(): Promise<void>;
+  /** The live command whose embedded Postgres this is (shared), e.g. `nextmavens start (pid 123)`. */
+  sharedWith?: string;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function startDatabase(config: Config, log: Logger, opts: { command
       log.info(`using the running Postgres${by} on ${dataDir}, port ${running.port}`);
       const url = new URL(pg.url);
       url.port = String(running.port);
-      return { url: url.toString(), stop: async () => undefined };
+      return { url: url.toString(), stop: async () => undefined, sharedWith: running.owner ? `${running.owner.command} (pid ${running.owner.pid})` : undefined };
     }
   }
   const server = new EmbeddedPostgres({
@@ -134,7 +136,7 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
   try {
     const database = await startDatabase(config, log, { command: 'start' });
     cleanup.push(['postgres', () => database.stop()]);
-    await migrate(config.postgres.url, { authenticatorPassword: config.postgres.password, log: (m) => log.info(m) });
+    await migrateAll(config, config.postgres.url, (m) => log.info(m));
     const pools = createPools(config.postgres, 'nextmavens');
     cleanup.push(['pools', () => pools.end()]);
     const jobs = await startJobs({ config, pool: pools.admin, log });

@@ -67,6 +67,9 @@ function postgresConfig(v: EnvValues, derived: Derived) {
     url: v.DATABASE_URL ?? buildUrl(base),
     replicationSlot: v.POSTGRESQL_REPLICATION_SLOT,
     poolMax: v.DB_POOL_MAX,
+    /** Your own migrations and seed (the Supabase CLI layout), absolute. */
+    migrationsDir: path.resolve(v.MIGRATIONS_DIR),
+    seedFile: path.resolve(v.SEED_FILE),
   };
 }
 

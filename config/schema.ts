@@ -49,6 +49,8 @@ const SPECS = [
   { name: 'POSTGRESQL_USER', group: 'Database', default: 'nextmavens', description: 'Database user; superuser of the embedded cluster.' },
   { name: 'POSTGRESQL_PASSWORD', group: 'Database', description: 'Password of POSTGRESQL_USER, also given to the `authenticator` role. Embedded: generated and kept in DATA_DIR when unset.' },
   { name: 'POSTGRESQL_REPLICATION_SLOT', parse: matching(/^[a-z0-9_]{1,63}$/, 'may contain only lower-case letters, digits and underscores (max 63)'), group: 'Database', default: 'nextmavens_slot', description: 'Logical replication slot consumed by the realtime service.' },
+  { name: 'MIGRATIONS_DIR', group: 'Database', default: 'supabase/migrations', description: 'Folder of your own SQL migrations (<version>_<name>.sql, the Supabase CLI layout), relative to the working directory: applied after the stack\'s own at every start and by `db push`; `migration new` creates files here.' },
+  { name: 'SEED_FILE', group: 'Database', default: 'supabase/seed.sql', description: 'SQL run by `db reset` after the migrations (skipped when the file does not exist).' },
   { name: 'DB_POOL_MAX', parse: int(1, 1000), group: 'Database', default: '10', description: 'Maximum connections in each service pool.' },
   // Keys
   { name: 'JWT_SECRET', parse: secret, group: 'Keys', description: 'HS256 secret (at least 32 characters) that signs and verifies every JWT. Generated and kept in DATA_DIR when unset.' },

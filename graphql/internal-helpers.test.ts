@@ -29,7 +29,8 @@ it('GraphQL lists shout, never enableTenantIsolation or internalReset, even for 
       headers: { 'content-type': 'application/json', apikey: key, authorization: `Bearer ${key}` },
       body: JSON.stringify({ query: '{ __schema { mutationType { fields { name } } } }' }),
     });
-    const names = ((await res.json()).data.__schema.mutationType.fields as { name: string }[]).map((f) => f.name);
+    const body = (await res.json()) as { data: { __schema: { mutationType: { fields: { name: string }[] } } } };
+    const names = body.data.__schema.mutationType.fields.map((f) => f.name);
     expect(names).toContain('shout');
     expect(names).not.toContain('enableTenantIsolation');
     expect(names).not.toContain('internalReset');

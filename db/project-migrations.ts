@@ -1,0 +1,156 @@
+/**
+ * Your own schema, as the Supabase CLI keeps it: SQL files `<version>_<name>.sql` in the
+ * project's migrations folder (`MIGRATIONS_DIR`, default `supabase/migrations`, so an existing
+ * Supabase project drops in), applied in version order after the stack's own migrations (sql/),
+ * each in its own transaction, and recorded where the Supabase CLI records them:
+ * `supabase_migrations.schema_migrations (version, name, statements)`. A seed file
+ * (`SEED_FILE`, default `supabase/seed.sql`) is run by `db reset`.
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import type { Config } from '../config/load.ts';
+import { quoteIdent } from './identifiers.ts';
+import { migrate } from './migrate.ts';
+
+/** `20261202103000_add_todos.sql`: a version of digits, then the name. */
+const FILE_PATTERN = /^(\d+)_(.+)\.sql$/;
+/** Advisory lock held while applying (a constant of this module; the stack's runner has its own). */
+const LOCK_KEY = 7_270_614_023;
+
+export interface ProjectMigration {
+  version: string;
+  name: string;
+  file: string;
+  sql: string;
+}
+
+/** The migrations of `dir`, in version order (an absent folder has none). */
+export async function readProjectMigrations(dir: string): Promise<ProjectMigration[]> {
+  if (!existsSync(dir)) return [];
+  const out: ProjectMigration[] = [];
+  for (const file of (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort()) {
+    const match = FILE_PATTERN.exec(file);
+    if (!match) throw new Error(`${path.join(dir, file)}: migration files are named <version>_<name>.sql (e.g. 20261202103000_add_todos.sql)`);
+    if (out.some((m) => m.version === match[1])) throw new Error(`${dir}: two migrations have version ${match[1]}`);
+    out.push({ version: match[1], name: match[2], file: path.join(dir, file), sql: await readFile(path.join(dir, file), 'utf8') });
+  }
+  return out;
+}
+
+/** The version of a migration made now: UTC `YYYYMMDDHHMMSS`, as `supabase migration new` names them. */
+export function versionAt(date: Date): string {
+  return date.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+}
+
+/** Creates `<version>_<name>.sql` in `dir`; returns its path. */
+export async function newProjectMigration(dir: string, name: string, now = new Date()): Promise<string> {
+  const slug = name.trim().toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  if (!slug) throw new Error('migration new: give the migration a name made of letters or digits');
+  await mkdir(dir, { recursive: true });
+  const versions = new Set((await readProjectMigrations(dir)).map((m) => m.version));
+  let version = versionAt(now);
+  // Two in the same second still sort in creation order.
+  while (versions.has(version)) version = String(BigInt(version) + 1n);
+  const file = path.join(dir, `${version}_${slug}.sql`);
+  await writeFile(file, `-- ${name.trim()}\n`, { flag: 'wx' });
+  return file;
+}
+
+const HISTORY = `
+  create schema if not exists supabase_migrations;
+  create table if not exists supabase_migrations.schema_migrations (version text primary key, statements text[], name text)`;
+
+export interface ApplyResult {
+  applied: ProjectMigration[];
+  skipped: number;
+}
+
+/** Applies the pending migrations of `dir` to the database at `url`. */
+export async function applyProjectMigrations(url: string, dir: string, log: (m: string) => void = () => undefined): Promise<ApplyResult> {
+  const migrations = await readProjectMigrations(dir);
+  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrations' });
+  await client.connect();
+  try {
+    await client.query('select pg_advisory_lock($1)', [LOCK_KEY]);
+    await client.query(HISTORY);
+    const { rows } = await client.query<{ version: string }>('select version from supabase_migrations.schema_migrations');
+    const done = new Set(rows.map((r) => r.version));
+    const applied: ProjectMigration[] = [];
+    for (const m of migrations) {
+      if (done.has(m.version)) continue;
+      try {
+        await client.query('begin');
+        await client.query(m.sql);
+        await client.query('insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)', [m.version, m.name, [m.sql]]);
+        await client.query('commit');
+      } catch (err) {
+        await client.query('rollback').catch(() => undefined);
+        throw new Error(`${path.basename(m.file)} failed: ${(err as Error).message}`, { cause: err });
+      }
+      log(`applied ${path.basename(m.file)}`);
+      applied.push(m);
+    }
+    return { applied, skipped: migrations.length - applied.length };
+  } finally {
+    await client.query('select pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
+    await client.end();
+  }
+}
+
+/** Runs the seed file, when there is one, in one transaction. Returns whether it ran. */
+export async function runSeed(url: string, file: string): Promise<boolean> {
+  if (!existsSync(file)) return false;
+  const sql = await readFile(file, 'utf8');
+  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens seed' });
+  await client.connect();
+  try {
+    await client.query('begin');
+    await client.query(sql);
+    await client.query('commit');
+    return true;
+  } catch (err) {
+    await client.query('rollback').catch(() => undefined);
+    throw new Error(`${path.basename(file)} failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Drops and recreates the database of `url` (connected through its server's `postgres`
+ * database): its replication slots are dropped first, and other sessions are ended.
+ */
+export async function recreateDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  if (!name || name === 'postgres' || name === 'template0' || name === 'template1') throw new Error(`db reset: refusing to recreate the database "${name}"`);
+  const maintenance = new URL(url);
+  maintenance.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: maintenance.toString(), application_name: 'nextmavens db reset' });
+  await client.connect();
+  try {
+    // A slot's consumer is ended first; the slot is dropped once it is no longer active.
+    await client.query('select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null', [name]);
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await client.query<{ slot_name: string; active: boolean }>('select slot_name, active from pg_replication_slots where database = $1', [name]);
+      if (!rows.length) break;
+      for (const r of rows) if (!r.active) await client.query('select pg_drop_replication_slot($1)', [r.slot_name]).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const ident = quoteIdent(name);
+    await client.query(`drop database if exists ${ident} with (force)`);
+    await client.query(`create database ${ident}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** The stack's migrations and then the project's, on the database at `url`. */
+export async function migrateAll(config: Config, url: string, log: (m: string) => void = () => undefined): Promise<{ stack: number; project: number }> {
+  const stack = await migrate(url, { authenticatorPassword: config.postgres.password, log });
+  const project = await applyProjectMigrations(url, config.postgres.migrationsDir, log);
+  return { stack: stack.applied.length, project: project.applied.length };
+}
+
