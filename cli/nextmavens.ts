@@ -14,6 +14,7 @@ import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
 import { renderBanner } from './banner.ts';
+import { commandTenants } from './tenants.ts';
 import { commandDbDiff, commandDbPush, commandDbReset, commandMigrationNew } from './db-commands.ts';
 import { serveOne, startDatabase, startStack, type RunningStack } from './stack.ts';
 
@@ -28,6 +29,8 @@ Usage: nextmavens <command>
   migration new <name>  Create MIGRATIONS_DIR/<timestamp>_<name>.sql (the Supabase CLI layout)
   db reset [--force]    Recreate the database from the migrations plus SEED_FILE (--force for an external database)
   db diff [--schema s] [-f name]  Print (or write as a new migration) the SQL turning the migrations' schema into the live one
+  tenants create <name> [--slug s] | list | key <id|slug>
+                        Create a tenant (prints its id and tenant anon key), list them, print a tenant's key
   keys                  Print the anon and service_role API keys and how access tokens are signed
   keys --es256|--rs256  Print JWT_SIGNING_KEYS with a new signing key first, then the current ones (rotation)
   serve <service>       Run one service alone (compose): gateway | ${SERVICE_NAMES.join(' | ')}
@@ -198,6 +201,8 @@ async function main(argv: string[]): Promise<void> {
       return commandDb(await config(), args[0], args.slice(1));
     case 'keys':
       return commandKeys(config, args[0]);
+    case 'tenants':
+      return commandTenants(await config(), args[0], args.slice(1));
     case 'gen':
       return commandGen(config, args[0], args.slice(1));
     case 'status':

@@ -23,8 +23,12 @@ export type ApiKeyRole = 'anon' | 'service_role';
 const ISSUED_AT = 1735689600;
 const EXPIRES_AT = 2682374400;
 
-export function deriveApiKey(role: ApiKeyRole, secret: string): Promise<string> {
-  return new SignJWT({ role, iss: 'nextmavens' })
+/**
+ * An API key: the stack's own (`anon`, `service_role`), or with `tenantId` a tenant's (its
+ * `tenant_id` claim: a user signing up with it joins the tenant, auth/caller.ts tenantFromApiKey).
+ */
+export function deriveApiKey(role: ApiKeyRole, secret: string, tenantId?: string): Promise<string> {
+  return new SignJWT({ role, iss: 'nextmavens', ...(tenantId !== undefined && { tenant_id: tenantId }) })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setIssuedAt(ISSUED_AT)
     .setExpirationTime(EXPIRES_AT)

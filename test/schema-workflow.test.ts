@@ -4,71 +4,43 @@
  * `db diff` after a change made live, `db reset` (refused while the stack runs, then migrations
  * plus seed.sql), and `npm start` applying a pending migration and saying so.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, startCli, type CliProject, type StartedCli } from './helpers/cli.ts';
 import { freePort } from './helpers/net.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../cli/nextmavens.ts');
-let dir: string;
-let env: Record<string, string>;
-let stack: ChildProcess | undefined;
-
-function cli(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => resolve({ code, out }));
-  });
+let project: CliProject;
+let stack: StartedCli | undefined;
+const cli = (args: string[]) => runCli(project, args);
+async function start(): Promise<StartedCli> {
+  stack = await startCli(project, { LOG_LEVEL: 'info' });
+  return stack;
 }
-
-async function start(): Promise<string> {
-  const child = spawn(process.execPath, [CLI, 'start'], { cwd: dir, env: { ...process.env, ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  stack = child;
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
-  while (!/ready: accepting requests/.test(out)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return out;
-}
-
 async function stop(): Promise<void> {
-  if (!stack || stack.exitCode !== null) return;
-  const exited = new Promise((r) => stack!.once('exit', r));
-  stack.kill('SIGINT');
-  await exited;
+  await stack?.stop();
   stack = undefined;
 }
 
-const anonKey = (out: string) => out.match(/anon key: (\S+)/)![1];
-const dbUrl = (out: string) => out.match(/DB URL: (postgresql:\/\/\S+)/)![1];
-
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'nm-schema-'));
-  env = { DATA_DIR: path.join(dir, '.nextmavens'), PORT: String(await freePort()), POSTGRESQL_PORT: String(await freePort()), LOG_LEVEL: 'warn' };
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'nm-schema-'));
+  project = { dir, env: { DATA_DIR: path.join(dir, '.nextmavens'), PORT: String(await freePort()), POSTGRESQL_PORT: String(await freePort()), LOG_LEVEL: 'warn' } };
   for (const name of ['DATABASE_URL', 'POSTGRESQL_HOST', 'JWT_SECRET', 'ANON_KEY', 'SERVICE_ROLE_KEY', 'MIGRATIONS_DIR', 'SEED_FILE']) delete process.env[name];
 }, 10_000);
 
 afterAll(async () => {
   await stop();
-  await rm(dir, { recursive: true, force: true });
+  await rm(project.dir, { recursive: true, force: true });
 });
 
 describe('migrations of your own, like the Supabase CLI', () => {
-  let banner = '';
-  const migrations = () => path.join(dir, 'supabase/migrations');
+  let started: StartedCli;
+  const migrations = () => path.join(project.dir, 'supabase/migrations');
 
   it('migration new + db push apply to the running stack, and REST serves the table at once', async () => {
-    banner = await start();
+    started = await start();
     const made = await cli(['migration', 'new', 'Add todos']);
     expect(made.code).toBe(0);
     const [file] = await readdir(migrations());
@@ -85,15 +57,15 @@ describe('migrations of your own, like the Supabase CLI', () => {
 
     let res: Response | undefined;
     for (let i = 0; i < 50 && res?.status !== 200; i++) {
-      res = await fetch(`http://127.0.0.1:${env.PORT}/rest/v1/todos`, { headers: { apikey: anonKey(banner) } });
+      res = await fetch(`http://127.0.0.1:${project.env.PORT}/rest/v1/todos`, { headers: { apikey: started.anonKey } });
       if (res.status !== 200) await new Promise((r) => setTimeout(r, 100));
     }
     expect(res!.status).toBe(200);
     expect(await res!.json()).toEqual([]);
-  });
+  }, 90_000);
 
   it('db diff prints the SQL of a change made live, and -f writes it as a new migration', async () => {
-    const client = new pg.Client({ connectionString: dbUrl(banner) });
+    const client = new pg.Client({ connectionString: started.dbUrl });
     await client.connect();
     await client.query('alter table public.todos add column done boolean not null default false');
     await client.end();
@@ -106,26 +78,26 @@ describe('migrations of your own, like the Supabase CLI', () => {
     expect(files).toHaveLength(2);
     expect(files[1]).toMatch(/_todos_done\.sql$/);
     expect(await readFile(path.join(migrations(), files[1]), 'utf8')).toMatch(/add column "done"/i);
-  }, 60_000);
+  }, 90_000);
 
   it('db reset refuses while the stack runs; stopped, it rebuilds from the migrations and seed.sql', async () => {
     const refused = await cli(['db', 'reset']);
     expect(refused.code).toBe(1);
     expect(refused.out).toMatch(/in use by `?nextmavens start/);
     await stop();
-    await writeFile(path.join(dir, 'supabase/seed.sql'), "insert into public.todos (title, done) values ('seeded', true);\n");
+    await writeFile(path.join(project.dir, 'supabase/seed.sql'), "insert into public.todos (title, done) values ('seeded', true);\n");
     const reset = await cli(['db', 'reset']);
     expect(reset.code, reset.out).toBe(0);
     expect(reset.out).toMatch(/2 of supabase\/migrations applied; seed supabase\/seed.sql run/);
-  }, 60_000);
+  }, 90_000);
 
   it('npm start applies a pending migration and says so', async () => {
     const made = await cli(['migration', 'new', 'notes']);
     const file = made.out.match(/created (\S+)/)![1];
-    await writeFile(path.join(dir, file), 'create table public.notes (id int primary key);\n');
-    const out = await start();
-    expect(out).toContain(`applied ${path.basename(file)}`);
-    const res = await fetch(`http://127.0.0.1:${env.PORT}/rest/v1/todos?select=title,done`, { headers: { apikey: anonKey(out) } });
+    await writeFile(path.join(project.dir, file), 'create table public.notes (id int primary key);\n');
+    const again = await start();
+    expect(again.banner).toContain(`applied ${path.basename(file)}`);
+    const res = await fetch(`http://127.0.0.1:${project.env.PORT}/rest/v1/todos?select=title,done`, { headers: { apikey: again.anonKey } });
     expect(await res.json()).toEqual([{ title: 'seeded', done: true }]);
-  }, 60_000);
+  }, 90_000);
 });

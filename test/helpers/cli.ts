@@ -1,0 +1,54 @@
+/** The `nextmavens` command as a user runs it: one-shot commands and a `start` left running, in a project folder. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+
+const CLI = path.resolve(import.meta.dirname, '../../cli/nextmavens.ts');
+
+export interface CliProject {
+  dir: string;
+  env: Record<string, string>;
+}
+
+/** Runs `nextmavens <args>` in the project's folder to its end. */
+export function runCli(project: CliProject, args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: project.dir, env: { ...process.env, ...project.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => resolve({ code, out }));
+  });
+}
+
+export interface StartedCli {
+  /** Everything printed up to `ready` (the banner with the URLs and keys). */
+  banner: string;
+  anonKey: string;
+  serviceRoleKey: string;
+  dbUrl: string;
+  stop(): Promise<void>;
+}
+
+/** `nextmavens start` until it says ready. */
+export async function startCli(project: CliProject, extraEnv: Record<string, string> = {}): Promise<StartedCli> {
+  const child: ChildProcess = spawn(process.execPath, [CLI, 'start'], { cwd: project.dir, env: { ...process.env, ...project.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 60_000;
+  while (!/ready: accepting requests/.test(out)) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`the stack did not start:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const stop = async () => {
+    if (child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    await exited;
+  };
+  const match = (re: RegExp) => out.match(re)?.[1] ?? '';
+  return { banner: out, anonKey: match(/anon key: (\S+)/), serviceRoleKey: match(/service_role key: (\S+)/), dbUrl: match(/DB URL: (postgresql:\/\/\S+)/), stop };
+}
