@@ -26,7 +26,7 @@ export async function commandMigrationNew(config: Config, name: string | undefin
 
 /** `db push` / `migrate`. */
 export async function commandDbPush(config: Config, command: string): Promise<void> {
-  const database = await startDatabase(config, createLogger(config.logLevel), { command, share: true });
+  const database = await startDatabase(config, createLogger(config), { command, share: true });
   try {
     const applied = await migrateAll(config, database.url, say);
     say(`migrations: ${applied.stack} of the stack and ${applied.project} of ${relative(config.postgres.migrationsDir)} applied`);
@@ -43,7 +43,7 @@ export async function commandDbReset(config: Config, args: string[]): Promise<vo
   if (!config.postgres.embedded && !args.includes('--force')) {
     throw new Error(`db reset: this drops and recreates ${config.postgres.database} on ${config.postgres.host}; add --force to do so`);
   }
-  const database = await startDatabase(config, createLogger(config.logLevel), { command: 'db reset', share: true });
+  const database = await startDatabase(config, createLogger(config), { command: 'db reset', share: true });
   try {
     if (database.sharedWith) throw new Error(`db reset: the database is in use by ${database.sharedWith}; stop it first`);
     await recreateDatabase(database.url);
@@ -98,7 +98,7 @@ export async function commandDbDiff(config: Config, args: string[]): Promise<voi
   const option = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
   const schema = option('--schema') ?? 'public';
   const file = option('-f') ?? option('--file');
-  const database = await startDatabase(config, createLogger(config.logLevel), { command: 'db diff', share: true });
+  const database = await startDatabase(config, createLogger(config), { command: 'db diff', share: true });
   try {
     const sql = await diffSchema(config, database.url, schema);
     if (!sql) {

@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, type Config } from '../config/load.ts';
-import { createLogger } from '../config/logger.ts';
+import { captureConsole, createLogger } from '../config/logger.ts';
 import { renderEnvExample, withEnvTable } from '../config/schema.ts';
 import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
@@ -71,7 +71,8 @@ function runUntilSignal(running: RunningStack, log: ReturnType<typeof createLogg
 }
 
 async function commandStart(config: Config): Promise<void> {
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config);
+  captureConsole(log);
   const started = performance.now();
   const running = await startStack(config, log);
   process.stdout.write(renderBanner(config, running.port, performance.now() - started));
@@ -82,7 +83,8 @@ async function commandServe(config: Config, name: string | undefined): Promise<v
   if (name !== 'gateway' && !SERVICE_NAMES.includes(name as ServiceName)) {
     throw new UsageError(`serve: unknown service "${name ?? ''}"; one of gateway, ${SERVICE_NAMES.join(', ')}`);
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config);
+  captureConsole(log);
   const running = await serveOne(name as ServiceName | 'gateway', config, log);
   log.info(`${name} ready on port ${running.port}`);
   runUntilSignal(running, log);
@@ -104,7 +106,7 @@ async function commandGen(config: () => Promise<Config>, what: string | undefine
     }
     case 'types': {
       const cfg = await config();
-      const log = createLogger(cfg.logLevel);
+      const log = createLogger(cfg);
       const database = await startDatabase(cfg, log, { command: 'gen types', share: true });
       try {
         const { generateTypesFromDatabase } = await import('./typegen.ts');

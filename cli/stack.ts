@@ -4,6 +4,7 @@
  * `serveOne` is compose mode: one service (or the gateway's /health + /verify) alone on its own
  * port; the auth service brings the jobs along, as its mails are sent by them.
  */
+import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -68,7 +69,10 @@ export async function startDatabase(config: Config, log: Logger, opts: { command
     command: `nextmavens ${opts.command}`,
     onLog: (line) => log.debug({ component: 'postgres' }, line),
   });
+  const first = !existsSync(path.join(dataDir, 'PG_VERSION'));
+  if (first) log.info(`first start: creating the Postgres cluster in ${dataDir}`);
   await server.start();
+  if (first) log.info(`Postgres ${pg.port} ready; applying the migrations`);
   try {
     await server.ensureDatabase(pg.database);
   } catch (err) {

@@ -14,7 +14,7 @@ import { startDatabase } from './stack.ts';
 const say = (m: string): void => void process.stdout.write(`${m}\n`);
 
 async function withDatabase<T>(config: Config, command: string, fn: (db: pg.Client) => Promise<T>): Promise<T> {
-  const database = await startDatabase(config, createLogger(config.logLevel), { command, share: true });
+  const database = await startDatabase(config, createLogger(config), { command, share: true });
   const db = new pg.Client({ connectionString: database.url, application_name: `nextmavens ${command}` });
   try {
     await db.connect();

@@ -145,6 +145,7 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
   return {
     dataDir: derived.dataDir,
     logLevel: v.LOG_LEVEL,
+    logFormat: v.LOG_FORMAT,
     host: v.HOST,
     port: v.PORT,
     publicUrl,

@@ -136,6 +136,7 @@ const SPECS = [
   { name: 'TELEGRAM_API_URL', parse: httpUrl, group: 'Alerts', default: 'https://api.telegram.org', description: 'Base URL of the Telegram Bot API (alerts and the telegram storage backend); tests point it at a local fake.' },
   // Runtime
   { name: 'DATA_DIR', group: 'Runtime', default: './.nextmavens', description: 'Where the embedded Postgres cluster, generated secrets and local files live.' },
+  { name: 'LOG_FORMAT', parse: oneOf('auto', 'pretty', 'json'), group: 'Runtime', default: 'auto', description: 'pretty (readable, coloured lines), json (one JSON object per line, for log collectors) or auto: pretty when stderr is a terminal, else json.' },
   { name: 'LOG_LEVEL', parse: oneOf(...LOG_LEVELS), group: 'Runtime', default: 'info', description: 'fatal | error | warn | info | debug | trace | silent.' },
 ] as const satisfies readonly EnvVarSpec[];
 

@@ -89,7 +89,7 @@ export async function migrate(url: string, opts: MigrateOptions = {}): Promise<M
         await client.query('rollback');
         throw new Error(`migration ${m.version}_${m.name}.sql failed: ${(err as Error).message}`, { cause: err });
       }
-      opts.log?.(`applied ${m.version}_${m.name}.sql`);
+      opts.log?.(`applied sql/${String(m.version).padStart(4, '0')}_${m.name}.sql`);
       applied.push(m);
     }
     if (opts.authenticatorPassword) await setAuthenticatorPassword(client, opts.authenticatorPassword);
