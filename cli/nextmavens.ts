@@ -14,6 +14,7 @@ import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
 import { renderBanner } from './banner.ts';
+import { writeComposeEnv } from './compose-env.ts';
 import { commandTenants } from './tenants.ts';
 import { commandDbDiff, commandDbPush, commandDbReset, commandMigrationNew } from './db-commands.ts';
 import { serveOne, startDatabase, startStack, type RunningStack } from './stack.ts';
@@ -36,6 +37,8 @@ Usage: nextmavens <command>
   serve <service>       Run one service alone (compose): gateway | ${SERVICE_NAMES.join(' | ')}
   gen traefik           Regenerate gateway/traefik/ from the route table
   gen env               Regenerate .env.example from config/schema.ts
+  gen env --compose [--out .env] [--public-url URL] [--force]
+                        Write the .env docker compose reads: fresh secrets and the matching API keys
   gen types [schemas]   Print TypeScript types of the database (like \`supabase gen types typescript\`)
   status                Query /health of a running stack
 `;
@@ -93,6 +96,13 @@ async function commandServe(config: Config, name: string | undefined): Promise<v
 async function commandGen(config: () => Promise<Config>, what: string | undefined, args: string[]): Promise<void> {
   switch (what) {
     case 'env': {
+      if (args.includes('--compose')) {
+        const option = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+        const file = path.resolve(option('--out') ?? '.env');
+        await writeComposeEnv(file, args.includes('--force'), option('--public-url'));
+        process.stdout.write(`wrote ${path.relative(process.cwd(), file) || file} with fresh secrets and the matching API keys\n`);
+        return;
+      }
       await writeFile(path.join(ROOT, '.env.example'), renderEnvExample());
       const readme = path.join(ROOT, 'README.md');
       await writeFile(readme, withEnvTable(await readFile(readme, 'utf8')));
