@@ -29,7 +29,7 @@ export async function commandDbPush(config: Config, command: string): Promise<vo
   const database = await startDatabase(config, createLogger(config), { command, share: true });
   try {
     const applied = await migrateAll(config, database.url, say);
-    say(`migrations: ${applied.stack} of the stack and ${applied.project} of ${relative(config.postgres.migrationsDir)} applied`);
+    say(`migrations: ${applied.stack + applied.project} applied, ${applied.skipped} already applied (${applied.project} of them from ${relative(config.postgres.migrationsDir)})`);
   } finally {
     await database.stop();
   }
@@ -50,7 +50,7 @@ export async function commandDbReset(config: Config, args: string[]): Promise<vo
     say(`recreated database ${config.postgres.database}`);
     const applied = await migrateAll(config, database.url, say);
     const seeded = await runSeed(database.url, config.postgres.seedFile);
-    say(`migrations: ${applied.stack} of the stack and ${applied.project} of ${relative(config.postgres.migrationsDir)} applied; seed ${seeded ? `${relative(config.postgres.seedFile)} run` : 'file not found, skipped'}`);
+    say(`migrations: ${applied.stack + applied.project} applied (${applied.project} of them from ${relative(config.postgres.migrationsDir)}); seed ${seeded ? `${relative(config.postgres.seedFile)} run` : 'file not found, skipped'}`);
   } finally {
     await database.stop();
   }

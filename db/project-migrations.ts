@@ -148,9 +148,9 @@ export async function recreateDatabase(url: string): Promise<void> {
 }
 
 /** The stack's migrations and then the project's, on the database at `url`. */
-export async function migrateAll(config: Config, url: string, log: (m: string) => void = () => undefined): Promise<{ stack: number; project: number }> {
+export async function migrateAll(config: Config, url: string, log: (m: string) => void = () => undefined): Promise<{ stack: number; project: number; skipped: number }> {
   const stack = await migrate(url, { authenticatorPassword: config.postgres.password, log });
   const project = await applyProjectMigrations(url, config.postgres.migrationsDir, log);
-  return { stack: stack.applied.length, project: project.applied.length };
+  return { stack: stack.applied.length, project: project.applied.length, skipped: stack.skipped + project.skipped };
 }
 

@@ -364,7 +364,10 @@ describe('fuzz: linear time on long adversarial input', () => {
       attempt(() => parseAccept(input));
       attempt(() => parseRange(input));
       const elapsed = performance.now() - started;
-      expect(elapsed, `input starting ${JSON.stringify(input.slice(0, 20))}`).toBeLessThan(2000);
+      // Linear parsing of these 200k-character inputs takes well under a second on an idle machine; a
+      // quadratic parser takes minutes. The bound only has to tell them apart, also on a loaded
+      // 2-core machine (a 2 s bound was once exceeded by 2 ms under load).
+      expect(elapsed, `input starting ${JSON.stringify(input.slice(0, 20))}`).toBeLessThan(10_000);
     }
   });
 
