@@ -2,7 +2,8 @@
  * The schema workflow as a user runs it, in a project folder with the Supabase CLI layout:
  * `migration new`, `db push` against the running stack (REST serves the new table at once),
  * `db diff` after a change made live, `db reset` (refused while the stack runs, then migrations
- * plus seed.sql), and `npm start` applying a pending migration and saying so.
+ * plus seed.sql — a Supabase-style seed with unqualified names and a GoTrue auth.users row), and
+ * `npm start` applying a pending (unqualified) migration into public and saying so.
  */
 import { readdir, readFile, rm, writeFile, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
@@ -85,7 +86,16 @@ describe('migrations of your own, like the Supabase CLI', () => {
     expect(refused.code).toBe(1);
     expect(refused.out).toMatch(/in use by `?nextmavens start/);
     await stop();
-    await writeFile(path.join(project.dir, 'supabase/seed.sql'), "insert into public.todos (title, done) values ('seeded', true);\n");
+    // A seed as Supabase projects write them: unqualified names, and a user inserted with GoTrue's columns.
+    await writeFile(
+      path.join(project.dir, 'supabase/seed.sql'),
+      `insert into todos (title, done) values ('seeded', true);
+insert into auth.users (instance_id, id, aud, role, email, encrypted_password, email_confirmed_at, raw_app_meta_data, raw_user_meta_data,
+  created_at, updated_at, confirmation_token, email_change, email_change_token_new, recovery_token)
+values ('00000000-0000-0000-0000-000000000000', '5eed0000-0000-4000-8000-000000000001', 'authenticated', 'authenticated', 'seed@example.com',
+  extensions.crypt('seed-password', extensions.gen_salt('bf')), now(), '{"provider":"email","providers":["email"]}', '{}', now(), now(), '', '', '', '');
+`,
+    );
     const reset = await cli(['db', 'reset']);
     expect(reset.code, reset.out).toBe(0);
     expect(reset.out).toMatch(/\(2 of them from supabase\/migrations\); seed supabase\/seed.sql run/);
@@ -94,9 +104,18 @@ describe('migrations of your own, like the Supabase CLI', () => {
   it('npm start applies a pending migration and says so', async () => {
     const made = await cli(['migration', 'new', 'notes']);
     const file = made.out.match(/created (\S+)/)![1];
-    await writeFile(path.join(project.dir, file), 'create table public.notes (id int primary key);\n');
+    // Unqualified, as Supabase migrations often are: it lands in public, where the APIs see it.
+    await writeFile(path.join(project.dir, file), 'create table notes (id int primary key);\n');
     const again = await start();
     expect(again.banner).toContain(`applied ${path.basename(file)}`);
+    const notes = await fetch(`http://127.0.0.1:${project.env.PORT}/rest/v1/notes`, { headers: { apikey: again.anonKey } });
+    expect(notes.status).toBe(200);
+    const signIn = await fetch(`http://127.0.0.1:${project.env.PORT}/auth/v1/token?grant_type=password`, {
+      method: 'POST',
+      headers: { apikey: again.anonKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'seed@example.com', password: 'seed-password' }),
+    });
+    expect(signIn.status).toBe(200);
     const res = await fetch(`http://127.0.0.1:${project.env.PORT}/rest/v1/todos?select=title,done`, { headers: { apikey: again.anonKey } });
     expect(await res.json()).toEqual([{ title: 'seeded', done: true }]);
   }, 90_000);
