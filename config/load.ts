@@ -179,6 +179,8 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     auth: authConfig(v, publicUrl, problems),
     telegram: { botToken: v.TELEGRAM_BOT_TOKEN, channelId: v.TELEGRAM_CHANNEL_ID, apiUrl: v.TELEGRAM_API_URL },
     storage: storageConfig(v, problems),
+    /** Database webhooks, net.http_* and cron (automation/). */
+    automation: { allowedHosts: v.WEBHOOK_ALLOWED_HOSTS ?? [], retryBaseMs: v.WEBHOOK_RETRY_BASE_MS },
   };
 }
 

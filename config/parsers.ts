@@ -5,6 +5,8 @@
  * throwing, so every problem of a configuration is reported at once.
  */
 
+import { isIP } from 'node:net';
+
 export interface Parser<T> {
   parse(raw: string, name: string, problems: string[]): T;
 }
@@ -43,6 +45,23 @@ export const bool: Parser<boolean> = {
 
 /** Comma-separated items, trimmed, empty ones dropped. */
 export const list: Parser<string[]> = { parse: (raw) => raw.split(',').map((s) => s.trim()).filter(Boolean) };
+
+/** Comma-separated host names, IP addresses and CIDRs (WEBHOOK_ALLOWED_HOSTS). */
+export const hostList: Parser<string[]> = {
+  parse(raw, name, problems) {
+    const entries = list.parse(raw, name, problems);
+    for (const entry of entries) {
+      const [addr, bits, extra] = entry.split('/');
+      const family = isIP(addr);
+      if (!family && (bits !== undefined || !/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(addr))) {
+        problems.push(`${name}: "${entry}" is neither a host name nor an IP address/CIDR`);
+      } else if (family && (extra !== undefined || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > (family === 4 ? 32 : 128))))) {
+        problems.push(`${name}: "${entry}" is not a CIDR`);
+      }
+    }
+    return entries;
+  },
+};
 
 /** One of the given words. */
 export function oneOf<const T extends string>(...values: T[]): Parser<T> {

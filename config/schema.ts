@@ -6,13 +6,13 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { parseSigningKeys } from './keys.ts';
-import { absoluteUrl, bool, checked, httpUrl, int, list, matching, oneOf, port, postgresUrl, schemaList, secret, type Parser } from './parsers.ts';
+import { absoluteUrl, bool, checked, hostList, httpUrl, int, list, matching, oneOf, port, postgresUrl, schemaList, secret, type Parser } from './parsers.ts';
 
 export interface EnvVarSpec {
   name: string;
   /** How the text becomes a value (config/parsers.ts), with its range; unset: the text as written. */
   parse?: Parser<unknown>;
-  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Alerts' | 'Runtime';
+  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Alerts' | 'Automation' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
@@ -134,6 +134,9 @@ const SPECS = [
   { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional).' },
   { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional).' },
   { name: 'TELEGRAM_API_URL', parse: httpUrl, group: 'Alerts', default: 'https://api.telegram.org', description: 'Base URL of the Telegram Bot API (alerts and the telegram storage backend); tests point it at a local fake.' },
+  // Automation (database webhooks, net.http_*, cron: docs/automation.md)
+  { name: 'WEBHOOK_ALLOWED_HOSTS', parse: hostList, group: 'Automation', description: 'Comma-separated host names or CIDRs (10.0.0.0/8, 127.0.0.1) that webhooks and net.http_* may reach although they are private, loopback or link-local; every other such target is refused (SSRF).' },
+  { name: 'WEBHOOK_RETRY_BASE_MS', parse: int(1, 3_600_000), group: 'Automation', default: '1000', description: "Delay before the first retry of a failed webhook delivery, in milliseconds; doubled after each further failure (at most one hour) until the hook's max_attempts, then the delivery is dead." },
   // Runtime
   { name: 'DATA_DIR', group: 'Runtime', default: './.nextmavens', description: 'Where the embedded Postgres cluster, generated secrets and local files live.' },
   { name: 'LOG_FORMAT', parse: oneOf('auto', 'pretty', 'json'), group: 'Runtime', default: 'auto', description: 'pretty (readable, coloured lines), json (one JSON object per line, for log collectors) or auto: pretty when stderr is a terminal, else json.' },
