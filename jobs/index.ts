@@ -1,6 +1,7 @@
 /**
  * The background jobs of the stack: one graphile-worker over the owner pool with every task the
- * services queue (today auth's `send_email`), and the mail transport those tasks deliver with.
+ * services queue (auth's `send_email`; database automation's webhooks, net.http_* and cron,
+ * automation/index.ts), and the mail transport those tasks deliver with.
  * Started by the composition root (cli/stack.ts: the embedded stack, and the auth service when
  * it runs alone), never by a service; services only enqueue, in SQL, in their own transaction.
  */
@@ -8,6 +9,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import { createTransport, SEND_EMAIL_TASK } from '../auth/mailer.ts';
+import { automationTasks } from '../automation/index.ts';
 import { sendEmailTask } from './tasks/send-email.ts';
 import { startWorker, type JobWorker } from './worker.ts';
 
@@ -16,7 +18,13 @@ export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logg
   const transport = createTransport(config, pool);
   let worker: JobWorker;
   try {
-    worker = await startWorker({ pool, log, tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }) } });
+    const automation = automationTasks({ config, pool, log });
+    worker = await startWorker({
+      pool,
+      log,
+      tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }), ...automation.tasks },
+      crontab: automation.crontab,
+    });
   } catch (err) {
     transport.close();
     throw err;

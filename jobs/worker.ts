@@ -7,13 +7,15 @@
  * Jobs are added in SQL (`graphile_worker.add_job`, e.g. auth/store/mail.ts) inside the
  * transaction that decides to send, so a rolled-back request never sends anything.
  */
-import { Logger, run, type Runner, type TaskList } from 'graphile-worker';
+import { Logger, run, type ParsedCronItem, type Runner, type TaskList } from 'graphile-worker';
 import type pg from 'pg';
 import type { Logger as Pino } from 'pino';
 
 export interface WorkerOptions {
   pool: pg.Pool;
   tasks: TaskList;
+  /** Recurring jobs (graphile-worker's crontab: each runs once per due minute across instances). */
+  crontab?: ParsedCronItem[];
   log: Pino;
   concurrency?: number;
   pollIntervalMs?: number;
@@ -41,6 +43,7 @@ export async function startWorker(opts: WorkerOptions): Promise<JobWorker> {
   const runner: Runner = await run({
     pgPool: opts.pool,
     taskList: opts.tasks,
+    parsedCronItems: opts.crontab ?? [],
     concurrency: opts.concurrency ?? 2,
     pollInterval: opts.pollIntervalMs ?? 1000,
     noHandleSignals: true,

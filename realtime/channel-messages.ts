@@ -21,6 +21,8 @@ import type { Presence } from './presence.ts';
 import { DatabaseUnavailable, tokenRefusal, type RealtimeTokens } from './tokens.ts';
 
 const MAX_CHANNELS_PER_CONNECTION = 100;
+/** How long a broadcast channel's join waits for the replication stream (broadcasts from the database). */
+const DB_BROADCAST_READY_MS = 5000;
 
 /** A stable integer id for a postgres_changes binding (echoed in events' `ids`). */
 function bindingId(binding: unknown): number {
@@ -161,6 +163,12 @@ async function join(deps: ChannelMessageDeps, conn: Connection, m: PhxMessage): 
   let published: boolean;
   let ready: boolean;
   try {
+    // Broadcasts from the database (realtime.send) come through the replication stream too:
+    // a channel that receives broadcasts is answered once the stream runs, so a message sent
+    // right after SUBSCRIBED reaches it (db-broadcast.ts).
+    if (!bindings.length && canReceive(ch, 'broadcast')) {
+      await deps.changes.replicationReady(DB_BROADCAST_READY_MS).catch((err: unknown) => deps.log.warn({ err }, 'realtime: no replication stream; broadcasts from the database will not arrive'));
+    }
     published = bindings.length ? await deps.changes.subscribable(bindings) : false;
     ready = published ? await deps.changes.replicationReady().then(() => true, (err: unknown) => (deps.log.error({ err }, 'realtime: cannot start the replication stream'), false)) : false;
   } catch (err) {

@@ -2,8 +2,9 @@
  * postgres_changes fan-out: the replication stream's transactions (changes.ts), taken by the
  * leader (leader.ts) and published to the other instances (bus.ts), are queued here and handed
  * to change-delivery.ts in commit order, in batches of whatever queued up while the previous
- * batch was being checked. A transaction's LSN is acknowledged only after its hand-over
- * resolved, so nothing is lost across a restart.
+ * batch was being checked (broadcasts from the database, db-broadcast.ts, go out first). A
+ * transaction's LSN is acknowledged only after its hand-over resolved, so nothing is lost
+ * across a restart.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -11,6 +12,7 @@ import type { Bus } from './bus.ts';
 import { deliverChanges } from './change-delivery.ts';
 import { lsnValue, startChangeStream, type Transaction } from './changes.ts';
 import { published, slotReady } from './db.ts';
+import { deliverDatabaseBroadcasts } from './db-broadcast.ts';
 import type { ChannelBroker } from './channels.ts';
 import type { Binding } from './connection.ts';
 import { electLeader, type Leadership } from './leader.ts';
@@ -109,7 +111,7 @@ export function createChangeFanout(deps: ChangeFanoutDeps): ChangeFanout {
             fresh.push(tx);
           }
         }
-        if (fresh.length) await deliverChanges(deps, fresh);
+        if (fresh.length) await deliverChanges(deps, deliverDatabaseBroadcasts(deps.broker, fresh));
         for (const w of batch) w.done();
       } catch (err) {
         deps.log.error({ err }, 'realtime: dispatch failed');
