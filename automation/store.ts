@@ -50,6 +50,8 @@ export interface PendingDelivery {
   id: string;
   payload: unknown;
   attempts: number;
+  /** Attempts made before the last webhooks.retry. */
+  retried_after: number;
   url: string;
   headers: Record<string, unknown>;
   timeout_ms: number;
@@ -60,7 +62,7 @@ export interface PendingDelivery {
 /** A delivery still to be made, with its hook (undefined: delivered, dead, gone or disabled). */
 export async function pendingDelivery(pool: pg.Pool, id: number): Promise<PendingDelivery | undefined> {
   const { rows } = await pool.query<PendingDelivery>(
-    `select d.id::text, d.payload, d.attempts, h.url, h.headers, h.timeout_ms, h.max_attempts, h.secret
+    `select d.id::text, d.payload, d.attempts, d.retried_after, h.url, h.headers, h.timeout_ms, h.max_attempts, h.secret
        from webhooks.deliveries d join webhooks.hooks h on h.id = d.hook_id
       where d.id = $1 and d.status in ('pending', 'retrying') and h.enabled`,
     [id],
@@ -85,16 +87,16 @@ export interface AttemptOutcome {
  */
 export async function recordAttempt(pool: pg.Pool, id: number, o: AttemptOutcome): Promise<void> {
   await pool.query(
-    `with logged as (
-       insert into webhooks.attempts (delivery_id, attempt, status_code, latency_ms, response_excerpt, error)
-       values ($1, $2, $4, $5, $6, $7) on conflict do nothing returning delivery_id),
-     moved as (
+    `with moved as (
        update webhooks.deliveries d
           set attempts = $2, status = $3, status_code = $4, latency_ms = $5, response_excerpt = $6, error = $7,
               next_attempt_at = case when $3 = 'retrying' then now() + make_interval(secs => $8::float8 / 1000) end,
               delivered_at = case when $3 = 'delivered' then now() end
-        where d.id = (select delivery_id from logged) and d.attempts = $2 - 1
-        returning d.id, d.next_attempt_at)
+        where d.id = $1 and d.attempts = $2 - 1
+        returning d.id, d.next_attempt_at),
+     logged as (
+       insert into webhooks.attempts (delivery_id, attempt, status_code, latency_ms, response_excerpt, error)
+       select m.id, $2, $4, $5, $6, $7 from moved m)
      select graphile_worker.add_job('webhook_deliver', json_build_object('id', m.id), run_at => m.next_attempt_at, max_attempts => 5)
        from moved m where $3 = 'retrying'`,
     [id, o.attempt, o.status, o.statusCode, o.latencyMs, o.excerpt, o.error, o.retryInMs],

@@ -63,7 +63,7 @@ export function webhookDeliverTask(deps: WebhookDeps): Task {
       error = (err as Error).message || String(err);
     }
     const latencyMs = Math.round(performance.now() - started);
-    const status = error === null ? 'delivered' : refused || attempt >= d.max_attempts ? 'dead' : 'retrying';
-    await recordAttempt(deps.pool, id, { attempt, status, statusCode, latencyMs, excerpt, error, retryInMs: retryDelay(deps.retryBaseMs, attempt) });
+    const status = error === null ? 'delivered' : refused || attempt - d.retried_after >= d.max_attempts ? 'dead' : 'retrying';
+    await recordAttempt(deps.pool, id, { attempt, status, statusCode, latencyMs, excerpt, error, retryInMs: retryDelay(deps.retryBaseMs, attempt - d.retried_after) });
   };
 }

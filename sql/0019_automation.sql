@@ -123,6 +123,8 @@ create table if not exists webhooks.deliveries (
   -- pending (queued, first try not done) | retrying | delivered | dead (gave up after max_attempts)
   status text not null default 'pending' check (status in ('pending', 'retrying', 'delivered', 'dead')),
   attempts integer not null default 0,
+  -- attempts made before the last webhooks.retry (max_attempts counts from there)
+  retried_after integer not null default 0,
   -- the last attempt's answer
   status_code integer,
   latency_ms integer,
@@ -265,7 +267,7 @@ as $$
 declare
   queued bigint := delivery_id;
 begin
-  update webhooks.deliveries d set status = 'pending', attempts = 0, next_attempt_at = null
+  update webhooks.deliveries d set status = 'pending', retried_after = d.attempts, next_attempt_at = null
    where d.id = queued and d.status <> 'delivered';
   if not found then
     return false;
