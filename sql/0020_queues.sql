@@ -66,7 +66,7 @@ begin
   execute format('create index if not exists %I on pgmq.%I (archived_at)', 'archived_at_idx_' || lower(queue_name), a);
   execute format('grant all on pgmq.%I, pgmq.%I to service_role', q, a);
   execute format('grant select on sequence %s to service_role', pg_catalog.pg_get_serial_sequence(format('pgmq.%I', q), 'msg_id'));
-  insert into pgmq.meta (queue_name, is_unlogged) values (lower(queue_name), unlogged) on conflict (queue_name) do nothing;
+  insert into pgmq.meta (queue_name, is_unlogged) values (lower(queue_name), unlogged) on conflict do nothing;
 end
 $$;
 
