@@ -327,7 +327,7 @@ create table if not exists cron.job_claims (
 );
 
 -- Is `schedule` something the scheduler understands? (Five fields of numbers, ranges, lists,
--- steps and *, within each field's bounds, or a macro.)
+-- * and */step, within each field's bounds, or a macro.)
 create or replace function cron.valid_schedule(schedule text)
 returns boolean
 language plpgsql
@@ -337,7 +337,7 @@ as $$
 declare
   fields text[] := regexp_split_to_array(btrim(schedule), '\s+');
   lo int[] := array[0, 0, 1, 1, 0];
-  hi int[] := array[59, 23, 31, 12, 6];
+  hi int[] := array[59, 23, 31, 12, 7]; -- day of week 7 is Sunday too
   part text;
   m text[];
   i int;
@@ -350,13 +350,14 @@ begin
   end if;
   for i in 1 .. 5 loop
     foreach part in array string_to_array(fields[i], ',') loop
-      m := regexp_match(part, '^(?:(\*)|(\d+)(?:-(\d+))?)(?:/(\d+))?$');
+      -- n, a-b, * or */step (graphile-worker's cron grammar, automation/cron.ts matches with it)
+      m := regexp_match(part, '^(?:\*(?:/(\d+))?|(\d+)(?:-(\d+))?)$');
       if m is null then
         return false;
       end if;
+      if m[1] is not null and (m[1]::int < 1 or m[1]::int > hi[i]) then return false; end if;
       if m[2] is not null and (m[2]::int < lo[i] or m[2]::int > hi[i]) then return false; end if;
       if m[3] is not null and (m[3]::int < m[2]::int or m[3]::int > hi[i]) then return false; end if;
-      if m[4] is not null and (m[4]::int < 1 or m[4]::int > hi[i]) then return false; end if;
     end loop;
   end loop;
   return true;
