@@ -46,31 +46,49 @@ export async function saveNetResponse(pool: pg.Pool, id: number, r: NetResponse)
 
 // ---- webhooks ----------------------------------------------------------------------------
 
-export interface PendingDelivery {
-  id: string;
-  payload: unknown;
-  attempts: number;
-  /** Attempts made before the last webhooks.retry. */
-  retried_after: number;
+export interface Hook {
   url: string;
   headers: Record<string, unknown>;
   timeout_ms: number;
   max_attempts: number;
   secret: string;
+  enabled: boolean;
 }
 
-/** A delivery still to be made, with its hook (undefined: delivered, dead, gone or disabled). */
-export async function pendingDelivery(pool: pg.Pool, id: number): Promise<PendingDelivery | undefined> {
-  const { rows } = await pool.query<PendingDelivery>(
-    `select d.id::text, d.payload, d.attempts, d.retried_after, h.url, h.headers, h.timeout_ms, h.max_attempts, h.secret
-       from webhooks.deliveries d join webhooks.hooks h on h.id = d.hook_id
-      where d.id = $1 and d.status in ('pending', 'retrying') and h.enabled`,
-    [id],
-  );
+export async function hook(pool: pg.Pool, id: number): Promise<Hook | undefined> {
+  const { rows } = await pool.query<Hook>(`select url, headers, timeout_ms, max_attempts, secret, enabled from webhooks.hooks where id = $1`, [id]);
   return rows[0];
 }
 
+export interface DueDelivery {
+  id: string;
+  payload: unknown;
+  attempts: number;
+  /** Attempts made before the last webhooks.retry (max_attempts counts from there). */
+  retried_after: number;
+}
+
+/**
+ * Up to `limit` deliveries of the hook that are due, leased for `leaseMs` (no other worker
+ * claims them meanwhile; a worker that dies lets the lease run out).
+ */
+export async function claimDeliveries(pool: pg.Pool, hookId: number, limit: number, leaseMs: number): Promise<DueDelivery[]> {
+  const { rows } = await pool.query<DueDelivery>(
+    `with due as (
+       select d.id from webhooks.deliveries d
+        where d.hook_id = $1 and d.status in ('pending', 'retrying') and d.next_attempt_at <= now()
+          and (d.leased_until is null or d.leased_until < now())
+        order by d.id limit $2 for update skip locked)
+     update webhooks.deliveries d set leased_until = now() + make_interval(secs => $3::float8 / 1000)
+       from due where d.id = due.id
+     returning d.id::text, d.payload, d.attempts, d.retried_after`,
+    [hookId, limit, leaseMs],
+  );
+  return rows.sort((x, y) => Number(x.id) - Number(y.id));
+}
+
 export interface AttemptOutcome {
+  id: string;
   attempt: number;
   status: 'delivered' | 'retrying' | 'dead';
   statusCode: number | null;
@@ -82,24 +100,28 @@ export interface AttemptOutcome {
 }
 
 /**
- * Logs an attempt and moves the delivery on; a retry is queued in the same statement. Nothing
- * happens when another run already recorded this attempt.
+ * Logs a batch of attempts and moves each delivery on, in one statement, which also queues the
+ * hook's next job for the earliest retry. An attempt another run already recorded is skipped.
  */
-export async function recordAttempt(pool: pg.Pool, id: number, o: AttemptOutcome): Promise<void> {
+export async function recordAttempts(pool: pg.Pool, hookId: number, outcomes: AttemptOutcome[]): Promise<void> {
+  const col = <K extends keyof AttemptOutcome>(k: K) => outcomes.map((o) => o[k]);
   await pool.query(
-    `with moved as (
+    `with o as (
+       select * from unnest($2::bigint[], $3::int[], $4::text[], $5::int[], $6::int[], $7::text[], $8::text[], $9::float8[])
+         as o(id, attempt, status, status_code, latency_ms, excerpt, error, retry_ms)),
+     moved as (
        update webhooks.deliveries d
-          set attempts = $2, status = $3, status_code = $4, latency_ms = $5, response_excerpt = $6, error = $7,
-              next_attempt_at = case when $3 = 'retrying' then now() + make_interval(secs => $8::float8 / 1000) end,
-              delivered_at = case when $3 = 'delivered' then now() end
-        where d.id = $1 and d.attempts = $2 - 1
-        returning d.id, d.next_attempt_at),
+          set attempts = o.attempt, status = o.status, status_code = o.status_code, latency_ms = o.latency_ms,
+              response_excerpt = o.excerpt, error = o.error, leased_until = null,
+              next_attempt_at = case when o.status = 'retrying' then now() + make_interval(secs => o.retry_ms / 1000) else d.next_attempt_at end,
+              delivered_at = case when o.status = 'delivered' then now() end
+         from o where d.id = o.id and d.attempts = o.attempt - 1
+       returning d.id, o.attempt, o.status_code, o.latency_ms, o.excerpt, o.error, d.status, d.next_attempt_at),
      logged as (
        insert into webhooks.attempts (delivery_id, attempt, status_code, latency_ms, response_excerpt, error)
-       select m.id, $2, $4, $5, $6, $7 from moved m)
-     select graphile_worker.add_job('webhook_deliver', json_build_object('id', m.id), run_at => m.next_attempt_at, max_attempts => 5)
-       from moved m where $3 = 'retrying'`,
-    [id, o.attempt, o.status, o.statusCode, o.latencyMs, o.excerpt, o.error, o.retryInMs],
+       select id, attempt, status_code, latency_ms, excerpt, error from moved)
+     select webhooks._dispatch($1, min(next_attempt_at)) from moved where status = 'retrying' having count(*) > 0`,
+    [hookId, col('id'), col('attempt'), col('status'), col('statusCode'), col('latencyMs'), col('excerpt'), col('error'), col('retryInMs')],
   );
 }
 
@@ -154,11 +176,19 @@ export async function finishCronRun(pool: pg.Pool, runid: string, status: 'succe
 
 // ---- cleanup -----------------------------------------------------------------------------
 
-/** Drops what has outlived its use: broadcast messages (3 days, as Supabase), net responses (6 hours, as pg_net), old claims and delivered webhooks (7 days). */
+/**
+ * Drops what has outlived its use: broadcast messages (3 days, as Supabase), net responses (6
+ * hours, as pg_net), old cron claims and delivered webhooks (7 days); re-queues stranded deliveries.
+ */
 export async function cleanup(pool: pg.Pool): Promise<void> {
   await pool.query(`
     delete from realtime.messages where inserted_at < now() - interval '3 days';
     delete from net._http_response where created < now() - interval '6 hours';
     delete from cron.job_claims where scheduled_at < now() - interval '1 day';
-    delete from webhooks.deliveries where status = 'delivered' and delivered_at < now() - interval '7 days';`);
+    delete from webhooks.deliveries where status = 'delivered' and delivered_at < now() - interval '7 days';
+    -- deliveries whose job was lost (a worker died holding it): queue their hook again
+    select webhooks._dispatch(hook_id, null) from (
+      select distinct hook_id from webhooks.deliveries
+       where status in ('pending', 'retrying') and next_attempt_at < now() - interval '10 minutes'
+         and (leased_until is null or leased_until < now())) lost;`);
 }

@@ -134,7 +134,7 @@ describe('database webhooks', () => {
     await until(() => rx.to('/deleted').length === 1, 10_000, 'the delete delivered');
     expect(JSON.parse(rx.to('/deleted')[0].body)).toMatchObject({ type: 'DELETE', record: null, old_record: { item: 'book' } });
     expect((await service.schema('webhooks').rpc('drop', { name: 'by_api' })).data).toBe(true);
-    expect((await q(`select count(*)::int as n from pg_trigger where tgname = 'webhook_by_api'`)).rows[0].n).toBe(0);
+    expect((await q(`select count(*)::int as n from pg_trigger where tgname like 'webhook\_by\_api%'`)).rows[0].n).toBe(0);
   });
 });
 

@@ -94,10 +94,12 @@ end
 $net$;
 
 -- ---------------------------------------------------------------------------------------------
--- webhooks: a row trigger per hook queues a delivery (Supabase's payload shape) in the writing
--- transaction; the `webhook_deliver` task POSTs it, signed, and retries with exponential
--- back-off until max_attempts, then marks it dead. Declared with webhooks.create (service_role
--- or the owner), readable by service_role.
+-- webhooks: a row trigger per hook records a delivery (Supabase's payload shape) in the writing
+-- transaction, and a statement trigger queues one `webhook_deliver` job for the hook per
+-- statement; the job POSTs every due delivery of the hook, signed, in batches, and retries
+-- failures with exponential back-off until max_attempts, then marks them dead
+-- (automation/webhooks.ts). Declared with webhooks.create (service_role or the owner), readable
+-- by service_role.
 create schema if not exists webhooks;
 
 create table if not exists webhooks.hooks (
@@ -130,12 +132,16 @@ create table if not exists webhooks.deliveries (
   latency_ms integer,
   response_excerpt text,
   error text,
-  next_attempt_at timestamptz,
+  -- due from then on (pending, retrying)
+  next_attempt_at timestamptz not null default now(),
+  -- while a worker is delivering it: not claimed again before then
+  leased_until timestamptz,
   created_at timestamptz not null default now(),
   delivered_at timestamptz
 );
 create index if not exists deliveries_hook_idx on webhooks.deliveries (hook_id, id);
-create index if not exists deliveries_status_idx on webhooks.deliveries (status) where status in ('pending', 'retrying', 'dead');
+create index if not exists deliveries_due_idx on webhooks.deliveries (hook_id, next_attempt_at) where status in ('pending', 'retrying');
+create index if not exists deliveries_dead_idx on webhooks.deliveries (hook_id) where status = 'dead';
 
 -- One row per attempt (the delivery log).
 create table if not exists webhooks.attempts (
@@ -155,8 +161,6 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  delivery_id bigint;
 begin
   insert into webhooks.deliveries (hook_id, payload)
   select h.id, jsonb_build_object(
@@ -166,15 +170,35 @@ begin
       'record', case when TG_OP = 'DELETE' then null else to_jsonb(NEW) end,
       'old_record', case when TG_OP = 'INSERT' then null else to_jsonb(OLD) end)
     from webhooks.hooks h
-   where h.id = TG_ARGV[0]::bigint and h.enabled and TG_OP = any(h.events)
-  returning id into delivery_id;
-  if delivery_id is not null then
-    perform graphile_worker.add_job('webhook_deliver', json_build_object('id', delivery_id), max_attempts => 5);
-  end if;
+   where h.id = TG_ARGV[0]::bigint and h.enabled and TG_OP = any(h.events);
   return null;
 end
 $$;
-revoke all on function webhooks.on_change() from public;
+
+-- One job per statement (not per row): it delivers whatever is due for the hook.
+create or replace function webhooks.on_statement()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform webhooks._dispatch(TG_ARGV[0]::bigint, null);
+  return null;
+end
+$$;
+
+create or replace function webhooks._dispatch(hook_id bigint, run_at timestamptz)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform graphile_worker.add_job('webhook_deliver', json_build_object('hook', hook_id), run_at => coalesce(run_at, now()), max_attempts => 5);
+end
+$$;
+revoke all on function webhooks.on_change(), webhooks.on_statement(), webhooks._dispatch(bigint, timestamptz) from public;
 
 -- webhooks.create('orders_paid', 'public.orders', array['INSERT','UPDATE'], 'https://…',
 --   headers => '{"Authorization": "Bearer …"}', timeout_ms => 3000): the hook (secret generated
@@ -219,6 +243,8 @@ begin
   perform webhooks._drop_triggers(hook.name);
   execute format('create trigger %I after %s on %I.%I for each row execute function webhooks.on_change(%L)',
     'webhook_' || hook.name, array_to_string(hook.events, ' or '), rel.nspname, rel.relname, hook.id);
+  execute format('create trigger %I after %s on %I.%I for each statement execute function webhooks.on_statement(%L)',
+    'webhook_' || hook.name || '_queue', array_to_string(hook.events, ' or '), rel.nspname, rel.relname, hook.id);
   return hook;
 end
 $$;
@@ -235,7 +261,8 @@ declare
 begin
   for t in select n.nspname, c.relname, tg.tgname from pg_catalog.pg_trigger tg
              join pg_catalog.pg_class c on c.oid = tg.tgrelid join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-            where tg.tgname = 'webhook_' || hook_name and tg.tgfoid = 'webhooks.on_change()'::regprocedure loop
+            where tg.tgname in ('webhook_' || hook_name, 'webhook_' || hook_name || '_queue')
+              and tg.tgfoid in ('webhooks.on_change()'::regprocedure, 'webhooks.on_statement()'::regprocedure) loop
     execute format('drop trigger %I on %I.%I', t.tgname, t.nspname, t.relname);
   end loop;
 end
@@ -266,13 +293,15 @@ set search_path = ''
 as $$
 declare
   queued bigint := delivery_id;
+  hook bigint;
 begin
-  update webhooks.deliveries d set status = 'pending', retried_after = d.attempts, next_attempt_at = null
-   where d.id = queued and d.status <> 'delivered';
+  update webhooks.deliveries d set status = 'pending', retried_after = d.attempts, next_attempt_at = now(), leased_until = null
+   where d.id = queued and d.status <> 'delivered'
+  returning d.hook_id into hook;
   if not found then
     return false;
   end if;
-  perform graphile_worker.add_job('webhook_deliver', json_build_object('id', queued), max_attempts => 5);
+  perform webhooks._dispatch(hook, null);
   return true;
 end
 $$;
