@@ -90,6 +90,18 @@ describe('loadConfig', () => {
     await expect(loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, GRAPHILE_JWT_SECRET: 'short' })).rejects.toThrow(/GRAPHILE_JWT_SECRET/);
   });
 
+  it('WEBHOOK_ALLOWED_HOSTS takes host names, addresses and CIDRs, and refuses anything else', async () => {
+    const ok = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, WEBHOOK_ALLOWED_HOSTS: 'receiver.internal, 10.0.0.0/8,127.0.0.1,::1/128' });
+    expect(ok.automation).toEqual({ allowedHosts: ['receiver.internal', '10.0.0.0/8', '127.0.0.1', '::1/128'], retryBaseMs: 1000 });
+    const err = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, WEBHOOK_ALLOWED_HOSTS: '10.0.0.0/33,http://x,a b', WEBHOOK_RETRY_BASE_MS: '0' }).catch((e: unknown) => e);
+    expect((err as ConfigError).problems).toEqual([
+      'WEBHOOK_ALLOWED_HOSTS: "10.0.0.0/33" is not a CIDR',
+      'WEBHOOK_ALLOWED_HOSTS: "http://x" is neither a host name nor an IP address/CIDR',
+      'WEBHOOK_ALLOWED_HOSTS: "a b" is neither a host name nor an IP address/CIDR',
+      'WEBHOOK_RETRY_BASE_MS must be an integer between 1 and 3600000 (got "0")',
+    ]);
+  });
+
   it('keeps explicitly configured keys', async () => {
     const config = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, ANON_KEY: 'a.b.c', SERVICE_ROLE_KEY: 'd.e.f' });
     expect([config.anonKey, config.serviceRoleKey]).toEqual(['a.b.c', 'd.e.f']);
