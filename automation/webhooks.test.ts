@@ -166,6 +166,20 @@ describe('net.http_* (pg_net)', () => {
     await expect(q(`select net.http_get('not a url')`)).rejects.toThrow(/absolute http\(s\) URL/);
   });
 
+  it("runs Supabase's webhook trigger function, supabase_functions.http_request, unchanged", async () => {
+    await q(`create table public.signups (id int primary key, email text);
+             create trigger signups_hook after insert on public.signups for each row
+               execute function supabase_functions.http_request('${rx.url}/supabase-hook', 'POST', '{"Content-Type":"application/json","X-Secret":"s3"}', '{}', '5000');`);
+    await q(`insert into public.signups values (1, 'a@example.com')`);
+    await until(() => rx.to('/supabase-hook').length === 1, 10_000, 'the Supabase-style webhook');
+    const got = rx.to('/supabase-hook')[0];
+    expect(JSON.parse(got.body)).toEqual({ type: 'INSERT', table: 'signups', schema: 'public', record: { id: 1, email: 'a@example.com' }, old_record: null });
+    expect(got.headers['x-secret']).toBe('s3');
+    await until(async () => (await q(`select 1 from supabase_functions.hooks h join net._http_response r on r.id = h.request_id`)).rowCount === 1, 5000, 'the response');
+    const logged = (await q(`select h.hook_name, r.status_code from supabase_functions.hooks h join net._http_response r on r.id = h.request_id`)).rows;
+    expect(logged).toEqual([{ hook_name: 'signups_hook', status_code: 200 }]);
+  });
+
   it('is service_role only', async () => {
     const c = await t.db.admin.connect();
     try {

@@ -312,6 +312,60 @@ grant execute on function webhooks.create(text, regclass, text[], text, jsonb, i
   webhooks.retry(bigint) to service_role;
 grant select on webhooks.hooks, webhooks.deliveries, webhooks.attempts to service_role;
 
+-- Supabase's own database-webhook trigger function, for migrations written against Supabase
+-- (`create trigger … execute function supabase_functions.http_request('https://…', 'POST',
+-- '{"Content-Type":"application/json"}', '{}', '5000')`): the same payload through net.http_post
+-- (or net.http_get), one attempt as in Supabase, logged in supabase_functions.hooks.
+create schema if not exists supabase_functions;
+
+create table if not exists supabase_functions.hooks (
+  id bigserial primary key,
+  hook_table_id integer not null,
+  hook_name text not null,
+  created_at timestamptz not null default now(),
+  request_id bigint
+);
+create index if not exists supabase_functions_hooks_request_id_idx on supabase_functions.hooks (request_id);
+create index if not exists supabase_functions_hooks_h_table_id_h_name_idx on supabase_functions.hooks (hook_table_id, hook_name);
+
+create or replace function supabase_functions.http_request()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  request_id bigint;
+  url text := TG_ARGV[0];
+  method text := TG_ARGV[1];
+  headers jsonb := case when TG_ARGV[2] is null or TG_ARGV[2] = 'null' then '{"Content-Type": "application/json"}' else TG_ARGV[2]::jsonb end;
+  params jsonb := case when TG_ARGV[3] is null or TG_ARGV[3] = 'null' then '{}' else TG_ARGV[3]::jsonb end;
+  timeout_ms integer := case when TG_ARGV[4] is null or TG_ARGV[4] = 'null' then 1000 else TG_ARGV[4]::integer end;
+begin
+  if url is null or url = 'null' then
+    raise exception 'url argument is missing';
+  end if;
+  if method is null or method = 'null' then
+    raise exception 'method argument is missing';
+  end if;
+  case method
+    when 'GET' then
+      request_id := net.http_get(url, params, headers, timeout_ms);
+    when 'POST' then
+      request_id := net.http_post(url,
+        jsonb_build_object('old_record', OLD, 'record', NEW, 'type', TG_OP, 'table', TG_TABLE_NAME, 'schema', TG_TABLE_SCHEMA),
+        params, headers, timeout_ms);
+    else
+      raise exception 'method argument % is invalid', method;
+  end case;
+  insert into supabase_functions.hooks (hook_table_id, hook_name, request_id) values (TG_RELID, TG_NAME, request_id);
+  return new;
+end
+$$;
+revoke all on all functions in schema supabase_functions from public;
+grant usage on schema supabase_functions to service_role;
+grant select on supabase_functions.hooks to service_role;
+
 -- ---------------------------------------------------------------------------------------------
 -- cron: pg_cron's tables and functions. A graphile-worker crontab task (`cron_tick`, once a
 -- minute across every instance, automation/cron.ts) claims each due job for that minute in
