@@ -5,7 +5,10 @@
  * matcher and claims the due runs in cron.job_claims, one row per (job, minute), so a run is
  * queued exactly once however many instances tick. `cron_run` runs a job's command as the job's
  * role, on a connection of its own (as pg_cron does; several statements run as one implicit
- * transaction), logging it in cron.job_run_details with pg_cron's statuses and messages.
+ * transaction), logging it in cron.job_run_details with pg_cron's statuses and messages. A job of
+ * the owner runs on an owner connection; any other job's connection logs in as `authenticator`
+ * (no privileges of its own, db/pool.ts) and switches to the job's role, so a command that resets
+ * its role cannot become the owner.
  * Schedules changed by cron.schedule / unschedule take effect at the next minute.
  */
 import { parseCronItem, parseCronItems, type ParsedCronItem, type Task } from 'graphile-worker';
@@ -64,13 +67,23 @@ function returnMessage(result: pg.QueryResult | pg.QueryResult[]): string {
   return last.rowCount === null ? last.command : `${last.command} ${last.rowCount}`;
 }
 
-export function cronRunTask(deps: { pool: pg.Pool; url: string; log: Logger }): Task {
+export interface CronRunDeps {
+  pool: pg.Pool;
+  /** The owner's connection URL and user name (config.postgres). */
+  ownerUrl: string;
+  ownerUser: string;
+  /** The `authenticator` role's connection URL. */
+  authenticatorUrl: string;
+  log: Logger;
+}
+
+export function cronRunTask(deps: CronRunDeps): Task {
   return async (payload) => {
     const jobid = Number((payload as { jobid?: unknown })?.jobid);
     if (!Number.isSafeInteger(jobid)) return;
     const job = await cronJob(deps.pool, jobid);
     if (!job?.active) return;
-    const url = new URL(deps.url);
+    const url = new URL(job.username === deps.ownerUser ? deps.ownerUrl : deps.authenticatorUrl);
     url.pathname = `/${encodeURIComponent(job.database)}`;
     const client = new pg.Client({ connectionString: url.toString(), application_name: `nextmavens cron job ${jobid}` });
     client.on('error', () => undefined);
