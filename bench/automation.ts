@@ -5,9 +5,9 @@
  *       into a table with a webhook, beside the same table without one (p50/p99, tx/s);
  *   (b) delivery throughput: BENCH_ROWS (5,000) rows committed at once (transactions of 100
  *       rows) into the table with the webhook; deliveries/s from the first commit until the
- *       receiver holds every one, beside the floor: the same number of signed POSTs of the same
- *       bodies sent straight to the receiver by this process, two at a time (the worker runs two
- *       jobs at once; each job POSTs a batch of up to 50 deliveries in parallel).
+ *       receiver holds every one, beside the floor: the same number of signed POSTs of a like
+ *       body sent straight to the receiver by this process, as many in flight as the worker can
+ *       have (2 jobs at once × batches of 50 in parallel = 100).
  * The receiver, the stack and the floor share this process and its cores.
  */
 import { createHmac } from 'node:crypto';
@@ -19,7 +19,8 @@ import { percentile, startBenchStack } from './harness.ts';
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const TX = env('BENCH_TX', 2000);
 const ROWS = env('BENCH_ROWS', 5000);
-const WORKER_CONCURRENCY = 2; // jobs/worker.ts
+/** Requests the worker can have in flight: 2 jobs at once (jobs/worker.ts) × batches of 50 (automation/webhooks.ts). */
+const IN_FLIGHT = 100;
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
     }
     const loggedSeconds = (performance.now() - started) / 1000;
 
-    // The floor: the same number of signed POSTs straight from this process, WORKER_CONCURRENCY at a time.
+    // The floor: the same number of signed POSTs straight from this process, IN_FLIGHT at a time.
     received = 0;
     want = Infinity;
     const agent = new http.Agent({ keepAlive: false });
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
     let next = 0;
     const floorStarted = performance.now();
     await Promise.all(
-      Array.from({ length: WORKER_CONCURRENCY }, async () => {
+      Array.from({ length: IN_FLIGHT }, async () => {
         while (next++ < ROWS) {
           await new Promise<void>((resolve, reject) => {
             const sig = `sha256=${createHmac('sha256', 'secret').update(body).digest('hex')}`;
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
     const floorSeconds = (performance.now() - floorStarted) / 1000;
     console.log(`\n(b) webhook deliveries to a local receiver, ${fmt(ROWS)} rows committed in ${fmt((committed - started) / 1000, 2)} s`);
     console.log(`    stack (2 jobs, batches of 50)      ${fmt(ROWS / seconds)} deliveries/s   (received in ${fmt(seconds, 2)} s, all logged delivered in ${fmt(loggedSeconds, 2)} s)`);
-    console.log(`    floor: bare POSTs, ${WORKER_CONCURRENCY} at a time     ${fmt(ROWS / floorSeconds)} requests/s`);
+    console.log(`    floor: bare POSTs, ${IN_FLIGHT} in flight   ${fmt(ROWS / floorSeconds)} requests/s`);
   } finally {
     await client.end();
     await bench.close();

@@ -167,7 +167,7 @@ async function join(deps: ChannelMessageDeps, conn: Connection, m: PhxMessage): 
     // a channel that receives broadcasts is answered once the stream runs, so a message sent
     // right after SUBSCRIBED reaches it (db-broadcast.ts).
     if (!bindings.length && canReceive(ch, 'broadcast')) {
-      await deps.changes.replicationReady(DB_BROADCAST_READY_MS).catch((err: unknown) => deps.log.warn({ err }, 'realtime: no replication stream; broadcasts from the database will not arrive'));
+      await deps.changes.replicationReady(DB_BROADCAST_READY_MS).catch((err: unknown) => deps.log.warn({ err }, 'realtime: the replication stream is not ready; broadcasts from the database sent meanwhile do not reach this channel'));
     }
     published = bindings.length ? await deps.changes.subscribable(bindings) : false;
     ready = published ? await deps.changes.replicationReady().then(() => true, (err: unknown) => (deps.log.error({ err }, 'realtime: cannot start the replication stream'), false)) : false;
