@@ -76,6 +76,22 @@ describe('pgmq_public over REST (supabase-js)', () => {
     ]);
   });
 
+  it('read_with_poll waits for a message sent meanwhile; set_vt and purge_queue', async () => {
+    await t.db.admin.query(`select pgmq.create('polled')`);
+    const started = Date.now();
+    const empty = await t.db.admin.query(`select * from pgmq.read_with_poll('polled', 30, 1, max_poll_seconds => 1, poll_interval_ms => 50)`);
+    expect(empty.rows).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    setTimeout(() => void t.db.admin.query(`select pgmq.send('polled', '{"late": true}')`), 300);
+    const waited = await t.db.admin.query(`select msg_id, message from pgmq.read_with_poll('polled', 30, 1, max_poll_seconds => 5, poll_interval_ms => 50)`);
+    expect(waited.rows).toEqual([{ msg_id: '1', message: { late: true } }]);
+    await t.db.admin.query(`select pgmq.set_vt('polled', 1, 0)`);
+    expect((await t.db.admin.query(`select msg_id, read_ct from pgmq.read('polled', 30, 5)`)).rows).toEqual([{ msg_id: '1', read_ct: 2 }]);
+    expect((await t.db.admin.query(`select pgmq.purge_queue('polled') as n`)).rows[0].n).toBe('1');
+    expect((await t.db.admin.query(`select pgmq.drop_queue('polled') as ok`)).rows[0].ok).toBe(true);
+    expect((await t.db.admin.query(`select to_regclass('pgmq.q_polled') as t`)).rows[0].t).toBeNull();
+  });
+
   it('refuses anon; authenticated gets exactly what grants and RLS on the queue table allow', async () => {
     const byAnon = await anon.schema('pgmq_public').rpc('send', { queue_name: 'jobs', message: {} });
     expect(byAnon.error?.code).toBe('42501');
