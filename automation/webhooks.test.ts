@@ -101,6 +101,29 @@ describe('database webhooks', () => {
     expect((await q(`select count(*)::int as n from webhooks.deliveries d join webhooks.hooks h on h.id = d.hook_id where h.name = 'orders_paid'`)).rows[0].n).toBe(2);
   });
 
+  it('delivers every row of a transaction of several statements (one job for the transaction)', async () => {
+    await q(`create table public.batch_rows (id int primary key)`);
+    await q(`select webhooks.create('batch_rows', 'public.batch_rows', array['INSERT', 'DELETE'], $1)`, [`${rx.url}/lines`]);
+    const c = await t.db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query(`insert into public.batch_rows values (1)`);
+      await c.query(`insert into public.batch_rows select g from generate_series(2, 60) g`);
+      await c.query('savepoint s');
+      await c.query(`insert into public.batch_rows values (100)`);
+      await c.query('rollback to savepoint s');
+      await c.query(`delete from public.batch_rows where id = 60`);
+      await c.query('commit');
+    } finally {
+      c.release();
+    }
+    await until(() => rx.to('/lines').length === 61, 10_000, '61 deliveries');
+    await new Promise((r) => setTimeout(r, 300));
+    const bodies = rx.to('/lines').map((r) => JSON.parse(r.body));
+    expect(bodies.filter((b) => b.type === 'INSERT').map((b) => b.record.id).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(bodies.filter((b) => b.type === 'DELETE').map((b) => b.old_record.id)).toEqual([60]);
+  });
+
   it('gives up after max_attempts (dead), and refuses private targets at once', async () => {
     await q(`create table public.events (id int primary key)`);
     await q(`select webhooks.create('down', 'public.events', array['INSERT'], $1, max_attempts => 3)`, [`${rx.url}/down`]);

@@ -1,6 +1,6 @@
 /**
  * The `webhook_deliver` task: POSTs the due deliveries of one hook (recorded by its row trigger,
- * one job queued per statement, sql/0019_automation.sql) — Supabase's payload `{type, table,
+ * one job queued per transaction, sql/0019_automation.sql) — Supabase's payload `{type, table,
  * schema, record, old_record}` — through the egress guard (core/egress.ts), in batches claimed
  * with a lease (several workers never send one twice at once), signed with the hook's secret:
  *

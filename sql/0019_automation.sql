@@ -96,7 +96,7 @@ $net$;
 -- ---------------------------------------------------------------------------------------------
 -- webhooks: a row trigger per hook records a delivery (Supabase's payload shape) in the writing
 -- transaction, and a statement trigger queues one `webhook_deliver` job for the hook per
--- statement; the job POSTs every due delivery of the hook, signed, in batches, and retries
+-- transaction; the job POSTs every due delivery of the hook, signed, in batches, and retries
 -- failures with exponential back-off until max_attempts, then marks them dead
 -- (automation/webhooks.ts). Declared with webhooks.create (service_role or the owner), readable
 -- by service_role.
@@ -175,15 +175,21 @@ begin
 end
 $$;
 
--- One job per statement (not per row): it delivers whatever is due for the hook.
+-- One job per transaction and hook (not per row): it delivers whatever is due for the hook once
+-- the transaction commits. (A transaction-local setting remembers that this transaction queued it.)
 create or replace function webhooks.on_statement()
 returns trigger
 language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+  queued text := 'webhooks.queued_' || TG_ARGV[0];
 begin
-  perform webhooks._dispatch(TG_ARGV[0]::bigint, null);
+  if current_setting(queued, true) is distinct from 'on' then
+    perform webhooks._dispatch(TG_ARGV[0]::bigint, null);
+    perform set_config(queued, 'on', true);
+  end if;
   return null;
 end
 $$;
