@@ -6,7 +6,10 @@
  */
 import { createHmac } from 'node:crypto';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type RunningStack } from '../cli/stack.ts';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
 import { startReceiver, type Receiver } from '../test/helpers/receiver.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 import { until } from '../test/helpers/wait.ts';
@@ -213,5 +216,38 @@ describe('net.http_* (pg_net)', () => {
       await c.query('rollback');
       c.release();
     }
+  });
+});
+
+describe('webhooks with two instances on one database', () => {
+  let db: TestDatabase;
+  let rx2: Receiver;
+  const stacks: RunningStack[] = [];
+  beforeAll(async () => {
+    rx2 = await startReceiver((r, nth) => (nth % 7 === 0 ? { status: 502 } : { status: 200 }));
+    db = await createTestDatabase({ WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', WEBHOOK_RETRY_BASE_MS: '50' });
+    await db.admin.query(`create table public.clicks (id int primary key)`);
+    for (let i = 0; i < 2; i++) stacks.push(await startStack({ ...db.config, port: 0, host: '127.0.0.1' }, pino({ level: 'silent' })));
+    await db.admin.query(`select webhooks.create('clicks', 'public.clicks', array['INSERT'], $1)`, [`${rx2.url}/clicks`]);
+  });
+  afterAll(async () => {
+    for (const s of stacks) await s.close();
+    await db?.drop();
+    await rx2?.close();
+  });
+
+  it('delivers each row once (two workers never send a delivery at the same time), retries included', async () => {
+    // 300 single-row transactions from 6 connections at once, so both workers have jobs to run.
+    await Promise.all(Array.from({ length: 6 }, async (_, w) => {
+      for (let i = 0; i < 50; i++) await db.admin.query(`insert into public.clicks values ($1)`, [w * 50 + i]);
+    }));
+    await until(async () => (await db.admin.query(`select count(*)::int as n from webhooks.deliveries where status = 'delivered'`)).rows[0].n === 300, 30_000, 'all delivered');
+    const ok = rx2.to('/clicks').filter((_, i) => (i + 1) % 7 !== 0);
+    const ids = ok.map((r) => r.headers['x-webhook-id']);
+    expect(new Set(ids).size).toBe(300);
+    expect(ids.length).toBe(300); // no delivery was accepted twice
+    const { rows } = await db.admin.query(`select count(*)::int as n, count(distinct (delivery_id, attempt))::int as distinct_attempts from webhooks.attempts`);
+    expect(rows[0].n).toBe(rows[0].distinct_attempts);
+    expect(rows[0].n).toBe(rx2.to('/clicks').length);
   });
 });

@@ -194,6 +194,8 @@ begin
 end
 $$;
 
+-- Before graphile-worker first started (its schema missing) a write must not fail: the delivery
+-- stays pending, and the worker's hourly cleanup queues it (automation/store.ts cleanup).
 create or replace function webhooks._dispatch(hook_id bigint, run_at timestamptz)
 returns void
 language plpgsql
@@ -201,6 +203,9 @@ security definer
 set search_path = ''
 as $$
 begin
+  if to_regnamespace('graphile_worker') is null then
+    return;
+  end if;
   perform graphile_worker.add_job('webhook_deliver', json_build_object('hook', hook_id), run_at => coalesce(run_at, now()), max_attempts => 5);
 end
 $$;
