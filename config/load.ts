@@ -27,12 +27,14 @@ export type Config = ReturnType<typeof buildConfig>;
 export type PostgresConfig = Config['postgres'];
 export type OAuthProviderConfig = NonNullable<Config['auth']['oauth']['google']>;
 
-/** Where storage keeps object bytes (STORAGE_BACKEND, S3_*) and how often it reconciles them. */
+/** Where storage keeps object bytes (STORAGE_BACKEND, S3_*, TELEGRAM_*) and how often it reconciles them. */
 export interface StorageConfig {
   backend: EnvValues['STORAGE_BACKEND'];
   /** Seconds between cleanup runs; 0 = never. */
   cleanupInterval: number;
   s3?: { endpoint: string; region: string; accessKey?: string; secretKey?: string; bucket: string; forcePathStyle: boolean };
+  /** STORAGE_BACKEND=telegram: the Bot API (TELEGRAM_*) and the chunk size. */
+  telegram?: { apiUrl: string; botToken: string; channelId: string; chunkSize: number };
 }
 
 /** Secrets the configuration does not give: generated once and kept in DATA_DIR. */
@@ -91,6 +93,11 @@ function oauthProvider(
 
 function storageConfig(v: EnvValues, problems: string[]): StorageConfig {
   const cleanupInterval = v.STORAGE_CLEANUP_INTERVAL;
+  if (v.STORAGE_BACKEND === 'telegram') {
+    if (!v.TELEGRAM_BOT_TOKEN || !v.TELEGRAM_CHANNEL_ID) problems.push('TELEGRAM_BOT_TOKEN and TELEGRAM_CHANNEL_ID are required when STORAGE_BACKEND=telegram');
+    const telegram = { apiUrl: v.TELEGRAM_API_URL, botToken: v.TELEGRAM_BOT_TOKEN ?? '', channelId: v.TELEGRAM_CHANNEL_ID ?? '', chunkSize: v.TELEGRAM_CHUNK_SIZE };
+    return { backend: v.STORAGE_BACKEND, cleanupInterval, telegram };
+  }
   if (v.STORAGE_BACKEND !== 's3') return { backend: v.STORAGE_BACKEND, cleanupInterval };
   const endpoint = v.S3_ENDPOINT ?? '';
   if (!/^https?:\/\/[^/]+\/?$/.test(endpoint)) problems.push('S3_ENDPOINT must be an http(s):// URL without a path when STORAGE_BACKEND=s3');

@@ -122,7 +122,7 @@ const SPECS = [
   { name: 'GRAPHQL_MAX_BODY_BYTES', parse: int(1024, 2 ** 31), group: 'GraphQL', default: '1000000', description: 'Largest GraphQL request body, in bytes (413 REQUEST_TOO_LARGE).' },
   { name: 'GRAPHQL_STATEMENT_TIMEOUT', parse: int(0, 2 ** 31 - 1), group: 'GraphQL', default: '15000', description: 'statement_timeout of GraphQL operations for roles without their own (ALTER ROLE … SET statement_timeout wins, as in REST), in milliseconds (STATEMENT_TIMEOUT error when exceeded).' },
   // Storage
-  { name: 'STORAGE_BACKEND', parse: oneOf('fs', 's3'), group: 'Storage', default: 'fs', description: 'Where object bytes live: fs (files under DATA_DIR/storage) or s3 (an S3-compatible server: MinIO, AWS S3, R2, …).' },
+  { name: 'STORAGE_BACKEND', parse: oneOf('fs', 's3', 'telegram'), group: 'Storage', default: 'fs', description: 'Where object bytes live: fs (files under DATA_DIR/storage), s3 (an S3-compatible server: MinIO, AWS S3, R2, …) or telegram (documents in TELEGRAM_CHANNEL_ID through the Bot API, chunked; the chunk manifest in Postgres).' },
   { name: 'S3_ENDPOINT', group: 'Storage', description: 'URL of the S3 server, e.g. http://minio:9000 or https://s3.eu-west-1.amazonaws.com (required when STORAGE_BACKEND=s3).' },
   { name: 'S3_REGION', group: 'Storage', default: 'us-east-1', description: 'Region of the S3 bucket.' },
   { name: 'S3_ACCESS_KEY', group: 'Storage', description: 'S3 access key id.' },
@@ -131,8 +131,9 @@ const SPECS = [
   { name: 'S3_FORCE_PATH_STYLE', parse: bool, group: 'Storage', default: 'true', description: 'Address the bucket in the path (http://host/bucket/key) instead of a virtual-host subdomain; MinIO and most self-hosted servers need true.' },
   { name: 'STORAGE_CLEANUP_INTERVAL', parse: int(0, 30 * 86400), group: 'Storage', default: '3600', description: 'Seconds between runs of the job that deletes blobs no object row references and stale staged uploads (it also runs at start; 0 = never).' },
   // Alerts
-  { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional).' },
-  { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional).' },
+  { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional) and the telegram storage backend (required by STORAGE_BACKEND=telegram).' },
+  { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional), and the object documents with STORAGE_BACKEND=telegram (the bot must be an admin of it).' },
+  { name: 'TELEGRAM_CHUNK_SIZE', parse: int(1024, 20 * 1000 * 1000), group: 'Storage', default: '19922944', description: 'STORAGE_BACKEND=telegram: bytes per document an object is split into (19 MiB: under the Bot API\'s 20 MB getFile download and 50 MB upload limits).' },
   { name: 'TELEGRAM_API_URL', parse: httpUrl, group: 'Alerts', default: 'https://api.telegram.org', description: 'Base URL of the Telegram Bot API (alerts and the telegram storage backend); tests point it at a local fake.' },
   // Automation (database webhooks, net.http_*, cron: docs/automation.md)
   { name: 'WEBHOOK_ALLOWED_HOSTS', parse: hostList, group: 'Automation', description: 'Comma-separated host names or CIDRs (10.0.0.0/8, 127.0.0.1) that webhooks and net.http_* may reach although they are private, loopback or link-local; every other such target is refused (SSRF).' },

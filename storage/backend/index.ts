@@ -1,5 +1,5 @@
 /**
- * The blob backend STORAGE_BACKEND selects (fs.ts by default, s3.ts), and the contract (types.ts)
+ * The blob backend STORAGE_BACKEND selects (fs.ts by default, s3.ts, telegram.ts), and the contract (types.ts)
  * the rest of the service codes against. The implementations import only types.ts and meter.ts,
  * never this factory.
  */
@@ -15,6 +15,9 @@ export async function createBackend(config: Config): Promise<StorageBackend> {
   if (config.storage.backend === 's3' && config.storage.s3) {
     const { S3Backend } = await import('./s3.ts');
     backend = new S3Backend(config.storage.s3);
+  } else if (config.storage.backend === 'telegram' && config.storage.telegram) {
+    const { TelegramBackend } = await import('./telegram.ts');
+    backend = new TelegramBackend(config.storage.telegram, config.postgres.url);
   } else {
     const { FsBackend } = await import('./fs.ts');
     backend = new FsBackend(path.join(config.dataDir, 'storage'));

@@ -45,7 +45,7 @@ export interface BlobRange {
 }
 
 export interface StorageBackend {
-  readonly kind: 'fs' | 's3';
+  readonly kind: 'fs' | 's3' | 'telegram';
   /** Prepares the backend (directories, the S3 bucket). */
   init(): Promise<void>;
   /** Streams `body` towards `key`, counting and hashing; not readable until committed. */
