@@ -37,6 +37,57 @@ export interface StorageConfig {
   telegram?: { apiUrl: string; botToken: string; channelId: string; chunkSize: number };
 }
 
+/** Where backups go (a directory or an S3 bucket and prefix). */
+export type BackupTarget =
+  | { kind: 'dir'; dir: string }
+  | { kind: 's3'; bucket: string; prefix: string; endpoint: string; region: string; accessKey?: string; secretKey?: string; forcePathStyle: boolean };
+
+/** BACKUP_*: the default target, the schedule, retention and point-in-time restore. */
+export interface BackupConfig {
+  target: BackupTarget;
+  /** Cron (five fields), or undefined for no scheduled backups. */
+  schedule?: string;
+  keep: number;
+  pitr: boolean;
+}
+
+/**
+ * A backup target as written in BACKUP_TARGET or `nextmavens backup --to`: a directory (relative
+ * to the working directory) or s3://bucket/prefix, whose server and keys come from BACKUP_S3_*
+ * (else the storage's S3_*). Throws ConfigError for a malformed one.
+ */
+export function parseBackupTarget(value: string, env: Env = process.env): BackupTarget {
+  const { values, problems } = readEnv(env);
+  const target = backupTarget(values, value, problems);
+  const own = problems.filter((p) => p.startsWith('BACKUP_'));
+  if (own.length) throw new ConfigError(own);
+  return target;
+}
+
+function backupTarget(v: EnvValues, value: string, problems: string[]): BackupTarget {
+  if (!value.startsWith('s3://')) return { kind: 'dir', dir: path.resolve(value) };
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(value);
+  if (!m) problems.push(`BACKUP_TARGET: "${value}" is not s3://bucket/prefix (bucket names: 3-63 lower-case letters, digits, dots and hyphens)`);
+  const endpoint = v.BACKUP_S3_ENDPOINT ?? v.S3_ENDPOINT ?? '';
+  if (!/^https?:\/\/[^/]+\/?$/.test(endpoint)) problems.push('BACKUP_S3_ENDPOINT (or S3_ENDPOINT) must be an http(s):// URL without a path for an s3:// backup target');
+  return {
+    kind: 's3',
+    bucket: m?.[1] ?? '',
+    prefix: (m?.[2] ?? '').replace(/^\/+|\/+$/g, ''),
+    endpoint,
+    region: v.BACKUP_S3_REGION,
+    accessKey: v.BACKUP_S3_ACCESS_KEY ?? v.S3_ACCESS_KEY,
+    secretKey: v.BACKUP_S3_SECRET_KEY ?? v.S3_SECRET_KEY,
+    forcePathStyle: v.BACKUP_S3_FORCE_PATH_STYLE,
+  };
+}
+
+function backupConfig(v: EnvValues, dataDir: string, problems: string[]): BackupConfig {
+  const target = backupTarget(v, v.BACKUP_TARGET ?? path.join(dataDir, 'backups'), problems);
+  if (v.BACKUP_PITR && target.kind !== 'dir') problems.push('BACKUP_PITR needs a directory BACKUP_TARGET (Postgres archives its WAL there)');
+  return { target, schedule: v.BACKUP_SCHEDULE, keep: v.BACKUP_KEEP, pitr: v.BACKUP_PITR };
+}
+
 /** Secrets the configuration does not give: generated once and kept in DATA_DIR. */
 interface Derived {
   dataDir: string;
@@ -188,6 +239,7 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     storage: storageConfig(v, problems),
     /** Database webhooks, net.http_* and cron (automation/). */
     automation: { allowedHosts: v.WEBHOOK_ALLOWED_HOSTS ?? [], retryBaseMs: v.WEBHOOK_RETRY_BASE_MS },
+    backup: backupConfig(v, derived.dataDir, problems),
   };
 }
 

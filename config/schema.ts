@@ -12,7 +12,7 @@ export interface EnvVarSpec {
   name: string;
   /** How the text becomes a value (config/parsers.ts), with its range; unset: the text as written. */
   parse?: Parser<unknown>;
-  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Alerts' | 'Automation' | 'Runtime';
+  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Alerts' | 'Automation' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
@@ -130,6 +130,16 @@ const SPECS = [
   { name: 'S3_BUCKET', group: 'Storage', default: 'nextmavens', description: 'The one S3 bucket that holds every object of every storage bucket (created at start when missing).' },
   { name: 'S3_FORCE_PATH_STYLE', parse: bool, group: 'Storage', default: 'true', description: 'Address the bucket in the path (http://host/bucket/key) instead of a virtual-host subdomain; MinIO and most self-hosted servers need true.' },
   { name: 'STORAGE_CLEANUP_INTERVAL', parse: int(0, 30 * 86400), group: 'Storage', default: '3600', description: 'Seconds between runs of the job that deletes blobs no object row references and stale staged uploads (it also runs at start; 0 = never).' },
+  // Backups
+  { name: 'BACKUP_TARGET', group: 'Backups', description: 'Where backups go: a directory, or s3://bucket/prefix on the BACKUP_S3_* server. Default: DATA_DIR/backups.' },
+  { name: 'BACKUP_SCHEDULE', parse: matching(/^\s*(\S+\s+){4}\S+\s*$/, 'must be a cron schedule of five fields, e.g. `0 3 * * *`'), group: 'Backups', description: 'Cron schedule of automatic backups (five fields, UTC, e.g. `0 3 * * *`), run by the background jobs; unset = none.' },
+  { name: 'BACKUP_KEEP', parse: int(1, 10_000), group: 'Backups', default: '7', description: 'Backups kept in the target; older ones (and the objects and WAL only they need) are deleted after each backup.' },
+  { name: 'BACKUP_PITR', parse: bool, group: 'Backups', default: 'false', description: 'Point-in-time restore: the embedded Postgres archives its WAL to BACKUP_TARGET/wal (a directory target) and objects are archived as they are written and before they are deleted, so `restore --to <time>` can go back to any moment since the oldest kept backup.' },
+  { name: 'BACKUP_S3_ENDPOINT', group: 'Backups', description: 'URL of the S3-compatible server of an s3:// BACKUP_TARGET (default: S3_ENDPOINT).' },
+  { name: 'BACKUP_S3_REGION', group: 'Backups', default: 'us-east-1', description: 'Region of the backup bucket.' },
+  { name: 'BACKUP_S3_ACCESS_KEY', group: 'Backups', description: 'Access key id for the backup bucket (default: S3_ACCESS_KEY).' },
+  { name: 'BACKUP_S3_SECRET_KEY', group: 'Backups', description: 'Secret access key for the backup bucket (default: S3_SECRET_KEY).' },
+  { name: 'BACKUP_S3_FORCE_PATH_STYLE', parse: bool, group: 'Backups', default: 'true', description: 'Address the backup bucket in the path (MinIO and most self-hosted servers need true).' },
   // Alerts
   { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional) and the telegram storage backend (required by STORAGE_BACKEND=telegram).' },
   { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional), and the object documents with STORAGE_BACKEND=telegram (the bot must be an admin of it).' },

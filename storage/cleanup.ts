@@ -4,10 +4,12 @@
  * failed delete can only leave extra bytes behind, never a row without bytes. This job deletes
  * those extras: committed blobs no row references (by bucket, name and version) and unfinished
  * staged writes, each only once older than a grace period so in-flight requests are never touched.
- * The storage service runs it at start and then every STORAGE_CLEANUP_INTERVAL seconds.
+ * The storage service runs it at start and then every STORAGE_CLEANUP_INTERVAL seconds. No blob
+ * is deleted while a backup runs (db/blob-guard.ts).
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { withBlobDeletion } from '../db/blob-guard.ts';
 import { parseBlobKey, type StorageBackend } from './backend/index.ts';
 import { StorageDb } from './db.ts';
 
@@ -42,10 +44,8 @@ export async function cleanupStorage(backend: StorageBackend, pool: pg.Pool, opt
     const current = batch;
     batch = [];
     const orphans = (await db.unreferenced(current)).map((i) => current[i - 1].key);
-    if (orphans.length) {
-      await backend.delete(orphans);
-      report.orphanBlobs += orphans.length;
-    }
+    // Not while a backup copies blobs (db/blob-guard.ts): the next run collects them.
+    if (orphans.length && (await withBlobDeletion(pool, () => backend.delete(orphans)))) report.orphanBlobs += orphans.length;
   };
 
   for await (const blob of backend.list()) {

@@ -4,6 +4,7 @@
  * bucket operations (storage.ts) and the object operations (object.ts) both stand on it.
  */
 import type { Logger } from 'pino';
+import { withBlobDeletion } from '../db/blob-guard.ts';
 import type { Pools } from '../db/pool.ts';
 import type { JwtClaims, JwtVerifier } from '../core/jwt.ts';
 import { verifyRequest } from '../core/caller.ts';
@@ -83,8 +84,12 @@ export class StorageContext {
     return row;
   }
 
-  /** Deletes blobs no row names any more; a failure is logged (cleanup collects them later). */
+  /** Deletes blobs no row names any more; a failure, or a backup running (db/blob-guard.ts), leaves them to cleanup. */
   async dropBlobs(keys: string[]): Promise<void> {
-    if (keys.length) await this.backend.delete(keys).catch((err) => this.log.warn({ err, keys }, 'storage: could not delete blobs (cleanup will)'));
+    if (!keys.length) return;
+    await withBlobDeletion(this.deps.pools.admin, () => this.backend.delete(keys)).then(
+      (done) => done || this.log.debug({ keys }, 'storage: a backup is running, cleanup will delete the blobs'),
+      (err) => this.log.warn({ err, keys }, 'storage: could not delete blobs (cleanup will)'),
+    );
   }
 }

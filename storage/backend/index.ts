@@ -23,5 +23,10 @@ export async function createBackend(config: Config): Promise<StorageBackend> {
     backend = new FsBackend(path.join(config.dataDir, 'storage'));
   }
   await backend.init();
+  // Point-in-time restore: blobs are archived next to the backups before they are deleted.
+  if (config.backup.pitr && config.backup.target.kind === 'dir') {
+    const { ArchivingBackend, directoryArchive } = await import('./archive.ts');
+    backend = new ArchivingBackend(backend, directoryArchive(config.backup.target.dir));
+  }
   return backend;
 }

@@ -1,0 +1,224 @@
+/**
+ * Backups of the database and the storage objects together, on embedded stacks of their own
+ * (a base backup copies a whole cluster, so not the test run's shared one):
+ * - backup while uploads, overwrites and deletes run → restore into a fresh DATA_DIR → the
+ *   stack serves the same rows and keys, and every row's blob, exactly the manifest's objects;
+ * - `backup verify` restores into a throwaway Postgres and checks counts and checksums, and
+ *   finds a damaged backup;
+ * - an S3 target (s3rver): backup, verify, restore from it;
+ * - retention (BACKUP_KEEP) and a refused restore over a cluster without --force.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import pg from 'pg';
+import pino from 'pino';
+import S3rver from 's3rver';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type RunningStack } from '../cli/stack.ts';
+import { loadConfig, type Config } from '../config/load.ts';
+import { blobKey, createBackend, type StorageBackend } from '../storage/backend/index.ts';
+import { freePort } from '../test/helpers/net.ts';
+import { createBackup, type BackupResult } from './create.ts';
+import { listBackups } from './manifest.ts';
+import { restoreBackup, RestoreRefused } from './restore.ts';
+import { openStore, type BackupStore } from './store.ts';
+import { verifyBackup } from './verify.ts';
+
+let root: string;
+
+/** The environment of an embedded stack in its own DATA_DIR. */
+async function stackEnv(name: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
+  return { DATA_DIR: path.join(root, name), POSTGRESQL_PORT: String(await freePort()), PORT: String(await freePort()), HOST: '127.0.0.1', LOG_LEVEL: 'silent', STORAGE_CLEANUP_INTERVAL: '0', ...extra };
+}
+
+interface Running {
+  config: Config;
+  stack: RunningStack;
+  admin: SupabaseClient;
+  pool: pg.Pool;
+  backend: StorageBackend;
+  close(): Promise<void>;
+}
+
+async function start(env: Record<string, string>): Promise<Running> {
+  const config = await loadConfig(env);
+  const stack = await startStack(config, pino({ level: 'silent' }));
+  const pool = new pg.Pool({ connectionString: config.postgres.url, max: 3 });
+  const backend = await createBackend(config);
+  return {
+    config,
+    stack,
+    pool,
+    backend,
+    admin: createClient(stack.url, config.serviceRoleKey, { auth: { persistSession: false } }),
+    async close() {
+      backend.close?.();
+      await pool.end();
+      await stack.close();
+    },
+  };
+}
+
+const md5 = (b: Buffer) => `"${createHash('md5').update(b).digest('hex')}"`;
+
+/** Every storage.objects row's bytes as served, checked against the row's ETag; the keys sorted. */
+async function servedObjects(r: Running): Promise<string[]> {
+  const { rows } = await r.pool.query<{ bucket_id: string; name: string; version: string; metadata: { eTag: string; size: number } }>('select bucket_id, name, version, metadata from storage.objects order by 1, 2');
+  for (const row of rows) {
+    const { data, error } = await r.admin.storage.from(row.bucket_id).download(row.name);
+    expect(error, row.name).toBeNull();
+    const bytes = Buffer.from(await data!.arrayBuffer());
+    expect(md5(bytes), row.name).toBe(row.metadata.eTag);
+  }
+  return rows.map(blobKey).sort();
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), 'nm-backup-'));
+  await chmod(root, 0o755);
+  for (const name of ['DATABASE_URL', 'POSTGRESQL_HOST', 'JWT_SECRET', 'ANON_KEY', 'SERVICE_ROLE_KEY']) delete process.env[name];
+});
+afterAll(async () => {
+  if (root) await rm(root, { recursive: true, force: true });
+});
+
+describe('backup and restore (directory target)', () => {
+  let a: Running;
+  let store: BackupStore;
+  let backup: BackupResult;
+
+  beforeAll(async () => {
+    a = await start(await stackEnv('a'));
+    store = await openStore({ kind: 'dir', dir: path.join(root, 'backups-a') });
+    await a.pool.query(`create table public.notes (id serial primary key, body text not null); insert into public.notes (body) select 'note ' || g from generate_series(1, 500) g;
+                        alter table public.notes enable row level security; create policy "read" on public.notes for select to anon using (true);`);
+    expect((await a.admin.storage.createBucket('files')).error).toBeNull();
+    for (let i = 0; i < 20; i++) expect((await a.admin.storage.from('files').upload(`seed/${i}.bin`, randomBytes(5000 + i))).error).toBeNull();
+  });
+  afterAll(async () => {
+    await a?.close();
+  });
+
+  it('backs up while uploads, overwrites and deletes run; the manifest lists exactly the restore point\'s objects', async () => {
+    let stop = false;
+    let writes = 0;
+    const churn = (async () => {
+      for (let i = 0; !stop; i++) {
+        const files = a.admin.storage.from('files');
+        await files.upload(`live/${i}.bin`, randomBytes(20_000));
+        await files.upload(`seed/${i % 20}.bin`, randomBytes(3000), { upsert: true }); // the old version's blob is deleted
+        if (i % 3 === 0) await files.remove([`live/${i - 1}.bin`]);
+        await a.pool.query(`insert into public.notes (body) values ('during backup')`);
+        writes++;
+      }
+    })();
+    try {
+      while (writes < 3) await new Promise((r) => setTimeout(r, 20));
+      backup = await createBackup({ url: a.config.postgres.url, pgDataDir: path.join(a.config.dataDir, 'postgres'), store, backend: a.backend, secretsFile: path.join(a.config.dataDir, 'secrets.json') });
+    } finally {
+      stop = true;
+      await churn;
+    }
+    expect(writes).toBeGreaterThan(3);
+    const m = backup.manifest;
+    expect(backup.location).toBe(path.join(root, 'backups-a', 'backups', backup.id));
+    expect(m.rows['public.notes']).toBeGreaterThanOrEqual(500);
+    expect(m.rows['storage.objects']).toBe(m.objects.length);
+    expect(m.objects.length).toBeGreaterThanOrEqual(20);
+    expect(m.base.sha256).toMatch(/^[0-9a-f]{64}$/);
+    for (const o of m.objects) expect(existsSync(path.join(root, 'backups-a', o.file)), o.key).toBe(true);
+  });
+
+  it('verify restores the backup into a throwaway Postgres and checks every count and checksum', async () => {
+    const result = await verifyBackup({ config: a.config, store });
+    expect(result).toMatchObject({ backup: backup.id, ok: true, problems: [], objects: backup.manifest.objects.length });
+    expect(result.rows).toBe(Object.values(backup.manifest.rows).reduce((x, y) => x + y, 0));
+    expect(JSON.parse(await readFile(path.join(root, 'backups-a', 'backups', backup.id, 'verified.json'), 'utf8'))).toMatchObject({ ok: true });
+  });
+
+  it('restore into a fresh DATA_DIR: the stack starts on it and serves the same rows, keys and bytes; every row has its blob', async () => {
+    const env = await stackEnv('b');
+    const result = await restoreBackup({ config: await loadConfig(env), store, env });
+    expect(result).toMatchObject({ id: backup.id, objects: backup.manifest.objects.length, copied: backup.manifest.objects.length });
+    const b = await start(env);
+    try {
+      expect(b.config.serviceRoleKey).toBe(a.config.serviceRoleKey); // the same generated secrets
+      const anon = createClient(b.stack.url, b.config.anonKey, { auth: { persistSession: false } });
+      const { count } = await anon.from('notes').select('*', { count: 'exact', head: true });
+      expect(count).toBe(backup.manifest.rows['public.notes']);
+      const keys = await servedObjects(b);
+      expect(keys).toEqual(backup.manifest.objects.map((o) => o.key).sort());
+      const stored: string[] = [];
+      for await (const blob of b.backend.list()) stored.push(blob.key);
+      expect(stored.sort()).toEqual(keys); // exactly the rows' blobs, no more
+    } finally {
+      await b.close();
+    }
+  });
+
+  it('refuses to restore over a cluster without --force; with it, the old cluster is moved aside', async () => {
+    const env = { ...(await stackEnv('b')) };
+    await expect(restoreBackup({ config: await loadConfig(env), store, env })).rejects.toThrow(RestoreRefused);
+    const forced = await restoreBackup({ config: await loadConfig(env), store, env, force: true });
+    expect(forced.replaced).toMatch(/postgres\.replaced-/);
+    expect(existsSync(path.join(forced.replaced!, 'PG_VERSION'))).toBe(true);
+  });
+
+  it('verify finds a damaged backup; retention keeps the newest BACKUP_KEEP', async () => {
+    const second = await createBackup({ url: a.config.postgres.url, pgDataDir: path.join(a.config.dataDir, 'postgres'), store, backend: a.backend });
+    const m = second.manifest;
+    expect(m.bytes.objectsStored).toBeLessThan(m.bytes.objects); // unchanged objects are shared with the first backup
+    const victim = path.join(root, 'backups-a', m.objects[0].file);
+    const original = await readFile(victim);
+    await writeFile(victim, Buffer.concat([original.subarray(0, 10), Buffer.from('damage'), original.subarray(16)]));
+    const bad = await verifyBackup({ config: a.config, store, id: second.id });
+    expect(bad.ok).toBe(false);
+    expect(bad.problems.join('\n')).toMatch(new RegExp(`object ${m.objects[0].key.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: (checksum mismatch|unreadable)`));
+    await writeFile(victim, original);
+
+    const third = await createBackup({ url: a.config.postgres.url, pgDataDir: path.join(a.config.dataDir, 'postgres'), store, backend: a.backend, keep: 2 });
+    expect(await listBackups(store)).toEqual([second.id, third.id]);
+    expect(existsSync(path.join(root, 'backups-a', 'backups', backup.id))).toBe(false);
+    expect((await verifyBackup({ config: a.config, store })).problems).toEqual([]); // the kept ones are whole
+  });
+});
+
+describe('backup to S3 (s3rver) and restore from it', () => {
+  let server: S3rver;
+  let a: Running;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    server = new S3rver({ port, address: '127.0.0.1', directory: path.join(root, 's3rver'), silent: true });
+    await server.run();
+    const s3 = { BACKUP_S3_ENDPOINT: `http://127.0.0.1:${port}`, BACKUP_S3_ACCESS_KEY: 'S3RVER', BACKUP_S3_SECRET_KEY: 'S3RVER', BACKUP_TARGET: 's3://nm-backups/site/one' };
+    a = await start(await stackEnv('s3a', s3));
+    expect((await a.admin.storage.createBucket('pics')).error).toBeNull();
+    for (let i = 0; i < 5; i++) await a.admin.storage.from('pics').upload(`p${i}.bin`, randomBytes(40_000));
+  });
+  afterAll(async () => {
+    await a?.close();
+    await server?.close();
+  });
+
+  it('backup, verify and restore through the bucket', async () => {
+    const store = await openStore(a.config.backup.target);
+    expect(store.location).toBe('s3://nm-backups/site/one');
+    const backup = await createBackup({ url: a.config.postgres.url, pgDataDir: path.join(a.config.dataDir, 'postgres'), store, backend: a.backend, secretsFile: path.join(a.config.dataDir, 'secrets.json') });
+    expect(backup.location).toBe(`s3://nm-backups/site/one/backups/${backup.id}`);
+    expect((await verifyBackup({ config: a.config, store })).ok).toBe(true);
+    const env = await stackEnv('s3b', { BACKUP_S3_ENDPOINT: a.config.backup.target.kind === 's3' ? a.config.backup.target.endpoint : '', BACKUP_S3_ACCESS_KEY: 'S3RVER', BACKUP_S3_SECRET_KEY: 'S3RVER' });
+    await restoreBackup({ config: await loadConfig(env), store, env });
+    const b = await start(env);
+    try {
+      expect(await servedObjects(b)).toEqual(backup.manifest.objects.map((o) => o.key).sort());
+      expect(backup.manifest.objects).toHaveLength(5);
+    } finally {
+      await b.close();
+    }
+  });
+});

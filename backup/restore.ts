@@ -1,0 +1,161 @@
+/**
+ * `nextmavens restore <backup> [--force] [--to TIMESTAMP]`: the embedded cluster of DATA_DIR
+ * rebuilt from a backup, then every object its storage.objects rows reference put back into the
+ * configured blob backend, so the stack starts on the same rows and bytes.
+ *
+ * - Into a DATA_DIR without a cluster; one that holds a cluster is refused unless `--force`, which
+ *   moves it (and the fs storage) aside to `*.replaced-<time>` rather than deleting anything.
+ * - Without `--to`: recovery stops at the backup's restore point (backup/create.ts).
+ *   With `--to`: the newest backup whose restore point is not later than that time, then the
+ *   archived WAL (BACKUP_PITR) and the replaced cluster's pg_wal up to the time; the objects come
+ *   from the backups' copies, the archive of deleted blobs, or the replaced fs storage.
+ * - The generated secrets (DATA_DIR/secrets.json) come back with the cluster: its passwords and
+ *   JWT secret are the backup's.
+ */
+import { existsSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import { loadConfig, type Config } from '../config/load.ts';
+import { findRunningPostgres } from '../db/embedded.ts';
+import { readArchivedBlob, readJson, sha256Meter } from '../storage/backend/archive.ts';
+import { BlobNotFound, blobKey, createBackend, type StorageBackend } from '../storage/backend/index.ts';
+import { FsBackend } from '../storage/backend/fs.ts';
+import { listBackups, readManifest, type BackupManifest } from './manifest.ts';
+import { startRecovered, unpackBackup } from './recovery.ts';
+import type { BackupStore } from './store.ts';
+
+export interface RestoreOptions {
+  config: Config;
+  store: BackupStore;
+  /** A backup id of the store; default the latest (with `to`: the latest before it). */
+  id?: string;
+  /** Point in time to restore to. */
+  to?: Date;
+  force?: boolean;
+  env?: Record<string, string | undefined>;
+  progress?: (line: string) => void;
+}
+
+export interface RestoreResult {
+  id: string;
+  pgDataDir: string;
+  objects: number;
+  /** Objects put back into the backend (the rest were there). */
+  copied: number;
+  /** Where the replaced cluster went (`--force`). */
+  replaced?: string;
+}
+
+export class RestoreRefused extends Error {}
+
+/** The backup a restore starts from. */
+export async function chooseBackup(store: BackupStore, id?: string, to?: Date): Promise<BackupManifest> {
+  const ids = await listBackups(store);
+  if (id) {
+    if (!ids.includes(id)) throw new RestoreRefused(`no complete backup ${id} in ${store.location}`);
+    return readManifest(store, id);
+  }
+  for (const candidate of ids.reverse()) {
+    const m = await readManifest(store, candidate);
+    if (!to || new Date(m.restorePoint.time) <= to) return m;
+  }
+  throw new RestoreRefused(to ? `no backup in ${store.location} is older than ${to.toISOString()}` : `no backup in ${store.location}`);
+}
+
+/** Puts `body` at `key`, checking it is the bytes the archive recorded. */
+async function putChecked(backend: StorageBackend, key: string, body: Readable, sha256?: string): Promise<void> {
+  const meter = sha256Meter();
+  const out = new PassThrough();
+  await Promise.all([pipeline(body, meter, out), backend.put(key, out, { maxBytes: Infinity })]);
+  if (sha256 && meter.digest() !== sha256) {
+    await backend.delete([key]);
+    throw new Error(`object ${key}: checksum mismatch`);
+  }
+}
+
+export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {
+  let { config } = opts;
+  const { store, progress } = opts;
+  if (!config.postgres.embedded) throw new RestoreRefused('restore rebuilds the embedded Postgres of DATA_DIR: unset DATABASE_URL / POSTGRESQL_HOST');
+  const pgDir = path.join(config.dataDir, 'postgres');
+  const ownerFile = path.join(config.dataDir, 'postgres.owner');
+  const running = await findRunningPostgres(pgDir, ownerFile);
+  if (running) throw new RestoreRefused(`Postgres is running on ${pgDir} (port ${running.port}${running.owner ? `, \`${running.owner.command}\`` : ''}): stop the stack first`);
+  const m = await chooseBackup(store, opts.id, opts.to);
+  progress?.(`restoring backup ${m.id} (restore point ${m.restorePoint.time})${opts.to ? ` and WAL up to ${opts.to.toISOString()}` : ''}`);
+
+  let replaced: string | undefined;
+  let replacedStorage: string | undefined;
+  if (existsSync(path.join(pgDir, 'PG_VERSION'))) {
+    if (!opts.force) throw new RestoreRefused(`${pgDir} holds a database cluster: restore --force moves it aside first`);
+    const stamp = new Date().toISOString().replace(/[-:.]/g, '');
+    replaced = `${pgDir}.replaced-${stamp}`;
+    await rename(pgDir, replaced);
+    const storageDir = path.join(config.dataDir, 'storage');
+    if (config.storage.backend === 'fs' && existsSync(storageDir)) {
+      replacedStorage = `${storageDir}.replaced-${stamp}`;
+      await rename(storageDir, replacedStorage);
+    }
+    progress?.(`moved the existing cluster to ${replaced}`);
+  }
+
+  // The secrets the cluster's passwords (and the API keys) were made with.
+  const secrets = `backups/${m.id}/secrets.json`;
+  if (await store.exists(secrets)) {
+    await writeFile(path.join(config.dataDir, 'secrets.json'), JSON.stringify(await readJson(store, secrets), null, 2) + '\n', { mode: 0o600 });
+    config = await loadConfig(opts.env ?? process.env);
+  }
+
+  const walSources = opts.to ? [...(store.dir ? [path.join(store.dir, 'wal')] : []), ...(replaced ? [path.join(replaced, 'pg_wal')] : [])] : [];
+  await unpackBackup(store, m, pgDir, opts.to ? { time: opts.to } : { name: m.restorePoint.name }, walSources);
+  progress?.('database: unpacked, recovering');
+  const pgc = config.postgres;
+  const recovered = await startRecovered({ pgDir, port: pgc.port, user: pgc.user, password: pgc.password, ownerFile, command: 'nextmavens restore' });
+  try {
+    progress?.('database: recovered');
+    const { objects, copied } = await restoreObjects(config, store, m, recovered.url(pgc.database), replacedStorage);
+    progress?.(`objects: ${objects} (${copied} put back)`);
+    return { id: m.id, pgDataDir: pgDir, objects, copied, replaced };
+  } finally {
+    await recovered.server.stop();
+  }
+}
+
+/** Every blob the restored rows reference, into the backend: from the backups' copies, else the replaced fs storage. */
+async function restoreObjects(config: Config, store: BackupStore, m: BackupManifest, url: string, replacedStorage?: string): Promise<{ objects: number; copied: number }> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const backend = await createBackend({ ...config, postgres: { ...config.postgres, url } });
+  const old = replacedStorage ? new FsBackend(replacedStorage) : undefined;
+  const sha = new Map(m.objects.map((o) => [o.key, o.sha256]));
+  try {
+    // The telegram manifest names messages the backup may have outlived: objects are sent anew.
+    if (backend.kind === 'telegram') await client.query('truncate storage.telegram_chunks, storage.telegram_blobs');
+    const { rows } = await client.query<{ bucket_id: string; name: string; version: string }>('select bucket_id, name, version from storage.objects');
+    let copied = 0;
+    const missing: string[] = [];
+    for (const row of rows) {
+      const key = blobKey(row);
+      if (await backend.head(key)) continue;
+      const archived = await readArchivedBlob(store, key);
+      if (archived) await putChecked(backend, key, archived.body, archived.info.sha256);
+      else {
+        const body = await old?.get(key).catch((err) => (err instanceof BlobNotFound ? undefined : Promise.reject(err)));
+        if (!body) {
+          missing.push(key);
+          continue;
+        }
+        await putChecked(backend, key, body, sha.get(key));
+      }
+      copied++;
+    }
+    if (missing.length) throw new Error(`${missing.length} object(s) of the restored rows are in no backup: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
+    return { objects: rows.length, copied };
+  } finally {
+    backend.close?.();
+    await client.end();
+  }
+}
