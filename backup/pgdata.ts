@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 
 /** What a base backup leaves out (their contents are rebuilt at start), as PostgreSQL's documentation lists them. */
 const EXCLUDED = [
@@ -44,8 +44,35 @@ export async function tarWal(dataDir: string, firstWal: string, lastWal: string)
   return { stream: t.stream as Readable, done: t.done, files: names };
 }
 
-/** Unpacks a tar stream into `dir` (which exists). */
+/**
+ * Unpacks a tar stream into `dir` (which exists). tar stops reading at the archive's end marker
+ * and may leave the padding after it unread: what comes after tar has closed its input is
+ * consumed and dropped, so the stream feeding it (and its checksum) still sees every byte.
+ */
 export function untar(dir: string): { stream: Writable; done: Promise<void> } {
   const t = tar(['-C', dir, '-xf', '-'], 'write');
-  return { stream: t.stream as Writable, done: t.done };
+  const stdin = t.stream as Writable;
+  let closed = false;
+  let waiting: (() => void) | undefined;
+  const gone = () => {
+    closed = true;
+    waiting?.();
+  };
+  stdin.on('error', gone);
+  stdin.on('close', gone);
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      if (closed || stdin.write(chunk)) return done();
+      waiting = () => {
+        waiting = undefined;
+        done();
+      };
+      stdin.once('drain', () => waiting?.());
+    },
+    final(done) {
+      if (!closed) stdin.end();
+      done();
+    },
+  });
+  return { stream, done: t.done };
 }

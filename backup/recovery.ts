@@ -60,7 +60,7 @@ export async function unpackBackup(store: BackupStore, m: BackupManifest, pgDir:
     '',
     '# nextmavens restore (removed once recovery is done)',
     `restore_command = ${quote(restoreCommand)}`,
-    'name' in target ? `recovery_target_name = ${quote(target.name)}` : `recovery_target_time = ${quote(target.time.toISOString())}`,
+    'name' in target ? `recovery_target_name = ${quote(target.name)}` : `recovery_target_time = ${quote(target.time.toISOString().replace('T', ' ').replace('Z', '+00'))}`,
     `recovery_target_action = 'promote'`,
     '',
   ];

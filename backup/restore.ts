@@ -13,7 +13,7 @@
  *   JWT secret are the backup's.
  */
 import { existsSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -110,10 +110,19 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   }
 
   const walSources = opts.to ? [...(store.dir ? [path.join(store.dir, 'wal')] : []), ...(replaced ? [path.join(replaced, 'pg_wal')] : [])] : [];
-  await unpackBackup(store, m, pgDir, opts.to ? { time: opts.to } : { name: m.restorePoint.name }, walSources);
-  progress?.('database: unpacked, recovering');
   const pgc = config.postgres;
-  const recovered = await startRecovered({ pgDir, port: pgc.port, user: pgc.user, password: pgc.password, ownerFile, command: 'nextmavens restore' });
+  let recovered;
+  try {
+    await unpackBackup(store, m, pgDir, opts.to ? { time: opts.to } : { name: m.restorePoint.name }, walSources);
+    progress?.('database: unpacked, recovering');
+    recovered = await startRecovered({ pgDir, port: pgc.port, user: pgc.user, password: pgc.password, ownerFile, command: 'nextmavens restore' });
+  } catch (err) {
+    // Nothing half-done stays: the unpacked cluster goes, the replaced one comes back.
+    await rm(pgDir, { recursive: true, force: true });
+    if (replaced) await rename(replaced, pgDir);
+    if (replacedStorage) await rename(replacedStorage, path.join(config.dataDir, 'storage'));
+    throw err;
+  }
   try {
     progress?.('database: recovered');
     const { objects, copied } = await restoreObjects(config, store, m, recovered.url(pgc.database), replacedStorage);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * nextmavens start | migrate | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status
+ * nextmavens start | migrate | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status | backup | restore
  */
 import '../config/process-env.ts';
 import { existsSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { renderEnvExample, withEnvTable } from '../config/schema.ts';
 import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
+import { BackupUsageError, commandBackup, commandRestore } from './backup-commands.ts';
 import { renderBanner } from './banner.ts';
 import { writeComposeEnv } from './compose-env.ts';
 import { commandTenants } from './tenants.ts';
@@ -41,6 +42,12 @@ Usage: nextmavens <command>
                         Write the .env docker compose reads: fresh secrets and the matching API keys
   gen types [schemas]   Print TypeScript types of the database (like \`supabase gen types typescript\`)
   status                Query /health of a running stack
+  backup [--to DIR|s3://bucket/prefix]
+                        Back up the database and the storage objects together (default target BACKUP_TARGET)
+  backup verify [<backup>]
+                        Restore a backup (default: the latest) into a throwaway Postgres and check it
+  restore [<backup>] [--force] [--to TIME]
+                        Rebuild DATA_DIR from a backup (latest, an id, or its path), or to a point in time
 `;
 
 function loadDotEnv(): void {
@@ -219,6 +226,10 @@ async function main(argv: string[]): Promise<void> {
       return commandGen(config, args[0], args.slice(1));
     case 'status':
       return commandStatus(await config());
+    case 'backup':
+      return commandBackup(await config(), args);
+    case 'restore':
+      return commandRestore(await config(), args);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -227,7 +238,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\nSee .env.example for every variable.\n`);
-  } else if (err instanceof UsageError) {
+  } else if (err instanceof UsageError || err instanceof BackupUsageError) {
     process.stderr.write(`${err.message}\n\n${USAGE}`);
   } else {
     process.stderr.write(`nextmavens: ${(err as Error)?.message ?? err}\n`);

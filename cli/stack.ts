@@ -19,6 +19,8 @@ import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
 import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';
 import type { Service } from '../core/service.ts';
+import { walArchiveSettings } from '../backup/wal-archive.ts';
+import { lastVerification } from '../backup/verify.ts';
 import { startJobs } from '../jobs/index.ts';
 import { SERVICE_FACTORIES } from './registry.ts';
 
@@ -67,6 +69,7 @@ export async function startDatabase(config: Config, log: Logger, opts: { command
     password: pg.password,
     ownerFile,
     command: `nextmavens ${opts.command}`,
+    settings: walArchiveSettings(config),
     onLog: (line) => log.debug({ component: 'postgres' }, line),
   });
   const first = !existsSync(path.join(dataDir, 'PG_VERSION'));
@@ -86,6 +89,15 @@ function databaseCheck(pools: Pools): HealthCheck {
   return async () => {
     await pools.admin.query('select 1');
     return { status: 'up' };
+  };
+}
+
+/** The last verified restore (`nextmavens backup verify`): down only when that verification failed. */
+function backupsCheck(pools: Pools): HealthCheck {
+  return async () => {
+    const last = await lastVerification(pools.admin);
+    const detail = { last_verified_restore: last?.verified_at.toISOString() ?? null, last_verified_backup: last?.backup ?? null };
+    return last && !last.ok ? { status: 'down', error: `the verification of backup ${last.backup} failed`, detail } : { status: 'up', detail };
   };
 }
 
@@ -154,6 +166,7 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
     const verifier = createJwtVerifier(config.jwtSecret, config.jwks);
     const healthChecks: Record<string, HealthCheck> = { database: databaseCheck(pools) };
     for (const name of SERVICE_NAMES) healthChecks[name] = () => services[name].health();
+    healthChecks.backups = backupsCheck(pools);
     const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true });
     cleanup.push(['gateway', () => gatewayApp.close()]);
     const server = createEmbeddedGateway({

@@ -20,6 +20,8 @@ export interface ComponentHealth {
   /** Set when the component answers but has no implementation yet. */
   implemented?: boolean;
   error?: string;
+  /** What else the component reports (backups: the last verified restore). */
+  detail?: Record<string, unknown>;
 }
 
 export interface Service {

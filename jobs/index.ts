@@ -6,10 +6,12 @@
  * it runs alone), never by a service; services only enqueue, in SQL, in their own transaction.
  */
 import type pg from 'pg';
+import { parseCrontab } from 'graphile-worker';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import { createTransport, SEND_EMAIL_TASK } from '../auth/mailer.ts';
 import { automationTasks } from '../automation/index.ts';
+import { BACKUP_TASK, backupCrontab, backupTask } from './tasks/backup.ts';
 import { sendEmailTask } from './tasks/send-email.ts';
 import { startWorker, type JobWorker } from './worker.ts';
 
@@ -19,11 +21,12 @@ export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logg
   let worker: JobWorker;
   try {
     const automation = automationTasks({ config, pool, log });
+    const backupLine = backupCrontab(config);
     worker = await startWorker({
       pool,
       log,
-      tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }), ...automation.tasks },
-      crontab: automation.crontab,
+      tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }), ...automation.tasks, [BACKUP_TASK]: backupTask({ config, log }) },
+      crontab: [...automation.crontab, ...(backupLine ? parseCrontab(backupLine) : [])],
     });
   } catch (err) {
     transport.close();

@@ -31,7 +31,8 @@ describe('embedded stack', () => {
     expect(res.status).toBe(200);
     const report = await body(res);
     expect(report).toMatchObject({ status: 'ok', version: expect.any(String), timestamp: expect.any(String) });
-    expect(Object.keys(report.services).sort()).toEqual(['database', ...SERVICE_NAMES].sort());
+    expect(Object.keys(report.services).sort()).toEqual(['database', 'backups', ...SERVICE_NAMES].sort());
+    expect(report.services.backups.detail).toEqual({ last_verified_restore: null, last_verified_backup: null }); // never verified (backup/verify.ts)
     for (const component of Object.values(report.services) as { status: string; response_time_ms: number }[]) {
       expect(component.status).toBe('up');
       expect(component.response_time_ms).toBeGreaterThanOrEqual(0);

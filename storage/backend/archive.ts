@@ -103,7 +103,7 @@ export function directoryArchive(root: string): BlobArchive & { path(name: strin
       await mkdir(path.dirname(target), { recursive: true });
       const tmp = `${target}.${randomUUID()}.tmp`;
       try {
-        await pipeline(body, createWriteStream(tmp));
+        await pipeline(body, createWriteStream(tmp, { mode: 0o600 })); // backups hold every secret of the database
         await rename(tmp, target);
       } catch (err) {
         await rm(tmp, { force: true });
@@ -124,9 +124,11 @@ export async function readJson<T>(archive: BlobArchive, name: string): Promise<T
 }
 
 /**
- * A backend that archives every blob before deleting it (BACKUP_PITR): with the backups' copies,
- * every blob any row ever referenced stays restorable, so a point-in-time restore finds the
- * objects as they were. A blob that cannot be archived is not deleted (cleanup tries again).
+ * A backend that archives every blob as it is committed and before it is deleted (BACKUP_PITR):
+ * every blob any row ever referenced is in the archive, so a point-in-time restore finds the
+ * objects as they were at that time even without the data directory they lived in. A write whose
+ * blob cannot be archived fails (before its row commits); a blob that cannot be archived is not
+ * deleted (cleanup tries again).
  */
 export class ArchivingBackend implements StorageBackend {
   readonly inner: StorageBackend;
@@ -139,15 +141,37 @@ export class ArchivingBackend implements StorageBackend {
     return this.inner.kind;
   }
   init = () => this.inner.init();
-  stage = (key: string, body: Readable, opts: PutOptions): Promise<StagedBlob> => this.inner.stage(key, body, opts);
-  put = (key: string, body: Readable, opts: PutOptions): Promise<WrittenBlob> => this.inner.put(key, body, opts);
   get = (key: string, range?: BlobRange) => this.inner.get(key, range);
   head = (key: string): Promise<BlobInfo | null> => this.inner.head(key);
-  copy = (from: string, to: string) => this.inner.copy(from, to);
   list = (): AsyncIterable<BlobInfo> => this.inner.list();
   listStaged = (): AsyncIterable<StagedInfo> => this.inner.listStaged();
   removeStaged = (id: string) => this.inner.removeStaged(id);
   close = () => this.inner.close?.();
+
+  async stage(key: string, body: Readable, opts: PutOptions): Promise<StagedBlob> {
+    const staged = await this.inner.stage(key, body, opts);
+    return {
+      key: staged.key,
+      size: staged.size,
+      etag: staged.etag,
+      commit: async () => {
+        await staged.commit();
+        await archiveBlob(this.archive, this.inner, key);
+      },
+      abort: () => staged.abort(),
+    };
+  }
+
+  async put(key: string, body: Readable, opts: PutOptions): Promise<WrittenBlob> {
+    const written = await this.inner.put(key, body, opts);
+    await archiveBlob(this.archive, this.inner, key);
+    return written;
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    await this.inner.copy(from, to);
+    await archiveBlob(this.archive, this.inner, to);
+  }
 
   async delete(keys: string[]): Promise<void> {
     const archived: string[] = [];

@@ -1,0 +1,42 @@
+/**
+ * The scheduled backup (BACKUP_SCHEDULE, graphile-worker's crontab): `nextmavens backup` to
+ * BACKUP_TARGET with BACKUP_KEEP retention, from the stack's own process. graphile-worker runs
+ * a crontab item once per schedule slot across every worker, and retries a failed one.
+ */
+import path from 'node:path';
+import type { Task } from 'graphile-worker';
+import type { Logger } from 'pino';
+import { createBackup } from '../../backup/create.ts';
+import { openStore } from '../../backup/store.ts';
+import type { Config } from '../../config/load.ts';
+import { createBackend } from '../../storage/backend/index.ts';
+
+export const BACKUP_TASK = 'nextmavens_backup';
+
+/** The crontab line of BACKUP_SCHEDULE (no backlog: a missed slot is not made up). */
+export function backupCrontab(config: Config): string | undefined {
+  return config.backup.schedule && config.postgres.embedded ? `${config.backup.schedule} ${BACKUP_TASK}` : undefined;
+}
+
+export function backupTask(opts: { config: Config; log: Logger }): Task {
+  return async () => {
+    const { config, log } = opts;
+    const store = await openStore(config.backup.target);
+    const backend = await createBackend(config);
+    try {
+      const result = await createBackup({
+        url: config.postgres.url,
+        pgDataDir: path.join(config.dataDir, 'postgres'),
+        store,
+        backend,
+        secretsFile: path.join(config.dataDir, 'secrets.json'),
+        keep: config.backup.keep,
+        progress: (line) => log.debug({ component: 'backup' }, line),
+      });
+      log.info({ component: 'backup', backup: result.id, bytes: result.manifest.bytes }, `scheduled backup written to ${result.location}`);
+    } finally {
+      backend.close?.();
+      store.close();
+    }
+  };
+}
