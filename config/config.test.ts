@@ -102,6 +102,24 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('STORAGE_BACKEND=telegram and BACKUP_*: targets, schedule and PITR are checked, problems reported together', async () => {
+    const dir = await tmp();
+    const tg = await loadConfig({ DATA_DIR: dir, JWT_SECRET: SECRET, STORAGE_BACKEND: 'telegram', TELEGRAM_BOT_TOKEN: '1:x', TELEGRAM_CHANNEL_ID: '-100', TELEGRAM_CHUNK_SIZE: '4096' });
+    expect(tg.storage).toMatchObject({ backend: 'telegram', telegram: { botToken: '1:x', channelId: '-100', chunkSize: 4096, apiUrl: 'https://api.telegram.org' } });
+    expect(tg.backup).toEqual({ target: { kind: 'dir', dir: path.join(dir, 'backups') }, schedule: undefined, keep: 7, pitr: false });
+    const s3 = await loadConfig({ DATA_DIR: dir, JWT_SECRET: SECRET, BACKUP_TARGET: 's3://my-backups/site/a/', S3_ENDPOINT: 'http://minio:9000', BACKUP_S3_ACCESS_KEY: 'k', BACKUP_KEEP: '3', BACKUP_SCHEDULE: '0 3 * * *' });
+    expect(s3.backup).toMatchObject({ target: { kind: 's3', bucket: 'my-backups', prefix: 'site/a', endpoint: 'http://minio:9000', accessKey: 'k' }, keep: 3, schedule: '0 3 * * *' });
+    const bad = await loadConfig({ DATA_DIR: dir, JWT_SECRET: SECRET, STORAGE_BACKEND: 'telegram', BACKUP_TARGET: 's3://x', BACKUP_PITR: 'true', BACKUP_SCHEDULE: 'nightly', BACKUP_KEEP: '0' }).catch((e: ConfigError) => e);
+    expect((bad as ConfigError).problems).toEqual([
+      'TELEGRAM_BOT_TOKEN and TELEGRAM_CHANNEL_ID are required when STORAGE_BACKEND=telegram',
+      'BACKUP_SCHEDULE must be a cron schedule of five fields (got "nightly")',
+      'BACKUP_TARGET: "s3://x" is not s3://bucket/prefix (bucket names: 3-63 lower-case letters, digits, dots and hyphens)',
+      'BACKUP_S3_ENDPOINT (or S3_ENDPOINT) must be an http(s):// URL without a path for an s3:// backup target',
+      'BACKUP_PITR needs a directory BACKUP_TARGET (Postgres archives its WAL there)',
+      'BACKUP_KEEP must be an integer between 1 and 10000 (got "0")',
+    ]);
+  });
+
   it('keeps explicitly configured keys', async () => {
     const config = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET, ANON_KEY: 'a.b.c', SERVICE_ROLE_KEY: 'd.e.f' });
     expect([config.anonKey, config.serviceRoleKey]).toEqual(['a.b.c', 'd.e.f']);
