@@ -21,6 +21,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type RunningStack } from '../cli/stack.ts';
 import { loadConfig, type Config } from '../config/load.ts';
 import { blobKey, createBackend, type StorageBackend } from '../storage/backend/index.ts';
+import { holdBlobDeletions } from '../db/blob-guard.ts';
+import { cleanupStorage } from '../storage/cleanup.ts';
+import { startFakeTelegram, type FakeTelegram } from '../test/helpers/fake-telegram.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { createBackup, type BackupResult } from './create.ts';
 import { listBackups } from './manifest.ts';
@@ -133,6 +136,26 @@ describe('backup and restore (directory target)', () => {
     for (const o of m.objects) expect(existsSync(path.join(root, 'backups-a', o.file)), o.key).toBe(true);
   });
 
+  it('while a backup holds blob deletions, removed objects keep their blobs as orphans; cleanup collects them after', async () => {
+    const files = a.admin.storage.from('files');
+    expect((await files.upload('held/x.bin', randomBytes(100))).error).toBeNull();
+    const { rows } = await a.pool.query<{ bucket_id: string; name: string; version: string }>(`select bucket_id, name, version from storage.objects where name = 'held/x.bin'`);
+    const key = blobKey(rows[0]);
+    const holder = await a.pool.connect();
+    try {
+      const guard = await holdBlobDeletions(holder);
+      expect((await files.remove(['held/x.bin'])).data).toHaveLength(1);
+      expect(await a.backend.head(key)).not.toBeNull(); // a running backup may still copy it
+      expect((await cleanupStorage(a.backend, a.pool, { graceMs: 0 })).orphanBlobs).toBe(0);
+      await guard.release();
+    } finally {
+      holder.release();
+    }
+    // This one, and those the backup above left by holding off the churn's deletions.
+    expect((await cleanupStorage(a.backend, a.pool, { graceMs: 0 })).orphanBlobs).toBeGreaterThanOrEqual(1);
+    expect(await a.backend.head(key)).toBeNull();
+  });
+
   it('verify restores the backup into a throwaway Postgres and checks every count and checksum', async () => {
     const result = await verifyBackup({ config: a.config, store });
     expect(result).toMatchObject({ backup: backup.id, ok: true, problems: [], objects: backup.manifest.objects.length });
@@ -217,6 +240,40 @@ describe('backup to S3 (s3rver) and restore from it', () => {
     try {
       expect(await servedObjects(b)).toEqual(backup.manifest.objects.map((o) => o.key).sort());
       expect(backup.manifest.objects).toHaveLength(5);
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('backup and restore with the telegram backend', () => {
+  let fake: FakeTelegram;
+  let a: Running;
+
+  beforeAll(async () => {
+    fake = await startFakeTelegram({ uploadLimit: 64 * 1024, downloadLimit: 64 * 1024 });
+    const tg = { STORAGE_BACKEND: 'telegram', TELEGRAM_API_URL: fake.url, TELEGRAM_BOT_TOKEN: fake.token, TELEGRAM_CHANNEL_ID: fake.channelId, TELEGRAM_CHUNK_SIZE: String(64 * 1024) };
+    a = await start(await stackEnv('tga', tg));
+    expect((await a.admin.storage.createBucket('docs')).error).toBeNull();
+    for (let i = 0; i < 3; i++) expect((await a.admin.storage.from('docs').upload(`d${i}.bin`, randomBytes(150_000))).error).toBeNull();
+  });
+  afterAll(async () => {
+    await a?.close();
+    await fake?.close();
+  });
+
+  it('the objects are read from the channel into the backup, and sent to it again on restore', async () => {
+    const store = await openStore({ kind: 'dir', dir: path.join(root, 'backups-tg') });
+    const backup = await createBackup({ url: a.config.postgres.url, pgDataDir: path.join(a.config.dataDir, 'postgres'), store, backend: a.backend, secretsFile: path.join(a.config.dataDir, 'secrets.json') });
+    expect(backup.manifest.objects).toHaveLength(3);
+    expect(backup.manifest.storageBackend).toBe('telegram');
+    const sent = fake.calls.sendDocument;
+    const env = await stackEnv('tgb', { STORAGE_BACKEND: 'telegram', TELEGRAM_API_URL: fake.url, TELEGRAM_BOT_TOKEN: fake.token, TELEGRAM_CHANNEL_ID: fake.channelId, TELEGRAM_CHUNK_SIZE: String(64 * 1024) });
+    await restoreBackup({ config: await loadConfig(env), store, env });
+    expect(fake.calls.sendDocument - sent).toBe(9); // 3 objects of 3 chunks each, sent anew
+    const b = await start(env);
+    try {
+      expect(await servedObjects(b)).toEqual(backup.manifest.objects.map((o) => o.key).sort());
     } finally {
       await b.close();
     }

@@ -49,6 +49,20 @@ export interface BackupResult {
 }
 
 const MB = 1024 * 1024;
+/** Objects copied at once (reads and writes overlap; the hashing and compression share the CPU). */
+export const OBJECTS_IN_FLIGHT = 4;
+
+/** Runs `fn` over `items` with at most `limit` running at once; the first failure fails the whole. */
+export async function inParallel<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
 const mb = (n: number) => `${(n / MB).toFixed(1)} MB`;
 
 /** Streams `body` through zstd into `name` of the store, returning what was stored; `progress` sees the bytes read. */
@@ -147,20 +161,22 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
     const { rows: objectRows } = await snap.query<{ bucket_id: string; name: string; version: string }>(`select bucket_id, name, version from storage.objects order by bucket_id, name`);
     await snap.query('commit');
 
-    const objects: ArchivedBlob[] = [];
+    const objects: ArchivedBlob[] = new Array(objectRows.length);
     let objectBytes = 0;
     let stored = 0;
+    let done = 0;
     let last = Date.now();
-    for (const [i, row] of objectRows.entries()) {
+    await inParallel(objectRows, OBJECTS_IN_FLIGHT, async (row, i) => {
       const blob = await archiveBlob(store, opts.backend, blobKey(row));
-      objects.push({ key: blob.key, size: blob.size, sha256: blob.sha256, file: blob.file });
+      objects[i] = { key: blob.key, size: blob.size, sha256: blob.sha256, file: blob.file };
       objectBytes += blob.size;
       if (blob.written) stored += blob.size;
-      if (Date.now() - last > 2000 || i === objectRows.length - 1) {
+      done++;
+      if (Date.now() - last > 2000 || done === objectRows.length) {
         last = Date.now();
-        progress?.(`objects: ${i + 1}/${objectRows.length} (${mb(objectBytes)}, ${mb(stored)} new)`);
+        progress?.(`objects: ${done}/${objectRows.length} (${mb(objectBytes)}, ${mb(stored)} new)`);
       }
-    }
+    });
     await guard.release();
     if (opts.secretsFile && existsSync(opts.secretsFile)) await store.write(`${dir}/secrets.json`, createReadStream(opts.secretsFile));
 

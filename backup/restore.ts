@@ -23,6 +23,7 @@ import { findRunningPostgres } from '../db/embedded.ts';
 import { readArchivedBlob, readJson, sha256Meter } from '../storage/backend/archive.ts';
 import { BlobNotFound, blobKey, createBackend, type StorageBackend } from '../storage/backend/index.ts';
 import { FsBackend } from '../storage/backend/fs.ts';
+import { inParallel, OBJECTS_IN_FLIGHT } from './create.ts';
 import { listBackups, readManifest, type BackupManifest } from './manifest.ts';
 import { startRecovered, unpackBackup } from './recovery.ts';
 import type { BackupStore } from './store.ts';
@@ -146,21 +147,18 @@ async function restoreObjects(config: Config, store: BackupStore, m: BackupManif
     const { rows } = await client.query<{ bucket_id: string; name: string; version: string }>('select bucket_id, name, version from storage.objects');
     let copied = 0;
     const missing: string[] = [];
-    for (const row of rows) {
+    await inParallel(rows, OBJECTS_IN_FLIGHT, async (row) => {
       const key = blobKey(row);
-      if (await backend.head(key)) continue;
+      if (await backend.head(key)) return;
       const archived = await readArchivedBlob(store, key);
       if (archived) await putChecked(backend, key, archived.body, archived.info.sha256);
       else {
         const body = await old?.get(key).catch((err) => (err instanceof BlobNotFound ? undefined : Promise.reject(err)));
-        if (!body) {
-          missing.push(key);
-          continue;
-        }
+        if (!body) return void missing.push(key);
         await putChecked(backend, key, body, sha.get(key));
       }
       copied++;
-    }
+    });
     if (missing.length) throw new Error(`${missing.length} object(s) of the restored rows are in no backup: ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}`);
     return { objects: rows.length, copied };
   } finally {
