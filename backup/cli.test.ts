@@ -107,7 +107,7 @@ describe('scheduled backups (BACKUP_SCHEDULE)', () => {
       const store = await openStore(config.backup.target);
       for (let i = 0; i < 300 && (await listBackups(store)).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(await listBackups(store)).toHaveLength(1);
-      await expect(loadConfig({ ...env, BACKUP_SCHEDULE: 'every day' })).rejects.toThrow(/BACKUP_SCHEDULE must be a cron schedule/);
+      await expect(loadConfig({ ...env, BACKUP_SCHEDULE: 'every day' })).rejects.toThrow(/BACKUP_SCHEDULE must be a cron schedule of five fields/);
     } finally {
       await pool.end();
       await stack.close();

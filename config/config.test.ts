@@ -111,12 +111,13 @@ describe('loadConfig', () => {
     expect(s3.backup).toMatchObject({ target: { kind: 's3', bucket: 'my-backups', prefix: 'site/a', endpoint: 'http://minio:9000', accessKey: 'k' }, keep: 3, schedule: '0 3 * * *' });
     const bad = await loadConfig({ DATA_DIR: dir, JWT_SECRET: SECRET, STORAGE_BACKEND: 'telegram', BACKUP_TARGET: 's3://x', BACKUP_PITR: 'true', BACKUP_SCHEDULE: 'nightly', BACKUP_KEEP: '0' }).catch((e: ConfigError) => e);
     expect((bad as ConfigError).problems).toEqual([
+      // Each variable's own parser first, in the list's order, then what depends on several.
+      'BACKUP_SCHEDULE must be a cron schedule of five fields, e.g. `0 3 * * *`',
+      'BACKUP_KEEP must be an integer between 1 and 10000 (got "0")',
       'TELEGRAM_BOT_TOKEN and TELEGRAM_CHANNEL_ID are required when STORAGE_BACKEND=telegram',
-      'BACKUP_SCHEDULE must be a cron schedule of five fields (got "nightly")',
       'BACKUP_TARGET: "s3://x" is not s3://bucket/prefix (bucket names: 3-63 lower-case letters, digits, dots and hyphens)',
       'BACKUP_S3_ENDPOINT (or S3_ENDPOINT) must be an http(s):// URL without a path for an s3:// backup target',
       'BACKUP_PITR needs a directory BACKUP_TARGET (Postgres archives its WAL there)',
-      'BACKUP_KEEP must be an integer between 1 and 10000 (got "0")',
     ]);
   });
 
