@@ -57,7 +57,7 @@ export async function commandBackup(config: Config, args: string[]): Promise<voi
   if (positional.length) throw new BackupUsageError(`backup: unexpected ${positional[0]}`);
   requireEmbedded(config, 'backup');
   const target = typeof options['--to'] === 'string' ? parseBackupTarget(options['--to']) : config.backup.target;
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config);
   const database = await startDatabase(config, log, { command: 'backup', share: true });
   try {
     const cfg = { ...config, postgres: { ...config.postgres, url: database.url } };
@@ -92,7 +92,7 @@ async function commandVerify(config: Config, args: string[]): Promise<void> {
   const result = await verifyBackup({ config, store, id, progress });
   // Recorded in the live database too when there is one (the health report shows it).
   if (config.postgres.embedded || config.postgres.url) {
-    const log = createLogger(config.logLevel);
+    const log = createLogger(config);
     try {
       const database = await startDatabase(config, log, { command: 'backup verify', share: true });
       try {
