@@ -30,6 +30,7 @@ import { listBackups } from './manifest.ts';
 import { restoreBackup, RestoreRefused } from './restore.ts';
 import { openStore, type BackupStore } from './store.ts';
 import { verifyBackup } from './verify.ts';
+import { fixturePool } from '../test/helpers/db.ts';
 
 let root: string;
 
@@ -50,7 +51,7 @@ interface Running {
 async function start(env: Record<string, string>): Promise<Running> {
   const config = await loadConfig(env);
   const stack = await startStack(config, pino({ level: 'silent' }));
-  const pool = new pg.Pool({ connectionString: config.postgres.url, max: 3 });
+  const pool = fixturePool(config.postgres.url, 3);
   const backend = await createBackend(config);
   return {
     config,

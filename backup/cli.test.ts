@@ -19,6 +19,7 @@ import { backupCrontab } from '../jobs/tasks/backup.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { listBackups } from './manifest.ts';
 import { openStore } from './store.ts';
+import { fixturePool } from '../test/helpers/db.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../cli/nextmavens.ts');
 let root: string;
@@ -100,7 +101,7 @@ describe('scheduled backups (BACKUP_SCHEDULE)', () => {
     expect(line).toBe('30 3 * * * nextmavens_backup');
     expect(parseCrontab(line)[0]).toMatchObject({ task: 'nextmavens_backup', match: expect.any(Function) });
     const stack = await startStack({ ...config, port: 0, host: '127.0.0.1' }, pino({ level: 'silent' }));
-    const pool = new pg.Pool({ connectionString: config.postgres.url, max: 1 });
+    const pool = fixturePool(config.postgres.url, 1);
     try {
       // What the crontab enqueues at 03:30, enqueued now.
       await pool.query(`select graphile_worker.add_job('nextmavens_backup')`);

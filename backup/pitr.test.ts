@@ -20,6 +20,7 @@ import { freePort } from '../test/helpers/net.ts';
 import { createBackup } from './create.ts';
 import { restoreBackup } from './restore.ts';
 import { openStore } from './store.ts';
+import { fixturePool } from '../test/helpers/db.ts';
 
 let root: string;
 let target: string;
@@ -40,7 +41,7 @@ async function env(name: string): Promise<Record<string, string>> {
 async function start(e: Record<string, string>): Promise<{ config: Config; stack: RunningStack; pool: pg.Pool; admin: SupabaseClient; close(): Promise<void> }> {
   const config = await loadConfig(e);
   const stack = await startStack(config, pino({ level: 'silent' }));
-  const pool = new pg.Pool({ connectionString: config.postgres.url, max: 2 });
+  const pool = fixturePool(config.postgres.url, 2);
   return {
     config,
     stack,

@@ -74,3 +74,15 @@ export async function createTestDatabase(env: Record<string, string> = {}): Prom
     },
   };
 }
+
+/**
+ * A pool for a test's own fixtures and assertions on a stack's database: a connection that the
+ * server ends when the test stops or restores that stack's Postgres must not become an uncaught
+ * error of the test run (its query, if any, still rejects).
+ */
+export function fixturePool(url: string, max = 2): pg.Pool {
+  const pool = new pg.Pool({ connectionString: url, max });
+  pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
+  return pool;
+}
