@@ -48,7 +48,8 @@ export async function createTestDatabase(env: Record<string, string> = {}): Prom
     POSTGRESQL_REPLICATION_SLOT: name, // slots are cluster-wide: one per test database
     ...env,
   });
-  const admin = new pg.Pool({ connectionString: url, max: 4 });
+  // Connections the drop below ends must not surface as uncaught errors of the run.
+  const admin = fixturePool(url, 4);
   return {
     name,
     url,
