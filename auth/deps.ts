@@ -15,6 +15,7 @@ import { checkPassword, hashPassword } from './passwords.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { audit, createSession, findUserById, identitiesOf, type UserRow } from './store/index.ts';
 import { sessionResponse, type IssuedSession } from './tokens.ts';
+import { counters } from '../core/metrics.ts';
 
 export interface AuthDeps extends AuthCaller {
   config: Config;
@@ -53,7 +54,9 @@ export function createAuthDeps(config: Config, pool: pg.Pool): AuthDeps {
       const { session, refreshToken } = await createSession(client, user.id, method, config.auth.refreshTokenTtl, str(req.headers['user-agent']));
       const fresh = (await findUserById(client, user.id))!;
       await audit(client, 'login', { actor_id: user.id, method }, req.ip);
-      return sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken);
+      const issued = await sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken);
+      counters.authSignins.inc();
+      return issued;
     },
     checkPassword: (password) => checkPassword(config.auth.passwordMinLength, password),
     dummyHash: () => (dummyHash ??= hashPassword(randomUUID(), config.auth.bcryptCost)),

@@ -18,6 +18,7 @@ import { issueToken, VERIFY_TYPE, type EmailAction } from './otp.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { enqueueJob, insertDevInbox, mailRecipient, secondsUntilNextMail, stampMailSent, type SentColumn } from './store/index.ts';
 import { renderEmail, type MailContent } from './templates.ts';
+import { counters } from '../core/metrics.ts';
 
 export const SEND_EMAIL_TASK = 'send_email';
 
@@ -152,4 +153,5 @@ export async function deliverAuthEmail(deps: { pool: pg.Pool; config: Config; tr
     siteUrl: deps.config.auth.siteUrl,
   });
   await deps.transport.deliver({ to: job.email, ...content });
+  counters.authEmailsSent.inc();
 }

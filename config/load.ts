@@ -26,6 +26,7 @@ type Env = Record<string, string | undefined>;
 export type Config = ReturnType<typeof buildConfig>;
 export type PostgresConfig = Config['postgres'];
 export type OAuthProviderConfig = NonNullable<Config['auth']['oauth']['google']>;
+export type OpsConfig = Config['ops'];
 
 /** Where storage keeps object bytes (STORAGE_BACKEND, S3_*, TELEGRAM_*) and how often it reconciles them. */
 export interface StorageConfig {
@@ -240,6 +241,31 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     /** Database webhooks, net.http_* and cron (automation/). */
     automation: { allowedHosts: v.WEBHOOK_ALLOWED_HOSTS ?? [], retryBaseMs: v.WEBHOOK_RETRY_BASE_MS },
     backup: backupConfig(v, derived.dataDir, problems),
+    ops: opsConfig(v),
+  };
+}
+
+/** Metrics, the dashboard, deployment hooks, alert rules and channels (METRICS_*, DEPLOY_HOOK_TOKEN, ALERT_*). */
+function opsConfig(v: EnvValues) {
+  return {
+    metricsEnabled: v.METRICS_ENABLED,
+    metricsToken: v.METRICS_TOKEN,
+    /** Where a standalone service serves /metrics (compose: 9464); undefined: it does not. */
+    metricsPort: v.METRICS_PORT,
+    deployHookToken: v.DEPLOY_HOOK_TOKEN,
+    alerts: {
+      intervalSeconds: v.ALERT_INTERVAL,
+      dbDownSeconds: v.ALERT_DB_DOWN_SECONDS,
+      windowMinutes: v.ALERT_WINDOW_MINUTES,
+      /** 0 = rule off (also for the thresholds below). */
+      errorRatePercent: v.ALERT_ERROR_RATE_PERCENT,
+      p99Ms: v.ALERT_P99_MS,
+      replicationLagBytes: v.ALERT_REPLICATION_LAG_BYTES,
+      diskFreePercent: v.ALERT_DISK_FREE_PERCENT,
+      webhook: v.ALERT_WEBHOOK_URL ? { url: v.ALERT_WEBHOOK_URL, secret: v.ALERT_WEBHOOK_SECRET } : undefined,
+      slackUrl: v.ALERT_SLACK_WEBHOOK_URL,
+      discordUrl: v.ALERT_DISCORD_WEBHOOK_URL,
+    },
   };
 }
 

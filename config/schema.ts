@@ -12,7 +12,7 @@ export interface EnvVarSpec {
   name: string;
   /** How the text becomes a value (config/parsers.ts), with its range; unset: the text as written. */
   parse?: Parser<unknown>;
-  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Alerts' | 'Automation' | 'Runtime';
+  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Alerts' | 'Automation' | 'Operations' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
@@ -22,6 +22,9 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 /** Requests per window of a rate limit: 0 (unlimited) to a million. */
 const rate = int(0, 1_000_000);
+
+/** A token compared with what a request presents (METRICS_TOKEN, DEPLOY_HOOK_TOKEN): no blanks, 16 characters or more. */
+const token = matching(/^\S{16,}$/, 'must be at least 16 characters long, without blanks');
 
 /** TRUST_PROXY: true/false, or the proxies (addresses/CIDRs) to trust. */
 const trustProxy: Parser<boolean | string[]> = {
@@ -140,11 +143,27 @@ const SPECS = [
   { name: 'BACKUP_S3_ACCESS_KEY', group: 'Backups', description: 'Access key id for the backup bucket (default: S3_ACCESS_KEY).' },
   { name: 'BACKUP_S3_SECRET_KEY', group: 'Backups', description: 'Secret access key for the backup bucket (default: S3_SECRET_KEY).' },
   { name: 'BACKUP_S3_FORCE_PATH_STYLE', parse: bool, group: 'Backups', default: 'true', description: 'Address the backup bucket in the path (MinIO and most self-hosted servers need true).' },
+  // Operations
+  { name: 'METRICS_ENABLED', parse: bool, group: 'Operations', default: 'true', description: 'Count every HTTP request (service, route template, method, status, latency) and serve GET /metrics in Prometheus text format (false: neither).' },
+  { name: 'METRICS_TOKEN', parse: token, group: 'Operations', description: 'A token that Prometheus may send (Authorization: Bearer) to read /metrics instead of the service_role key.' },
+  { name: 'METRICS_PORT', parse: port, group: 'Operations', description: 'Port on which a standalone service (`nextmavens serve <service>`) serves its /metrics (compose: 9464); unset: none. The embedded stack and the gateway serve /metrics on PORT.' },
+  { name: 'DEPLOY_HOOK_TOKEN', parse: token, group: 'Operations', description: 'Token of the deployment hooks (POST /ops/hooks/dokploy, /ops/hooks/deploy; as ?token= or Authorization: Bearer). Unset: only the service_role key is accepted.' },
   // Alerts
   { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional) and the telegram storage backend (required by STORAGE_BACKEND=telegram).' },
   { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional), and the object documents with STORAGE_BACKEND=telegram (the bot must be an admin of it).' },
   { name: 'TELEGRAM_CHUNK_SIZE', parse: int(1024, 20 * 1000 * 1000), group: 'Storage', default: '19922944', description: 'STORAGE_BACKEND=telegram: bytes per document an object is split into (19 MiB: under the Bot API\'s 20 MB getFile download and 50 MB upload limits).' },
   { name: 'TELEGRAM_API_URL', parse: httpUrl, group: 'Alerts', default: 'https://api.telegram.org', description: 'Base URL of the Telegram Bot API (alerts and the telegram storage backend); tests point it at a local fake.' },
+  { name: 'ALERT_INTERVAL', parse: int(1, 3600), group: 'Alerts', default: '10', description: 'Seconds between health checks, alert evaluations and dashboard samples.' },
+  { name: 'ALERT_DB_DOWN_SECONDS', parse: int(1, 86400), group: 'Alerts', default: '30', description: 'Alert when the database has been unreachable this many seconds.' },
+  { name: 'ALERT_WINDOW_MINUTES', parse: int(1, 60), group: 'Alerts', default: '5', description: 'The window over which error rate and p99 latency are judged (at least 20 requests in it).' },
+  { name: 'ALERT_ERROR_RATE_PERCENT', parse: int(0, 100), group: 'Alerts', default: '5', description: 'Alert when more than this percentage of requests answered 5xx over ALERT_WINDOW_MINUTES (0 = never).' },
+  { name: 'ALERT_P99_MS', parse: int(0, 3_600_000), group: 'Alerts', default: '2000', description: 'Alert when the p99 request latency over ALERT_WINDOW_MINUTES exceeds this many milliseconds (0 = never).' },
+  { name: 'ALERT_REPLICATION_LAG_BYTES', parse: int(0, Number.MAX_SAFE_INTEGER), group: 'Alerts', default: '1073741824', description: 'Alert when a replication slot retains more WAL than this many bytes (0 = never).' },
+  { name: 'ALERT_DISK_FREE_PERCENT', parse: int(0, 100), group: 'Alerts', default: '10', description: 'Alert when the file system of DATA_DIR has less than this percentage free (0 = never).' },
+  { name: 'ALERT_WEBHOOK_URL', parse: httpUrl, group: 'Alerts', description: 'Generic webhook that receives every alert as a JSON POST (signed with ALERT_WEBHOOK_SECRET).' },
+  { name: 'ALERT_WEBHOOK_SECRET', group: 'Alerts', description: 'HMAC-SHA256 key of the X-NextMavens-Signature header of webhook alerts (t=<unix seconds>,v1=<hex of "t.body">).' },
+  { name: 'ALERT_SLACK_WEBHOOK_URL', parse: httpUrl, group: 'Alerts', description: 'Slack-compatible incoming webhook (JSON {text}) that receives alerts.' },
+  { name: 'ALERT_DISCORD_WEBHOOK_URL', parse: httpUrl, group: 'Alerts', description: 'Discord-compatible incoming webhook (JSON {content}) that receives alerts.' },
   // Automation (database webhooks, net.http_*, cron: docs/automation.md)
   { name: 'WEBHOOK_ALLOWED_HOSTS', parse: hostList, group: 'Automation', description: 'Comma-separated host names or CIDRs (10.0.0.0/8, 127.0.0.1) that webhooks and net.http_* may reach although they are private, loopback or link-local; every other such target is refused (SSRF).' },
   { name: 'WEBHOOK_RETRY_BASE_MS', parse: int(1, 3_600_000), group: 'Automation', default: '1000', description: "Delay before the first retry of a failed webhook delivery, in milliseconds; doubled after each further failure (at most one hour) until the hook's max_attempts, then the delivery is dead." },

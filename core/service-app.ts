@@ -4,8 +4,9 @@
  * per-request logging off when the embedded gateway already logs each request, and no
  * framework banner or stack trace in any response.
  */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
+import { metricsEnabled, observeHttp } from './metrics.ts';
 
 export interface ServiceAppOptions {
   name: string;
@@ -17,10 +18,15 @@ export interface ServiceAppOptions {
   trustProxy?: boolean | string[];
   /** Errors Fastify raises before routing (e.g. FST_ERR_BAD_URL), for services with their own wire format. */
   frameworkErrors?: FastifyServerOptions['frameworkErrors'];
+  /**
+   * The route label of a request in the HTTP metrics, for services whose Fastify route is a
+   * catch-all (REST: `/:table`, `/rpc/:function`). Default: the matched route's template.
+   */
+  routeLabel?: (request: FastifyRequest) => string;
 }
 
 export function createServiceApp(opts: ServiceAppOptions): FastifyInstance {
-  return Fastify({
+  const app = Fastify({
     loggerInstance: opts.log.child({ service: opts.name }) as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
     requestIdHeader: 'x-request-id',
@@ -28,4 +34,14 @@ export function createServiceApp(opts: ServiceAppOptions): FastifyInstance {
     trustProxy: opts.trustProxy ?? false,
     ...(opts.frameworkErrors && { frameworkErrors: opts.frameworkErrors }),
   });
+  // Every answered request in the process's metrics (core/metrics.ts), by route template: a URL
+  // no route matched is `not_found`, never its path (unbounded label values).
+  if (metricsEnabled()) {
+    const label = opts.routeLabel ?? ((request: FastifyRequest) => request.routeOptions.url ?? 'not_found');
+    app.addHook('onResponse', (request, reply, done) => {
+      observeHttp(opts.name, label(request), request.method, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
+  return app;
 }

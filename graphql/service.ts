@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { postgraphile } from 'postgraphile';
+import { metricsEnabled, observeHttp } from '../core/metrics.ts';
 import { grafserv } from 'postgraphile/grafserv/node';
 import { createJwtVerifier, type JwtClaims } from '../core/jwt.ts';
 import { GRAPHQL_ERRORS, GraphqlServiceError, sendGraphqlError } from './errors.ts';
@@ -95,6 +96,12 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
   return {
     name: 'graphql',
     handle(req, res) {
+      if (metricsEnabled()) {
+        const started = performance.now();
+        const method = req.method ?? 'GET';
+        const label = graphqlRouteLabel(req.url ?? '/');
+        res.once('finish', () => observeHttp('graphql', label, method, res.statusCode, (performance.now() - started) / 1000));
+      }
       handle(req, res).catch((err: Error) => {
         ctx.log.error({ err }, 'graphql: request failed');
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"errors":[{"message":"Internal error"}]}');
@@ -117,4 +124,12 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
       for (const pgService of pgl.getResolvedPreset().pgServices ?? []) await pgService.release?.();
     },
   };
+}
+
+/** GraphQL's route templates in the HTTP metrics (core/metrics.ts). */
+function graphqlRouteLabel(url: string): string {
+  const path = url.split('?')[0];
+  if (path === '/health') return '/health';
+  if (path.startsWith('/ruru-static/')) return '/ruru-static/*';
+  return path === GRAPHQL_PATH || path === V1_PATH || path.startsWith(`${V1_PATH}/`) ? GRAPHQL_PATH : 'not_found';
 }

@@ -5,6 +5,7 @@
  */
 import { canReceive, canTake, sendFrame, type Channel, type Connection } from './connection.ts';
 import { encode, encodeUserBroadcast, type Vsn } from './phoenix.ts';
+import { counters } from '../core/metrics.ts';
 
 export class ChannelBroker {
   readonly #topics = new Map<string, Set<Channel>>();
@@ -48,7 +49,10 @@ export class ChannelBroker {
       if (ch === from && !ch.self) continue;
       if (!canReceive(ch, 'broadcast')) continue;
       if (ch.conn.vsn === '2.0.0') {
-        if (canTake(ch.conn)) ch.conn.ws.send((binaryFrame ??= encodeUserBroadcast(ch.topic, event, payload)));
+        if (canTake(ch.conn)) {
+          counters.realtimeDeliveries.inc();
+          ch.conn.ws.send((binaryFrame ??= encodeUserBroadcast(ch.topic, event, payload)));
+        } else counters.realtimeDrops.inc();
       } else if (!Buffer.isBuffer(payload)) {
         jsonFrames ??= {};
         sendFrame(ch.conn, (jsonFrames[ch.conn.vsn] ??= encode({ join_ref: null, ref: null, topic: ch.topic, event: 'broadcast', payload: { type: 'broadcast', event, payload } }, ch.conn.vsn)));

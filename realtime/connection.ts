@@ -9,6 +9,7 @@ import type { ChannelPolicies } from './authorization.ts';
 import type { ChangeFilter } from './filters.ts';
 import type { SocketRate } from './message-rate.ts';
 import { encode, type PhxMessage, type Vsn } from './phoenix.ts';
+import { counters } from '../core/metrics.ts';
 
 export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
@@ -63,9 +64,11 @@ export const canTake = (conn: Connection) => conn.ws.readyState === conn.ws.OPEN
 export function sendFrame(conn: Connection, frame: string | Buffer): void {
   if (conn.ws.readyState !== conn.ws.OPEN) return;
   if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
+    counters.realtimeDrops.inc();
     conn.ws.close(1008, 'slow consumer: too many pending messages');
     return;
   }
+  counters.realtimeDeliveries.inc();
   conn.ws.send(frame);
 }
 

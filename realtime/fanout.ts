@@ -38,6 +38,8 @@ export interface ChangeFanout {
   subscribable(bindings: Binding[]): Promise<boolean>;
   /** Queues a transaction (from the stream or another instance) for delivery here. */
   enqueue(tx: Transaction): Promise<void>;
+  /** Transactions waiting for delivery (metrics). */
+  queueDepth(): number;
   /** Stops consuming the slot and waits for deliveries under way. */
   close(): Promise<void>;
 }
@@ -132,6 +134,7 @@ export function createChangeFanout(deps: ChangeFanoutDeps): ChangeFanout {
     replicationReady,
     subscribable,
     enqueue,
+    queueDepth: () => waiting.length,
     async close() {
       await leadership?.stop();
       await draining;

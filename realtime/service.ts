@@ -31,6 +31,7 @@ import { Presence } from './presence.ts';
 import { createRealtimeRestApi } from './rest-api.ts';
 import { createSocketTransport } from './socket.ts';
 import { realtimeTokens } from './tokens.ts';
+import { gaugeSource } from '../core/metrics.ts';
 
 export async function createRealtimeService(ctx: ServiceContext): Promise<Service> {
   const { config, log } = ctx;
@@ -82,6 +83,22 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     reaper = setInterval(() => reap().catch((err) => log.warn({ err }, 'realtime: presence reaper failed')), 1000);
   }
 
+  // Read when /metrics is scraped (core/metrics.ts).
+  const untrack = gaugeSource(
+    {
+      sockets: { name: 'nextmavens_realtime_sockets', help: 'Open realtime WebSockets.' },
+      channels: { name: 'nextmavens_realtime_channels', help: 'Joined realtime channels.' },
+      subscribers: { name: 'nextmavens_realtime_subscribers', help: 'Channels with postgres_changes subscriptions.' },
+      queue: { name: 'nextmavens_realtime_queue_depth', help: 'Database transactions waiting for delivery.' },
+    },
+    () => ({
+      sockets: broker.connections.size,
+      channels: broker.channelCount,
+      subscribers: broker.channels().filter((ch) => ch.bindings.length > 0).length,
+      queue: changes.queueDepth(),
+    }),
+  );
+
   const app = await createRealtimeRestApi({ log, logRequests: !ctx.embedded, trustProxy: config.trustProxy, tokens, messages, broker, changes, bus });
 
   return {
@@ -92,6 +109,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     },
     health: async () => (await ctx.pools.admin.query('select 1'), { status: 'up' }),
     async close() {
+      untrack();
       clearInterval(reaper);
       await changes.close();
       sockets.close();

@@ -16,6 +16,7 @@ import { reply, type Connection } from './connection.ts';
 import type { MessageRate } from './message-rate.ts';
 import { decode, type Vsn } from './phoenix.ts';
 import { tokenRefusal, type RealtimeTokens } from './tokens.ts';
+import { counters } from '../core/metrics.ts';
 
 export const MAX_MESSAGE_BYTES = 256 * 1024;
 /** Client messages waiting behind a slow one (a join checking policies) before the socket is closed. */
@@ -53,6 +54,7 @@ export function createSocketTransport(deps: SocketTransportDeps): SocketTranspor
       if (m.topic === 'phoenix' && m.event === 'heartbeat') return reply(conn, m, 'ok', {});
       if (!rate.admit(conn.rate, conn.tenant)) {
         // Over the limit: the message is dropped; a push that expects a reply is told why.
+        counters.realtimeDrops.inc();
         if (m.ref !== null && m.ref !== undefined) reply(conn, m, 'error', { reason: 'ClientRateLimitReached: Too many messages per second' });
         return;
       }

@@ -61,6 +61,7 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
     trustProxy: ctx.config.trustProxy,
     bodyLimit: ctx.config.maxBodyBytes,
     frameworkErrors: (err, request, reply) => (err.code === 'FST_ERR_BAD_URL' ? handler(request, reply) : frameworkError(err, request, reply)),
+    routeLabel: restRouteLabel,
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -95,4 +96,11 @@ function frameworkError(err: FastifyError, request: FastifyRequest, reply: Fasti
     .code(status)
     .type('application/json; charset=utf-8')
     .send(JSON.stringify({ code: err.code ?? 'PGRSTX00', message: status < 500 ? err.message : 'Internal server error', details: null, hint: null }));
+}
+
+/** REST's route templates in the HTTP metrics: the OpenAPI root, a function, or a table/view. */
+function restRouteLabel(request: FastifyRequest): string {
+  const url = request.raw.url ?? '/';
+  if (url === '/' || url.startsWith('/?')) return '/';
+  return url.startsWith('/rpc/') ? '/rpc/:function' : '/:relation';
 }

@@ -22,6 +22,7 @@ import type { ListV1Query, ListV2Query, ListedRow, ObjectRow, StorageDb } from '
 import { STORAGE_ERRORS } from './errors.ts';
 import { checkMime, mimeAllowed, subOf, uploadLimit } from './limits.ts';
 import { signObjectToken, verifyObjectToken, type DownloadToken, type UploadToken } from './tokens.ts';
+import { counters } from '../core/metrics.ts';
 
 /** How a read is authorised: `default` (RLS, or everyone on a public bucket), `public` (public buckets only), `authenticated` (RLS), `signed` (a verified token: no RLS). */
 export type ReadMode = 'default' | 'public' | 'authenticated' | 'signed';
@@ -123,6 +124,7 @@ export class ObjectStorage {
       await this.ctx.dropBlobs([staged.key]);
       throw isUniqueViolation(err) ? STORAGE_ERRORS.keyExists() : err;
     }
+    counters.storageBytesIn.inc(staged.size);
     if (previous && previous.version !== version) await this.ctx.dropBlobs([blobKey(previous)]);
     // Read back as superuser (a plain upload needs no SELECT policy): only the row this request wrote, by id and version.
     const row = await this.ctx.superUser.findObjectById(id, version);

@@ -9,6 +9,7 @@ import type { ObjectRow } from '../db.ts';
 import { StorageError } from '../errors.ts';
 import { contentDisposition, downloadParam } from '../names.ts';
 import type { ObjectMetadata, ObjectStorage } from '../object.ts';
+import { counters } from '../../core/metrics.ts';
 
 const OBJECT_HEADERS = ['content-type', 'cache-control', 'etag', 'last-modified', 'accept-ranges', 'content-disposition', 'content-range', 'content-length'];
 
@@ -44,8 +45,14 @@ export async function sendObject(objects: ObjectStorage, req: FastifyRequest, re
     if (start > end || start >= size) return reply.code(416).header('content-range', `bytes */${size}`).send();
     end = Math.max(end, start);
     reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).header('content-length', end - start + 1);
-    return reply.send(await open({ start, end }));
+    return reply.send(counted(await open({ start, end })));
   }
   reply.header('content-length', size);
-  return reply.send(await open());
+  return reply.send(counted(await open()));
+}
+
+/** The bytes of a download as they are read, in nextmavens_storage_bytes_out_total (core/metrics.ts). */
+function counted<T extends NodeJS.ReadableStream | undefined>(stream: T): T {
+  stream?.on('data', (chunk: Buffer | string) => counters.storageBytesOut.inc(chunk.length));
+  return stream;
 }

@@ -9,6 +9,7 @@ import { AUTH_ERRORS } from '../../errors.ts';
 import { bodyOf, str } from '../../http.ts';
 import { verifyPassword } from '../../passwords.ts';
 import { findUserByEmail, withTransaction } from '../../store/index.ts';
+import { counters } from '../../../core/metrics.ts';
 
 export async function passwordGrant(d: AuthDeps, req: FastifyRequest) {
   const body = bodyOf(req);
@@ -24,6 +25,7 @@ export async function passwordGrant(d: AuthDeps, req: FastifyRequest) {
   if (!user) await verifyPassword(password, await d.dummyHash());
   if (!user || !(await verifyPassword(password, user.encrypted_password))) {
     d.failuresByEmail.hit(emailKey);
+    counters.authSigninFailures.inc();
     throw AUTH_ERRORS.invalidCredentials();
   }
   d.failuresByEmail.reset(emailKey);

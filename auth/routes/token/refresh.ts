@@ -21,6 +21,7 @@ import {
   withTransaction,
 } from '../../store/index.ts';
 import { sessionResponse } from '../../tokens.ts';
+import { counters } from '../../../core/metrics.ts';
 
 export async function refreshGrant(d: AuthDeps, req: FastifyRequest) {
   const { config } = d;
@@ -53,5 +54,6 @@ export async function refreshGrant(d: AuthDeps, req: FastifyRequest) {
     return sessionResponse(config, user, await identitiesOf(c, user.id), session, next);
   });
   if (result === 'reused') throw AUTH_ERRORS.refreshReused();
+  counters.authRefreshes.inc();
   return result;
 }
