@@ -23,6 +23,10 @@ import { walArchiveSettings } from '../backup/wal-archive.ts';
 import { lastVerification } from '../backup/verify.ts';
 import { startJobs } from '../jobs/index.ts';
 import { SERVICE_FACTORIES } from './registry.ts';
+import { enableMetrics } from '../core/metrics.ts';
+import { checkHealth } from '../gateway/health.ts';
+import { VERSION } from '../config/version.ts';
+import { metricsOnly, startOps } from '../ops/index.ts';
 
 export interface RunningStack {
   url: string;
@@ -149,6 +153,7 @@ function shutdownSequence(log: Logger, steps: [string, () => Promise<unknown> | 
 export async function startStack(config: Config, log: Logger): Promise<RunningStack> {
   const cleanup: [string, () => Promise<unknown> | undefined][] = [];
   const close = () => shutdownSequence(log, [...cleanup].reverse())();
+  if (config.ops.metricsEnabled) enableMetrics(); // before the services: their apps record requests
   try {
     const database = await startDatabase(config, log, { command: 'start' });
     cleanup.push(['postgres', () => database.stop()]);
@@ -168,6 +173,9 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
     for (const name of SERVICE_NAMES) healthChecks[name] = () => services[name].health();
     healthChecks.backups = backupsCheck(pools);
     const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true });
+    const ops = startOps({ config, admin: pools.admin, pools: { admin: pools.admin, request: pools.request }, health: () => checkHealth(healthChecks, VERSION), log });
+    cleanup.push(['ops', () => ops.stop()]);
+    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend: ops.routes });
     cleanup.push(['gateway', () => gatewayApp.close()]);
     const server = createEmbeddedGateway({
       services,
@@ -188,7 +196,11 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
 
 /** Compose mode: one service alone (`gateway` = /health and /verify with remote health checks). */
 export async function serveOne(name: ServiceName | 'gateway', config: Config, log: Logger): Promise<RunningStack> {
+  if (config.ops.metricsEnabled) enableMetrics();
   const pools = createPools(config.postgres, `nextmavens ${name}`);
+  const poolsByName = { admin: pools.admin, request: pools.request };
+  let metricsServer: http.Server | undefined;
+  let closeMetrics: () => Promise<void> = async () => undefined;
   let handler: http.RequestListener;
   let closeService: () => Promise<void>;
   let upgrade: Service['upgrade'];
@@ -199,9 +211,14 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
       const { composeService, port: p, healthPath } = SERVICES[s];
       healthChecks[s] = httpHealthCheck(`http://${composeService}:${p}${healthPath}`);
     }
-    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log });
+    // The gateway runs the monitor and alerts, and serves /metrics, the dashboard and the hooks.
+    const ops = startOps({ config, admin: pools.admin, pools: poolsByName, health: () => checkHealth(healthChecks, VERSION), log });
+    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend: ops.routes });
     handler = (req, res) => app.routing(req, res);
-    closeService = () => app.close();
+    closeService = async () => {
+      await app.close();
+      await ops.stop();
+    };
     port = config.port;
   } else {
     const service = await SERVICE_FACTORIES[name]({ config, pools, log, embedded: false });
@@ -213,12 +230,23 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
       await jobs?.stop();
     };
     port = config.ports[name];
+    if (config.ops.metricsEnabled) {
+      // Its own port: on the service's, /metrics would hide a route of its API (REST's table "metrics").
+      const metrics = await metricsOnly({ config, admin: pools.admin, pools: poolsByName, log, name });
+      metricsServer = http.createServer((req, res) => metrics.app.routing(req, res));
+      await listen(metricsServer, config.ops.metricsPort, config.host);
+      closeMetrics = async () => {
+        await closeServer(metricsServer!);
+        await metrics.close();
+      };
+    }
   }
   const server = http.createServer(handler);
   if (upgrade) server.on('upgrade', upgrade);
   const bound = await listen(server, port, config.host);
   const close = shutdownSequence(log, [
     ['http server', () => closeServer(server)],
+    ['metrics', closeMetrics],
     [name, closeService],
     ['pools', () => pools.end()],
   ]);

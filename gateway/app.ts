@@ -19,6 +19,8 @@ export interface GatewayAppOptions {
   log: Logger;
   /** The embedded gateway logs requests itself. */
   disableRequestLogging?: boolean;
+  /** More routes on this app (ops/: /metrics, /dashboard, deployment hooks). */
+  extend?: (app: FastifyInstance) => void;
 }
 
 export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyInstance> {
@@ -40,6 +42,8 @@ export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyI
     }
     return reply.code(200).headers(identityHeaders(result.identity)).send({ role: result.identity.role });
   });
+
+  opts.extend?.(app);
 
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send({ code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0]}` }),

@@ -1,7 +1,7 @@
 /**
  * The background jobs of the stack: one graphile-worker over the owner pool with every task the
  * services queue (auth's `send_email`; database automation's webhooks, net.http_* and cron,
- * automation/index.ts), and the mail transport those tasks deliver with.
+ * automation/index.ts; ops' `ops_alert`), and the mail transport those tasks deliver with.
  * Started by the composition root (cli/stack.ts: the embedded stack, and the auth service when
  * it runs alone), never by a service; services only enqueue, in SQL, in their own transaction.
  */
@@ -14,6 +14,7 @@ import { automationTasks } from '../automation/index.ts';
 import { BACKUP_TASK, backupCrontab, backupTask } from './tasks/backup.ts';
 import { sendEmailTask } from './tasks/send-email.ts';
 import { startWorker, type JobWorker } from './worker.ts';
+import { ALERT_TASK, alertDeliveryTask } from '../ops/alerts/task.ts';
 
 export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logger }): Promise<JobWorker> {
   const { config, pool, log } = opts;
@@ -27,6 +28,8 @@ export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logg
       log,
       tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }), ...automation.tasks, [BACKUP_TASK]: backupTask({ config, log }) },
       crontab: [...automation.crontab, ...(backupLine ? parseCrontab(backupLine) : [])],
+      tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }), [ALERT_TASK]: alertDeliveryTask(config), ...automation.tasks },
+      crontab: automation.crontab,
     });
   } catch (err) {
     transport.close();

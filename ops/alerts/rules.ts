@@ -1,0 +1,82 @@
+/**
+ * The alert rules over the monitor's samples (ops/history.ts), with thresholds from ALERT_*:
+ * which conditions hold now, and which rules could be judged at all (a rule that could not be
+ * judged — the database unreadable — resolves nothing). The database being unreachable is not
+ * here: it cannot be recorded while it lasts (ops/alerts/engine.ts handles it in memory).
+ */
+import type { OpsConfig } from '../../config/load.ts';
+import type { History } from '../history.ts';
+import type { NewAlert } from '../store.ts';
+
+/** Fewer requests than this in the window judge neither error rate nor latency. */
+export const MIN_WINDOW_REQUESTS = 20;
+
+export interface Evaluation {
+  conditions: NewAlert[];
+  judged: Set<string>;
+}
+
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+
+export function evaluateRules(cfg: OpsConfig['alerts'], history: History): Evaluation {
+  const conditions: NewAlert[] = [];
+  const judged = new Set<string>();
+  const last = history.latest();
+  if (!last) return { conditions, judged };
+
+  // Error rate and p99 latency, per service, over the window.
+  if (cfg.errorRatePercent > 0) judged.add('error_rate');
+  if (cfg.p99Ms > 0) judged.add('latency_p99');
+  for (const service of Object.keys(last.http)) {
+    const w = history.window(cfg.windowMinutes, service);
+    if (!w || w.requests < MIN_WINDOW_REQUESTS) continue;
+    const percent = (100 * w.errors) / w.requests;
+    if (cfg.errorRatePercent > 0 && percent > cfg.errorRatePercent) {
+      conditions.push({
+        rule: 'error_rate',
+        key: service,
+        severity: 'critical',
+        summary: `${service}: ${percent.toFixed(1)}% of requests failed (5xx) over the last ${cfg.windowMinutes} min (threshold ${cfg.errorRatePercent}%)`,
+        details: { service, requests: w.requests, errors: w.errors, percent },
+      });
+    }
+    if (cfg.p99Ms > 0 && w.p99 !== undefined && w.p99 > cfg.p99Ms) {
+      conditions.push({
+        rule: 'latency_p99',
+        key: service,
+        severity: 'warning',
+        summary: `${service}: p99 latency ${Math.round(w.p99)} ms over the last ${cfg.windowMinutes} min (threshold ${cfg.p99Ms} ms)`,
+        details: { service, requests: w.requests, p99_ms: w.p99 },
+      });
+    }
+  }
+
+  if (last.db && cfg.replicationLagBytes > 0) {
+    judged.add('replication_lag');
+    for (const slot of last.db.slots) {
+      if (slot.lagBytes > cfg.replicationLagBytes) {
+        conditions.push({
+          rule: 'replication_lag',
+          key: slot.name,
+          severity: 'warning',
+          summary: `replication slot ${slot.name} retains ${mib(slot.lagBytes)} of WAL (threshold ${mib(cfg.replicationLagBytes)})${slot.active ? '' : ', no consumer connected'}`,
+          details: { slot: slot.name, lag_bytes: slot.lagBytes, active: slot.active },
+        });
+      }
+    }
+  }
+
+  if (last.diskFreePercent !== undefined && cfg.diskFreePercent > 0) {
+    judged.add('disk_free');
+    if (last.diskFreePercent < cfg.diskFreePercent) {
+      conditions.push({
+        rule: 'disk_free',
+        key: 'data_dir',
+        severity: 'critical',
+        summary: `only ${last.diskFreePercent.toFixed(1)}% of the disk under DATA_DIR is free (threshold ${cfg.diskFreePercent}%)`,
+        details: { free_percent: last.diskFreePercent },
+      });
+    }
+  }
+  return { conditions, judged };
+}
