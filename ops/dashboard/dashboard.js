@@ -84,7 +84,7 @@
     if (s.databaseDownSince) {
       const li = document.createElement('li');
       li.className = 'firing';
-      li.textContent = `${s.databaseDownSince} [critical] the database is unreachable (ongoing)`;
+      li.textContent = `${s.databaseDownSince} the database is unreachable (ongoing)`;
       alerts.unshift(li);
     }
     $('alerts').replaceChildren(...(alerts.length ? alerts : [Object.assign(document.createElement('li'), { textContent: 'none' })]));

@@ -1,0 +1,101 @@
+/**
+ * The health dashboard as an operator opens it: /dashboard in a real browser (Debian's chromium
+ * driven by playwright-core) over a stack whose Postgres sits behind a proxy. The page asks for
+ * the service_role key, shows live numbers that move when traffic is sent, draws its charts, and
+ * turns the database red when it is taken away. Skipped, saying why, only when /usr/bin/chromium
+ * is not installed (`apt-get install -y chromium`).
+ */
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStackBehindProxy, type StackBehindProxy } from '../test/helpers/db-outage.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`ops/dashboard.test.ts skipped: ${CHROMIUM} is not installed (apt-get install -y chromium)`);
+
+let t: StackBehindProxy;
+let browser: Browser;
+
+beforeAll(async () => {
+  t = await startStackBehindProxy({ fixtures: 'rest-basic.sql', env: { ALERT_INTERVAL: '1', ALERT_DB_DOWN_SECONDS: '60' } });
+  if (haveChromium) {
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+describe('the dashboard API', () => {
+  it('refuses a request without the service_role key', async () => {
+    const none = await fetch(`${t.stack.url}/dashboard/api/summary`);
+    expect(none.status).toBe(401);
+    const anon = await fetch(`${t.stack.url}/dashboard/api/summary`, { headers: { authorization: `Bearer ${t.db.config.anonKey}` } });
+    expect(anon.status).toBe(401);
+    expect(await anon.json()).toEqual({ code: 'unauthorized', message: expect.stringContaining('service_role') });
+  });
+
+  it('serves the page and its assets from the stack (no CDN)', async () => {
+    const page = await fetch(`${t.stack.url}/dashboard`);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    for (const src of html.matchAll(/(?:src|href)="([^"]+)"/g)) expect(src[1]).toMatch(/^\/dashboard\/assets\//);
+    const uplot = await fetch(`${t.stack.url}/dashboard/assets/uplot.js`);
+    expect(uplot.status).toBe(200);
+    expect(await uplot.text()).toContain('uPlot');
+    expect((await fetch(`${t.stack.url}/dashboard/assets/..%2F..%2Fpackage.json`)).status).toBe(404);
+  });
+});
+
+describe.skipIf(!haveChromium)(`the dashboard in a browser${haveChromium ? '' : ` (skipped: ${CHROMIUM} is not installed)`}`, () => {
+  it('logs in with the service_role key, shows numbers that move with traffic, and a database going red', async () => {
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    const res = await page.goto(`${t.stack.url}/dashboard`);
+    expect(res?.status()).toBe(200);
+
+    // A wrong key is refused, the right one opens the board.
+    await page.fill('#key', t.db.config.anonKey);
+    await page.click('#login button[type=submit]');
+    await expect.poll(() => page.locator('#login-error').innerText(), { timeout: 10_000 }).toContain('not the service_role key');
+    await page.fill('#key', t.db.config.serviceRoleKey);
+    await page.click('#login button[type=submit]');
+    await page.locator('#board').waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await page.locator('#login').isVisible()).toBe(false);
+    await expect.poll(() => page.locator('tr[data-service="database"]').getAttribute('data-status'), { timeout: 10_000 }).toBe('up');
+    for (const name of ['rest', 'auth', 'graphql', 'realtime', 'storage']) expect(await page.locator(`tr[data-service="${name}"]`).getAttribute('data-status')).toBe('up');
+
+    // Traffic moves the numbers.
+    const before = Number(await page.locator('#total-requests').innerText());
+    for (let i = 0; i < 30; i++) {
+      const r = await fetch(`${t.stack.url}/rest/v1/clients`, { headers: { apikey: t.db.config.anonKey } });
+      await r.body?.cancel();
+    }
+    await expect.poll(async () => Number(await page.locator('#total-requests').innerText()), { timeout: 10_000 }).toBeGreaterThanOrEqual(before + 30);
+    await expect.poll(() => page.locator('#p99').innerText(), { timeout: 10_000 }).toMatch(/ms$/);
+    // uPlot drew both charts.
+    expect(await page.locator('#chart-rate canvas').count()).toBe(1);
+    expect(await page.locator('#chart-latency canvas').count()).toBe(1);
+
+    // The database taken away: its row turns red.
+    await t.proxy.cut();
+    try {
+      await expect.poll(() => page.locator('tr[data-service="database"]').getAttribute('data-status'), { timeout: 15_000 }).toBe('down');
+      const badge = page.locator('tr[data-service="database"] .status');
+      expect(await badge.evaluate((el) => getComputedStyle(el).backgroundColor)).toBe('rgb(214, 69, 69)');
+      await expect.poll(() => page.locator('#overall').innerText(), { timeout: 5_000 }).toBe('degraded');
+    } finally {
+      await t.proxy.restore();
+    }
+    await expect.poll(() => page.locator('tr[data-service="database"]').getAttribute('data-status'), { timeout: 20_000 }).toBe('up');
+    expect(pageErrors, pageErrors.join('\n')).toEqual([]);
+    await page.close();
+  }, 90_000);
+});
