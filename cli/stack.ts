@@ -23,7 +23,7 @@ import { walArchiveSettings } from '../backup/wal-archive.ts';
 import { lastVerification } from '../backup/verify.ts';
 import { startJobs } from '../jobs/index.ts';
 import { SERVICE_FACTORIES } from './registry.ts';
-import { enableMetrics } from '../core/metrics.ts';
+import { setMetricsEnabled } from '../core/metrics.ts';
 import { checkHealth } from '../gateway/health.ts';
 import { VERSION } from '../config/version.ts';
 import { metricsOnly, startOps } from '../ops/index.ts';
@@ -153,7 +153,7 @@ function shutdownSequence(log: Logger, steps: [string, () => Promise<unknown> | 
 export async function startStack(config: Config, log: Logger): Promise<RunningStack> {
   const cleanup: [string, () => Promise<unknown> | undefined][] = [];
   const close = () => shutdownSequence(log, [...cleanup].reverse())();
-  if (config.ops.metricsEnabled) enableMetrics(); // before the services: their apps record requests
+  setMetricsEnabled(config.ops.metricsEnabled); // before the services: their apps record requests
   try {
     const database = await startDatabase(config, log, { command: 'start' });
     cleanup.push(['postgres', () => database.stop()]);
@@ -196,7 +196,7 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
 
 /** Compose mode: one service alone (`gateway` = /health and /verify with remote health checks). */
 export async function serveOne(name: ServiceName | 'gateway', config: Config, log: Logger): Promise<RunningStack> {
-  if (config.ops.metricsEnabled) enableMetrics();
+  setMetricsEnabled(config.ops.metricsEnabled);
   const pools = createPools(config.postgres, `nextmavens ${name}`);
   const poolsByName = { admin: pools.admin, request: pools.request };
   let metricsServer: http.Server | undefined;

@@ -17,13 +17,19 @@ import client from 'prom-client';
 export const registry = new client.Registry();
 
 let enabled = false;
+let defaults = false;
 
-/** Turns recording on (the composition root does, unless METRICS_ENABLED=false). Idempotent. */
-export function enableMetrics(): void {
-  if (enabled) return;
-  enabled = true;
-  // Event-loop lag, RSS, heap, GC, handles: prom-client's process collectors.
-  client.collectDefaultMetrics({ register: registry, prefix: 'nextmavens_' });
+/**
+ * Recording on or off for the service apps created from now on (the composition root sets it
+ * from METRICS_ENABLED before it builds the services; bench/metrics.ts flips it between stacks).
+ */
+export function setMetricsEnabled(on: boolean): void {
+  enabled = on;
+  if (on && !defaults) {
+    defaults = true;
+    // Event-loop lag, RSS, heap, GC, handles: prom-client's process collectors.
+    client.collectDefaultMetrics({ register: registry, prefix: 'nextmavens_' });
+  }
 }
 
 export const metricsEnabled = (): boolean => enabled;
