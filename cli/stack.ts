@@ -230,11 +230,12 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
       await jobs?.stop();
     };
     port = config.ports[name];
-    if (config.ops.metricsEnabled) {
+    if (config.ops.metricsEnabled && config.ops.metricsPort !== undefined) {
       // Its own port: on the service's, /metrics would hide a route of its API (REST's table "metrics").
       const metrics = await metricsOnly({ config, admin: pools.admin, pools: poolsByName, log, name });
       metricsServer = http.createServer((req, res) => metrics.app.routing(req, res));
       await listen(metricsServer, config.ops.metricsPort, config.host);
+      log.info(`${name}: /metrics on port ${config.ops.metricsPort}`);
       closeMetrics = async () => {
         await closeServer(metricsServer!);
         await metrics.close();

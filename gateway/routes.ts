@@ -28,6 +28,12 @@ export const SERVICES = {
 export const GATEWAY_SERVICE = { composeService: 'gateway', port: Number(envDefault('PORT')) } as const;
 export const VERIFY_PATH = '/verify';
 export const HEALTH_PATH = '/health';
+/**
+ * The gateway's operations pages (ops/): the dashboard (its page, assets and API) and the
+ * deployment hooks; each authenticates itself. `/metrics` is not public: Prometheus scrapes the
+ * containers directly (docs/operations.md).
+ */
+export const OPS_PATHS = { dashboard: '/dashboard', hooks: '/ops/hooks/' } as const;
 
 /**
  * - `apikey`: a valid `apikey` (header or `?apikey=` query) or `Authorization: Bearer` JWT is required at the edge.

@@ -85,12 +85,14 @@ describe('generated Traefik dynamic configuration', () => {
     expect(http.middlewares['rl-tenant'].rateLimit.sourceCriterion).toEqual({ requestHeaderName: 'X-Tenant-Id' });
   });
 
-  it('routes every router to a defined service; the gateway serves only /health', () => {
+  it('routes every router to a defined service; the gateway serves /health and the operations pages', () => {
     for (const [name, r] of routers) expect(http.services[r.service], `${name} → ${r.service}`).toBeDefined();
     expect(http.services.gateway.loadBalancer.servers).toEqual([{ url: `http://${GATEWAY_SERVICE.composeService}:${GATEWAY_SERVICE.port}` }]);
     expect(routerFor(HEALTH_PATH)).toBe('health');
     expect(routerFor(VERIFY_PATH)).toBeUndefined();
-    expect(routers.filter(([, r]) => r.service === 'gateway').map(([name]) => name)).toEqual(['health']);
+    expect(routers.filter(([, r]) => r.service === 'gateway').map(([name]) => name)).toEqual(['health', 'ops']);
+    for (const path of ['/dashboard', '/dashboard/api/summary', '/ops/hooks/dokploy', '/ops/hooks/deploy']) expect(routerFor(path), path).toBe('ops');
+    for (const path of ['/metrics', '/dashboards', '/ops']) expect(routerFor(path), path).toBeUndefined();
   });
 
   it('lets the longest prefix win, as the embedded gateway does', () => {

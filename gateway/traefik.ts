@@ -10,7 +10,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { EDGE_POLICY, GATEWAY_SERVICE, HEALTH_PATH, ROUTES, SERVICES, VERIFY_PATH, websocketRoute, type RouteDef } from './routes.ts';
+import { EDGE_POLICY, GATEWAY_SERVICE, HEALTH_PATH, OPS_PATHS, ROUTES, SERVICES, VERIFY_PATH, websocketRoute, type RouteDef } from './routes.ts';
 
 /** Where the generated dynamic configuration lives, relative to the repository root. */
 export const TRAEFIK_DYNAMIC_PATH = 'gateway/traefik/dynamic/nextmavens.yml';
@@ -106,6 +106,14 @@ export function traefikDynamicConfig(): { http: Record<'middlewares' | 'routers'
   routers.health = {
     rule: `Path(\`${HEALTH_PATH}\`)`,
     priority: PRIORITY_BASE + 2 * HEALTH_PATH.length,
+    entryPoints: [ENTRYPOINT],
+    middlewares: ['cors', 'rl-ip'],
+    service: 'gateway',
+  };
+  // The dashboard and the deployment hooks (ops/), which check their own keys.
+  routers.ops = {
+    rule: `Path(\`${OPS_PATHS.dashboard}\`) || PathPrefix(\`${OPS_PATHS.dashboard}/\`) || PathPrefix(\`${OPS_PATHS.hooks}\`)`,
+    priority: PRIORITY_BASE + 2 * OPS_PATHS.dashboard.length,
     entryPoints: [ENTRYPOINT],
     middlewares: ['cors', 'rl-ip'],
     service: 'gateway',

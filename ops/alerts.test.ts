@@ -91,6 +91,20 @@ describe('deployment hooks', () => {
     await until(() => rx.at('/slack').some((r) => String(r.json?.text).includes('shop/api')) && rx.at('/discord').some((r) => String(r.json?.content).includes('shop/api')), 15_000, 'Slack and Discord');
   });
 
+  it('retry a delivery the channel refused, with back-off, until it is sent once', async () => {
+    rx.failNext(1, '/bot');
+    const res = await fetch(`${t.stack.url}/ops/hooks/deploy?token=${HOOK_TOKEN}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ status: 'failed', service: 'worker', id: 'run-7', message: 'tests failed' }),
+    });
+    expect(res.status).toBe(202);
+    await until(() => telegramTexts('deployment of worker failed').length === 1, 20_000, 'the retried message');
+    expect(rx.failed).toEqual([`/bot${BOT_TOKEN}/sendMessage`]);
+    await sleep(1000);
+    expect(telegramTexts('deployment of worker failed')).toHaveLength(1);
+  });
+
   it('take a generic CI hook: a success is an info event', async () => {
     const res = await fetch(`${t.stack.url}/ops/hooks/deploy?token=${HOOK_TOKEN}`, {
       method: 'POST',

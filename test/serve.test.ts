@@ -8,6 +8,7 @@ import { serveOne } from '../cli/stack.ts';
 import { SERVICE_NAMES, SERVICES } from '../gateway/routes.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
 import { body } from './helpers/http.ts';
+import { freePort } from './helpers/net.ts';
 
 let db: TestDatabase;
 const log = pino({ level: 'silent' });
@@ -31,6 +32,23 @@ describe('serve <service>', () => {
       } finally {
         await running.close();
       }
+    }
+  });
+
+  it('serves its /metrics on METRICS_PORT, not on its own port (where it would be an API path)', async () => {
+    const metricsPort = await freePort();
+    const running = await serveOne('storage', { ...db.config, ops: { ...db.config.ops, metricsPort } }, log);
+    try {
+      const url = `http://127.0.0.1:${metricsPort}/metrics`;
+      expect((await fetch(url)).status).toBe(401);
+      const res = await fetch(url, { headers: { authorization: `Bearer ${db.config.serviceRoleKey}` } });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      expect(text).toContain('nextmavens_db_pool_connections{pool="admin"');
+      expect(text).toContain('nextmavens_postgres_up 1');
+      expect((await fetch(`${running.url}/metrics`)).status).not.toBe(200);
+    } finally {
+      await running.close();
     }
   });
 

@@ -1,7 +1,8 @@
 /**
  * A local stand-in for what alerts are sent to: the Telegram Bot API (`POST /bot<token>/sendMessage`,
  * answered as Telegram does) and webhook receivers (any other path). It keeps every request's
- * path, headers and raw body; `failNext(n)` answers the next n requests 500, so retries show.
+ * path, headers and raw body; `failNext(n, prefix)` answers the next n requests whose path starts
+ * with `prefix` with 500 (counted in `failed`), so retries show.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -20,19 +21,24 @@ export interface AlertReceivers {
   /** Telegram sendMessage bodies received for `token`. */
   telegram(token: string): { chat_id: string; text: string }[];
   at(path: string): ReceivedRequest[];
-  failNext(n: number): void;
+  failNext(n: number, prefix?: string): void;
+  /** Requests answered 500 by failNext. */
+  failed: string[];
   close(): Promise<void>;
 }
 
 export async function startAlertReceivers(): Promise<AlertReceivers> {
   const received: ReceivedRequest[] = [];
   let failing = 0;
+  let failPrefix = '/';
+  const failed: string[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (failing > 0) {
+      if (failing > 0 && (req.url ?? '/').startsWith(failPrefix)) {
         failing--;
+        failed.push(req.url ?? '/');
         res.writeHead(500, { 'content-type': 'application/json' }).end('{"ok":false,"description":"Internal Server Error"}');
         return;
       }
@@ -64,9 +70,11 @@ export async function startAlertReceivers(): Promise<AlertReceivers> {
     received,
     telegram: (token) => received.filter((r) => r.path === `/bot${token}/sendMessage`).map((r) => r.json),
     at: (path) => received.filter((r) => r.path === path),
-    failNext(n) {
+    failNext(n, prefix = '/') {
       failing = n;
+      failPrefix = prefix;
     },
+    failed,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
