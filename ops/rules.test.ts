@@ -60,7 +60,10 @@ describe('evaluateRules', () => {
     h.push(sample(60_000, { rest: totals(100, 6, 3), auth: totals(100, 5, 0.01), graphql: totals(MIN_WINDOW_REQUESTS - 1, 10, 3) }));
     const { conditions, judged } = evaluateRules(ALERTS, h);
     expect(conditions.map((c) => `${c.rule}:${c.key}`).sort()).toEqual(['error_rate:rest', 'latency_p99:rest']);
-    expect([...judged].sort()).toEqual(['error_rate', 'latency_p99']);
+    expect(judged('error_rate', 'auth') && judged('latency_p99', 'rest')).toBe(true);
+    // Too few requests: graphql's errors keep what fired open; nothing fires either.
+    expect(judged('error_rate', 'graphql')).toBe(false);
+    expect(judged('replication_lag', 'slot')).toBe(false);
     expect(conditions.find((c) => c.rule === 'error_rate')!.summary).toContain('6.0% of requests failed');
   });
 
@@ -71,12 +74,31 @@ describe('evaluateRules', () => {
     const { conditions, judged } = evaluateRules(ALERTS, h);
     expect(conditions.map((c) => `${c.rule}:${c.key}`)).toEqual(['replication_lag:slot_a', 'disk_free:data_dir']);
     expect(conditions[0].summary).toContain('no consumer connected');
-    expect(judged.has('replication_lag') && judged.has('disk_free')).toBe(true);
+    expect(judged('replication_lag', 'slot_b') && judged('disk_free', 'data_dir')).toBe(true);
     const blind = new History();
     blind.push(sample(0, {}));
-    expect(evaluateRules(ALERTS, blind).judged.has('replication_lag')).toBe(false);
+    expect(evaluateRules(ALERTS, blind).judged('replication_lag', 'slot_a')).toBe(false);
     const off = evaluateRules({ ...ALERTS, replicationLagBytes: 0, diskFreePercent: 0 }, h);
     expect(off.conditions).toEqual([]);
+  });
+});
+
+describe('service_down', () => {
+  it('fires for a service down in two samples in a row while the database is up', () => {
+    const h = new History();
+    const health = (auth: 'up' | 'down', database: 'up' | 'down' = 'up') => ({ database: { status: database, response_time_ms: 1 }, auth: { status: auth, response_time_ms: 1, error: 'HTTP 502' } });
+    h.push(sample(0, {}, { health: health('down') }));
+    expect(evaluateRules(ALERTS, h).conditions).toEqual([]);
+    h.push(sample(10_000, {}, { health: health('down') }));
+    expect(evaluateRules(ALERTS, h).conditions).toMatchObject([{ rule: 'service_down', key: 'auth', summary: 'auth is down: HTTP 502' }]);
+    h.push(sample(20_000, {}, { health: health('down', 'down') }));
+    const dbDown = evaluateRules(ALERTS, h);
+    expect(dbDown.conditions).toEqual([]);
+    expect(dbDown.judged('service_down', 'auth')).toBe(false);
+    // The first sample after the database returns: auth still down is not yet two in a row.
+    h.push(sample(30_000, {}, { health: health('down') }));
+    expect(evaluateRules(ALERTS, h).conditions).toEqual([]);
+    expect(evaluateRules(ALERTS, h).judged('service_down', 'auth')).toBe(false);
   });
 });
 

@@ -134,7 +134,7 @@ export function createAlertEngine(deps: { config: Config; pool: pg.Pool; log: Lo
       });
     }
     for (const open of await openConditions(pool)) {
-      if (!judged.has(open.rule) || holding.has(`${open.rule}\0${open.key}`)) continue;
+      if (!judged(open.rule, open.key) || holding.has(`${open.rule}\0${open.key}`)) continue;
       await inTransaction(pool, async (c) => {
         const r = await resolveCondition(c, open.rule, open.key);
         if (r) await queue(c, r, 'resolved');

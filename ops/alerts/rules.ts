@@ -13,23 +13,48 @@ export const MIN_WINDOW_REQUESTS = 20;
 
 export interface Evaluation {
   conditions: NewAlert[];
-  judged: Set<string>;
+  /** Whether an open condition that no longer holds may be resolved (the rule could judge that key now). */
+  judged(rule: string, key: string): boolean;
 }
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
 export function evaluateRules(cfg: OpsConfig['alerts'], history: History): Evaluation {
   const conditions: NewAlert[] = [];
-  const judged = new Set<string>();
+  const judgedRules = new Set<string>();
+  /** rule\0key pairs the rule could not judge this time: their open conditions stay open. */
+  const undecided = new Set<string>();
   const last = history.latest();
-  if (!last) return { conditions, judged };
+  const evaluation = { conditions, judged: (rule: string, key: string) => judgedRules.has(rule) && !undecided.has(`${rule}\0${key}`) };
+  if (!last) return evaluation;
 
-  // Error rate and p99 latency, per service, over the window.
-  if (cfg.errorRatePercent > 0) judged.add('error_rate');
-  if (cfg.p99Ms > 0) judged.add('latency_p99');
+  // A service failing its health check in two samples in a row while the database answered both
+  // (a process or container gone; the database's own outage is database_down, and services are
+  // down with it until it returns).
+  const previous = history.samples.at(-2);
+  if (last.health.database?.status === 'up') {
+    judgedRules.add('service_down');
+    for (const [name, c] of Object.entries(last.health)) {
+      if (name === 'database' || c.status === 'up') continue;
+      if (previous?.health.database?.status !== 'up') undecided.add(`service_down\0${name}`);
+      if (previous?.health[name]?.status !== 'down' || previous.health.database?.status !== 'up') continue;
+      conditions.push({ rule: 'service_down', key: name, severity: 'critical', summary: `${name} is down: ${c.error ?? 'its health check fails'}`, details: { service: name } });
+    }
+  }
+
+  // Error rate and p99 latency, per service, over the window. With fewer than MIN_WINDOW_REQUESTS
+  // requests nothing fires, and what fired resolves only once its errors (slow requests) have
+  // left the window: a quiet minute is not a recovery.
+  if (cfg.errorRatePercent > 0) judgedRules.add('error_rate');
+  if (cfg.p99Ms > 0) judgedRules.add('latency_p99');
   for (const service of Object.keys(last.http)) {
     const w = history.window(cfg.windowMinutes, service);
-    if (!w || w.requests < MIN_WINDOW_REQUESTS) continue;
+    if (!w) continue;
+    if (w.requests < MIN_WINDOW_REQUESTS) {
+      if (w.errors > 0) undecided.add(`error_rate\0${service}`);
+      if (w.requests > 0) undecided.add(`latency_p99\0${service}`);
+      continue;
+    }
     const percent = (100 * w.errors) / w.requests;
     if (cfg.errorRatePercent > 0 && percent > cfg.errorRatePercent) {
       conditions.push({
@@ -52,7 +77,7 @@ export function evaluateRules(cfg: OpsConfig['alerts'], history: History): Evalu
   }
 
   if (last.db && cfg.replicationLagBytes > 0) {
-    judged.add('replication_lag');
+    judgedRules.add('replication_lag');
     for (const slot of last.db.slots) {
       if (slot.lagBytes > cfg.replicationLagBytes) {
         conditions.push({
@@ -67,7 +92,7 @@ export function evaluateRules(cfg: OpsConfig['alerts'], history: History): Evalu
   }
 
   if (last.diskFreePercent !== undefined && cfg.diskFreePercent > 0) {
-    judged.add('disk_free');
+    judgedRules.add('disk_free');
     if (last.diskFreePercent < cfg.diskFreePercent) {
       conditions.push({
         rule: 'disk_free',
@@ -78,5 +103,5 @@ export function evaluateRules(cfg: OpsConfig['alerts'], history: History): Evalu
       });
     }
   }
-  return { conditions, judged };
+  return evaluation;
 }
