@@ -16,6 +16,17 @@ if (!haveChromium) console.warn(`ops/dashboard.test.ts skipped: ${CHROMIUM} is n
 
 let t: StackBehindProxy;
 let browser: Browser;
+const PASSWORD = 'correct horse battery staple';
+
+/** A confirmed user with `appMetadata`, created with the admin API; returns its access token. */
+async function createUser(email: string, appMetadata: Record<string, unknown>): Promise<string> {
+  const headers = { apikey: t.db.config.serviceRoleKey, authorization: `Bearer ${t.db.config.serviceRoleKey}`, 'content-type': 'application/json' };
+  const created = await fetch(`${t.stack.url}/auth/v1/admin/users`, { method: 'POST', headers, body: JSON.stringify({ email, password: PASSWORD, email_confirm: true, app_metadata: appMetadata }) });
+  expect(created.status).toBe(200);
+  const session = await fetch(`${t.stack.url}/auth/v1/token?grant_type=password`, { method: 'POST', headers: { apikey: t.db.config.anonKey, 'content-type': 'application/json' }, body: JSON.stringify({ email, password: PASSWORD }) });
+  expect(session.status).toBe(200);
+  return ((await session.json()) as { access_token: string }).access_token;
+}
 
 beforeAll(async () => {
   t = await startStackBehindProxy({ fixtures: 'rest-basic.sql', env: { ALERT_INTERVAL: '1', ALERT_DB_DOWN_SECONDS: '60' } });
@@ -41,6 +52,16 @@ describe('the dashboard API', () => {
     expect(await anon.json()).toEqual({ code: 'unauthorized', message: expect.stringContaining('service_role') });
   });
 
+  it("opens to an admin user's access token (app_metadata ops_admin), not to other users'", async () => {
+    const admin = await createUser('ops-admin@example.com', { ops_admin: true });
+    const plain = await createUser('plain-user@example.com', {});
+    const summary = (token: string) => fetch(`${t.stack.url}/dashboard/api/summary`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await summary(plain)).status).toBe(401);
+    const ok = await summary(admin);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ services: { database: { status: 'up' } }, totals: { requests: expect.any(Number) } });
+  });
+
   it('serves the page and its assets from the stack (no CDN)', async () => {
     const page = await fetch(`${t.stack.url}/dashboard`);
     expect(page.status).toBe(200);
@@ -63,10 +84,10 @@ describe.skipIf(!haveChromium)(`the dashboard in a browser${haveChromium ? '' : 
 
     // A wrong key is refused, the right one opens the board.
     await page.fill('#key', t.db.config.anonKey);
-    await page.click('#login button[type=submit]');
+    await page.click('#login-key button[type=submit]');
     await expect.poll(() => page.locator('#login-error').innerText(), { timeout: 10_000 }).toContain('not the service_role key');
     await page.fill('#key', t.db.config.serviceRoleKey);
-    await page.click('#login button[type=submit]');
+    await page.click('#login-key button[type=submit]');
     await page.locator('#board').waitFor({ state: 'visible', timeout: 10_000 });
     expect(await page.locator('#login').isVisible()).toBe(false);
     await expect.poll(() => page.locator('tr[data-service="database"]').getAttribute('data-status'), { timeout: 10_000 }).toBe('up');
@@ -100,4 +121,25 @@ describe.skipIf(!haveChromium)(`the dashboard in a browser${haveChromium ? '' : 
     expect(pageErrors, pageErrors.join('\n')).toEqual([]);
     await page.close();
   }, 90_000);
+
+  it('lets an admin user sign in with email and password', async () => {
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.goto(`${t.stack.url}/dashboard`);
+    await page.fill('#email', 'plain-user@example.com');
+    await page.fill('#password', PASSWORD);
+    await page.click('#login-user button[type=submit]');
+    await expect.poll(() => page.locator('#login-error').innerText(), { timeout: 10_000 }).toContain('not an admin');
+    await page.fill('#email', 'ops-admin@example.com');
+    await page.fill('#password', 'wrong password');
+    await page.click('#login-user button[type=submit]');
+    await expect.poll(() => page.locator('#login-error').innerText(), { timeout: 10_000 }).toContain('Invalid login credentials');
+    await page.fill('#password', PASSWORD);
+    await page.click('#login-user button[type=submit]');
+    await page.locator('#board').waitFor({ state: 'visible', timeout: 10_000 });
+    await expect.poll(() => page.locator('tr[data-service="database"]').getAttribute('data-status'), { timeout: 10_000 }).toBe('up');
+    expect(pageErrors, pageErrors.join('\n')).toEqual([]);
+    await page.close();
+  }, 60_000);
 });

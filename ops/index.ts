@@ -15,6 +15,7 @@ import { dashboardRoutes } from './dashboard/routes.ts';
 import { deployHooks } from './deploy-hooks.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { startMonitor, type HealthProbe, type Monitor } from './monitor.ts';
+import { createJwtVerifier } from '../core/jwt.ts';
 
 export interface Ops {
   monitor: Monitor;
@@ -33,7 +34,15 @@ export function startOps(opts: { config: Config; admin: pg.Pool; pools: Record<s
     engine: monitor.engine,
     routes(app) {
       if (config.ops.metricsEnabled) metricsRoute(app, { serviceRoleKey: config.serviceRoleKey, metricsToken: config.ops.metricsToken });
-      dashboardRoutes(app, { monitor, engine: monitor.engine, admin, serviceRoleKey: config.serviceRoleKey, windowMinutes: config.ops.alerts.windowMinutes });
+      dashboardRoutes(app, {
+        monitor,
+        engine: monitor.engine,
+        admin,
+        serviceRoleKey: config.serviceRoleKey,
+        anonKey: config.anonKey,
+        verifier: createJwtVerifier(config.jwtSecret, config.jwks),
+        windowMinutes: config.ops.alerts.windowMinutes,
+      });
       deployHooks(app, { engine: monitor.engine, serviceRoleKey: config.serviceRoleKey, token: config.ops.deployHookToken });
     },
     async stop() {

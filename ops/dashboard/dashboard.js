@@ -103,7 +103,7 @@
       const res = await fetch('/dashboard/api/summary', { headers: { authorization: `Bearer ${key}` }, cache: 'no-store' });
       if (res.status === 401) {
         sessionStorage.removeItem(KEY);
-        return showLogin('That is not the service_role key.');
+        return showLogin('That is not the service_role key, or this user is not an admin (or the session expired).');
       }
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
       $('login').hidden = true;
@@ -118,10 +118,25 @@
     timer = setTimeout(poll, POLL_MS);
   }
 
-  $('login').addEventListener('submit', (e) => {
+  $('login-key').addEventListener('submit', (e) => {
     e.preventDefault();
     sessionStorage.setItem(KEY, $('key').value.trim());
     $('key').value = '';
+    poll();
+  });
+  // An admin user: GoTrue's password grant with the anon key the page carries; its access token
+  // opens the dashboard when the user's app_metadata has ops_admin (checked by the server).
+  $('login-user').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const res = await fetch('/auth/v1/token?grant_type=password', {
+      method: 'POST',
+      headers: { apikey: document.body.dataset.anonKey, 'content-type': 'application/json' },
+      body: JSON.stringify({ email: $('email').value.trim(), password: $('password').value }),
+    });
+    const answer = await res.json().catch(() => ({}));
+    if (!res.ok || !answer.access_token) return showLogin(answer.msg || answer.message || answer.error_description || `sign-in failed (HTTP ${res.status})`);
+    $('password').value = '';
+    sessionStorage.setItem(KEY, answer.access_token);
     poll();
   });
   $('logout').addEventListener('click', () => {

@@ -1,14 +1,17 @@
 /**
  * The health dashboard: GET /dashboard (a self-contained page: its script, its stylesheet and
  * uPlot from node_modules, no CDN) and GET /dashboard/api/summary, the JSON it polls, for the
- * service_role key (`Authorization: Bearer`). The page asks for the key and keeps it in the
- * tab's sessionStorage only.
+ * service_role key or an admin user's access token (`Authorization: Bearer`): a user whose
+ * app_metadata has `ops_admin: true`, which only the service_role key can set. The page signs
+ * the user in through /auth/v1/token (with the anon key, which it carries) and keeps the key or
+ * token in the tab's sessionStorage only.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import { httpTotals, registry } from '../../core/metrics.ts';
+import type { JwtVerifier } from '../../core/jwt.ts';
 import { presentedToken, tokenMatches } from '../access.ts';
 import type { Monitor } from '../monitor.ts';
 import { failedJobs, recentAlerts } from '../store.ts';
@@ -23,7 +26,7 @@ const ASSETS: Record<string, { type: string; body: Buffer }> = {
   'uplot.js': { type: 'text/javascript; charset=utf-8', body: readFileSync(require.resolve('uplot/dist/uPlot.iife.min.js')) },
   'uplot.css': { type: 'text/css; charset=utf-8', body: readFileSync(require.resolve('uplot/dist/uPlot.min.css')) },
 };
-const PAGE = readFileSync(here('./index.html'));
+const PAGE = readFileSync(here('./index.html'), 'utf8');
 
 async function gaugeValue(name: string): Promise<number> {
   const m = registry.getSingleMetric(name);
@@ -37,7 +40,22 @@ export interface DashboardDeps {
   engine: AlertEngine;
   admin: pg.Pool;
   serviceRoleKey: string;
+  /** Public: the page signs admin users in with it. */
+  anonKey: string;
+  verifier: JwtVerifier;
   windowMinutes: number;
+}
+
+/** Whether a request may read the dashboard: the service_role key, a service_role JWT, or an ops admin's token. */
+export async function mayReadDashboard(d: Pick<DashboardDeps, 'serviceRoleKey' | 'verifier'>, headers: Parameters<typeof presentedToken>[0]): Promise<boolean> {
+  const token = presentedToken(headers);
+  if (!token) return false;
+  if (tokenMatches(token, [d.serviceRoleKey])) return true;
+  const claims = await d.verifier.verify(token).catch(() => undefined);
+  if (!claims) return false;
+  if (claims.role === 'service_role') return true;
+  const meta = claims.app_metadata as Record<string, unknown> | undefined;
+  return claims.role === 'authenticated' && claims.is_anonymous !== true && meta?.ops_admin === true;
 }
 
 /** What the page shows, from the monitor's last sample plus live request totals. */
@@ -68,12 +86,14 @@ export async function dashboardSummary(d: DashboardDeps) {
 }
 
 export function dashboardRoutes(app: FastifyInstance, d: DashboardDeps): void {
+  // A JWT is base64url and dots: nothing to escape in the attribute.
+  const page = PAGE.replace('data-anon-key=""', `data-anon-key="${d.anonKey.replace(/[^A-Za-z0-9._-]/g, '')}"`);
   app.get('/dashboard', async (_req, reply) =>
     reply
       .header('content-type', 'text/html; charset=utf-8')
       .header('cache-control', 'no-store')
       .header('content-security-policy', "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'")
-      .send(PAGE),
+      .send(page),
   );
   app.get<{ Params: { file: string } }>('/dashboard/assets/:file', async (req, reply) => {
     const asset = ASSETS[req.params.file];
@@ -81,8 +101,8 @@ export function dashboardRoutes(app: FastifyInstance, d: DashboardDeps): void {
     return reply.header('content-type', asset.type).header('cache-control', 'public, max-age=3600').send(asset.body);
   });
   app.get('/dashboard/api/summary', async (req, reply) => {
-    if (!tokenMatches(presentedToken(req.headers), [d.serviceRoleKey])) {
-      return reply.code(401).send({ code: 'unauthorized', message: 'The dashboard needs the service_role key (Authorization: Bearer …)' });
+    if (!(await mayReadDashboard(d, req.headers))) {
+      return reply.code(401).send({ code: 'unauthorized', message: "The dashboard needs the service_role key or an admin user's access token (Authorization: Bearer …)" });
     }
     return reply.header('cache-control', 'no-store').send(await dashboardSummary(d));
   });
