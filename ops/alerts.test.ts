@@ -152,6 +152,7 @@ describe('rules', () => {
 
 describe('the database taken away under the running stack', () => {
   it('sends exactly one "down" after ALERT_DB_DOWN_SECONDS and one "resolved" when it is back', async () => {
+    const sentBefore = rx.telegram(BOT_TOKEN).length;
     const cutAt = Date.now();
     await t.proxy.cut();
     await until(() => telegramTexts('database is unreachable').length >= 1, 20_000, 'the down alert');
@@ -168,6 +169,8 @@ describe('the database taken away under the running stack', () => {
     expect(telegramTexts('database is unreachable')[1]).toMatch(/^✅ RESOLVED/);
     await sleep(3000);
     expect(telegramTexts('database is unreachable')).toHaveLength(2);
+    // Nothing else about the outage: no "service down", no error rate.
+    expect(rx.telegram(BOT_TOKEN).slice(sentBefore).map((m) => m.text.split('\n')[0])).toEqual([down.split('\n')[0], expect.stringMatching(/^✅ RESOLVED \[critical\] the database is unreachable/)]);
     const hooks = rx.at('/hook').filter((r) => r.json?.rule === 'database_down');
     expect(hooks.map((h) => h.json.status)).toEqual(['firing', 'resolved']);
     for (const h of hooks) expect(verifySignature(h.headers['x-nextmavens-signature'] as string, h.raw)).toBe(true);

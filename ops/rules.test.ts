@@ -83,6 +83,17 @@ describe('evaluateRules', () => {
   });
 });
 
+describe('a window with a database outage', () => {
+  it('judges neither error rate nor latency (database_down reports it)', () => {
+    const h = new History();
+    h.push(sample(0, {}, { health: { database: { status: 'down', response_time_ms: 1 } } }));
+    h.push(sample(60_000, { rest: totals(100, 100, 3) }));
+    const e = evaluateRules(ALERTS, h);
+    expect(e.conditions).toEqual([]);
+    expect(e.judged('error_rate', 'rest')).toBe(false);
+  });
+});
+
 describe('service_down', () => {
   it('fires for a service down in two samples in a row while the database is up', () => {
     const h = new History();

@@ -57,7 +57,10 @@ export interface FailedJob {
 /** The graphile-worker task that delivers alerts: its own failures are not alerted (no loop). */
 export const ALERT_TASK = 'ops_alert';
 
-/** Jobs that failed their last attempt, newest first; `unalerted`: only those no alert names yet. */
+/**
+ * Jobs that failed their last attempt, newest first; `unalerted`: only those that failed within
+ * the last hour and no alert names yet (a database with old failures does not flood at first start).
+ */
 export async function failedJobs(db: Queryable, opts: { unalerted?: boolean; limit: number }): Promise<FailedJob[]> {
   const exists = await db.query<{ ok: boolean }>(`select to_regclass('graphile_worker.jobs') is not null as ok`);
   if (!exists.rows[0].ok) return [];
@@ -65,7 +68,8 @@ export async function failedJobs(db: Queryable, opts: { unalerted?: boolean; lim
     `select j.id::text, j.task_identifier as task, j.attempts, j.last_error, j.updated_at
        from graphile_worker.jobs j
       where j.attempts >= j.max_attempts and j.task_identifier <> $1
-        and (not $2 or not exists (select 1 from nextmavens.alerts a where a.kind = 'event' and a.rule = 'job_failed' and a.key = j.id::text))
+        and (not $2 or (j.updated_at > now() - interval '1 hour'
+             and not exists (select 1 from nextmavens.alerts a where a.kind = 'event' and a.rule = 'job_failed' and a.key = j.id::text)))
       order by j.id desc limit $3`,
     [ALERT_TASK, opts.unalerted ?? false, opts.limit],
   );

@@ -45,11 +45,18 @@ export function evaluateRules(cfg: OpsConfig['alerts'], history: History): Evalu
   // Error rate and p99 latency, per service, over the window. With fewer than MIN_WINDOW_REQUESTS
   // requests nothing fires, and what fired resolves only once its errors (slow requests) have
   // left the window: a quiet minute is not a recovery.
+  // A window that saw the database away is not judged: its 503s are the outage's, which
+  // database_down reports.
   if (cfg.errorRatePercent > 0) judgedRules.add('error_rate');
   if (cfg.p99Ms > 0) judgedRules.add('latency_p99');
+  const outage = history.samples.some((s) => last.t - s.t <= cfg.windowMinutes * 60_000 && s.health.database?.status !== 'up');
   for (const service of Object.keys(last.http)) {
     const w = history.window(cfg.windowMinutes, service);
     if (!w) continue;
+    if (outage) {
+      undecided.add(`error_rate\0${service}`).add(`latency_p99\0${service}`);
+      continue;
+    }
     if (w.requests < MIN_WINDOW_REQUESTS) {
       if (w.errors > 0) undecided.add(`error_rate\0${service}`);
       if (w.requests > 0) undecided.add(`latency_p99\0${service}`);
