@@ -19,7 +19,10 @@ export interface Evaluation {
 
 const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
-export function evaluateRules(cfg: OpsConfig['alerts'], history: History): Evaluation {
+/** The thresholds of the rules (ALERT_*; the channels are not theirs). */
+export type RuleThresholds = Omit<OpsConfig['alerts'], 'webhook' | 'slackUrl' | 'discordUrl'>;
+
+export function evaluateRules(cfg: RuleThresholds, history: History): Evaluation {
   const conditions: NewAlert[] = [];
   const judgedRules = new Set<string>();
   /** rule\0key pairs the rule could not judge this time: their open conditions stay open. */
