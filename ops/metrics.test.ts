@@ -79,6 +79,25 @@ describe('GET /metrics', () => {
     expect(value(third.text, 'nextmavens_http_requests_total', { service: 'graphql', route: '/graphql', method: 'POST', status: '200' })).toBeGreaterThan(0);
   });
 
+  it('counts storage bytes in and out', async () => {
+    const key = t.db.config.serviceRoleKey;
+    const auth = { apikey: key, authorization: `Bearer ${key}` };
+    const bucket = await fetch(`${t.stack.url}/storage/v1/bucket`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'metrics' }) });
+    expect(bucket.status).toBe(200);
+    const before = await scrape();
+    const up = await fetch(`${t.stack.url}/storage/v1/object/metrics/a.bin`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(1000, 7) });
+    expect(up.status).toBe(200);
+    const down = await fetch(`${t.stack.url}/storage/v1/object/metrics/a.bin`, { headers: auth });
+    expect((await down.arrayBuffer()).byteLength).toBe(1000);
+    const head = await fetch(`${t.stack.url}/storage/v1/object/metrics/a.bin`, { method: 'HEAD', headers: auth });
+    expect(head.status).toBe(200);
+    const after = await scrape();
+    expect(value(after.text, 'nextmavens_storage_bytes_in_total') - value(before.text, 'nextmavens_storage_bytes_in_total')).toBe(1000);
+    expect(value(after.text, 'nextmavens_storage_bytes_out_total') - value(before.text, 'nextmavens_storage_bytes_out_total')).toBe(1000);
+    expect(value(after.text, 'nextmavens_storage_objects')).toBe(1);
+    expect(value(after.text, 'nextmavens_storage_object_bytes')).toBe(1000);
+  });
+
   it('describes the pools, Postgres, jobs, storage, auth and realtime', async () => {
     const signin = await fetch(`${t.stack.url}/auth/v1/token?grant_type=password`, {
       method: 'POST',

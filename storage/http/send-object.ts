@@ -45,14 +45,18 @@ export async function sendObject(objects: ObjectStorage, req: FastifyRequest, re
     if (start > end || start >= size) return reply.code(416).header('content-range', `bytes */${size}`).send();
     end = Math.max(end, start);
     reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).header('content-length', end - start + 1);
-    return reply.send(counted(await open({ start, end })));
+    countSent(req, reply, end - start + 1);
+    return reply.send(await open({ start, end }));
   }
   reply.header('content-length', size);
-  return reply.send(counted(await open()));
+  countSent(req, reply, size);
+  return reply.send(await open());
 }
 
-/** The bytes of a download as they are read, in nextmavens_storage_bytes_out_total (core/metrics.ts). */
-function counted<T extends NodeJS.ReadableStream | undefined>(stream: T): T {
-  stream?.on('data', (chunk: Buffer | string) => counters.storageBytesOut.inc(chunk.length));
-  return stream;
+/**
+ * A download's bytes in nextmavens_storage_bytes_out_total (core/metrics.ts) once its response
+ * has been sent whole; the stream itself is left alone (no listener that could change its flow).
+ */
+function countSent(req: FastifyRequest, reply: FastifyReply, bytes: number): void {
+  if (req.method !== 'HEAD') reply.raw.once('finish', () => counters.storageBytesOut.inc(bytes));
 }
