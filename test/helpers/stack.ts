@@ -22,7 +22,9 @@ export interface TestStackOptions {
 }
 
 export async function startTestStack(opts: TestStackOptions = {}): Promise<TestStack> {
-  const db = await createTestDatabase(opts.env);
+  // The ops monitor probes every service's health each ALERT_INTERVAL; tests of other features
+  // run without it (their connection counts stay their own) unless they set ALERT_INTERVAL.
+  const db = await createTestDatabase({ ALERT_INTERVAL: '3600', ...opts.env });
   if (opts.fixtures) await db.admin.query(await readFile(new URL(`../fixtures/${opts.fixtures}`, import.meta.url), 'utf8'));
   if (opts.sql) await db.admin.query(opts.sql);
   db.config.port = 0;
