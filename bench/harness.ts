@@ -50,6 +50,8 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     PORT: String(await freePort()),
     POSTGRESQL_PORT: String(await freePort()),
     LOG_LEVEL: 'silent',
+    // `METRICS_ENABLED=false npm run bench:rest`: the same bench without the HTTP metrics.
+    ...(process.env.METRICS_ENABLED !== undefined && { METRICS_ENABLED: process.env.METRICS_ENABLED }),
     ...env,
   });
   config.host = '127.0.0.1';
