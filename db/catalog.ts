@@ -160,7 +160,10 @@ select json_build_object(
       'fromColumns', (select json_agg(a.attname order by x.i) from unnest(k.conkey) with ordinality x(n, i)
                       join pg_attribute a on a.attrelid = k.conrelid and a.attnum = x.n),
       'toColumns', (select json_agg(a.attname order by x.i) from unnest(k.confkey) with ordinality x(n, i)
-                    join pg_attribute a on a.attrelid = k.confrelid and a.attnum = x.n)))
+                    join pg_attribute a on a.attrelid = k.confrelid and a.attnum = x.n))
+      -- In creation order, whatever the catalog's physical order (another migration moves rows):
+      -- the order of ambiguous relationships in a PGRST201 answer follows it.
+      order by k.oid)
     from pg_constraint k
     where k.contype = 'f' and k.conrelid in (select oid from keyed) and k.confrelid in (select oid from keyed)
       and k.conparentid = 0), '[]'),
