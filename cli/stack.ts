@@ -172,7 +172,6 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
     const healthChecks: Record<string, HealthCheck> = { database: databaseCheck(pools) };
     for (const name of SERVICE_NAMES) healthChecks[name] = () => services[name].health();
     healthChecks.backups = backupsCheck(pools);
-    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true });
     const ops = startOps({ config, admin: pools.admin, pools: { admin: pools.admin, request: pools.request }, health: () => checkHealth(healthChecks, VERSION), log });
     cleanup.push(['ops', () => ops.stop()]);
     const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend: ops.routes });

@@ -13,8 +13,8 @@ import { createTransport, SEND_EMAIL_TASK } from '../auth/mailer.ts';
 import { automationTasks } from '../automation/index.ts';
 import { BACKUP_TASK, backupCrontab, backupTask } from './tasks/backup.ts';
 import { sendEmailTask } from './tasks/send-email.ts';
-import { startWorker, type JobWorker } from './worker.ts';
 import { ALERT_TASK, alertDeliveryTask } from '../ops/alerts/task.ts';
+import { startWorker, type JobWorker } from './worker.ts';
 
 export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logger }): Promise<JobWorker> {
   const { config, pool, log } = opts;
@@ -26,10 +26,13 @@ export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logg
     worker = await startWorker({
       pool,
       log,
-      tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }), ...automation.tasks, [BACKUP_TASK]: backupTask({ config, log }) },
+      tasks: {
+        [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }),
+        [ALERT_TASK]: alertDeliveryTask(config),
+        ...automation.tasks,
+        [BACKUP_TASK]: backupTask({ config, log }),
+      },
       crontab: [...automation.crontab, ...(backupLine ? parseCrontab(backupLine) : [])],
-      tasks: { [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }), [ALERT_TASK]: alertDeliveryTask(config), ...automation.tasks },
-      crontab: automation.crontab,
     });
   } catch (err) {
     transport.close();
