@@ -13,7 +13,7 @@ import { str } from './http.ts';
 import { createAuthMail, type AuthMail } from './mailer.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { audit, createSession, findUserById, identitiesOf, type UserRow } from './store/index.ts';
+import { audit, createSession, factorsOf, findUserById, identitiesOf, type UserRow } from './store/index.ts';
 import { sessionResponse, type IssuedSession } from './tokens.ts';
 import { counters } from '../core/metrics.ts';
 
@@ -29,6 +29,9 @@ export interface AuthDeps extends AuthCaller {
   otpByIp: RateLimiter;
   /** GET/POST /verify per client address: 6-digit codes must not be guessable by brute force. */
   verifyByIp: RateLimiter;
+  /** POST /factors/{id}/challenge and /verify per client address per minute (GoTrue's MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY). */
+  mfaChallengeByIp: RateLimiter;
+  mfaVerifyByIp: RateLimiter;
   /** Starts a session for `user` (amr `method`) and returns GoTrue's session response. */
   issue(client: pg.PoolClient, user: UserRow, method: string, req: FastifyRequest): Promise<IssuedSession>;
   checkPassword(password: string | undefined): string;
@@ -50,6 +53,8 @@ export function createAuthDeps(config: Config, pool: pg.Pool): AuthDeps {
     refreshByIp: new RateLimiter(limits.refresh, 300),
     otpByIp: new RateLimiter(limits.otp, 3600),
     verifyByIp: new RateLimiter(limits.verify, 300),
+    mfaChallengeByIp: new RateLimiter(limits.mfa, 60),
+    mfaVerifyByIp: new RateLimiter(limits.mfa, 60),
     async issue(client, user, method, req) {
       const { session, refreshToken } = await createSession(client, user.id, method, config.auth.refreshTokenTtl, str(req.headers['user-agent']));
       const fresh = (await findUserById(client, user.id))!;
@@ -57,6 +62,7 @@ export function createAuthDeps(config: Config, pool: pg.Pool): AuthDeps {
       const issued = await sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken);
       counters.authSignins.inc();
       return issued;
+      return sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken, await factorsOf(client, user.id));
     },
     checkPassword: (password) => checkPassword(config.auth.passwordMinLength, password),
     dummyHash: () => (dummyHash ??= hashPassword(randomUUID(), config.auth.bcryptCost)),

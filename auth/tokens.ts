@@ -5,7 +5,7 @@
 import { SignJWT } from 'jose';
 import type { Config } from '../config/load.ts';
 import { signerFor } from '../config/keys.ts';
-import type { IdentityRow, SessionRow, UserRow } from './store/index.ts';
+import type { FactorRow, IdentityRow, SessionRow, UserRow } from './store/index.ts';
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : undefined);
 
@@ -14,7 +14,25 @@ export function appMetadata(user: UserRow): Record<string, unknown> {
   return user.tenant_id ? { ...user.raw_app_meta_data, tenant_id: user.tenant_id } : user.raw_app_meta_data;
 }
 
-export function userJson(user: UserRow, identities: IdentityRow[]): Record<string, unknown> {
+/** A factor as GoTrue's models.Factor marshals it (no secret). */
+export function factorJson(f: FactorRow): Record<string, unknown> {
+  const json: Record<string, unknown> = {
+    id: f.id,
+    friendly_name: f.friendly_name || undefined,
+    factor_type: f.factor_type,
+    status: f.status,
+    created_at: iso(f.created_at),
+    updated_at: iso(f.updated_at),
+    phone: f.phone ?? '',
+    last_challenged_at: iso(f.last_challenged_at) ?? null,
+  };
+  if (f.web_authn_aaguid) json.web_authn_aaguid = f.web_authn_aaguid;
+  if (json.friendly_name === undefined) delete json.friendly_name;
+  return json;
+}
+
+/** The User JSON auth-js reads; `factors` appear once the user has any (GoTrue's omitempty). */
+export function userJson(user: UserRow, identities: IdentityRow[], factors: FactorRow[] = []): Record<string, unknown> {
   const json: Record<string, unknown> = {
     id: user.id,
     aud: user.aud,
@@ -48,6 +66,7 @@ export function userJson(user: UserRow, identities: IdentityRow[]): Record<strin
     banned_until: iso(user.banned_until),
     is_anonymous: user.is_anonymous,
     tenant_id: user.tenant_id ?? undefined,
+    factors: factors.length ? factors.map(factorJson) : undefined,
   };
   for (const k of Object.keys(json)) if (json[k] === undefined) delete json[k];
   return json;
@@ -83,7 +102,14 @@ export async function accessToken(config: Config, user: UserRow, session: Sessio
   return { token, exp };
 }
 
-export async function sessionResponse(config: Config, user: UserRow, identities: IdentityRow[], session: SessionRow, refreshToken: string): Promise<IssuedSession> {
+export async function sessionResponse(
+  config: Config,
+  user: UserRow,
+  identities: IdentityRow[],
+  session: SessionRow,
+  refreshToken: string,
+  factors: FactorRow[] = [],
+): Promise<IssuedSession> {
   const { token, exp } = await accessToken(config, user, session);
   return {
     access_token: token,
@@ -91,6 +117,6 @@ export async function sessionResponse(config: Config, user: UserRow, identities:
     expires_in: exp - Math.floor(Date.now() / 1000),
     expires_at: exp,
     refresh_token: refreshToken,
-    user: userJson(user, identities),
+    user: userJson(user, identities, factors),
   };
 }

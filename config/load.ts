@@ -174,6 +174,7 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
       otp: v.AUTH_RATE_LIMIT_OTP,
       verify: v.AUTH_RATE_LIMIT_VERIFY,
       emailSent: v.AUTH_RATE_LIMIT_EMAIL_SENT,
+      mfa: v.AUTH_RATE_LIMIT_MFA,
     },
     /** Where email links and OAuth sign-ins land by default (SITE_URL, else PUBLIC_URL). */
     siteUrl: (v.SITE_URL ?? publicUrl).replace(/\/+$/, ''),
@@ -181,6 +182,8 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     redirectAllowList: v.AUTH_REDIRECT_ALLOW_LIST ?? [],
     otpExp: v.AUTH_OTP_EXP,
     emailMaxFrequency: v.AUTH_EMAIL_MAX_FREQUENCY,
+    /** GoTrue's fixed MFA defaults besides the factor cap: 10 verified factors, challenges valid 300 s, unverified factors without a challenge dropped after 300 s. */
+    mfa: { maxEnrolledFactors: v.AUTH_MFA_MAX_ENROLLED_FACTORS, maxVerifiedFactors: 10, challengeExpiry: 300, factorExpiry: 300 },
     /** Unset: mails go to the dev inbox. */
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,
     mailFrom: { address: v.SMTP_ADMIN_EMAIL, name: v.SMTP_SENDER_NAME },

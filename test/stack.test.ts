@@ -39,8 +39,8 @@ describe('embedded stack', () => {
     }
   });
 
-  it('MFA endpoints not built yet answer a clear 501; unknown storage and realtime routes a JSON 404', async () => {
-    for (const path of ['/auth/v1/factors', '/auth/v1/reauthenticate']) {
+  it('auth endpoints not built yet answer a clear 501; unknown storage and realtime routes a JSON 404', async () => {
+    for (const path of ['/auth/v1/reauthenticate']) {
       const res = await fetch(stack.url + path, { headers: { apikey: db.config.anonKey } });
       expect(res.status, path).toBe(501);
       expect((await body(res)).msg ?? '').toMatch(/not implemented yet/);

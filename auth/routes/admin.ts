@@ -11,6 +11,7 @@ import {
   countUsers,
   createUser,
   deleteUser,
+  factorsOf,
   findUserByEmail,
   findUserById,
   identitiesOf,
@@ -146,7 +147,7 @@ export async function adminList(d: AuthDeps, req: FastifyRequest, reply: Fastify
   const total = await countUsers(d.pool);
   // Pages past the last one are empty (an offset beyond bigint would not even parse).
   const rows = offset >= total ? [] : await listUsers(d.pool, desc, perPage, offset);
-  const users = await Promise.all(rows.map(async (u) => userJson(u, await identitiesOf(d.pool, u.id))));
+  const users = await Promise.all(rows.map(async (u) => userJson(u, await identitiesOf(d.pool, u.id), await factorsOf(d.pool, u.id))));
   reply.header('link', paginationLinks(req.url, page, perPage, total)).header('x-total-count', String(total));
   return { users, aud: 'authenticated' };
 }
@@ -155,7 +156,7 @@ export async function adminGet(d: AuthDeps, req: FastifyRequest) {
   await d.requireAdmin(req);
   const user = await findUserById(d.pool, (req.params as { id: string }).id);
   if (!user) throw AUTH_ERRORS.userNotFound();
-  return userJson(user, await identitiesOf(d.pool, user.id));
+  return userJson(user, await identitiesOf(d.pool, user.id), await factorsOf(d.pool, user.id));
 }
 
 export async function adminUpdate(d: AuthDeps, req: FastifyRequest) {
@@ -185,7 +186,7 @@ export async function adminUpdate(d: AuthDeps, req: FastifyRequest) {
   if (ban !== undefined) changes.banSeconds = banSeconds(ban);
   await updateUser(d.pool, user.id, changes);
   const fresh = (await findUserById(d.pool, user.id))!;
-  return userJson(fresh, await identitiesOf(d.pool, user.id));
+  return userJson(fresh, await identitiesOf(d.pool, user.id), await factorsOf(d.pool, user.id));
 }
 
 export async function adminDelete(d: AuthDeps, req: FastifyRequest) {

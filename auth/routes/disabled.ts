@@ -1,5 +1,5 @@
 /**
- * Features this build does not offer. MFA and reauthentication answer 501; SAML and manual
+ * Features this build does not offer. Reauthentication answers 501; SAML and manual
  * identity linking answer as a GoTrue with them switched off: signInWithSSO (and the SAML
  * endpoints) before reading anything, linkIdentity/unlinkIdentity after the caller's session is
  * checked.
@@ -8,9 +8,9 @@ import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
 import { AUTH_ERRORS } from '../errors.ts';
 
-/** `path` is the route ('/reauthenticate', '/factors'). */
+/** `path` is the route ('/reauthenticate'). */
 export async function notImplemented(path: string): Promise<never> {
-  throw AUTH_ERRORS.notImplemented(`${path.slice(1)} (MFA and reauthentication)`);
+  throw AUTH_ERRORS.notImplemented(`${path.slice(1)} (reauthentication)`);
 }
 
 export async function samlDisabled(): Promise<never> {

@@ -8,6 +8,11 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
 import { adminCreate, adminDelete, adminGet, adminList, adminUpdate } from './admin.ts';
 import { manualLinkingDisabled, notImplemented, samlDisabled } from './disabled.ts';
+import { adminDeleteFactor, adminListFactors } from './factors/admin.ts';
+import { challenge } from './factors/challenge.ts';
+import { enroll } from './factors/enroll.ts';
+import { unenroll } from './factors/unenroll.ts';
+import { verify } from './factors/verify.ts';
 import { generateLink } from './generate-link.ts';
 import { clearInbox, inbox } from './inbox.ts';
 import { invite } from './invite.ts';
@@ -41,6 +46,13 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.get('/admin/users/:id', (req) => adminGet(d, req));
   app.put('/admin/users/:id', (req) => adminUpdate(d, req));
   app.delete('/admin/users/:id', (req) => adminDelete(d, req));
+  app.get('/admin/users/:id/factors', (req) => adminListFactors(d, req));
+  app.delete('/admin/users/:id/factors/:factor_id', (req) => adminDeleteFactor(d, req));
+
+  app.post('/factors', (req) => enroll(d, req));
+  app.post('/factors/:factor_id/challenge', (req) => challenge(d, req));
+  app.post('/factors/:factor_id/verify', (req) => verify(d, req));
+  app.delete('/factors/:factor_id', (req) => unenroll(d, req));
 
   app.post('/otp', (req) => otp(d, req));
   app.post('/magiclink', (req) => otp(d, req));
@@ -57,7 +69,7 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.get('/authorize', (req, reply) => authorize(d, req, reply));
   app.get('/callback', (req, reply) => callback(d, req, reply));
 
-  for (const path of ['/reauthenticate', '/factors']) app.all(path, () => notImplemented(path));
+  app.all('/reauthenticate', () => notImplemented('/reauthenticate'));
   for (const path of ['/sso', '/sso/*']) app.all(path, () => samlDisabled());
   for (const path of ['/user/identities', '/user/identities/*']) app.all(path, (req) => manualLinkingDisabled(d, req));
 

@@ -8,13 +8,13 @@ import { AUTH_ERRORS } from '../errors.ts';
 import { challengeOf } from '../flow-state.ts';
 import { bodyOf, checkEmail, obj, str } from '../http.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
-import { findUserByEmail, findUserById, identitiesOf, updateUser as updateUserRow, withTransaction, type UserChanges } from '../store/index.ts';
+import { factorsOf, findUserByEmail, findUserById, identitiesOf, updateUser as updateUserRow, withTransaction, type UserChanges } from '../store/index.ts';
 import { userJson } from '../tokens.ts';
 import { redirectOf, sendEmailChange } from './mail.ts';
 
 export async function getUser(d: AuthDeps, req: FastifyRequest) {
   const { user } = await d.currentUser(req);
-  return userJson(user, await identitiesOf(d.pool, user.id));
+  return userJson(user, await identitiesOf(d.pool, user.id), await factorsOf(d.pool, user.id));
 }
 
 export async function updateUser(d: AuthDeps, req: FastifyRequest) {
@@ -43,6 +43,6 @@ export async function updateUser(d: AuthDeps, req: FastifyRequest) {
     await updateUserRow(c, user.id, changes);
     if (emailChange) await sendEmailChange(d, c, user, email!, redirectOf(d, req, body), challenge);
     const fresh = (await findUserById(c, user.id))!;
-    return userJson(fresh, await identitiesOf(c, user.id));
+    return userJson(fresh, await identitiesOf(c, user.id), await factorsOf(c, user.id));
   });
 }

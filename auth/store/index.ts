@@ -6,3 +6,4 @@ export * from './identities.ts';
 export * from './flow-state.ts';
 export * from './one-time-tokens.ts';
 export * from './mail.ts';
+export * from './factors.ts';

@@ -88,3 +88,23 @@ export async function deleteOtherSessions(db: Db, userId: unknown, keep: string 
 export async function deleteUserSessions(db: Db, userId: unknown): Promise<void> {
   await db.query(`delete from auth.sessions where user_id = $1`, [userId]);
 }
+
+/**
+ * A new refresh token for session `sessionId`, replacing its live one (GoTrue's
+ * GrantRefreshTokenSwap after an MFA verify: the token the client held before is revoked, so the
+ * raised session continues with the token of this answer).
+ */
+export async function swapSessionRefreshToken(client: pg.PoolClient, sessionId: string): Promise<string> {
+  const { rows } = await client.query<RefreshTokenRow>(
+    `select rt.*, false as expired from auth.refresh_tokens rt where rt.session_id = $1 and not rt.revoked order by rt.id desc limit 1 for update`,
+    [sessionId],
+  );
+  const next = newRefreshToken();
+  if (rows[0]) {
+    await rotateRefreshToken(client, rows[0], next);
+  } else {
+    const { rows: s } = await client.query<{ user_id: string }>(`select user_id from auth.sessions where id = $1`, [sessionId]);
+    await client.query(`insert into auth.refresh_tokens (token, user_id, session_id) values ($1, $2, $3)`, [next, s[0].user_id, sessionId]);
+  }
+  return next;
+}

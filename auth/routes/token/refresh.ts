@@ -11,6 +11,7 @@ import { bodyOf, str } from '../../http.ts';
 import {
   audit,
   deleteSession,
+  factorsOf,
   findSession,
   findUserById,
   identitiesOf,
@@ -51,7 +52,7 @@ export async function refreshGrant(d: AuthDeps, req: FastifyRequest) {
     if (!user) throw AUTH_ERRORS.refreshNotFound();
     if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
     const session = (await findSession(c, rt.session_id))!;
-    return sessionResponse(config, user, await identitiesOf(c, user.id), session, next);
+    return sessionResponse(config, user, await identitiesOf(c, user.id), session, next, await factorsOf(c, user.id));
   });
   if (result === 'reused') throw AUTH_ERRORS.refreshReused();
   counters.authRefreshes.inc();
