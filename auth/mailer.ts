@@ -95,6 +95,7 @@ export const SENT_COLUMN: Record<EmailAction, SentColumn> = {
   recovery: 'recovery_sent_at',
   email_change_current: 'email_change_sent_at',
   email_change_new: 'email_change_sent_at',
+  reauthentication: 'reauthentication_sent_at',
 };
 
 export interface AuthMail {

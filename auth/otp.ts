@@ -7,9 +7,11 @@
 import { createHash, randomInt } from 'node:crypto';
 import { takeToken, upsertToken, type ConsumedToken, type Db } from './store/index.ts';
 
-/** What a mail is for (generate_link's `type` values). */
+/** Mails with a link (generate_link's `type` values). */
 export const EMAIL_ACTIONS = ['signup', 'invite', 'magiclink', 'recovery', 'email_change_current', 'email_change_new'] as const;
-export type EmailAction = (typeof EMAIL_ACTIONS)[number];
+export type LinkAction = (typeof EMAIL_ACTIONS)[number];
+/** What a mail is for: a link's action, or the code-only nonce of GET /reauthenticate. */
+export type EmailAction = LinkAction | 'reauthentication';
 
 export const TOKEN_TYPE: Record<EmailAction, string> = {
   signup: 'confirmation_token',
@@ -18,6 +20,7 @@ export const TOKEN_TYPE: Record<EmailAction, string> = {
   recovery: 'recovery_token',
   email_change_current: 'email_change_token_current',
   email_change_new: 'email_change_token_new',
+  reauthentication: 'reauthentication_token',
 };
 
 /** The `type` a link or verifyOtp call names for each action. */
@@ -28,6 +31,7 @@ export const VERIFY_TYPE: Record<EmailAction, string> = {
   recovery: 'recovery',
   email_change_current: 'email_change',
   email_change_new: 'email_change',
+  reauthentication: 'reauthentication',
 };
 
 /** Token kinds each verify `type` accepts (`email` = the code of a sign-up or magic-link mail). */

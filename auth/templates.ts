@@ -26,12 +26,25 @@ const COPY: Record<EmailAction, (d: TemplateData) => { subject: string; intro: s
   recovery: () => ({ subject: 'Reset your password', intro: 'Follow this link to reset the password of your account:', button: 'Reset password' }),
   email_change_current: (d) => ({ subject: 'Confirm email change', intro: `Follow this link to confirm the change of your email from ${d.email} to ${d.newEmail}:`, button: 'Confirm the change' }),
   email_change_new: (d) => ({ subject: 'Confirm your new email', intro: `Follow this link to confirm ${d.newEmail ?? d.email} as the new email of your account:`, button: 'Confirm your new email' }),
+  reauthentication: () => ({ subject: 'Confirm reauthentication', intro: 'Enter this code to confirm it is you:', button: '' }),
 };
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
+/** The reauthentication nonce (GoTrue's template: "Enter the code: {{ .Token }}"), no link. */
+function renderCodeOnly(subject: string, intro: string, code: string): MailContent {
+  const text = `${intro}\n\n${code}\n\nIf you did not ask for this, ignore this email.\n`;
+  const html = `<!doctype html><html><body>
+<h2>${escapeHtml(subject)}</h2>
+<p>${escapeHtml(intro)} <strong>${escapeHtml(code)}</strong></p>
+<p style="color:#888">If you did not ask for this, ignore this email.</p>
+</body></html>`;
+  return { subject, text, html };
+}
+
 export function renderEmail(action: EmailAction, d: TemplateData): MailContent {
   const { subject, intro, button } = COPY[action](d);
+  if (action === 'reauthentication') return renderCodeOnly(subject, intro, d.code);
   const text = `${intro}\n\n${d.actionLink}\n\nOr enter this code: ${d.code}\n\nIf you did not ask for this, ignore this email.\n`;
   const html = `<!doctype html><html><body>
 <h2>${escapeHtml(subject)}</h2>

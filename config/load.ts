@@ -166,6 +166,7 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     disableSignup: v.AUTH_DISABLE_SIGNUP,
     anonymousSignins: v.AUTH_ANONYMOUS_SIGNINS,
     passwordMinLength: v.AUTH_PASSWORD_MIN_LENGTH,
+    securePasswordChange: v.AUTH_SECURE_PASSWORD_CHANGE,
     bcryptCost: v.AUTH_BCRYPT_COST,
     rateLimits: {
       signin: v.AUTH_RATE_LIMIT_SIGNIN,

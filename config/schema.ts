@@ -94,6 +94,7 @@ const SPECS = [
   { name: 'AUTH_RATE_LIMIT_OTP', parse: rate, group: 'Auth', default: '30', description: 'Requests per client address per hour on /otp, /recover, /resend (0 = unlimited; 429 over_request_rate_limit).' },
   { name: 'AUTH_RATE_LIMIT_VERIFY', parse: rate, group: 'Auth', default: '30', description: 'Email link / 6-digit code verifications (GET and POST /verify) per client address per 5 minutes (0 = unlimited; 429 over_request_rate_limit).' },
   { name: 'AUTH_RATE_LIMIT_EMAIL_SENT', parse: rate, group: 'Auth', default: '100', description: 'Auth emails the whole instance sends per hour (0 = unlimited; 429 over_email_send_rate_limit).' },
+  { name: 'AUTH_SECURE_PASSWORD_CHANGE', parse: bool, group: 'Auth', default: 'false', description: "Password changes from a session older than 24 h need the nonce mailed by GET /reauthenticate (updateUser({password, nonce}); GoTrue's secure_password_change)." },
   { name: 'AUTH_MFA_MAX_ENROLLED_FACTORS', parse: int(1, 1000), group: 'Auth', default: '10', description: "Most MFA factors (verified or not) one user may have enrolled (GoTrue's MFA_MAX_ENROLLED_FACTORS; 422 too_many_enrolled_mfa_factors)." },
   { name: 'AUTH_RATE_LIMIT_MFA', parse: rate, group: 'Auth', default: '15', description: 'MFA challenges and verifications per client address per minute, each (0 = unlimited; 429 over_request_rate_limit).' },
   { name: 'SMTP_HOST', group: 'Auth', description: 'SMTP server for auth emails. Unset: mails land in the dev inbox (GET /auth/v1/admin/inbox with the service_role key).' },

@@ -39,11 +39,11 @@ describe('embedded stack', () => {
     }
   });
 
-  it('auth endpoints not built yet answer a clear 501; unknown storage and realtime routes a JSON 404', async () => {
-    for (const path of ['/auth/v1/reauthenticate']) {
+  it('auth endpoints of a signed-in user answer 401 without a user token; unknown storage and realtime routes a JSON 404', async () => {
+    for (const path of ['/auth/v1/reauthenticate', '/auth/v1/user']) {
       const res = await fetch(stack.url + path, { headers: { apikey: db.config.anonKey } });
-      expect(res.status, path).toBe(501);
-      expect((await body(res)).msg ?? '').toMatch(/not implemented yet/);
+      expect(res.status, path).toBe(401);
+      expect((await body(res)).error_code, path).toBe('no_authorization');
     }
     for (const path of ['/storage/v1/no/such/route', '/realtime/v1/api/nothing']) {
       const res = await fetch(stack.url + path, { headers: { apikey: db.config.anonKey } });

@@ -1,17 +1,11 @@
 /**
- * Features this build does not offer. Reauthentication answers 501; SAML and manual
- * identity linking answer as a GoTrue with them switched off: signInWithSSO (and the SAML
- * endpoints) before reading anything, linkIdentity/unlinkIdentity after the caller's session is
- * checked.
+ * Features this build does not offer: SAML and manual identity linking answer as a GoTrue with
+ * them switched off — signInWithSSO (and the SAML endpoints) before reading anything,
+ * linkIdentity/unlinkIdentity after the caller's session is checked.
  */
 import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
 import { AUTH_ERRORS } from '../errors.ts';
-
-/** `path` is the route ('/reauthenticate'). */
-export async function notImplemented(path: string): Promise<never> {
-  throw AUTH_ERRORS.notImplemented(`${path.slice(1)} (reauthentication)`);
-}
 
 export async function samlDisabled(): Promise<never> {
   throw AUTH_ERRORS.samlDisabled();

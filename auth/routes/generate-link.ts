@@ -7,7 +7,7 @@ import type { AuthDeps } from '../deps.ts';
 import { AUTH_ERRORS } from '../errors.ts';
 import { bodyOf, emailOf, obj, str } from '../http.ts';
 import { actionLink } from '../mailer.ts';
-import { EMAIL_ACTIONS, issueToken, VERIFY_TYPE, type EmailAction } from '../otp.ts';
+import { EMAIL_ACTIONS, issueToken, VERIFY_TYPE, type LinkAction } from '../otp.ts';
 import { hashPassword } from '../passwords.ts';
 import { createUser, findUserByEmail, identitiesOf, setEmailChange, stampSent, withTransaction } from '../store/index.ts';
 import { userJson } from '../tokens.ts';
@@ -17,7 +17,7 @@ export async function generateLink(d: AuthDeps, req: FastifyRequest) {
   const { config } = d;
   await d.requireAdmin(req);
   const body = bodyOf(req);
-  const type = str(body.type) as EmailAction | undefined;
+  const type = str(body.type) as LinkAction | undefined;
   if (!type || !EMAIL_ACTIONS.includes(type)) throw AUTH_ERRORS.validation(`Invalid link type: ${type ?? '(missing)'}`);
   const email = emailOf(body)!;
   const redirectTo = redirectOf(d, req, body);

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
 import { adminCreate, adminDelete, adminGet, adminList, adminUpdate } from './admin.ts';
-import { manualLinkingDisabled, notImplemented, samlDisabled } from './disabled.ts';
+import { manualLinkingDisabled, samlDisabled } from './disabled.ts';
 import { adminDeleteFactor, adminListFactors } from './factors/admin.ts';
 import { challenge } from './factors/challenge.ts';
 import { enroll } from './factors/enroll.ts';
@@ -20,6 +20,7 @@ import { jwks } from './jwks.ts';
 import { logout } from './logout.ts';
 import { authorize, callback } from './oauth.ts';
 import { otp } from './otp.ts';
+import { reauthenticate } from './reauthenticate.ts';
 import { recover } from './recover.ts';
 import { resend } from './resend.ts';
 import { settings } from './settings.ts';
@@ -40,6 +41,7 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.get('/user', (req) => getUser(d, req));
   app.put('/user', (req) => updateUser(d, req));
   app.post('/logout', (req, reply) => logout(d, req, reply));
+  app.get('/reauthenticate', (req) => reauthenticate(d, req));
 
   app.get('/admin/users', (req, reply) => adminList(d, req, reply));
   app.post('/admin/users', (req) => adminCreate(d, req));
@@ -69,8 +71,7 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.get('/authorize', (req, reply) => authorize(d, req, reply));
   app.get('/callback', (req, reply) => callback(d, req, reply));
 
-  app.all('/reauthenticate', () => notImplemented('/reauthenticate'));
-  for (const path of ['/sso', '/sso/*']) app.all(path, () => samlDisabled());
+    for (const path of ['/sso', '/sso/*']) app.all(path, () => samlDisabled());
   for (const path of ['/user/identities', '/user/identities/*']) app.all(path, (req) => manualLinkingDisabled(d, req));
 
   // Short routes of the product spec: same logic, same JSON.

@@ -8,9 +8,10 @@ import { AUTH_ERRORS } from '../errors.ts';
 import { challengeOf } from '../flow-state.ts';
 import { bodyOf, checkEmail, obj, str } from '../http.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
-import { factorsOf, findUserByEmail, findUserById, identitiesOf, updateUser as updateUserRow, withTransaction, type UserChanges } from '../store/index.ts';
+import { factorsOf, findSession, findUserByEmail, findUserById, identitiesOf, updateUser as updateUserRow, withTransaction, type UserChanges } from '../store/index.ts';
 import { userJson } from '../tokens.ts';
 import { redirectOf, sendEmailChange } from './mail.ts';
+import { checkNonce, needsNonce } from './reauthenticate.ts';
 
 export async function getUser(d: AuthDeps, req: FastifyRequest) {
   const { user } = await d.currentUser(req);
@@ -19,13 +20,15 @@ export async function getUser(d: AuthDeps, req: FastifyRequest) {
 
 export async function updateUser(d: AuthDeps, req: FastifyRequest) {
   const { config, pool } = d;
-  const { user } = await d.currentUser(req);
+  const { user, claims } = await d.currentUser(req);
   const body = bodyOf(req);
   const changes: UserChanges = {};
   if (body.data !== undefined) changes.mergeUserMetadata = obj(body.data);
   const password = str(body.password);
   if (password !== undefined) {
     d.checkPassword(password);
+    const session = typeof claims.session_id === 'string' ? await findSession(pool, claims.session_id) : undefined;
+    if (needsNonce(d, session)) await checkNonce(pool, user, str(body.nonce));
     if (await verifyPassword(password, user.encrypted_password)) throw AUTH_ERRORS.samePassword();
     changes.passwordHash = await hashPassword(password, config.auth.bcryptCost);
   }

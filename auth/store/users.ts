@@ -153,10 +153,10 @@ export async function deleteUser(db: Db, id: string): Promise<boolean> {
 }
 
 /** The column stamped when a mail of a kind is requested (GoTrue's `*_sent_at`). */
-export type SentColumn = 'confirmation_sent_at' | 'invited_at' | 'recovery_sent_at' | 'email_change_sent_at';
+export type SentColumn = 'confirmation_sent_at' | 'invited_at' | 'recovery_sent_at' | 'email_change_sent_at' | 'reauthentication_sent_at';
 
 /** Stamps a `*_sent_at` column now (a link generated without a mail, an invite). */
-export async function stampSent(db: Db, id: string, column: Exclude<SentColumn, 'email_change_sent_at'>): Promise<void> {
+export async function stampSent(db: Db, id: string, column: Exclude<SentColumn, 'email_change_sent_at' | 'reauthentication_sent_at'>): Promise<void> {
   await db.query(`update auth.users set "${column}" = now() where id = $1`, [id]);
 }
 
