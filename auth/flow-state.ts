@@ -35,7 +35,7 @@ export function challengeOf(body: Body): Challenge | undefined {
 
 export async function createFlowState(
   db: Db,
-  f: { challenge?: Challenge; authMethod: string; userId?: string | null; providerType?: string; oauthStateHash?: string; providerCodeVerifier?: string; redirectTo?: string },
+  f: { challenge?: Challenge; authMethod: string; userId?: string | null; providerType?: string; oauthStateHash?: string; providerCodeVerifier?: string; redirectTo?: string; linkingTargetId?: string },
 ): Promise<string> {
   return insertFlowState(db, {
     userId: f.userId ?? null,
@@ -46,6 +46,7 @@ export async function createFlowState(
     oauthStateHash: f.oauthStateHash ?? null,
     providerCodeVerifier: f.providerCodeVerifier ?? null,
     redirectTo: f.redirectTo ?? null,
+    linkingTargetId: f.linkingTargetId ?? null,
   });
 }
 

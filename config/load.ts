@@ -167,6 +167,7 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     anonymousSignins: v.AUTH_ANONYMOUS_SIGNINS,
     passwordMinLength: v.AUTH_PASSWORD_MIN_LENGTH,
     securePasswordChange: v.AUTH_SECURE_PASSWORD_CHANGE,
+    manualLinking: v.AUTH_MANUAL_LINKING,
     bcryptCost: v.AUTH_BCRYPT_COST,
     rateLimits: {
       signin: v.AUTH_RATE_LIMIT_SIGNIN,

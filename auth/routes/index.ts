@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
 import { adminCreate, adminDelete, adminGet, adminList, adminUpdate } from './admin.ts';
-import { manualLinkingDisabled, samlDisabled } from './disabled.ts';
+import { samlDisabled } from './disabled.ts';
 import { adminDeleteFactor, adminListFactors } from './factors/admin.ts';
 import { challenge } from './factors/challenge.ts';
 import { enroll } from './factors/enroll.ts';
@@ -15,6 +15,7 @@ import { unenroll } from './factors/unenroll.ts';
 import { verify } from './factors/verify.ts';
 import { generateLink } from './generate-link.ts';
 import { clearInbox, inbox } from './inbox.ts';
+import { deleteIdentity, linkIdentity } from './identities.ts';
 import { invite } from './invite.ts';
 import { jwks } from './jwks.ts';
 import { logout } from './logout.ts';
@@ -72,7 +73,8 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.get('/callback', (req, reply) => callback(d, req, reply));
 
     for (const path of ['/sso', '/sso/*']) app.all(path, () => samlDisabled());
-  for (const path of ['/user/identities', '/user/identities/*']) app.all(path, (req) => manualLinkingDisabled(d, req));
+  app.get('/user/identities/authorize', (req, reply) => linkIdentity(d, req, reply));
+  app.delete('/user/identities/:identity_id', (req) => deleteIdentity(d, req));
 
   // Short routes of the product spec: same logic, same JSON.
   app.post('/api/auth/signup', (req) => signup(d, req));

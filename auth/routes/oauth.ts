@@ -16,6 +16,7 @@ import { asAuthError, AuthError, AUTH_ERRORS, redirectErrorName } from '../error
 import type { AuthDeps } from '../deps.ts';
 import { challengeOf, createFlowState, FLOW_STATE_TTL_SECONDS, issueAuthCode } from '../flow-state.ts';
 import { queryOf, str } from '../http.ts';
+import { linkProfile } from '../linking.ts';
 import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
 import {
   audit,
@@ -174,6 +175,14 @@ const callbackUrl = (config: Config) => `${config.publicUrl}/auth/v1/callback`;
 
 /** GET /authorize?provider=&redirect_to=&scopes= (signInWithOAuth): to the provider, with a new flow state. */
 export async function authorize(d: AuthDeps, req: FastifyRequest, reply: FastifyReply) {
+  return toProvider(d, req, reply);
+}
+
+/**
+ * To the provider with a new flow state (a JSON `{url}` with skip_http_redirect=true); with
+ * `linkingTargetId` the callback links the identity to that user (linkIdentity).
+ */
+export async function toProvider(d: AuthDeps, req: FastifyRequest, reply: FastifyReply, linkingTargetId?: string) {
   const { config, pool } = d;
   const q = queryOf(req);
   const name = (str(q.provider) ?? '').toLowerCase();
@@ -184,7 +193,7 @@ export async function authorize(d: AuthDeps, req: FastifyRequest, reply: Fastify
   const state = oauth.generateRandomState();
   const verifier = oauth.generateRandomCodeVerifier();
   await sweepFlowStates(pool, Math.max(86_400, config.auth.otpExp + FLOW_STATE_TTL_SECONDS));
-  await createFlowState(pool, { challenge, authMethod: 'oauth', providerType: name, oauthStateHash: sha256(state), providerCodeVerifier: verifier, redirectTo });
+  await createFlowState(pool, { challenge, authMethod: 'oauth', providerType: name, oauthStateHash: sha256(state), providerCodeVerifier: verifier, redirectTo, linkingTargetId });
   const url = new URL(p.cfg.authorizeUrl);
   const scopes = [...new Set([...p.scopes.split(' '), ...(str(q.scopes) ?? '').split(/[\s,]+/).filter(Boolean)])].join(' ');
   url.searchParams.set('client_id', p.cfg.clientId);
@@ -228,13 +237,20 @@ export async function callback(d: AuthDeps, req: FastifyRequest, reply: FastifyR
     return fail('server_error', 'bad_oauth_callback', 'Unable to exchange the code with the provider');
   }
   try {
-    const location = await withTransaction(pool, async (c) => {
-      const user = await userForProfile(c, p.name, profile);
+    const outcome = await withTransaction(pool, async (c) => {
+      let user: UserRow;
+      if (flow.linking_target_id) {
+        const linked = await linkProfile(d, c, flow.linking_target_id, p.name, { ...profile, data: clean(profile.data) }, target);
+        if ('afterCommit' in linked) return { refusal: linked.afterCommit };
+        user = linked.user;
+      } else {
+        user = await userForProfile(c, p.name, profile);
+      }
       const providerTokens = { accessToken: tokens.access_token, refreshToken: tokens.refresh_token };
-      if (pkce) return withQuery(target, { code: await issueAuthCode(c, flow.id, user.id, providerTokens) });
+      if (pkce) return { location: withQuery(target, { code: await issueAuthCode(c, flow.id, user.id, providerTokens) }) };
       await deleteFlowState(c, flow.id);
       const s = await d.issue(c, user, 'oauth', req);
-      return withFragment(target, {
+      return { location: withFragment(target, {
         access_token: s.access_token,
         expires_at: String(s.expires_at),
         expires_in: String(s.expires_in),
@@ -242,9 +258,10 @@ export async function callback(d: AuthDeps, req: FastifyRequest, reply: FastifyR
         ...(tokens.refresh_token ? { provider_refresh_token: tokens.refresh_token } : {}),
         refresh_token: s.refresh_token,
         token_type: 'bearer',
-      });
+      }) };
     });
-    return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
+    if (outcome.refusal) return fail(redirectErrorName(outcome.refusal), outcome.refusal.code, outcome.refusal.message);
+    return reply.code(303).header('location', outcome.location!).header('cache-control', 'no-store').send();
   } catch (err) {
     const e = asAuthError(err);
     if (!(err instanceof AuthError)) req.log[e.status === 503 ? 'warn' : 'error']({ err }, 'auth: OAuth sign-in failed');

@@ -15,6 +15,8 @@ export interface FlowStateRow {
   provider_refresh_token: string | null;
   provider_code_verifier: string | null;
   redirect_to: string | null;
+  /** Manual linking: the user the provider identity joins. */
+  linking_target_id: string | null;
   expired: boolean;
 }
 
@@ -27,13 +29,14 @@ export interface NewFlowState {
   oauthStateHash: string | null;
   providerCodeVerifier: string | null;
   redirectTo: string | null;
+  linkingTargetId: string | null;
 }
 
 export async function insertFlowState(db: Db, f: NewFlowState): Promise<string> {
   const { rows } = await db.query<{ id: string }>(
-    `insert into auth.flow_state (user_id, code_challenge, code_challenge_method, authentication_method, provider_type, oauth_state_hash, provider_code_verifier, redirect_to)
-     values ($1, $2, $3, $4, $5, $6, $7, $8) returning id`,
-    [f.userId, f.challenge, f.challengeMethod, f.authMethod, f.providerType, f.oauthStateHash, f.providerCodeVerifier, f.redirectTo],
+    `insert into auth.flow_state (user_id, code_challenge, code_challenge_method, authentication_method, provider_type, oauth_state_hash, provider_code_verifier, redirect_to, linking_target_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9) returning id`,
+    [f.userId, f.challenge, f.challengeMethod, f.authMethod, f.providerType, f.oauthStateHash, f.providerCodeVerifier, f.redirectTo, f.linkingTargetId],
   );
   return rows[0].id;
 }

@@ -53,3 +53,52 @@ export async function mergeProvider(c: pg.PoolClient, userId: string, provider: 
     [userId, provider, data, emailVerified, email],
   );
 }
+
+/** The identity a provider account already is, and whose. */
+export async function findIdentity(c: pg.PoolClient, provider: string, providerId: string): Promise<{ id: string; user_id: string } | undefined> {
+  const { rows } = await c.query<{ id: string; user_id: string }>(`select id, user_id from auth.identities where provider = $1 and provider_id = $2`, [provider, providerId]);
+  return rows[0];
+}
+
+export async function deleteIdentity(c: pg.PoolClient, id: string): Promise<void> {
+  await c.query(`delete from auth.identities where id = $1`, [id]);
+}
+
+/**
+ * app_metadata.providers from the user's identities (oldest first, each once) and `provider` the
+ * first of them (GoTrue's UpdateAppMetaDataProviders).
+ */
+export async function syncProviders(c: pg.PoolClient, userId: string): Promise<void> {
+  await c.query(
+    `with p as (
+       select coalesce(jsonb_agg(provider order by first), '[]') as list
+       from (select provider, min(created_at) as first from auth.identities where user_id = $1 group by provider) x
+     )
+     update auth.users set raw_app_meta_data = raw_app_meta_data || jsonb_build_object('providers', p.list)
+       || case when jsonb_array_length(p.list) > 0 then jsonb_build_object('provider', p.list->0) else '{}' end,
+       updated_at = now()
+     from p where id = $1`,
+    [userId],
+  );
+}
+
+/**
+ * The user's address becomes `email` (null: none), confirmed or not; a change of address voids
+ * the tokens and pending change issued for the old one (GoTrue's ClearAllPendingTokens).
+ */
+export async function setPrimaryEmail(c: pg.PoolClient, userId: string, email: string | null, confirmed: boolean): Promise<void> {
+  await c.query(
+    `update auth.users set email = $2, email_change = null,
+       email_confirmed_at = case when $3::boolean then coalesce(email_confirmed_at, now()) end,
+       raw_user_meta_data = case when $3::boolean then raw_user_meta_data else raw_user_meta_data || '{"email_verified": false}' end,
+       updated_at = now()
+     where id = $1`,
+    [userId, email, confirmed],
+  );
+  await c.query(`delete from auth.one_time_tokens where user_id = $1`, [userId]);
+}
+
+/** The user loses its phone number (its phone identity was unlinked). */
+export async function clearPhone(c: pg.PoolClient, userId: string): Promise<void> {
+  await c.query(`update auth.users set phone = null, phone_confirmed_at = null, updated_at = now() where id = $1`, [userId]);
+}
