@@ -30,6 +30,22 @@ export class AuthError extends ServiceError {
   }
 }
 
+/**
+ * GoTrue's OAuthError (internal/api/apierrors/apierrors.go): always 400, rendered
+ * `{error, error_description}` whatever the API version (the id_token grant's refusals).
+ */
+export class OAuthError extends AuthError {
+  readonly error: string;
+  constructor(error: string, description: string) {
+    super(400, error, description);
+    this.error = error;
+  }
+
+  override render(): Record<string, unknown> {
+    return { error: this.error, error_description: this.message };
+  }
+}
+
 export const AUTH_ERRORS = {
   badJson: () => new AuthError(400, 'bad_json', 'Could not parse request body as JSON'),
   validation: (message: string) => new AuthError(400, 'validation_failed', message),
@@ -78,7 +94,6 @@ export const AUTH_ERRORS = {
   sessionExpired: () => new AuthError(400, 'session_expired', 'Invalid Refresh Token: Session Expired'),
   userBanned: () => new AuthError(400, 'user_banned', 'User is banned'),
   unsupportedGrant: () => new AuthError(400, 'unsupported_grant_type', 'unsupported_grant_type'),
-  notImplemented: (what: string) => new AuthError(501, 'not_implemented', `${what} is not implemented yet in this build of NextMavens Stack`),
   notFound: () => new AuthError(404, 'not_found', 'Not found'),
   unexpected: () => new AuthError(500, 'unexpected_failure', 'Unexpected failure'),
   /** Postgres is shutting down, starting or unreachable: retryable, and nothing about where it is. */

@@ -44,7 +44,7 @@ describe('POST /token', () => {
     expect(body.json().error_code).toBe('web3_provider_disabled');
     const noToken = await token('id_token', { provider: 'google' });
     expect(noToken.statusCode).toBe(400);
-    expect(noToken.json().msg).toBe('id_token required');
+    expect(noToken.json()).toEqual({ error: 'invalid request', error_description: 'id_token required' });
   });
 
   it('password then refresh_token: a session, then a rotated one; the spent token again after the reuse interval ends the session', async () => {

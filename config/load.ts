@@ -189,6 +189,8 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     /** Unset: mails go to the dev inbox. */
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,
     mailFrom: { address: v.SMTP_ADMIN_EMAIL, name: v.SMTP_SENDER_NAME },
+    /** Where Google's ID-token signing keys are published (signInWithIdToken). */
+    googleJwksUrl: v.GOOGLE_JWKS_URL,
     oauth: {
       google: oauthProvider('Google', { clientId: v.GOOGLE_CLIENT_ID, clientSecret: v.GOOGLE_CLIENT_SECRET, authorizeUrl: v.GOOGLE_AUTHORIZE_URL, tokenUrl: v.GOOGLE_TOKEN_URL, apiUrl: v.GOOGLE_USERINFO_URL }, problems),
       github: oauthProvider('GitHub', { clientId: v.GITHUB_CLIENT_ID, clientSecret: v.GITHUB_CLIENT_SECRET, authorizeUrl: v.GITHUB_AUTHORIZE_URL, tokenUrl: v.GITHUB_TOKEN_URL, apiUrl: v.GITHUB_API_URL }, problems),

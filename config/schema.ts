@@ -109,6 +109,7 @@ const SPECS = [
   { name: 'GOOGLE_AUTHORIZE_URL', parse: absoluteUrl, group: 'Auth', default: 'https://accounts.google.com/o/oauth2/v2/auth', description: 'Google authorization endpoint (its origin is the expected ID-token issuer); override for tests.' },
   { name: 'GOOGLE_TOKEN_URL', parse: absoluteUrl, group: 'Auth', default: 'https://oauth2.googleapis.com/token', description: 'Google token endpoint.' },
   { name: 'GOOGLE_USERINFO_URL', parse: absoluteUrl, group: 'Auth', default: 'https://openidconnect.googleapis.com/v1/userinfo', description: 'Google userinfo endpoint.' },
+  { name: 'GOOGLE_JWKS_URL', parse: httpUrl, group: 'Auth', default: 'https://www.googleapis.com/oauth2/v3/certs', description: "Google's signing keys (JWKS), against which signInWithIdToken({provider: 'google'}) verifies ID tokens; override for tests." },
   { name: 'GITHUB_CLIENT_ID', group: 'Auth', description: 'GitHub OAuth app client id (enables signInWithOAuth({provider: "github"})). Callback URL: PUBLIC_URL/auth/v1/callback.' },
   { name: 'GITHUB_CLIENT_SECRET', group: 'Auth', description: 'GitHub OAuth app client secret.' },
   { name: 'GITHUB_AUTHORIZE_URL', parse: absoluteUrl, group: 'Auth', default: 'https://github.com/login/oauth/authorize', description: 'GitHub authorization endpoint (override for GitHub Enterprise or tests).' },

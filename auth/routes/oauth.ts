@@ -10,40 +10,18 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import * as oauth from 'oauth4webapi';
-import type pg from 'pg';
 import type { Config, OAuthProviderConfig } from '../../config/load.ts';
 import { asAuthError, AuthError, AUTH_ERRORS, redirectErrorName } from '../errors.ts';
 import type { AuthDeps } from '../deps.ts';
 import { challengeOf, createFlowState, FLOW_STATE_TTL_SECONDS, issueAuthCode } from '../flow-state.ts';
 import { queryOf, str } from '../http.ts';
+import { clean, userForProfile, type Profile } from '../external-users.ts';
 import { linkProfile } from '../linking.ts';
 import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
-import {
-  audit,
-  clearPassword,
-  createIdentity,
-  createProviderUser,
-  deleteFlowState,
-  findUserByEmail,
-  findUserById,
-  mergeProvider,
-  sweepFlowStates,
-  takeFlowStateByOAuthState,
-  touchIdentity,
-  withTransaction,
-  type UserRow,
-} from '../store/index.ts';
+import { deleteFlowState, sweepFlowStates, takeFlowStateByOAuthState, withTransaction, type UserRow } from '../store/index.ts';
 
 const PROVIDERS = ['google', 'github'] as const;
 type ProviderName = (typeof PROVIDERS)[number];
-
-/** What we keep of a provider's profile (also the identity's identity_data). */
-interface Profile {
-  id: string;
-  email?: string;
-  emailVerified: boolean;
-  data: Record<string, unknown>;
-}
 
 interface Provider {
   name: ProviderName;
@@ -134,41 +112,6 @@ function unsupportedProvider(name: string): AuthError {
 /** `external` of GET /settings: which providers are configured. */
 export function enabledProviders(config: Config): Record<ProviderName, boolean> {
   return { google: !!config.auth.oauth.google, github: !!config.auth.oauth.github };
-}
-
-const clean = (data: Record<string, unknown>) => Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined && v !== null));
-
-/** The user for a provider identity: known identity, link by verified email, or a new user. */
-async function userForProfile(c: pg.PoolClient, name: ProviderName, p: Profile): Promise<UserRow> {
-  const data = clean(p.data);
-  let userId = await touchIdentity(c, name, p.id, data);
-  if (!userId) {
-    const existing = p.email ? await findUserByEmail(c, p.email) : undefined;
-    if (existing && !p.emailVerified) throw AUTH_ERRORS.emailExists();
-    if (existing) {
-      // Linking by a verified address. An unconfirmed account may have been pre-registered by
-      // someone else: its password goes, the provider proves the address now.
-      if (!existing.email_confirmed_at) await clearPassword(c, existing.id);
-      userId = existing.id;
-    } else {
-      // An address the provider has not verified stays in identity_data only: on the user it would
-      // claim the address, and the real owner confirming it later (sign-up, magic link) would land
-      // in the account this identity signs into.
-      userId = await createProviderUser(c, {
-        email: p.emailVerified ? (p.email ?? null) : null,
-        confirmed: p.emailVerified,
-        appMetadata: { provider: name, providers: [name] },
-        userMetadata: data,
-      });
-    }
-    await createIdentity(c, p.id, userId, name, data);
-    await audit(c, 'user_signedup', { actor_id: userId, provider: name });
-  }
-  await mergeProvider(c, userId, name, data, p.emailVerified, p.email ?? '');
-  const user = await findUserById(c, userId);
-  if (!user) throw AUTH_ERRORS.userNotFound();
-  if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
-  return user;
 }
 
 const callbackUrl = (config: Config) => `${config.publicUrl}/auth/v1/callback`;

@@ -1,13 +1,21 @@
 /**
- * `grant_type=id_token` (signInWithIdToken): GoTrue's answers up to its provider check. No
- * provider is enabled for ID tokens in this build, so every request ends in a refusal — which
- * one depends on the provider the request names and the issuer its token carries.
+ * `grant_type=id_token` (signInWithIdToken), as GoTrue's IdTokenGrant (internal/api/token_oidc.go):
+ * a Google ID token — with GOOGLE_CLIENT_ID set — is verified (auth/id-tokens.ts), its audience
+ * must be the client id, and a nonce sent must be the one the token carries (as sha256 hex);
+ * then the token's Google account signs in (auth/external-users.ts), or with `link_identity`
+ * joins the signed-in user (auth/linking.ts). Every other provider answers GoTrue's refusal for
+ * a provider that is not enabled, which depends on the provider named and the token's issuer.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../../../config/load.ts';
 import type { AuthDeps } from '../../deps.ts';
-import { AuthError, AUTH_ERRORS } from '../../errors.ts';
+import { AuthError, AUTH_ERRORS, OAuthError } from '../../errors.ts';
+import { userForProfile } from '../../external-users.ts';
 import { bodyOf, str } from '../../http.ts';
+import { googleProfile, verifyGoogleIdToken } from '../../id-tokens.ts';
+import { linkProfile } from '../../linking.ts';
+import { withTransaction, type UserRow } from '../../store/index.ts';
 
 /** Go's %q of a string, near enough (JSON's escaping). */
 const quoted = (s: string) => JSON.stringify(s);
@@ -38,17 +46,14 @@ const APPLE_ISSUERS = ['https://appleid.apple.com', 'https://account.apple.com']
 const AZURE_ISSUER = /^https:\/\/login[.]microsoftonline[.]com\/([^/]+)\/v2[.]0\/?$/;
 
 /**
- * signInWithIdToken (`grant_type=id_token`): GoTrue's answers up to the provider check — the
- * provider each request names (by `provider`, or by `issuer` with `client_id`) and, none being
- * enabled for ID tokens here, `Provider (issuer "…") is not enabled`. A configured Google gets
- * "not implemented" (verifying Google's ID tokens is not built yet).
+ * The provider check of GoTrue's getProvider: undefined for a configured Google; otherwise the
+ * refusal for the provider the request names (by `provider`, or by `issuer` with `client_id`) —
+ * none other being enabled for ID tokens here, mostly `Provider (issuer "…") is not enabled`.
  */
-function idTokenRefusal(config: Config, body: Record<string, unknown>): AuthError {
+function providerRefusal(config: Config, body: Record<string, unknown>): AuthError | undefined {
   const idToken = str(body.id_token) ?? '';
   const name = str(body.provider) ?? '';
   const issuer = str(body.issuer) ?? '';
-  if (!idToken) return AUTH_ERRORS.validation('id_token required');
-  if (!name && (!str(body.client_id) || !issuer)) return AUTH_ERRORS.validation('provider or client_id and issuer required');
   const disabled = (iss: string) => new AuthError(400, 'provider_disabled', `Provider (issuer ${quoted(iss)}) is not enabled`);
   const detected = (label: string, accept: (iss: string) => boolean) => {
     const iss = issuerOf(idToken);
@@ -59,7 +64,7 @@ function idTokenRefusal(config: Config, body: Record<string, unknown>): AuthErro
   };
   if (name === 'apple' || APPLE_ISSUERS.includes(issuer)) return detected('Apple', (iss) => APPLE_ISSUERS.includes(iss));
   if (name === 'google' || issuer === ISSUERS.google) {
-    return config.auth.oauth.google ? AUTH_ERRORS.notImplemented('grant_type=id_token') : disabled(ISSUERS.google);
+    return config.auth.oauth.google ? undefined : disabled(ISSUERS.google);
   }
   if (name === 'azure' || AZURE_ISSUER.test(issuer)) {
     return detected('Azure', (iss) => iss.startsWith('https://login.microsoftonline.com/') || iss.startsWith('https://sts.windows.net/'));
@@ -71,6 +76,54 @@ function idTokenRefusal(config: Config, body: Record<string, unknown>): AuthErro
   return AUTH_ERRORS.validation(`Custom OIDC provider ${quoted(name)} not allowed`);
 }
 
-export async function idTokenGrant(d: AuthDeps, req: FastifyRequest): Promise<never> {
-  throw idTokenRefusal(d.config, bodyOf(req));
+const invalid = (description: string) => new OAuthError('invalid request', description);
+
+/** The signed-in user an ID token links to (`link_identity: true`), as GoTrue checks it. */
+async function linkTarget(d: AuthDeps, req: FastifyRequest): Promise<UserRow> {
+  if (!req.headers.authorization) throw invalid('Linking requires a valid user access token in Authorization');
+  const { user } = await d.currentUser(req);
+  if (!d.config.auth.manualLinking) throw AUTH_ERRORS.manualLinkingDisabled();
+  return user;
+}
+
+/** GoTrue's nonce rule: both or neither; the token carries sha256 hex of the nonce sent. */
+function checkNonce(sent: string, inToken: unknown): void {
+  const tokenNonce = typeof inToken === 'string' ? inToken : '';
+  if (!!tokenNonce !== !!sent) throw invalid('Passed nonce and nonce in id_token should either both exist or not.');
+  if (sent && createHash('sha256').update(sent).digest('hex') !== tokenNonce) throw new OAuthError('invalid nonce', 'Nonces mismatch');
+}
+
+export async function idTokenGrant(d: AuthDeps, req: FastifyRequest) {
+  const { config } = d;
+  const body = bodyOf(req);
+  const idToken = str(body.id_token) ?? '';
+  if (!idToken) throw invalid('id_token required');
+  if (!str(body.provider) && (!str(body.client_id) || !str(body.issuer))) throw invalid('provider or client_id and issuer required');
+  const target = body.link_identity === true ? await linkTarget(d, req) : undefined;
+  const refusal = providerRefusal(config, body);
+  if (refusal) throw refusal;
+  const google = config.auth.oauth.google!;
+  d.signinByIp.hit(req.ip);
+  const claims = await verifyGoogleIdToken(config.auth.googleJwksUrl, idToken, str(body.access_token)).catch((err: Error) => {
+    req.log.info({ err: err.message }, 'auth: ID token refused');
+    throw invalid('Bad ID token');
+  });
+  if (!claims.sub) throw invalid('Missing sub claim in id_token');
+  const audience = Array.isArray(claims.aud) ? claims.aud : claims.aud ? [claims.aud] : [];
+  if (!audience.includes(google.clientId)) throw invalid(`Unacceptable audience in id_token: [${audience.join(' ')}]`);
+  checkNonce(str(body.nonce) ?? '', claims.nonce);
+  const profile = googleProfile(claims);
+  const outcome = await withTransaction(d.pool, async (c) => {
+    let user: UserRow;
+    if (target) {
+      const linked = await linkProfile(d, c, target.id, 'google', profile, config.auth.siteUrl);
+      if ('afterCommit' in linked) return { refusal: linked.afterCommit };
+      user = linked.user;
+    } else {
+      user = await userForProfile(c, 'google', profile);
+    }
+    return { session: await d.issue(c, user, 'oauth', req) };
+  });
+  if (outcome.refusal) throw outcome.refusal;
+  return outcome.session;
 }
