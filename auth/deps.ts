@@ -9,10 +9,12 @@ import type pg from 'pg';
 import type { Config } from '../config/load.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
 import { createCaller, type AuthCaller } from './caller.ts';
+import { AuthError } from './errors.ts';
 import { str } from './http.ts';
 import { createAuthMail, type AuthMail } from './mailer.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
 import { RateLimiter } from './rate-limit.ts';
+import { createSmsProvider, type SmsProvider } from './sms.ts';
 import { audit, createSession, factorsOf, findUserById, identitiesOf, type UserRow } from './store/index.ts';
 import { sessionResponse, type IssuedSession } from './tokens.ts';
 import { counters } from '../core/metrics.ts';
@@ -32,6 +34,10 @@ export interface AuthDeps extends AuthCaller {
   /** POST /factors/{id}/challenge and /verify per client address per minute (GoTrue's MFA_RATE_LIMIT_CHALLENGE_AND_VERIFY). */
   mfaChallengeByIp: RateLimiter;
   mfaVerifyByIp: RateLimiter;
+  /** The SMS provider; undefined while phone sign-in is off (AUTH_SMS_PROVIDER=none). */
+  sms: SmsProvider | undefined;
+  /** SMS the whole instance sends per hour (GoTrue's RATE_LIMIT_SMS_SENT). */
+  smsSentPerHour: RateLimiter;
   /** Starts a session for `user` (amr `method`) and returns GoTrue's session response. */
   issue(client: pg.PoolClient, user: UserRow, method: string, req: FastifyRequest): Promise<IssuedSession>;
   checkPassword(password: string | undefined): string;
@@ -55,6 +61,8 @@ export function createAuthDeps(config: Config, pool: pg.Pool): AuthDeps {
     verifyByIp: new RateLimiter(limits.verify, 300),
     mfaChallengeByIp: new RateLimiter(limits.mfa, 60),
     mfaVerifyByIp: new RateLimiter(limits.mfa, 60),
+    sms: createSmsProvider(config),
+    smsSentPerHour: new RateLimiter(limits.smsSent, 3600, () => new AuthError(429, 'over_sms_send_rate_limit', 'SMS rate limit exceeded')),
     async issue(client, user, method, req) {
       const { session, refreshToken } = await createSession(client, user.id, method, config.auth.refreshTokenTtl, str(req.headers['user-agent']));
       const fresh = (await findUserById(client, user.id))!;

@@ -157,6 +157,18 @@ function storageConfig(v: EnvValues, problems: string[]): StorageConfig {
   return { backend: v.STORAGE_BACKEND, cleanupInterval, s3 };
 }
 
+/** Phone sign-in: on with an SMS provider (its credentials all set), as GoTrue's external.phone. */
+function smsConfig(v: EnvValues, problems: string[]) {
+  const common = { testOtp: v.AUTH_SMS_TEST_OTP ?? {}, otpExp: v.AUTH_SMS_OTP_EXP, maxFrequency: v.AUTH_SMS_MAX_FREQUENCY, template: v.AUTH_SMS_TEMPLATE };
+  if (v.AUTH_SMS_PROVIDER === 'none') return { ...common, provider: undefined };
+  const sid = v.TWILIO_ACCOUNT_SID, token = v.TWILIO_AUTH_TOKEN, from = v.TWILIO_MESSAGE_SERVICE_SID;
+  if (!sid || !token || !from) {
+    problems.push('AUTH_SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_MESSAGE_SERVICE_SID');
+    return { ...common, provider: undefined };
+  }
+  return { ...common, provider: { kind: 'twilio' as const, accountSid: sid, authToken: token, from, apiUrl: v.TWILIO_API_URL } };
+}
+
 function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
   return {
     accessTokenTtl: v.AUTH_ACCESS_TOKEN_TTL,
@@ -177,6 +189,7 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
       verify: v.AUTH_RATE_LIMIT_VERIFY,
       emailSent: v.AUTH_RATE_LIMIT_EMAIL_SENT,
       mfa: v.AUTH_RATE_LIMIT_MFA,
+      smsSent: v.AUTH_RATE_LIMIT_SMS_SENT,
     },
     /** Where email links and OAuth sign-ins land by default (SITE_URL, else PUBLIC_URL). */
     siteUrl: (v.SITE_URL ?? publicUrl).replace(/\/+$/, ''),
@@ -189,6 +202,7 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     /** Unset: mails go to the dev inbox. */
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,
     mailFrom: { address: v.SMTP_ADMIN_EMAIL, name: v.SMTP_SENDER_NAME },
+    sms: smsConfig(v, problems),
     /** Where Google's ID-token signing keys are published (signInWithIdToken). */
     googleJwksUrl: v.GOOGLE_JWKS_URL,
     oauth: {

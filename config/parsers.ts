@@ -160,3 +160,24 @@ export function checked<T>(fn: (raw: string) => T): Parser<T | undefined> {
     },
   };
 }
+
+/**
+ * GoTrue's sms.test_otp: comma-separated `phone:code` pairs (`+1 555 0100:123456`); phone
+ * numbers are kept as GoTrue stores them (E.164 digits, without `+` or spaces).
+ */
+export const phoneCodes: Parser<Record<string, string>> = {
+  parse(raw, name, problems) {
+    const codes: Record<string, string> = {};
+    for (const pair of list.parse(raw, name, problems)) {
+      const at = pair.lastIndexOf(':');
+      const phone = pair.slice(0, at).trim().replace(/^\+/, '').replaceAll(' ', '');
+      const code = pair.slice(at + 1).trim();
+      if (at < 0 || !/^[1-9][0-9]{1,14}$/.test(phone) || !/^\d{4,10}$/.test(code)) {
+        problems.push(`${name} must be comma-separated phone:code pairs with E.164 numbers and 4-10 digit codes (got "${pair}")`);
+        continue;
+      }
+      codes[phone] = code;
+    }
+    return codes;
+  },
+};

@@ -6,7 +6,7 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { parseSigningKeys } from './keys.ts';
-import { absoluteUrl, bool, checked, hostList, httpUrl, int, list, matching, oneOf, port, postgresUrl, schemaList, secret, type Parser } from './parsers.ts';
+import { absoluteUrl, bool, checked, hostList, httpUrl, int, list, matching, oneOf, phoneCodes, port, postgresUrl, schemaList, secret, type Parser } from './parsers.ts';
 
 export interface EnvVarSpec {
   name: string;
@@ -104,6 +104,16 @@ const SPECS = [
   { name: 'SMTP_PASS', group: 'Auth', description: 'SMTP password (optional).' },
   { name: 'SMTP_ADMIN_EMAIL', group: 'Auth', default: 'noreply@localhost', description: 'From address of auth emails.' },
   { name: 'SMTP_SENDER_NAME', group: 'Auth', default: 'NextMavens', description: 'From name of auth emails.' },
+  { name: 'AUTH_SMS_PROVIDER', parse: oneOf('none', 'twilio'), group: 'Auth', default: 'none', description: 'SMS provider for phone sign-ups and codes: none (phone sign-in off, as GoTrue without a provider) or twilio (TWILIO_*).' },
+  { name: 'TWILIO_ACCOUNT_SID', group: 'Auth', description: 'Twilio account SID (AUTH_SMS_PROVIDER=twilio).' },
+  { name: 'TWILIO_AUTH_TOKEN', group: 'Auth', description: 'Twilio auth token.' },
+  { name: 'TWILIO_MESSAGE_SERVICE_SID', group: 'Auth', description: 'Twilio sender: a Messaging Service SID or a phone number (the From of each SMS).' },
+  { name: 'TWILIO_API_URL', parse: httpUrl, group: 'Auth', default: 'https://api.twilio.com', description: "Base URL of Twilio's REST API; override for tests." },
+  { name: 'AUTH_SMS_TEST_OTP', parse: phoneCodes, group: 'Auth', description: "Fixed codes for test numbers, sent nowhere (GoTrue's sms.test_otp): comma-separated phone:code pairs, e.g. +15555550100:123456." },
+  { name: 'AUTH_RATE_LIMIT_SMS_SENT', parse: rate, group: 'Auth', default: '30', description: 'SMS codes the whole instance sends per hour, test codes aside (0 = unlimited; 429 over_sms_send_rate_limit).' },
+  { name: 'AUTH_SMS_OTP_EXP', parse: int(30, 86400), group: 'Auth', default: '60', description: 'Lifetime of SMS codes, in seconds.' },
+  { name: 'AUTH_SMS_MAX_FREQUENCY', parse: int(0, 86400), group: 'Auth', default: '60', description: 'Seconds before another SMS code may go to the same user (429 over_sms_send_rate_limit).' },
+  { name: 'AUTH_SMS_TEMPLATE', group: 'Auth', default: 'Your code is {{ .Code }}', description: 'Text of the SMS; {{ .Code }} is the code.' },
   { name: 'GOOGLE_CLIENT_ID', group: 'Auth', description: 'Google OAuth client id (enables signInWithOAuth({provider: "google"})). Callback URL: PUBLIC_URL/auth/v1/callback.' },
   { name: 'GOOGLE_CLIENT_SECRET', group: 'Auth', description: 'Google OAuth client secret.' },
   { name: 'GOOGLE_AUTHORIZE_URL', parse: absoluteUrl, group: 'Auth', default: 'https://accounts.google.com/o/oauth2/v2/auth', description: 'Google authorization endpoint (its origin is the expected ID-token issuer); override for tests.' },

@@ -1,13 +1,15 @@
 /**
  * `POST /resend`: the sign-up confirmation again (to an unconfirmed address) or both mails of a
- * pending email change; `{}` whatever the address. Phone types answer as GoTrue without SMS.
+ * pending email change; `{}` whatever the address; a new SMS code for an unconfirmed number
+ * (with an SMS provider, else GoTrue's refusals without one).
  */
 import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
 import { AUTH_ERRORS } from '../errors.ts';
 import { challengeOf } from '../flow-state.ts';
 import { bodyOf, emailOf, str } from '../http.ts';
-import { findPendingEmailChange, findUserByEmail, withTransaction } from '../store/index.ts';
+import { sendPhoneOtp, validatePhone } from '../phone.ts';
+import { findPendingEmailChange, findUserByEmail, findUserByPhone, withTransaction } from '../store/index.ts';
 import { redirectOf, sendAuthEmail, sendEmailChange } from './mail.ts';
 
 export async function resend(d: AuthDeps, req: FastifyRequest) {
@@ -20,6 +22,7 @@ export async function resend(d: AuthDeps, req: FastifyRequest) {
     const phone = str(body.phone);
     if (type === 'sms' && !phone) throw AUTH_ERRORS.validation('Type provided requires a phone number');
     if (phone && str(body.email)) throw AUTH_ERRORS.validation('Only an email address or phone number should be provided.');
+    if (phone && type === 'sms' && d.sms) return resendPhoneCode(d, phone);
     if (phone) throw AUTH_ERRORS.phoneLoginsDisabled();
     if (!str(body.email)) throw AUTH_ERRORS.validation('Missing email address or phone number');
     emailOf(body);
@@ -39,4 +42,14 @@ export async function resend(d: AuthDeps, req: FastifyRequest) {
     if (pending) await sendEmailChange(d, c, pending, pending.email_change, redirectTo, challenge);
   });
   return {};
+}
+
+/** resend({type: 'sms', phone}): a new code for a number not confirmed yet; `{}` for any other (GoTrue). */
+async function resendPhoneCode(d: AuthDeps, raw: string) {
+  const phone = validatePhone(raw);
+  return withTransaction(d.pool, async (c) => {
+    const user = await findUserByPhone(c, phone);
+    if (!user || user.phone_confirmed_at) return {};
+    return { message_id: await sendPhoneOtp(d, c, user, phone) };
+  });
 }

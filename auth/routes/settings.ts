@@ -5,11 +5,11 @@ import { enabledProviders } from './oauth.ts';
 export async function settings(d: AuthDeps) {
   const { config } = d;
   return {
-    external: { email: true, phone: false, anonymous_users: config.auth.anonymousSignins, ...enabledProviders(config) },
+    external: { email: true, phone: !!d.sms, anonymous_users: config.auth.anonymousSignins, ...enabledProviders(config) },
     disable_signup: config.auth.disableSignup,
     mailer_autoconfirm: config.auth.autoconfirm,
     phone_autoconfirm: false,
-    sms_provider: '',
+    sms_provider: d.sms?.name ?? '',
     saml_enabled: false,
   };
 }

@@ -11,7 +11,8 @@ import { AUTH_ERRORS } from '../errors.ts';
 import { challengeOf } from '../flow-state.ts';
 import { bodyOf, checkEmail, obj, str } from '../http.ts';
 import { hashPassword } from '../passwords.ts';
-import { audit, createUser, findUserByEmail, findUserById, identitiesOf, withTransaction } from '../store/index.ts';
+import { sendPhoneOtp, validatePhone } from '../phone.ts';
+import { audit, createUser, findUserByEmail, findUserById, findUserByPhone, identitiesOf, withTransaction } from '../store/index.ts';
 import { userJson } from '../tokens.ts';
 import { redirectOf, sendAuthEmail } from './mail.ts';
 
@@ -45,7 +46,7 @@ export async function signup(d: AuthDeps, req: FastifyRequest) {
   if (config.auth.disableSignup) throw AUTH_ERRORS.signupDisabled();
   const password = d.checkPassword(str(body.password));
   if (email && phone) throw AUTH_ERRORS.validation('Only an email address or phone number should be provided on signup.');
-  if (!email) throw AUTH_ERRORS.phoneSignupsDisabled();
+  if (!email) return phoneSignup(d, req, phone!, password, data, tenantId);
   checkEmail(email);
   const passwordHash = await hashPassword(password, config.auth.bcryptCost);
   const challenge = challengeOf(body);
@@ -74,6 +75,28 @@ export async function signup(d: AuthDeps, req: FastifyRequest) {
     await audit(c, 'user_signedup', { actor_id: user.id }, req.ip);
     if (config.auth.autoconfirm) return d.issue(c, user, 'password', req);
     await sendAuthEmail(d, c, { user, action: 'signup', email, redirectTo, challenge });
+    const sent = (await findUserById(c, user.id))!;
+    return userJson(sent, await identitiesOf(c, user.id));
+  });
+}
+
+/**
+ * signUp({phone, password}): a user of that number, unconfirmed until the code it is sent by SMS
+ * is verified (verifyOtp type "sms"); an unconfirmed number gets a new code, a confirmed one 422.
+ */
+async function phoneSignup(d: AuthDeps, req: FastifyRequest, raw: string, password: string, data: Record<string, unknown>, tenantId: string | null) {
+  if (!d.sms) throw AUTH_ERRORS.phoneSignupsDisabled();
+  const body = bodyOf(req);
+  if (str(body.code_challenge)) throw AUTH_ERRORS.validation('PKCE not supported for phone signups');
+  const phone = validatePhone(raw);
+  const passwordHash = await hashPassword(password, d.config.auth.bcryptCost);
+  return withTransaction(d.pool, async (c) => {
+    const existing = await findUserByPhone(c, phone);
+    if (existing?.phone_confirmed_at) throw AUTH_ERRORS.userExists();
+    // An unconfirmed number keeps its user (and password): whoever signs up again only gets a code sent.
+    const user = existing ?? (await createUser(c, { phone, passwordHash, confirmed: false, userMetadata: data, appMetadata: { provider: 'phone', providers: ['phone'] }, isAnonymous: false, tenantId }));
+    if (!existing) await audit(c, 'user_signedup', { actor_id: user.id, provider: 'phone' }, req.ip);
+    await sendPhoneOtp(d, c, user, phone);
     const sent = (await findUserById(c, user.id))!;
     return userJson(sent, await identitiesOf(c, user.id));
   });

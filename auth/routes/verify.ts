@@ -9,12 +9,14 @@ import type { AuthDeps } from '../deps.ts';
 import { asAuthError, AuthError, AUTH_ERRORS, redirectErrorName } from '../errors.ts';
 import { issueAuthCode } from '../flow-state.ts';
 import { bodyOf, checkEmail, queryOf, str } from '../http.ts';
+import { takePhoneOtp, validatePhone } from '../phone.ts';
 import { consumeToken, PKCE_PREFIX, tokenHash, ACCEPTED_TOKENS } from '../otp.ts';
 import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
 import {
   applyEmailChange,
   audit,
   confirmEmail,
+  confirmPhone,
   deleteConfirmationTokens,
   deleteFlowState,
   findUserByEmail,
@@ -148,6 +150,7 @@ export async function verifyPost(d: AuthDeps, req: FastifyRequest) {
   const type = str(body.type) ?? '';
   const phoneType = type === 'sms' || type === 'phone_change';
   if (!ACCEPTED_TOKENS[type] && !phoneType) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);
+  if (type === 'sms' && d.sms && str(body.phone) && str(body.token) && !str(body.email)) return verifyPhoneCode(d, req, str(body.phone)!, str(body.token)!);
   if (phoneType || str(body.phone)) throw phoneVerifyRefusal(body);
   let linkToken: string;
   let email: string | undefined;
@@ -168,4 +171,19 @@ export async function verifyPost(d: AuthDeps, req: FastifyRequest) {
     return d.issue(c, outcome.user, outcome.method, req);
   });
   return result;
+}
+
+/** verifyOtp({phone, token, type: 'sms'}): the code sent by SMS confirms the number and signs in (amr otp). */
+async function verifyPhoneCode(d: AuthDeps, req: FastifyRequest, rawPhone: string, code: string) {
+  const phone = validatePhone(rawPhone);
+  return withTransaction(d.pool, async (c) => {
+    const token = await takePhoneOtp(c, phone, code.trim());
+    if (!token) throw otpExpired();
+    const user = await findUserById(c, token.user_id);
+    if (!user || user.phone !== phone) throw otpExpired();
+    if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
+    await confirmPhone(c, user.id);
+    await audit(c, 'user_verified', { actor_id: user.id, token_type: 'confirmation_token', provider: 'phone' });
+    return d.issue(c, (await findUserById(c, user.id))!, 'otp', req);
+  });
 }

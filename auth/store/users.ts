@@ -75,7 +75,7 @@ export interface NewUser {
   role?: string;
 }
 
-/** Creates a user and, unless anonymous, its email identity, in one transaction. */
+/** Creates a user and, unless anonymous, its email (or phone) identity, in one transaction. */
 export async function createUser(client: pg.PoolClient, u: NewUser): Promise<UserRow> {
   const { rows } = await client.query<UserRow>(
     `insert into auth.users (email, phone, encrypted_password, email_confirmed_at, raw_user_meta_data, raw_app_meta_data, is_anonymous, tenant_id, role)
@@ -88,6 +88,11 @@ export async function createUser(client: pg.PoolClient, u: NewUser): Promise<Use
     await client.query(
       `insert into auth.identities (provider_id, user_id, provider, identity_data) values ($1::text, $2::uuid, 'email', $3)`,
       [user.id, user.id, { sub: user.id, email: u.email, email_verified: u.confirmed, phone_verified: false }],
+    );
+  } else if (u.phone) {
+    await client.query(
+      `insert into auth.identities (provider_id, user_id, provider, identity_data) values ($1::text, $2::uuid, 'phone', $3)`,
+      [user.id, user.id, { sub: user.id, phone: u.phone, email_verified: false, phone_verified: false }],
     );
   }
   return user;
@@ -202,4 +207,15 @@ export async function applyEmailChange(db: Db, id: string, newEmail: string): Pr
      where user_id = $1 and provider = 'email'`,
     [id, newEmail],
   );
+}
+
+export async function findUserByPhone(db: Db, phone: string): Promise<UserRow | undefined> {
+  const { rows } = await db.query<UserRow>(`select * from auth.users where phone = $1 and deleted_at is null`, [phone]);
+  return rows[0];
+}
+
+/** Confirms the user's phone (an SMS code was verified); its phone identity says so too. */
+export async function confirmPhone(db: Db, id: string): Promise<void> {
+  await db.query(`update auth.users set phone_confirmed_at = coalesce(phone_confirmed_at, now()), updated_at = now() where id = $1`, [id]);
+  await db.query(`update auth.identities set identity_data = identity_data || '{"phone_verified": true}', updated_at = now() where user_id = $1 and provider = 'phone'`, [id]);
 }
