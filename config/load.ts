@@ -169,6 +169,9 @@ function smsConfig(v: EnvValues, problems: string[]) {
   return { ...common, provider: { kind: 'twilio' as const, accountSid: sid, authToken: token, from, apiUrl: v.TWILIO_API_URL } };
 }
 
+/** SITE_URL (else PUBLIC_URL) as a URL. */
+const siteOf = (v: EnvValues, publicUrl: string) => new URL(v.SITE_URL && URL.canParse(v.SITE_URL) ? v.SITE_URL : publicUrl);
+
 function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
   return {
     accessTokenTtl: v.AUTH_ACCESS_TOKEN_TTL,
@@ -198,6 +201,13 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     otpExp: v.AUTH_OTP_EXP,
     emailMaxFrequency: v.AUTH_EMAIL_MAX_FREQUENCY,
     /** GoTrue's fixed MFA defaults besides the factor cap: 10 verified factors, challenges valid 300 s, unverified factors without a challenge dropped after 300 s. */
+    /** The WebAuthn relying party of MFA factors. */
+    webauthn: {
+      enabled: v.AUTH_MFA_WEBAUTHN_ENABLED,
+      rpId: v.AUTH_WEBAUTHN_RP_ID ?? siteOf(v, publicUrl).hostname,
+      rpOrigins: v.AUTH_WEBAUTHN_RP_ORIGINS ?? [siteOf(v, publicUrl).origin],
+      rpName: v.AUTH_WEBAUTHN_RP_DISPLAY_NAME,
+    },
     mfa: { maxEnrolledFactors: v.AUTH_MFA_MAX_ENROLLED_FACTORS, maxVerifiedFactors: 10, challengeExpiry: 300, factorExpiry: 300 },
     /** Unset: mails go to the dev inbox. */
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,

@@ -161,3 +161,13 @@ export async function downgradeSessions(db: Db, userId: string, factorId: string
     [userId, factorId, method],
   );
 }
+
+/** A WebAuthn factor's credential (set once, at its first verification) and authenticator AAGUID. */
+export async function saveWebauthnCredential(db: Db, id: string, credential: Record<string, unknown>, aaguid: string | null): Promise<void> {
+  await db.query(`update auth.mfa_factors set web_authn_credential = $2, web_authn_aaguid = $3, updated_at = now() where id = $1`, [id, credential, aaguid]);
+}
+
+/** The signature counter of a WebAuthn factor after an assertion. */
+export async function setWebauthnCounter(db: Db, id: string, counter: number): Promise<void> {
+  await db.query(`update auth.mfa_factors set web_authn_credential = jsonb_set(web_authn_credential, '{counter}', to_jsonb($2::bigint)), updated_at = now() where id = $1`, [id, counter]);
+}

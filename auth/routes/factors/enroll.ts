@@ -2,7 +2,8 @@
  * `POST /factors` (mfa.enroll): a new unverified TOTP factor with its secret, otpauth:// URI and
  * QR code (SVG), after GoTrue's checks (validateFactors): friendly names unique per user, at most
  * AUTH_MFA_MAX_ENROLLED_FACTORS factors and 10 verified ones, aal2 needed once one is verified.
- * Phone and WebAuthn factors answer as a GoTrue with them off (its default).
+ * WebAuthn factors (AUTH_MFA_WEBAUTHN_ENABLED) get their credential at the first challenge and
+ * verify. Phone factors answer as a GoTrue with them off (its default).
  */
 import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../../deps.ts';
@@ -32,9 +33,19 @@ export async function enroll(d: AuthDeps, req: FastifyRequest) {
   const body = bodyOf(req);
   const type = str(body.factor_type);
   if (type === 'phone') throw AUTH_ERRORS.mfaEnrollDisabled('phone', 'Phone');
-  if (type === 'webauthn') throw AUTH_ERRORS.mfaEnrollDisabled('webauthn', 'WebAuthn');
-  if (type !== 'totp') throw AUTH_ERRORS.factorTypeInvalid();
+  if (type === 'webauthn' && !d.config.auth.webauthn.enabled) throw AUTH_ERRORS.mfaEnrollDisabled('webauthn', 'WebAuthn');
+  if (type !== 'totp' && type !== 'webauthn') throw AUTH_ERRORS.factorTypeInvalid();
   const friendlyName = str(body.friendly_name) ?? '';
+  if (type === 'webauthn') {
+    // Its credential comes with the first challenge and verify (a "create" ceremony).
+    await checkCanEnroll(d, caller, friendlyName);
+    const factor = await withTransaction(d.pool, async (c) => {
+      const f = await createFactor(c, { userId: caller.user.id, friendlyName, type: 'webauthn' });
+      await audit(c, 'factor_in_progress', { actor_id: caller.user.id, factor_id: f.id, factor_type: 'webauthn' }, req.ip);
+      return f;
+    });
+    return { id: factor.id, type: 'webauthn', friendly_name: friendlyName };
+  }
   const issuer = issuerOf(d, str(body.issuer));
   await checkCanEnroll(d, caller, friendlyName);
   const totp = await newTotp(issuer, caller.user.email ?? '');
