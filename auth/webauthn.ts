@@ -33,7 +33,7 @@ export interface WebauthnSession {
   challenge: string;
 }
 
-export async function creationOptions(rp: RelyingParty, user: { id: string; email: string | null; phone: string | null }, exclude: StoredCredential[]) {
+export async function creationOptions(rp: RelyingParty, user: { id: string; email: string | null; phone: string | null }, exclude: StoredCredential[], passkey = false) {
   const options = await generateRegistrationOptions({
     rpName: rp.rpName,
     rpID: rp.rpId,
@@ -41,22 +41,24 @@ export async function creationOptions(rp: RelyingParty, user: { id: string; emai
     userName: user.email || user.phone || user.id,
     attestationType: 'none',
     excludeCredentials: exclude.map((c) => ({ id: c.id, transports: c.transports })),
-    authenticatorSelection: { residentKey: 'discouraged', userVerification: 'preferred' },
+    // A passkey is a discoverable credential: sign-in finds the user by it.
+    authenticatorSelection: passkey ? { residentKey: 'required', userVerification: 'preferred' } : { residentKey: 'discouraged', userVerification: 'preferred' },
   });
   return { options, session: { type: 'create', challenge: options.challenge } satisfies WebauthnSession };
 }
 
-export async function requestOptions(rp: RelyingParty, credential: StoredCredential) {
+/** Request options for `credential`, or — without one — for any discoverable credential (passkey sign-in). */
+export async function requestOptions(rp: RelyingParty, credential?: StoredCredential) {
   const options = await generateAuthenticationOptions({
     rpID: rp.rpId,
-    allowCredentials: [{ id: credential.id, transports: credential.transports as never }],
+    allowCredentials: credential ? [{ id: credential.id, transports: credential.transports as never }] : [],
     userVerification: 'preferred',
   });
   return { options, session: { type: 'request', challenge: options.challenge } satisfies WebauthnSession };
 }
 
 /** A new credential from a creation response, with its authenticator's AAGUID; throws when it does not verify. */
-export async function verifyCreation(rp: RelyingParty, session: WebauthnSession, response: unknown): Promise<{ credential: StoredCredential; aaguid: string }> {
+export async function verifyCreation(rp: RelyingParty, session: WebauthnSession, response: unknown): Promise<{ credential: StoredCredential; aaguid: string; backupEligible: boolean; backedUp: boolean }> {
   const result = await verifyRegistrationResponse({
     response: response as RegistrationResponseJSON,
     expectedChallenge: session.challenge,
@@ -65,8 +67,10 @@ export async function verifyCreation(rp: RelyingParty, session: WebauthnSession,
     requireUserVerification: false,
   });
   if (!result.verified) throw new Error('registration not verified');
-  const { credential, aaguid } = result.registrationInfo;
+  const { credential, aaguid, credentialDeviceType, credentialBackedUp } = result.registrationInfo;
   return {
+    backupEligible: credentialDeviceType === 'multiDevice',
+    backedUp: credentialBackedUp,
     credential: { id: credential.id, public_key: Buffer.from(credential.publicKey).toString('base64url'), counter: credential.counter, transports: credential.transports },
     aaguid,
   };

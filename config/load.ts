@@ -208,6 +208,8 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
       rpOrigins: v.AUTH_WEBAUTHN_RP_ORIGINS ?? [siteOf(v, publicUrl).origin],
       rpName: v.AUTH_WEBAUTHN_RP_DISPLAY_NAME,
     },
+    /** Passkey sign-in over the same relying party; ceremonies valid 5 min (GoTrue's webauthn.challenge_expiry_duration). */
+    passkey: { enabled: v.AUTH_PASSKEY_ENABLED, maxPerUser: v.AUTH_PASSKEY_MAX_PER_USER, challengeExpiry: 300 },
     mfa: { maxEnrolledFactors: v.AUTH_MFA_MAX_ENROLLED_FACTORS, maxVerifiedFactors: 10, challengeExpiry: 300, factorExpiry: 300 },
     /** Unset: mails go to the dev inbox. */
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,

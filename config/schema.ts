@@ -98,6 +98,8 @@ const SPECS = [
   { name: 'AUTH_MANUAL_LINKING', parse: bool, group: 'Auth', default: 'false', description: "Allow linkIdentity / unlinkIdentity (GET /user/identities/authorize, DELETE /user/identities/{id}); off they answer 404 manual_linking_disabled (GoTrue's security.manual_linking_enabled)." },
   { name: 'AUTH_MFA_MAX_ENROLLED_FACTORS', parse: int(1, 1000), group: 'Auth', default: '10', description: "Most MFA factors (verified or not) one user may have enrolled (GoTrue's MFA_MAX_ENROLLED_FACTORS; 422 too_many_enrolled_mfa_factors)." },
   { name: 'AUTH_MFA_WEBAUTHN_ENABLED', parse: bool, group: 'Auth', default: 'false', description: "Allow WebAuthn MFA factors (security keys, platform authenticators): enroll and verify (GoTrue's mfa.web_authn; off: 422 mfa_webauthn_enroll_not_enabled)." },
+  { name: 'AUTH_PASSKEY_ENABLED', parse: bool, group: 'Auth', default: 'false', description: "Passkey sign-in (auth.passkey.*: register a passkey while signed in, sign in with it); off: 404 passkey_disabled (GoTrue's passkey.enabled). Relying party: AUTH_WEBAUTHN_RP_*." },
+  { name: 'AUTH_PASSKEY_MAX_PER_USER', parse: int(1, 1000), group: 'Auth', default: '10', description: 'Most passkeys one user may register (422 too_many_passkeys).' },
   { name: 'AUTH_WEBAUTHN_RP_ID', group: 'Auth', description: "WebAuthn relying party id (your app's domain). Default: SITE_URL's host name." },
   { name: 'AUTH_WEBAUTHN_RP_ORIGINS', parse: list, group: 'Auth', description: 'Comma-separated origins WebAuthn responses may come from. Default: the origin of SITE_URL.' },
   { name: 'AUTH_WEBAUTHN_RP_DISPLAY_NAME', group: 'Auth', default: 'NextMavens', description: 'Relying party name authenticators show.' },

@@ -22,6 +22,9 @@ import { logout } from './logout.ts';
 import { authorize, callback } from './oauth.ts';
 import { otp } from './otp.ts';
 import { reauthenticate } from './reauthenticate.ts';
+import { authenticationOptions, authenticationVerify } from './passkeys/authentication.ts';
+import { adminDeletePasskey, adminListPasskeys, listPasskeys, removePasskey, updatePasskey } from './passkeys/manage.ts';
+import { registrationOptions, registrationVerify } from './passkeys/registration.ts';
 import { recover } from './recover.ts';
 import { resend } from './resend.ts';
 import { settings } from './settings.ts';
@@ -51,6 +54,17 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.delete('/admin/users/:id', (req) => adminDelete(d, req));
   app.get('/admin/users/:id/factors', (req) => adminListFactors(d, req));
   app.delete('/admin/users/:id/factors/:factor_id', (req) => adminDeleteFactor(d, req));
+
+  app.get('/admin/users/:id/passkeys', (req) => adminListPasskeys(d, req));
+  app.delete('/admin/users/:id/passkeys/:passkey_id', (req, reply) => adminDeletePasskey(d, req, reply));
+
+  app.post('/passkeys/registration/options', (req) => registrationOptions(d, req));
+  app.post('/passkeys/registration/verify', (req) => registrationVerify(d, req));
+  app.post('/passkeys/authentication/options', (req) => authenticationOptions(d, req));
+  app.post('/passkeys/authentication/verify', (req) => authenticationVerify(d, req));
+  app.get('/passkeys', (req) => listPasskeys(d, req));
+  app.patch('/passkeys/:passkey_id', (req) => updatePasskey(d, req));
+  app.delete('/passkeys/:passkey_id', (req, reply) => removePasskey(d, req, reply));
 
   app.post('/factors', (req) => enroll(d, req));
   app.post('/factors/:factor_id/challenge', (req) => challenge(d, req));

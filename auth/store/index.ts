@@ -7,3 +7,4 @@ export * from './flow-state.ts';
 export * from './one-time-tokens.ts';
 export * from './mail.ts';
 export * from './factors.ts';
+export * from './passkeys.ts';

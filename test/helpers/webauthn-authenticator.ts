@@ -46,8 +46,8 @@ export function softwareAuthenticator(origin: string) {
         authenticatorAttachment: 'cross-platform',
       };
     },
-    /** An assertion for `options` (PublicKeyCredentialRequestOptionsJSON), signed with the credential's key. */
-    get(options: { challenge: string; rpId?: string }, rpId = options.rpId!) {
+    /** An assertion for `options` (PublicKeyCredentialRequestOptionsJSON), signed with the credential's key; a passkey names its user. */
+    get(options: { challenge: string; rpId?: string }, rpId = options.rpId!, userHandle?: string) {
       counter++;
       const authData = Buffer.concat([sha256(rpId), Buffer.from([0x01 | 0x04]), uint32(counter)]);
       const data = clientData('webauthn.get', options.challenge);
@@ -56,7 +56,7 @@ export function softwareAuthenticator(origin: string) {
         id: b64u(credentialId),
         rawId: b64u(credentialId),
         type: 'public-key',
-        response: { clientDataJSON: b64u(data), authenticatorData: b64u(authData), signature: b64u(signature) },
+        response: { clientDataJSON: b64u(data), authenticatorData: b64u(authData), signature: b64u(signature), ...(userHandle ? { userHandle: b64u(userHandle) } : {}) },
         clientExtensionResults: {},
         authenticatorAttachment: 'cross-platform',
       };
