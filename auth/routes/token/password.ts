@@ -8,7 +8,6 @@ import type { AuthDeps } from '../../deps.ts';
 import { AuthError, AUTH_ERRORS } from '../../errors.ts';
 import { bodyOf, str } from '../../http.ts';
 import { verifyPassword } from '../../passwords.ts';
-import { findUserByEmail, withTransaction } from '../../store/index.ts';
 import { counters } from '../../../core/metrics.ts';
 import { validatePhone } from '../../phone.ts';
 import { findUserByEmail, findUserByPhone, withTransaction } from '../../store/index.ts';
