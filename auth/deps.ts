@@ -67,10 +67,9 @@ export function createAuthDeps(config: Config, pool: pg.Pool): AuthDeps {
       const { session, refreshToken } = await createSession(client, user.id, method, config.auth.refreshTokenTtl, str(req.headers['user-agent']));
       const fresh = (await findUserById(client, user.id))!;
       await audit(client, 'login', { actor_id: user.id, method }, req.ip);
-      const issued = await sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken);
+      const issued = await sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken, await factorsOf(client, user.id));
       counters.authSignins.inc();
       return issued;
-      return sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken, await factorsOf(client, user.id));
     },
     checkPassword: (password) => checkPassword(config.auth.passwordMinLength, password),
     dummyHash: () => (dummyHash ??= hashPassword(randomUUID(), config.auth.bcryptCost)),
