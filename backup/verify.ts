@@ -11,10 +11,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import net from 'node:net';
 import pg from 'pg';
 import type { Config } from '../config/load.ts';
 import { readArchivedBlob, sha256Meter } from '../storage/backend/archive.ts';
+import { freePort } from '../core/free-port.ts';
 import { chooseBackup } from './restore.ts';
 import { startRecovered, unpackBackup } from './recovery.ts';
 import type { BackupStore } from './store.ts';
@@ -29,17 +29,6 @@ export interface VerifyResult {
   objectBytes: number;
   problems: string[];
   seconds: number;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export async function verifyBackup(opts: { config: Config; store: BackupStore; id?: string; progress?: (line: string) => void }): Promise<VerifyResult> {

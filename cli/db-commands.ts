@@ -15,6 +15,7 @@ import { createLogger } from '../config/logger.ts';
 import { quoteIdent } from '../db/identifiers.ts';
 import { migrateAll, newProjectMigration, recreateDatabase, runSeed } from '../db/project-migrations.ts';
 import { startDatabase } from './stack.ts';
+import { optionValue } from './args.ts';
 
 const say = (m: string) => process.stdout.write(`${m}\n`);
 const relative = (file: string) => path.relative(process.cwd(), file) || file;
@@ -95,7 +96,7 @@ export async function diffSchema(config: Config, url: string, schema: string): P
 
 /** `db diff [--schema s] [-f name]`: prints the SQL, or writes it as a new migration with -f. */
 export async function commandDbDiff(config: Config, args: string[]): Promise<void> {
-  const option = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+  const option = (flag: string) => optionValue(args, flag);
   const schema = option('--schema') ?? 'public';
   const file = option('-f') ?? option('--file');
   const database = await startDatabase(config, createLogger(config), { command: 'db diff', share: true });

@@ -19,6 +19,7 @@ import { writeComposeEnv } from './compose-env.ts';
 import { commandTenants } from './tenants.ts';
 import { commandDbDiff, commandDbPush, commandDbReset, commandMigrationNew } from './db-commands.ts';
 import { serveOne, startDatabase, startStack, type RunningStack } from './stack.ts';
+import { optionValue } from './args.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -104,7 +105,7 @@ async function commandGen(config: () => Promise<Config>, what: string | undefine
   switch (what) {
     case 'env': {
       if (args.includes('--compose')) {
-        const option = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+        const option = (flag: string) => optionValue(args, flag);
         const file = path.resolve(option('--out') ?? '.env');
         await writeComposeEnv(file, args.includes('--force'), option('--public-url'));
         process.stdout.write(`wrote ${path.relative(process.cwd(), file) || file} with fresh secrets and the matching API keys\n`);

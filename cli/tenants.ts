@@ -10,6 +10,7 @@ import { createLogger } from '../config/logger.ts';
 import { deriveApiKey } from '../config/keys.ts';
 import { createTenant, findTenant, listTenants } from '../db/tenants.ts';
 import { startDatabase } from './stack.ts';
+import { optionValue } from './args.ts';
 
 const say = (m: string): void => void process.stdout.write(`${m}\n`);
 
@@ -26,7 +27,7 @@ async function withDatabase<T>(config: Config, command: string, fn: (db: pg.Clie
 }
 
 export async function commandTenants(config: Config, what: string | undefined, args: string[]): Promise<void> {
-  const option = (flag: string) => (args.includes(flag) ? args[args.indexOf(flag) + 1] : undefined);
+  const option = (flag: string) => optionValue(args, flag);
   const positional = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--'))).join(' ').trim();
   switch (what) {
     case 'create': {
