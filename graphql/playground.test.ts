@@ -4,14 +4,12 @@
  * load, the IDE renders, and running `{ __typename }` shows the answer. Skipped, saying why, only
  * when /usr/bin/chromium is not installed (`apt-get install -y chromium`).
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, haveChromium, launchChromium, warnIfNoChromium } from '../test/helpers/browser.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`graphql/playground.test.ts skipped: ${CHROMIUM} is not installed (apt-get install -y chromium)`);
+warnIfNoChromium('graphql/playground.test.ts');
 
 let t: TestStack;
 let browser: Browser;
@@ -19,10 +17,7 @@ let browser: Browser;
 beforeAll(async () => {
   if (!haveChromium) return;
   t = await startTestStack({ fixtures: 'rest-basic.sql' });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {

@@ -5,14 +5,12 @@
  * turns the database red when it is taken away. Skipped, saying why, only when /usr/bin/chromium
  * is not installed (`apt-get install -y chromium`).
  */
-import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, haveChromium, launchChromium, warnIfNoChromium } from '../test/helpers/browser.ts';
 import { startStackBehindProxy, type StackBehindProxy } from '../test/helpers/db-outage.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`ops/dashboard.test.ts skipped: ${CHROMIUM} is not installed (apt-get install -y chromium)`);
+warnIfNoChromium('ops/dashboard.test.ts');
 
 let t: StackBehindProxy;
 let browser: Browser;
@@ -31,10 +29,7 @@ async function createUser(email: string, appMetadata: Record<string, unknown>): 
 beforeAll(async () => {
   t = await startStackBehindProxy({ fixtures: 'rest-basic.sql', env: { ALERT_INTERVAL: '1', ALERT_DB_DOWN_SECONDS: '60' } });
   if (haveChromium) {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }
 }, 60_000);
 
