@@ -26,7 +26,7 @@ import { cleanupStorage } from '../storage/cleanup.ts';
 import { startFakeTelegram, type FakeTelegram } from '../test/helpers/fake-telegram.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { createBackup, type BackupResult } from './create.ts';
-import { listBackups } from './manifest.ts';
+import { isDump, listBackups } from './manifest.ts';
 import { restoreBackup, RestoreRefused } from './restore.ts';
 import { openStore, type BackupStore } from './store.ts';
 import { verifyBackup } from './verify.ts';
@@ -133,7 +133,8 @@ describe('backup and restore (directory target)', () => {
     expect(m.rows['public.notes']).toBeGreaterThanOrEqual(500);
     expect(m.rows['storage.objects']).toBe(m.objects.length);
     expect(m.objects.length).toBeGreaterThanOrEqual(20);
-    expect(m.base.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(m.kind).toBe('base');
+    expect(!isDump(m) && m.base.sha256).toMatch(/^[0-9a-f]{64}$/);
     for (const o of m.objects) expect(existsSync(path.join(root, 'backups-a', o.file)), o.key).toBe(true);
   });
 

@@ -21,7 +21,7 @@ import pg from 'pg';
 import { holdBlobDeletions } from '../db/blob-guard.ts';
 import { archiveBlob, compress, sha256Meter, type ArchivedBlob } from '../storage/backend/archive.ts';
 import { blobKey, type StorageBackend } from '../storage/backend/index.ts';
-import { manifestFile, newBackupId, type BackupManifest, type StoredPart } from './manifest.ts';
+import { manifestFile, newBackupId, type BackupManifest, type BaseManifest, type StoredPart } from './manifest.ts';
 import { tarDataDir, tarWal } from './pgdata.ts';
 import { applyRetention } from './retention.ts';
 import type { BackupStore } from './store.ts';
@@ -66,7 +66,7 @@ export async function inParallel<T>(items: T[], limit: number, fn: (item: T, ind
 const mb = (n: number) => `${(n / MB).toFixed(1)} MB`;
 
 /** Streams `body` through zstd into `name` of the store, returning what was stored; `progress` sees the bytes read. */
-async function storeCompressed(store: BackupStore, name: string, body: Readable, progress?: (bytes: number) => void): Promise<StoredPart> {
+export async function storeCompressed(store: BackupStore, name: string, body: Readable, progress?: (bytes: number) => void): Promise<StoredPart> {
   let read = 0;
   body.on('data', (c: Buffer) => {
     read += c.length;
@@ -78,7 +78,7 @@ async function storeCompressed(store: BackupStore, name: string, body: Readable,
   return { file: name, size: meter.size, sha256: meter.digest() };
 }
 
-function throttle(fn: (n: number) => void, everyBytes = 64 * MB): (n: number) => void {
+export function throttle(fn: (n: number) => void, everyBytes = 64 * MB): (n: number) => void {
   let next = everyBytes;
   return (n) => {
     if (n >= next) {
@@ -123,6 +123,50 @@ async function freezePoint(locker: pg.Client, snapshot: pg.Client, name: string)
   }
 }
 
+/** Every table's exact row count and the storage.objects rows, read in `snap`'s open snapshot. */
+export async function readSnapshot(snap: pg.ClientBase): Promise<{ rows: Record<string, number>; objectRows: { bucket_id: string; name: string; version: string }[] }> {
+  const rows: Record<string, number> = {};
+  for (const t of await tables(snap)) rows[t.name] = Number((await snap.query<{ n: string }>(`select count(*) as n from ${t.sql}`)).rows[0].n);
+  const { rows: objectRows } = await snap.query<{ bucket_id: string; name: string; version: string }>(`select bucket_id, name, version from storage.objects order by bucket_id, name`);
+  return { rows, objectRows };
+}
+
+/** Exactly the blobs of `objectRows` into the store, each stored once across backups (storage/backend/archive.ts). */
+export async function archiveObjects(
+  store: BackupStore,
+  backend: StorageBackend,
+  objectRows: { bucket_id: string; name: string; version: string }[],
+  progress?: (line: string) => void,
+): Promise<{ objects: ArchivedBlob[]; objectBytes: number; stored: number }> {
+  const objects: ArchivedBlob[] = new Array(objectRows.length);
+  let objectBytes = 0;
+  let stored = 0;
+  let done = 0;
+  let last = Date.now();
+  await inParallel(objectRows, OBJECTS_IN_FLIGHT, async (row, i) => {
+    const blob = await archiveBlob(store, backend, blobKey(row));
+    objects[i] = { key: blob.key, size: blob.size, sha256: blob.sha256, file: blob.file };
+    objectBytes += blob.size;
+    if (blob.written) stored += blob.size;
+    done++;
+    if (Date.now() - last > 2000 || done === objectRows.length) {
+      last = Date.now();
+      progress?.(`objects: ${done}/${objectRows.length} (${mb(objectBytes)}, ${mb(stored)} new)`);
+    }
+  });
+  return { objects, objectBytes, stored };
+}
+
+/** The manifest, written last (its presence means complete), then retention (BACKUP_KEEP). */
+export async function finishBackup(store: BackupStore, manifest: BackupManifest, keep: number | undefined, progress?: (line: string) => void): Promise<BackupResult> {
+  await store.write(manifestFile(manifest.id), PassThrough.from([Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]) as Readable);
+  if (keep !== undefined) {
+    const removed = await applyRetention(store, keep);
+    if (removed.backups.length) progress?.(`retention: removed ${removed.backups.length} old backup(s), ${removed.blobs} object file(s), ${removed.wal} WAL file(s)`);
+  }
+  return { id: manifest.id, location: `${store.location}/backups/${manifest.id}`, manifest };
+}
+
 export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
   const { store, progress } = opts;
   const startedAt = new Date();
@@ -156,31 +200,14 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
     progress?.(`database: ${mb(base.size + wal.size)} stored (WAL ${start[0].wal} … ${end[0].wal})`);
 
     // The snapshot: row counts and the objects' blobs, exactly as the restore point has them.
-    const rows: Record<string, number> = {};
-    for (const t of await tables(snap)) rows[t.name] = Number((await snap.query<{ n: string }>(`select count(*) as n from ${t.sql}`)).rows[0].n);
-    const { rows: objectRows } = await snap.query<{ bucket_id: string; name: string; version: string }>(`select bucket_id, name, version from storage.objects order by bucket_id, name`);
+    const { rows, objectRows } = await readSnapshot(snap);
     await snap.query('commit');
-
-    const objects: ArchivedBlob[] = new Array(objectRows.length);
-    let objectBytes = 0;
-    let stored = 0;
-    let done = 0;
-    let last = Date.now();
-    await inParallel(objectRows, OBJECTS_IN_FLIGHT, async (row, i) => {
-      const blob = await archiveBlob(store, opts.backend, blobKey(row));
-      objects[i] = { key: blob.key, size: blob.size, sha256: blob.sha256, file: blob.file };
-      objectBytes += blob.size;
-      if (blob.written) stored += blob.size;
-      done++;
-      if (Date.now() - last > 2000 || done === objectRows.length) {
-        last = Date.now();
-        progress?.(`objects: ${done}/${objectRows.length} (${mb(objectBytes)}, ${mb(stored)} new)`);
-      }
-    });
+    const { objects, objectBytes, stored } = await archiveObjects(store, opts.backend, objectRows, progress);
     await guard.release();
     if (opts.secretsFile && existsSync(opts.secretsFile)) await store.write(`${dir}/secrets.json`, createReadStream(opts.secretsFile));
 
-    const manifest: BackupManifest = {
+    const manifest: BaseManifest = {
+      kind: 'base',
       format: 1,
       id,
       startedAt: startedAt.toISOString(),
@@ -196,12 +223,7 @@ export async function createBackup(opts: BackupOptions): Promise<BackupResult> {
       storageBackend: opts.backend.kind,
       bytes: { database: base.size + wal.size, objects: objectBytes, objectsStored: stored },
     };
-    await store.write(manifestFile(id), PassThrough.from([Buffer.from(JSON.stringify(manifest, null, 2) + '\n')]) as Readable);
-    if (opts.keep !== undefined) {
-      const removed = await applyRetention(store, opts.keep);
-      if (removed.backups.length) progress?.(`retention: removed ${removed.backups.length} old backup(s), ${removed.blobs} object file(s), ${removed.wal} WAL file(s)`);
-    }
-    return { id, location: `${store.location}/${dir}`, manifest };
+    return await finishBackup(store, manifest, opts.keep, progress);
   } finally {
     await snap.end().catch(() => undefined);
     await main.end().catch(() => undefined);

@@ -14,27 +14,61 @@ export interface StoredPart {
   sha256: string;
 }
 
-export interface BackupManifest {
+interface ManifestCommon {
   format: 1;
   id: string;
   startedAt: string;
   finishedAt: string;
   postgres: { version: string; database: string; systemIdentifier: string };
-  base: StoredPart;
-  wal: StoredPart & { first: string; last: string };
-  /** pg_backup_stop's backup_label and tablespace_map, written into the data directory on restore. */
-  backupLabel: string;
-  tablespaceMap: string;
-  /** The restore point recovery stops at: the database exactly as the rows and objects below. */
+  /**
+   * The moment the backup is of: the database exactly as the rows and objects below. A base
+   * backup's is a named restore point that recovery stops at; a dump's is its exported snapshot.
+   */
   restorePoint: { name: string; lsn: string; time: string };
   /** Exact row counts of every table of the database at the restore point. */
   rows: Record<string, number>;
   /** Every blob the restore point's storage.objects rows reference. */
   objects: ArchivedBlob[];
   storageBackend: string;
-  /** Bytes: database (base + WAL, stored) and objects (uncompressed). */
+  /** Bytes: database (base + WAL, or the dump; stored) and objects (uncompressed). */
   bytes: { database: number; objects: number; objectsStored: number };
 }
+
+/** A base backup of the embedded cluster (backup/create.ts): its data directory and WAL. */
+export interface BaseManifest extends ManifestCommon {
+  /** Absent in the manifests written before dumps existed. */
+  kind?: 'base';
+  base: StoredPart;
+  wal: StoredPart & { first: string; last: string };
+  /** pg_backup_stop's backup_label and tablespace_map, written into the data directory on restore. */
+  backupLabel: string;
+  tablespaceMap: string;
+}
+
+/** A role the dump's objects name (owners, grants), made on restore where it is missing. */
+export interface DumpedRole {
+  name: string;
+  /** CREATE ROLE options: LOGIN, REPLICATION, BYPASSRLS, … (never a password). */
+  options: string[];
+  /** Roles this one is a member of. */
+  memberOf: string[];
+}
+
+/** A logical dump of an external Postgres (backup/dump.ts): pg_dump's custom format, zstd. */
+export interface DumpManifest extends ManifestCommon {
+  kind: 'dump';
+  dump: StoredPart;
+  /** `pg_dump --version` of the tool that wrote it. */
+  pgDump: string;
+  roles: DumpedRole[];
+}
+
+export type BackupManifest = BaseManifest | DumpManifest;
+
+export const isDump = (m: BackupManifest): m is DumpManifest => m.kind === 'dump';
+
+/** A restore that would lose data or cannot work here; the message says why and what to do. */
+export class RestoreRefused extends Error {}
 
 export const manifestFile = (id: string) => `backups/${id}/manifest.json`;
 

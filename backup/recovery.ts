@@ -12,7 +12,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../db/embedded.ts';
 import { decompress, sha256Meter } from '../storage/backend/archive.ts';
-import type { BackupManifest, StoredPart } from './manifest.ts';
+import type { BaseManifest, StoredPart } from './manifest.ts';
 import { untar } from './pgdata.ts';
 import type { BackupStore } from './store.ts';
 
@@ -45,7 +45,7 @@ const quote = (s: string) => `'${s.replace(/'/g, "''")}'`;
  * are directories restore_command looks in for WAL past the backup's own (the WAL archive, an
  * old cluster's pg_wal).
  */
-export async function unpackBackup(store: BackupStore, m: BackupManifest, pgDir: string, target: RecoveryTarget, walSources: string[] = []): Promise<void> {
+export async function unpackBackup(store: BackupStore, m: BaseManifest, pgDir: string, target: RecoveryTarget, walSources: string[] = []): Promise<void> {
   await mkdir(pgDir, { recursive: true, mode: 0o700 });
   await chmod(pgDir, 0o700);
   await unpackPart(store, m.base, pgDir);

@@ -24,7 +24,8 @@ import { readArchivedBlob, readJson, sha256Meter } from '../storage/backend/arch
 import { BlobNotFound, blobKey, createBackend, type StorageBackend } from '../storage/backend/index.ts';
 import { FsBackend } from '../storage/backend/fs.ts';
 import { inParallel, OBJECTS_IN_FLIGHT } from './create.ts';
-import { listBackups, readManifest, type BackupManifest } from './manifest.ts';
+import { isDump, listBackups, readManifest, RestoreRefused, type BackupManifest } from './manifest.ts';
+import { restoreDumpInto } from './dump.ts';
 import { startRecovered, unpackBackup } from './recovery.ts';
 import type { BackupStore } from './store.ts';
 
@@ -42,7 +43,8 @@ export interface RestoreOptions {
 
 export interface RestoreResult {
   id: string;
-  pgDataDir: string;
+  /** What was restored: the embedded cluster's directory, or the external database (no password). */
+  into: string;
   objects: number;
   /** Objects put back into the backend (the rest were there). */
   copied: number;
@@ -50,7 +52,7 @@ export interface RestoreResult {
   replaced?: string;
 }
 
-export class RestoreRefused extends Error {}
+export { RestoreRefused };
 
 /** The backup a restore starts from. */
 export async function chooseBackup(store: BackupStore, id?: string, to?: Date): Promise<BackupManifest> {
@@ -80,12 +82,13 @@ async function putChecked(backend: StorageBackend, key: string, body: Readable, 
 export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {
   let { config } = opts;
   const { store, progress } = opts;
-  if (!config.postgres.embedded) throw new RestoreRefused('restore rebuilds the embedded Postgres of DATA_DIR: unset DATABASE_URL / POSTGRESQL_HOST');
+  if (!config.postgres.embedded) return restoreExternal(opts);
   const pgDir = path.join(config.dataDir, 'postgres');
   const ownerFile = path.join(config.dataDir, 'postgres.owner');
   const running = await findRunningPostgres(pgDir, ownerFile);
   if (running) throw new RestoreRefused(`Postgres is running on ${pgDir} (port ${running.port}${running.owner ? `, \`${running.owner.command}\`` : ''}): stop the stack first`);
   const m = await chooseBackup(store, opts.id, opts.to);
+  if (isDump(m)) throw new RestoreRefused(`backup ${m.id} is a dump of an external Postgres: restore it with DATABASE_URL (or POSTGRESQL_HOST) naming an empty database`);
   progress?.(`restoring backup ${m.id} (restore point ${m.restorePoint.time})${opts.to ? ` and WAL up to ${opts.to.toISOString()}` : ''}`);
 
   let replaced: string | undefined;
@@ -128,10 +131,29 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
     progress?.('database: recovered');
     const { objects, copied } = await restoreObjects(config, store, m, recovered.url(pgc.database), replacedStorage);
     progress?.(`objects: ${objects} (${copied} put back)`);
-    return { id: m.id, pgDataDir: pgDir, objects, copied, replaced };
+    return { id: m.id, into: pgDir, objects, copied, replaced };
   } finally {
     await recovered.server.stop();
   }
+}
+
+/**
+ * An external Postgres (DATABASE_URL / POSTGRESQL_HOST): a dump (backup/dump.ts) into the
+ * configured database, then the objects. Point in time is the server's own (its WAL archive).
+ */
+async function restoreExternal(opts: RestoreOptions): Promise<RestoreResult> {
+  const { config, store, progress } = opts;
+  if (opts.to) throw new RestoreRefused('restore --to (a point in time) replays the WAL of the embedded Postgres (BACKUP_PITR); an external server\'s point-in-time recovery is its own WAL archive\'s');
+  const m = await chooseBackup(store, opts.id);
+  if (!isDump(m)) throw new RestoreRefused(`backup ${m.id} is a base backup of an embedded cluster: restore it without DATABASE_URL / POSTGRESQL_HOST, into DATA_DIR`);
+  const target = new URL(config.postgres.url);
+  target.password = '';
+  progress?.(`restoring backup ${m.id} (snapshot of ${m.restorePoint.time}) into ${target}`);
+  await restoreDumpInto(config.postgres.url, store, m, { force: opts.force, binDir: config.backup.pgBinDir, progress });
+  progress?.('database: restored');
+  const { objects, copied } = await restoreObjects(config, store, m, config.postgres.url);
+  progress?.(`objects: ${objects} (${copied} put back)`);
+  return { id: m.id, into: target.toString(), objects, copied };
 }
 
 /** Every blob the restored rows reference, into the backend: from the backups' copies, else the replaced fs storage. */

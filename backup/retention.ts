@@ -4,7 +4,7 @@
  * oldest kept backup began (newer ones may be a point-in-time restore's deleted objects), and
  * archived WAL older than the oldest kept backup's first segment.
  */
-import { listBackups, readManifest } from './manifest.ts';
+import { isDump, listBackups, readManifest } from './manifest.ts';
 import type { BackupStore } from './store.ts';
 
 export async function applyRetention(store: BackupStore, keep: number): Promise<{ backups: string[]; blobs: number; wal: number }> {
@@ -27,10 +27,12 @@ export async function applyRetention(store: BackupStore, keep: number): Promise<
     if (!needed.has(f.name.replace(/\.(zst|json)$/, '')) && f.lastModified.getTime() < since) blobs.push(f.name);
   }
   await store.remove(blobs);
+  // Archived WAL (BACKUP_PITR) starts from a base backup; a dump needs none.
+  const firstWal = kept.flatMap((m) => (isDump(m) ? [] : [m.wal.first]))[0];
   const wal: string[] = [];
-  for await (const f of store.list('wal/')) {
+  for await (const f of firstWal ? store.list('wal/') : []) {
     const name = f.name.slice('wal/'.length);
-    if (/^[0-9A-F]{24}$/.test(name) && name < oldest.wal.first) wal.push(f.name);
+    if (/^[0-9A-F]{24}$/.test(name) && name < firstWal!) wal.push(f.name);
   }
   await store.remove(wal);
   return { backups: doomed, blobs: blobs.length, wal: wal.length };

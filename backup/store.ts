@@ -5,6 +5,7 @@
  *   backups/<id>/manifest.json   written last: a backup without one is unfinished
  *   backups/<id>/base.tar.zst    the Postgres data directory (a base backup)
  *   backups/<id>/wal.tar.zst     the WAL from the backup's start to its restore point
+ *   backups/<id>/database.dump.zst  instead of both, for an external Postgres: pg_dump's custom format (backup/dump.ts)
  *   backups/<id>/verified.json   the last `backup verify` of it
  *   blobs/…                      the objects, shared by every backup (storage/backend/archive.ts)
  *   wal/…                        BACKUP_PITR: Postgres's archive_command copies WAL here (directories only)

@@ -1,7 +1,8 @@
 /**
  * `nextmavens backup verify [<id>]`: a backup is trusted once it has been restored. The backup
  * (default: the latest) is unpacked into a throwaway directory and recovered by a throwaway
- * Postgres on a free port; every table's row count must equal the manifest's, and every object's
+ * Postgres on a free port (a dump of an external Postgres: into a throwaway database on that
+ * server, backup/dump.ts); every table's row count must equal the manifest's, and every object's
  * stored bytes must decompress to the manifest's size and SHA-256. The outcome is written beside
  * the backup (verified.json) and, when the live database is reachable, into
  * nextmavens.backup_verifications (the health report's "last verified restore").
@@ -16,6 +17,8 @@ import type { Config } from '../config/load.ts';
 import { readArchivedBlob, sha256Meter } from '../storage/backend/archive.ts';
 import { freePort } from '../core/free-port.ts';
 import { chooseBackup } from './restore.ts';
+import { restoreDumpInto, scratchDatabase } from './dump.ts';
+import { isDump } from './manifest.ts';
 import { startRecovered, unpackBackup } from './recovery.ts';
 import type { BackupStore } from './store.ts';
 
@@ -39,26 +42,28 @@ export async function verifyBackup(opts: { config: Config; store: BackupStore; i
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nextmavens-verify-'));
   let rows = 0;
   try {
-    const pgDir = path.join(dir, 'pg');
-    progress?.(`verify: restoring ${m.id} into a throwaway Postgres`);
-    const password = await secretPassword(store, m.id, config.postgres.password);
-    await unpackBackup(store, m, pgDir, { name: m.restorePoint.name });
-    const recovered = await startRecovered({ pgDir, port: await freePort(), user: config.postgres.user, password });
-    try {
-      const c = new pg.Client({ connectionString: recovered.url(m.postgres.database) });
-      await c.connect();
+    if (isDump(m)) {
+      // A dump restores into a database of its own on the configured server.
+      if (config.postgres.embedded) throw new Error('a dump of an external Postgres is verified with DATABASE_URL / POSTGRESQL_HOST set (its restore needs that server)');
+      progress?.(`verify: restoring ${m.id} into a throwaway database`);
+      const scratch = await scratchDatabase(config.postgres.url);
       try {
-        for (const [table, expected] of Object.entries(m.rows)) {
-          const [schema, name] = table.split(/\.(.*)/s);
-          const got = Number((await c.query<{ n: string }>(`select count(*) as n from ${c.escapeIdentifier(schema)}.${c.escapeIdentifier(name)}`)).rows[0].n);
-          rows += got;
-          if (got !== expected) problems.push(`${table}: ${got} rows, the manifest says ${expected}`);
-        }
+        await restoreDumpInto(scratch.url, store, m, { binDir: config.backup.pgBinDir });
+        rows = await checkRows(scratch.url, m.rows, problems);
       } finally {
-        await c.end();
+        await scratch.drop();
       }
-    } finally {
-      await recovered.server.stop();
+    } else {
+      const pgDir = path.join(dir, 'pg');
+      progress?.(`verify: restoring ${m.id} into a throwaway Postgres`);
+      const password = await secretPassword(store, m.id, config.postgres.password);
+      await unpackBackup(store, m, pgDir, { name: m.restorePoint.name });
+      const recovered = await startRecovered({ pgDir, port: await freePort(), user: config.postgres.user, password });
+      try {
+        rows = await checkRows(recovered.url(m.postgres.database), m.rows, problems);
+      } finally {
+        await recovered.server.stop();
+      }
     }
     progress?.(`verify: ${Object.keys(m.rows).length} tables, ${rows} rows checked; checking ${m.objects.length} objects`);
     for (const o of m.objects) {
@@ -94,6 +99,24 @@ export async function verifyBackup(opts: { config: Config; store: BackupStore; i
   };
   await store.write(`backups/${m.id}/verified.json`, PassThrough.from([Buffer.from(JSON.stringify(result, null, 2) + '\n')]) as Readable);
   return result;
+}
+
+/** Every table's row count in the restored database against the manifest's; the rows counted. */
+async function checkRows(url: string, expected: Record<string, number>, problems: string[]): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  let rows = 0;
+  try {
+    for (const [table, want] of Object.entries(expected)) {
+      const [schema, name] = table.split(/\.(.*)/s);
+      const got = Number((await c.query<{ n: string }>(`select count(*) as n from ${c.escapeIdentifier(schema)}.${c.escapeIdentifier(name)}`)).rows[0].n);
+      rows += got;
+      if (got !== want) problems.push(`${table}: ${got} rows, the manifest says ${want}`);
+    }
+  } finally {
+    await c.end();
+  }
+  return rows;
 }
 
 /** The superuser password of the backed-up cluster: the backup's generated secrets, else the configured one. */

@@ -6,8 +6,7 @@
  * <backup> is `latest` (the default), a backup id of BACKUP_TARGET, a backup's own path
  * (`<target>/backups/<id>`), or a target (its latest backup).
  */
-import path from 'node:path';
-import { createBackup } from '../backup/create.ts';
+import { backupFor } from '../backup/run.ts';
 import { restoreBackup } from '../backup/restore.ts';
 import { openStore, type BackupStore } from '../backup/store.ts';
 import { recordVerification, verifyBackup } from '../backup/verify.ts';
@@ -45,17 +44,10 @@ async function resolveRef(config: Config, ref: string | undefined): Promise<{ st
   return { store: await openStore(parseBackupTarget(ref)) };
 }
 
-function requireEmbedded(config: Config, what: string): void {
-  if (!config.postgres.embedded) {
-    throw new BackupUsageError(`${what} works on the embedded Postgres (it copies its data directory); with DATABASE_URL / POSTGRESQL_HOST use that server's own backups`);
-  }
-}
-
 export async function commandBackup(config: Config, args: string[]): Promise<void> {
   if (args[0] === 'verify') return commandVerify(config, args.slice(1));
   const { positional, options } = parseArgs(args, [], ['--to']);
   if (positional.length) throw new BackupUsageError(`backup: unexpected ${positional[0]}`);
-  requireEmbedded(config, 'backup');
   const target = typeof options['--to'] === 'string' ? parseBackupTarget(options['--to']) : config.backup.target;
   const log = createLogger(config);
   const database = await startDatabase(config, log, { command: 'backup', share: true });
@@ -65,15 +57,7 @@ export async function commandBackup(config: Config, args: string[]): Promise<voi
     const backend = await createBackend(cfg);
     try {
       const started = performance.now();
-      const result = await createBackup({
-        url: database.url,
-        pgDataDir: path.join(config.dataDir, 'postgres'),
-        store,
-        backend,
-        secretsFile: path.join(config.dataDir, 'secrets.json'),
-        keep: config.backup.keep,
-        progress,
-      });
+      const result = await backupFor(config, { url: database.url, store, backend, progress });
       const b = result.manifest.bytes;
       progress(`backup ${result.id}: database ${(b.database / 1e6).toFixed(1)} MB stored, ${result.manifest.objects.length} objects (${(b.objects / 1e6).toFixed(1)} MB, ${(b.objectsStored / 1e6).toFixed(1)} MB new) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
       process.stdout.write(`${result.location}\n`);
@@ -111,7 +95,6 @@ async function commandVerify(config: Config, args: string[]): Promise<void> {
 
 export async function commandRestore(config: Config, args: string[]): Promise<void> {
   const { positional, options } = parseArgs(args, ['--force'], ['--to']);
-  requireEmbedded(config, 'restore');
   let to: Date | undefined;
   if (typeof options['--to'] === 'string') {
     to = new Date(options['--to']);
@@ -121,7 +104,7 @@ export async function commandRestore(config: Config, args: string[]): Promise<vo
   try {
     const result = await restoreBackup({ config, store, id, to, force: options['--force'] === true, progress });
     progress(`restored backup ${result.id}${to ? ` to ${to.toISOString()}` : ''}: ${result.objects} objects; start the stack with \`nextmavens start\``);
-    process.stdout.write(`${result.pgDataDir}\n`);
+    process.stdout.write(`${result.into}\n`);
   } finally {
     store.close();
   }

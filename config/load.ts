@@ -50,6 +50,8 @@ export interface BackupConfig {
   schedule?: string;
   keep: number;
   pitr: boolean;
+  /** BACKUP_PG_BIN_DIR: pg_dump/pg_restore for an external Postgres. */
+  pgBinDir?: string;
 }
 
 /**
@@ -86,7 +88,7 @@ function backupTarget(v: EnvValues, value: string, problems: string[]): BackupTa
 function backupConfig(v: EnvValues, dataDir: string, problems: string[]): BackupConfig {
   const target = backupTarget(v, v.BACKUP_TARGET ?? path.join(dataDir, 'backups'), problems);
   if (v.BACKUP_PITR && target.kind !== 'dir') problems.push('BACKUP_PITR needs a directory BACKUP_TARGET (Postgres archives its WAL there)');
-  return { target, schedule: v.BACKUP_SCHEDULE, keep: v.BACKUP_KEEP, pitr: v.BACKUP_PITR };
+  return { target, schedule: v.BACKUP_SCHEDULE, keep: v.BACKUP_KEEP, pitr: v.BACKUP_PITR, pgBinDir: v.BACKUP_PG_BIN_DIR };
 }
 
 /** Secrets the configuration does not give: generated once and kept in DATA_DIR. */

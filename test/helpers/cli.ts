@@ -9,14 +9,16 @@ export interface CliProject {
   env: Record<string, string>;
 }
 
-/** Runs `nextmavens <args>` in the project's folder to its end. */
-export function runCli(project: CliProject, args: string[]): Promise<{ code: number | null; out: string }> {
+/** Runs `nextmavens <args>` in the project's folder to its end; `out` is both streams interleaved. */
+export function runCli(project: CliProject, args: string[]): Promise<{ code: number | null; out: string; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: project.dir, env: { ...process.env, ...project.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => resolve({ code, out }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => ((out += d.toString()), (stdout += d.toString())));
+    child.stderr!.on('data', (d: Buffer) => ((out += d.toString()), (stderr += d.toString())));
+    child.once('close', (code) => resolve({ code, out, stdout, stderr }));
   });
 }
 
