@@ -10,7 +10,7 @@
  * - the CLI: `nextmavens backup` and `restore` with DATABASE_URL.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import { blobKey, createBackend, type StorageBackend } from '../storage/backend/
 import { freePort } from '../core/free-port.ts';
 import { fixturePool } from '../test/helpers/db.ts';
 import { runCli } from '../test/helpers/cli.ts';
+import { DEBIAN_POSTGRES_MISSING, debianPostgresBin } from '../test/helpers/debian-postgres.ts';
 import type { BackupResult } from './create.ts';
 import { createDumpBackup } from './dump.ts';
 import { isDump, RestoreRefused } from './manifest.ts';
@@ -32,16 +33,8 @@ import { restoreBackup } from './restore.ts';
 import { openStore, type BackupStore } from './store.ts';
 import { verifyBackup } from './verify.ts';
 
-/** A Debian PostgreSQL with server and client tools, newest first; undefined when the machine has none. */
-function debianPostgres(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  if (!existsSync(root)) return undefined;
-  const majors = readdirSync(root).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
-  return majors.map((m) => path.join(root, m, 'bin')).find((bin) => ['postgres', 'initdb', 'pg_ctl', 'pg_dump', 'pg_restore'].every((t) => existsSync(path.join(bin, t))));
-}
-
-const BIN = debianPostgres();
-if (!BIN) console.warn('backup/dump.test.ts skipped: no PostgreSQL server and client tools under /usr/lib/postgresql (apt-get install postgresql)');
+const BIN = debianPostgresBin();
+if (!BIN) console.warn(`backup/dump.test.ts skipped: ${DEBIAN_POSTGRES_MISSING}`);
 
 const PASSWORD = 'external-superuser-password';
 const JWT_SECRET = 'dump-test-secret-of-at-least-thirty-two-characters';

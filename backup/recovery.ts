@@ -69,11 +69,14 @@ export async function unpackBackup(store: BackupStore, m: BaseManifest, pgDir: s
 }
 
 /** Embedded Postgres runs as `postgres` when started by root (db/embedded.ts): the unpacked files must be its own. */
-function chownToPostgres(dir: string): Promise<void> {
+const chownToPostgres = (dir: string) => chownTree(dir, 'postgres', 'postgres');
+
+/** `chown -R user:group dir` (names or ids). */
+export function chownTree(dir: string, user: string | number, group: string | number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('chown', ['-R', 'postgres:postgres', dir], { stdio: 'ignore' });
+    const child = spawn('chown', ['-R', `${user}:${group}`, dir], { stdio: 'ignore' });
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`chown -R postgres ${dir} failed (exit ${code})`))));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`chown -R ${user}:${group} ${dir} failed (exit ${code})`))));
   });
 }
 
@@ -87,7 +90,7 @@ export interface RecoveredPostgres {
  * Starts Postgres on a recovering `pgDir` and waits until it has reached its target and promoted,
  * then drops the recovery settings. Fails with Postgres's own words when recovery cannot reach the target.
  */
-export async function startRecovered(opts: { pgDir: string; port: number; user: string; password: string; ownerFile?: string; command?: string; timeoutMs?: number }): Promise<RecoveredPostgres> {
+export async function startRecovered(opts: { pgDir: string; port: number; user: string; password: string; ownerFile?: string; command?: string; timeoutMs?: number; binDir?: string }): Promise<RecoveredPostgres> {
   const log: string[] = [];
   const server = new EmbeddedPostgres({
     dataDir: opts.pgDir,
@@ -96,6 +99,7 @@ export async function startRecovered(opts: { pgDir: string; port: number; user: 
     password: opts.password,
     ownerFile: opts.ownerFile,
     command: opts.command,
+    binDir: opts.binDir,
     onLog: (line) => {
       log.push(line);
       if (log.length > 40) log.shift();

@@ -13,7 +13,9 @@
  *   JWT secret are the backup's.
  */
 import { existsSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chownTree } from './recovery.ts';
+import { freePort } from '../core/free-port.ts';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -55,7 +57,7 @@ export interface RestoreResult {
 export { RestoreRefused };
 
 /** The backup a restore starts from. */
-export async function chooseBackup(store: BackupStore, id?: string, to?: Date): Promise<BackupManifest> {
+export async function chooseBackup(store: BackupStore, id?: string, to?: Date, kind?: 'base' | 'dump'): Promise<BackupManifest> {
   const ids = await listBackups(store);
   if (id) {
     if (!ids.includes(id)) throw new RestoreRefused(`no complete backup ${id} in ${store.location}`);
@@ -63,9 +65,11 @@ export async function chooseBackup(store: BackupStore, id?: string, to?: Date): 
   }
   for (const candidate of ids.reverse()) {
     const m = await readManifest(store, candidate);
+    if (kind && (isDump(m) ? 'dump' : 'base') !== kind) continue;
     if (!to || new Date(m.restorePoint.time) <= to) return m;
   }
-  throw new RestoreRefused(to ? `no backup in ${store.location} is older than ${to.toISOString()}` : `no backup in ${store.location}`);
+  const what = kind === 'dump' ? 'dump' : kind === 'base' ? 'base backup' : 'backup';
+  throw new RestoreRefused(to ? `no ${what} in ${store.location} is older than ${to.toISOString()}` : `no ${what} in ${store.location}`);
 }
 
 /** Puts `body` at `key`, checking it is the bytes the archive recorded. */
@@ -82,14 +86,22 @@ async function putChecked(backend: StorageBackend, key: string, body: Readable, 
 export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {
   let { config } = opts;
   const { store, progress } = opts;
-  if (!config.postgres.embedded) return restoreExternal(opts);
-  const pgDir = path.join(config.dataDir, 'postgres');
-  const ownerFile = path.join(config.dataDir, 'postgres.owner');
-  const running = await findRunningPostgres(pgDir, ownerFile);
-  if (running) throw new RestoreRefused(`Postgres is running on ${pgDir} (port ${running.port}${running.owner ? `, \`${running.owner.command}\`` : ''}): stop the stack first`);
-  const m = await chooseBackup(store, opts.id, opts.to);
-  if (isDump(m)) throw new RestoreRefused(`backup ${m.id} is a dump of an external Postgres: restore it with DATABASE_URL (or POSTGRESQL_HOST) naming an empty database`);
+  const external = !config.postgres.embedded;
+  if (external && !config.backup.pgData) return restoreExternal(opts);
+  // The embedded cluster, or an external one's data directory mounted here (BACKUP_PGDATA, compose).
+  const pgDir = config.backup.pgData ?? path.join(config.dataDir, 'postgres');
+  const ownerFile = external ? undefined : path.join(config.dataDir, 'postgres.owner');
+  if (external) {
+    if (existsSync(path.join(pgDir, 'postmaster.pid'))) throw new RestoreRefused(`a Postgres holds ${pgDir} (postmaster.pid): stop the database server first (compose: docker compose stop db)`);
+  } else {
+    const running = await findRunningPostgres(pgDir, ownerFile);
+    if (running) throw new RestoreRefused(`Postgres is running on ${pgDir} (port ${running.port}${running.owner ? `, \`${running.owner.command}\`` : ''}): stop the stack first`);
+  }
+  const m = await chooseBackup(store, opts.id, opts.to, opts.id ? undefined : 'base');
+  if (isDump(m)) throw new RestoreRefused(`backup ${m.id} is a dump of an external Postgres: restore it with DATABASE_URL (or POSTGRESQL_HOST) naming an empty database${external ? ', without BACKUP_PGDATA' : ''}`);
   progress?.(`restoring backup ${m.id} (restore point ${m.restorePoint.time})${opts.to ? ` and WAL up to ${opts.to.toISOString()}` : ''}`);
+  // Who owns the cluster's files: a mounted server's uid (compose's postgres image) may not be this machine's postgres user.
+  const owner = external ? await stat(existsSync(pgDir) ? pgDir : path.dirname(pgDir)) : undefined;
 
   let replaced: string | undefined;
   let replacedStorage: string | undefined;
@@ -119,7 +131,9 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
   try {
     await unpackBackup(store, m, pgDir, opts.to ? { time: opts.to } : { name: m.restorePoint.name }, walSources);
     progress?.('database: unpacked, recovering');
-    recovered = await startRecovered({ pgDir, port: pgc.port, user: pgc.user, password: pgc.password, ownerFile, command: 'nextmavens restore' });
+    // A mounted server's cluster recovers under a Postgres of its version (BACKUP_PG_BIN_DIR) on a port of its own.
+    const port = external ? await freePort() : pgc.port;
+    recovered = await startRecovered({ pgDir, port, user: pgc.user, password: pgc.password, ownerFile, command: 'nextmavens restore', binDir: external ? config.backup.pgBinDir : undefined });
   } catch (err) {
     // Nothing half-done stays: the unpacked cluster goes, the replaced one comes back.
     await rm(pgDir, { recursive: true, force: true });
@@ -134,6 +148,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
     return { id: m.id, into: pgDir, objects, copied, replaced };
   } finally {
     await recovered.server.stop();
+    if (owner && process.getuid?.() === 0) await chownTree(pgDir, owner.uid, owner.gid);
   }
 }
 
@@ -143,9 +158,9 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
  */
 async function restoreExternal(opts: RestoreOptions): Promise<RestoreResult> {
   const { config, store, progress } = opts;
-  if (opts.to) throw new RestoreRefused('restore --to (a point in time) replays the WAL of the embedded Postgres (BACKUP_PITR); an external server\'s point-in-time recovery is its own WAL archive\'s');
-  const m = await chooseBackup(store, opts.id);
-  if (!isDump(m)) throw new RestoreRefused(`backup ${m.id} is a base backup of an embedded cluster: restore it without DATABASE_URL / POSTGRESQL_HOST, into DATA_DIR`);
+  if (opts.to) throw new RestoreRefused('restore --to (a point in time) replays archived WAL into a data directory: the embedded Postgres (BACKUP_PITR), or an external server\'s mounted with BACKUP_PGDATA');
+  const m = await chooseBackup(store, opts.id, undefined, opts.id ? undefined : 'dump');
+  if (!isDump(m)) throw new RestoreRefused(`backup ${m.id} is a base backup of a cluster: restore it into DATA_DIR without DATABASE_URL / POSTGRESQL_HOST, or into a mounted server's data directory with BACKUP_PGDATA`);
   const target = new URL(config.postgres.url);
   target.password = '';
   progress?.(`restoring backup ${m.id} (snapshot of ${m.restorePoint.time}) into ${target}`);

@@ -58,7 +58,7 @@ export async function verifyBackup(opts: { config: Config; store: BackupStore; i
       progress?.(`verify: restoring ${m.id} into a throwaway Postgres`);
       const password = await secretPassword(store, m.id, config.postgres.password);
       await unpackBackup(store, m, pgDir, { name: m.restorePoint.name });
-      const recovered = await startRecovered({ pgDir, port: await freePort(), user: config.postgres.user, password });
+      const recovered = await startRecovered({ pgDir, port: await freePort(), user: config.postgres.user, password, binDir: config.postgres.embedded ? undefined : config.backup.pgBinDir });
       try {
         rows = await checkRows(recovered.url(m.postgres.database), m.rows, problems);
       } finally {

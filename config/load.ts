@@ -50,8 +50,10 @@ export interface BackupConfig {
   schedule?: string;
   keep: number;
   pitr: boolean;
-  /** BACKUP_PG_BIN_DIR: pg_dump/pg_restore for an external Postgres. */
+  /** BACKUP_PG_BIN_DIR: pg_dump/pg_restore (and, with pgData, postgres) for an external Postgres. */
   pgBinDir?: string;
+  /** BACKUP_PGDATA: an external Postgres's data directory, mounted here (base backups and PITR instead of dumps). */
+  pgData?: string;
 }
 
 /**
@@ -88,7 +90,8 @@ function backupTarget(v: EnvValues, value: string, problems: string[]): BackupTa
 function backupConfig(v: EnvValues, dataDir: string, problems: string[]): BackupConfig {
   const target = backupTarget(v, v.BACKUP_TARGET ?? path.join(dataDir, 'backups'), problems);
   if (v.BACKUP_PITR && target.kind !== 'dir') problems.push('BACKUP_PITR needs a directory BACKUP_TARGET (Postgres archives its WAL there)');
-  return { target, schedule: v.BACKUP_SCHEDULE, keep: v.BACKUP_KEEP, pitr: v.BACKUP_PITR, pgBinDir: v.BACKUP_PG_BIN_DIR };
+  if (v.BACKUP_PGDATA && v.DATABASE_URL === undefined && v.POSTGRESQL_HOST === undefined) problems.push('BACKUP_PGDATA is the data directory of an external Postgres (DATABASE_URL / POSTGRESQL_HOST); the embedded one is DATA_DIR/postgres');
+  return { target, schedule: v.BACKUP_SCHEDULE, keep: v.BACKUP_KEEP, pitr: v.BACKUP_PITR, pgBinDir: v.BACKUP_PG_BIN_DIR, pgData: v.BACKUP_PGDATA && path.resolve(v.BACKUP_PGDATA) };
 }
 
 /** Secrets the configuration does not give: generated once and kept in DATA_DIR. */

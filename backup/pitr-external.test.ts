@@ -1,0 +1,161 @@
+/**
+ * Point-in-time restore of an external Postgres whose data directory is mounted where the stack's
+ * backup commands run (BACKUP_PGDATA) — compose's `db` volume. The server (Debian's PostgreSQL, another
+ * major version than the embedded one) archives its WAL to BACKUP_TARGET/wal itself (its own
+ * archive_command, as the compose file sets it). A base backup; then a table and objects are created,
+ * the time T noted, the table dropped and objects deleted, replaced and added. With the server
+ * stopped, `restore --force --to T` recovers its data directory (under a Postgres of its version,
+ * BACKUP_PG_BIN_DIR) and the server, started again on it, has the table and the objects as at T.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type RunningStack } from '../cli/stack.ts';
+import { loadConfig, type Config } from '../config/load.ts';
+import { freePort } from '../core/free-port.ts';
+import { EmbeddedPostgres } from '../db/embedded.ts';
+import { createBackend } from '../storage/backend/index.ts';
+import { fixturePool } from '../test/helpers/db.ts';
+import { DEBIAN_POSTGRES_MISSING, debianPostgresBin } from '../test/helpers/debian-postgres.ts';
+import { restoreBackup } from './restore.ts';
+import { backupFor } from './run.ts';
+import { openStore } from './store.ts';
+import { verifyBackup } from './verify.ts';
+import { walArchiveSettings } from './wal-archive.ts';
+
+const BIN = debianPostgresBin();
+if (!BIN) console.warn(`backup/pitr-external.test.ts skipped: ${DEBIAN_POSTGRES_MISSING}`);
+
+const PASSWORD = 'external-superuser-password';
+let root: string;
+let env: Record<string, string>;
+let server: EmbeddedPostgres;
+
+type Running = { config: Config; stack: RunningStack; pool: pg.Pool; admin: SupabaseClient; close(): Promise<void> };
+
+async function start(): Promise<Running> {
+  const config = await loadConfig(env);
+  const stack = await startStack(config, pino({ level: 'silent' }));
+  const pool = fixturePool(config.postgres.url, 2);
+  return {
+    config,
+    stack,
+    pool,
+    admin: createClient(stack.url, config.serviceRoleKey, { auth: { persistSession: false } }),
+    async close() {
+      await pool.end();
+      await stack.close();
+    },
+  };
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const bytesOf = async (admin: SupabaseClient, name: string) => {
+  const { data, error } = await admin.storage.from('files').download(name);
+  return error ? null : sha(Buffer.from(await data!.arrayBuffer()));
+};
+
+describe.skipIf(!BIN)('point-in-time restore of a mounted external Postgres (BACKUP_PGDATA)', () => {
+  let a: Running | undefined;
+  let T: Date;
+  const atT: Record<string, string | null> = {};
+
+  beforeAll(async () => {
+    for (const name of ['DATABASE_URL', 'POSTGRESQL_HOST', 'JWT_SECRET', 'ANON_KEY', 'SERVICE_ROLE_KEY']) delete process.env[name];
+    root = await mkdtemp(path.join(os.tmpdir(), 'nm-pitr-ext-'));
+    await chmod(root, 0o755);
+    await mkdir(path.join(root, 'volume'), { mode: 0o755 });
+    const port = await freePort();
+    env = {
+      DATABASE_URL: `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/app`,
+      JWT_SECRET: 'pitr-external-secret-of-at-least-thirty-two-characters',
+      DATA_DIR: path.join(root, 'stack'),
+      PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'silent',
+      STORAGE_CLEANUP_INTERVAL: '0',
+      BACKUP_PITR: 'true',
+      BACKUP_TARGET: path.join(root, 'target'),
+      BACKUP_PGDATA: path.join(root, 'volume', 'data'),
+      BACKUP_PG_BIN_DIR: BIN!,
+    };
+    const config = await loadConfig(env);
+    // The server's own configuration (compose: the db service's command) archives to the shared target.
+    server = new EmbeddedPostgres({ dataDir: config.backup.pgData!, port, user: 'postgres', password: PASSWORD, binDir: BIN, settings: walArchiveSettings(config) });
+    await server.start();
+    await server.ensureDatabase('app');
+    a = await start();
+    const files = () => a!.admin.storage.from('files');
+    expect((await a.admin.storage.createBucket('files')).error).toBeNull();
+    const seed = randomBytes(3000);
+    await files().upload('seed.bin', seed);
+
+    const backend = await createBackend(a.config);
+    try {
+      const backup = await backupFor(a.config, { url: a.config.postgres.url, store: await openStore(a.config.backup.target), backend });
+      expect(backup.manifest.kind).toBe('base');
+    } finally {
+      backend.close?.();
+    }
+
+    await a.pool.query(`create table public.ledger (id int primary key, amount int); insert into public.ledger select g, g * 10 from generate_series(1, 100) g`);
+    const n1 = randomBytes(7000);
+    const v1 = randomBytes(2000);
+    await files().upload('n1.bin', n1);
+    await files().upload('replaced.bin', v1);
+    Object.assign(atT, { 'seed.bin': sha(seed), 'n1.bin': sha(n1), 'replaced.bin': sha(v1), 'later.bin': null });
+    await new Promise((r) => setTimeout(r, 300));
+    T = (await a.pool.query<{ t: Date }>('select clock_timestamp() as t')).rows[0].t;
+    await new Promise((r) => setTimeout(r, 1200));
+
+    await a.pool.query('drop table public.ledger');
+    expect((await files().remove(['seed.bin', 'n1.bin'])).error).toBeNull();
+    expect((await files().upload('replaced.bin', randomBytes(2500), { upsert: true })).error).toBeNull();
+    expect((await files().upload('later.bin', randomBytes(100))).error).toBeNull();
+    const { rows } = await a.pool.query<{ wal: string }>(`select pg_walfile_name(pg_switch_wal()) as wal`);
+    for (let i = 0; i < 200; i++) {
+      if ((await readdir(path.join(root, 'target', 'wal')).catch(() => [] as string[])).includes(rows[0].wal)) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await readdir(path.join(root, 'target', 'wal'))).toContain(rows[0].wal);
+  }, 180_000);
+
+  afterAll(async () => {
+    await a?.close();
+    await server?.stop();
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it('verify recovers the base backup under the server\'s own Postgres version', async () => {
+    const config = await loadConfig(env);
+    const result = await verifyBackup({ config, store: await openStore(config.backup.target) });
+    expect(result.problems).toEqual([]);
+    expect(result.ok).toBe(true);
+  }, 120_000);
+
+  it('refuses while the server runs; stopped, restore --force --to T brings back the table and the objects as at T', async () => {
+    await a!.close();
+    a = undefined;
+    const config = await loadConfig(env);
+    const store = await openStore(config.backup.target);
+    await expect(restoreBackup({ config, store, to: T, env, force: true })).rejects.toThrow(/stop the database server first/);
+    await server.stop();
+    const owner = await stat(config.backup.pgData!);
+    const result = await restoreBackup({ config, store, to: T, env, force: true });
+    expect(result.replaced).toMatch(/data\.replaced-/);
+    expect(result.objects).toBe(3);
+    const restored = await stat(config.backup.pgData!);
+    expect([restored.uid, restored.gid]).toEqual([owner.uid, owner.gid]); // the server's own user still owns its files
+
+    await server.start();
+    a = await start();
+    const ledger = await a.pool.query<{ n: string; total: string }>('select count(*) as n, sum(amount) as total from public.ledger');
+    expect(ledger.rows[0]).toEqual({ n: '100', total: String(10 * 5050) });
+    for (const [name, hash] of Object.entries(atT)) expect(await bytesOf(a.admin, name), name).toBe(hash);
+  }, 180_000);
+});
