@@ -2,19 +2,22 @@
 import type { BucketRow, ObjectRow } from '../db.ts';
 import type { ObjectMetadata } from '../object.ts';
 
+/** A bucket as `GET /bucket/:id` answers it (storage-api's getBucket.ts selects no `type`). */
 export function bucketJson(b: BucketRow) {
   return {
     id: b.id,
     name: b.name,
     owner: b.owner ?? '',
     public: b.public,
-    type: 'STANDARD',
     file_size_limit: b.file_size_limit === null ? null : Number(b.file_size_limit),
     allowed_mime_types: b.allowed_mime_types,
     created_at: b.created_at.toISOString(),
     updated_at: b.updated_at.toISOString(),
   };
 }
+
+/** A bucket as `GET /bucket` lists it: with its `type` (storage-api's getAllBuckets.ts). */
+export const listedBucketJson = (b: BucketRow) => ({ ...bucketJson(b), type: 'STANDARD' });
 
 /** An object row with its times as ISO strings. */
 export const rowJson = (o: ObjectRow) => ({
