@@ -16,6 +16,7 @@ import { checkPassword, hashPassword } from './passwords.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { createSmsProvider, type SmsProvider } from './sms.ts';
 import { audit, createSession, factorsOf, findUserById, identitiesOf, type UserRow } from './store/index.ts';
+import { tokenTenantFor } from './tenancy.ts';
 import { sessionResponse, type IssuedSession } from './tokens.ts';
 import { counters } from '../core/metrics.ts';
 
@@ -67,7 +68,8 @@ export function createAuthDeps(config: Config, pool: pg.Pool): AuthDeps {
       const { session, refreshToken } = await createSession(client, user.id, method, config.auth.refreshTokenTtl, str(req.headers['user-agent']));
       const fresh = (await findUserById(client, user.id))!;
       await audit(client, 'login', { actor_id: user.id, method }, req.ip);
-      const issued = await sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken, await factorsOf(client, user.id));
+      const tenant = await tokenTenantFor(client, fresh);
+      const issued = await sessionResponse(config, fresh, await identitiesOf(client, user.id), session, refreshToken, await factorsOf(client, user.id), tenant);
       counters.authSignins.inc();
       return issued;
     },

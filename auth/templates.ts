@@ -55,3 +55,17 @@ export function renderEmail(action: EmailAction, d: TemplateData): MailContent {
 </body></html>`;
   return { subject, text, html };
 }
+
+/** The mail inviting an address into a tenant (auth/tenant-invitations.ts): the link carries the invitation token. */
+export function renderTenantInvitation(d: { tenantName: string; link: string; role: string }): MailContent {
+  const subject = `You have been invited to join ${d.tenantName}`;
+  const intro = `You have been invited to join ${d.tenantName} as ${d.role}. Follow this link to accept the invitation (sign up first if you have no account yet):`;
+  const text = `${intro}\n\n${d.link}\n\nIf you did not expect this, ignore this email.\n`;
+  const html = `<!doctype html><html><body>
+<h2>${escapeHtml(subject)}</h2>
+<p>${escapeHtml(intro)}</p>
+<p><a href="${escapeHtml(d.link)}">Accept the invitation</a></p>
+<p style="color:#888">If you did not expect this, ignore this email.</p>
+</body></html>`;
+  return { subject, text, html };
+}

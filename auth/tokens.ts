@@ -81,7 +81,18 @@ export interface IssuedSession {
   user: Record<string, unknown>;
 }
 
-export async function accessToken(config: Config, user: UserRow, session: SessionRow): Promise<{ token: string; exp: number }> {
+/**
+ * The tenant an access token names (auth/tenancy.ts decides it): the active tenant, the caller's
+ * role there (`tenant_role`; `super_admin` for a platform super-admin who is no member) and
+ * whether the user is a platform super-admin (`is_super_admin: true`).
+ */
+export interface TokenTenant {
+  tenantId: string | null;
+  role?: string;
+  superAdmin: boolean;
+}
+
+export async function accessToken(config: Config, user: UserRow, session: SessionRow, tenant?: TokenTenant): Promise<{ token: string; exp: number }> {
   const now = Math.floor(Date.now() / 1000);
   const exp = now + config.auth.accessTokenTtl;
   const claims: Record<string, unknown> = {
@@ -95,7 +106,14 @@ export async function accessToken(config: Config, user: UserRow, session: Sessio
     session_id: session.id,
     is_anonymous: user.is_anonymous,
   };
-  if (user.tenant_id) claims.tenant_id = user.tenant_id;
+  if (tenant) {
+    const meta = { ...user.raw_app_meta_data };
+    delete meta.tenant_id;
+    claims.app_metadata = tenant.tenantId ? { ...meta, tenant_id: tenant.tenantId } : meta;
+    if (tenant.tenantId) claims.tenant_id = tenant.tenantId;
+    if (tenant.tenantId && tenant.role) claims.tenant_role = tenant.role;
+    if (tenant.superAdmin) claims.is_super_admin = true;
+  } else if (user.tenant_id) claims.tenant_id = user.tenant_id;
   const token = await signerFor(config).sign(
     new SignJWT(claims).setIssuer(`${config.publicUrl}/auth/v1`).setSubject(user.id).setAudience('authenticated').setIssuedAt(now).setExpirationTime(exp),
   );
@@ -109,8 +127,9 @@ export async function sessionResponse(
   session: SessionRow,
   refreshToken: string,
   factors: FactorRow[] = [],
+  tenant?: TokenTenant,
 ): Promise<IssuedSession> {
-  const { token, exp } = await accessToken(config, user, session);
+  const { token, exp } = await accessToken(config, user, session, tenant);
   return {
     access_token: token,
     token_type: 'bearer',

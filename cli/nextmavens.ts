@@ -32,8 +32,8 @@ Usage: nextmavens <command>
   migration new <name>  Create MIGRATIONS_DIR/<timestamp>_<name>.sql (the Supabase CLI layout)
   db reset [--force]    Recreate the database from the migrations plus SEED_FILE (--force for an external database)
   db diff [--schema s] [-f name]  Print (or write as a new migration) the SQL turning the migrations' schema into the live one
-  tenants create <name> [--slug s] | list | key <id|slug>
-                        Create a tenant (prints its id and tenant anon key), list them, print a tenant's key
+  tenants create <name> [--slug s] | list | key <id|slug> | suspend <id|slug> | resume <id|slug>
+                        Create a tenant (prints its id and tenant anon key), list them, print a tenant's key, suspend or resume one
   keys                  Print the anon and service_role API keys and how access tokens are signed
   keys --es256|--rs256  Print JWT_SIGNING_KEYS with a new signing key first, then the current ones (rotation)
   serve <service>       Run one service alone (compose): gateway | ${SERVICE_NAMES.join(' | ')}

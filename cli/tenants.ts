@@ -1,6 +1,7 @@
 /**
- * `nextmavens tenants create <name> [--slug s] | list | key <id|slug>`: tenant onboarding from
- * the command line. A tenant's anon key is an API key with the tenant's `tenant_id`: an app of
+ * `nextmavens tenants create <name> [--slug s] | list | key <id|slug> | suspend <id|slug> |
+ * resume <id|slug>`: tenant onboarding (and suspension) from the command line. A suspended
+ * tenant's users and keys are refused by every API until it is resumed. A tenant's anon key is an API key with the tenant's `tenant_id`: an app of
  * that tenant is configured with it, and a user who signs up through it joins the tenant (their
  * access tokens then carry `tenant_id`, which RLS policies read with auth.tenant_id()).
  */
@@ -8,7 +9,7 @@ import pg from 'pg';
 import type { Config } from '../config/load.ts';
 import { createLogger } from '../config/logger.ts';
 import { deriveApiKey } from '../config/keys.ts';
-import { createTenant, findTenant, listTenants } from '../db/tenants.ts';
+import { createTenant, findTenant, listTenants, setTenantStatus } from '../db/tenants.ts';
 import { startDatabase } from './stack.ts';
 import { optionValue } from './args.ts';
 
@@ -43,8 +44,8 @@ export async function commandTenants(config: Config, what: string | undefined, a
         say('no tenants yet: nextmavens tenants create <name>');
         return;
       }
-      say(['id', 'slug', 'users', 'name'].join('\t'));
-      for (const t of tenants) say([t.id, t.slug ?? '-', String(t.users), t.name].join('\t'));
+      say(['id', 'slug', 'users', 'name', 'status'].join('\t'));
+      for (const t of tenants) say([t.id, t.slug ?? '-', String(t.users), t.name, t.status].join('\t'));
       return;
     }
     case 'key': {
@@ -54,7 +55,16 @@ export async function commandTenants(config: Config, what: string | undefined, a
       say(`tenant anon key: ${await deriveApiKey('anon', config.jwtSecret, tenant.id)}`);
       return;
     }
+    case 'suspend':
+    case 'resume': {
+      if (!positional) throw new Error(`tenants ${what}: name the tenant by id or slug`);
+      const status = what === 'suspend' ? 'suspended' : 'active';
+      const tenant = await withDatabase(config, `tenants ${what}`, (db) => setTenantStatus(db, positional, status));
+      if (!tenant) throw new Error(`tenants ${what}: no tenant ${positional}`);
+      say(`tenant ${tenant.slug ?? tenant.id}: ${tenant.status}`);
+      return;
+    }
     default:
-      throw new Error('tenants: expected create <name> [--slug s], list or key <id|slug>');
+      throw new Error('tenants: expected create <name> [--slug s], list, key <id|slug>, suspend <id|slug> or resume <id|slug>');
   }
 }

@@ -37,6 +37,17 @@ export interface RequestContextOptions {
 
 export const DEFAULT_ANON_ROLE = 'anon';
 
+/**
+ * The per-request check every transaction as the caller starts with (sql/0026_tenant_rbac.sql):
+ * raises SQLSTATE PT403 (detail `tenant_suspended`) for a suspended tenant's caller. Compose's
+ * PostgREST runs the same function as its db-pre-request.
+ */
+export const CHECK_REQUEST = 'auth.check_request()';
+
+/** Is this the error auth.check_request() raises for a suspended tenant? */
+export const isTenantSuspended = (err: unknown): boolean =>
+  (err as { code?: unknown })?.code === 'PT403' && (err as { detail?: unknown }).detail === 'tenant_suspended';
+
 /** The effective role of a request: the `role` claim when it is a non-empty string, else anon. */
 export function roleOf(claims: JwtClaims | null | undefined, anonRole = DEFAULT_ANON_ROLE): string {
   const role = claims?.role;
@@ -60,6 +71,9 @@ export function contextStatement(claims: JwtClaims | null | undefined, opts: Req
   set('request.path', req.path ?? '');
   set('request.headers', JSON.stringify(req.headers ?? {}));
   set('request.cookies', JSON.stringify(req.cookies ?? {}));
+  // Last in the select list, so after the settings (Postgres evaluates it in order): a suspended
+  // tenant's caller is refused here, before any of the request's statements (sql/0026).
+  calls.push(CHECK_REQUEST);
   return { text: `select ${calls.join(', ')}`, values };
 }
 

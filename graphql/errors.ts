@@ -19,7 +19,8 @@ export type GraphqlErrorCode =
   | 'STATEMENT_TIMEOUT'
   | 'DATABASE_ERROR'
   | 'DATABASE_UNAVAILABLE'
-  | 'NOT_FOUND';
+  | 'NOT_FOUND'
+  | 'TENANT_SUSPENDED';
 
 export class GraphqlServiceError extends ServiceError {
   declare readonly code: GraphqlErrorCode;
@@ -44,6 +45,8 @@ export const GRAPHQL_ERRORS = {
   roleNotAllowed: (role: string) => new GraphqlServiceError('INVALID_JWT', 401, `Role "${role}" is not allowed`),
   tooLarge: (max: number) => new GraphqlServiceError('REQUEST_TOO_LARGE', 413, `Request body exceeds the limit of ${max} bytes`),
   notFound: (path: string) => new GraphqlServiceError('NOT_FOUND', 404, `No GraphQL endpoint at ${path}`),
+  /** The caller's tenant is suspended (sql/0026_tenant_rbac.sql). */
+  tenantSuspended: () => new GraphqlServiceError('TENANT_SUSPENDED', 403, 'The tenant is suspended'),
 } as const;
 
 /** Writes a service error as a GraphQL response (used before Grafserv sees the request). */

@@ -21,6 +21,7 @@ import { GRAPHQL_PATH, graphqlPreset } from './preset.ts';
 import { createGraphqlWebSockets, type GraphqlWebSockets } from './websocket.ts';
 import type { Service, ServiceContext } from '../core/service.ts';
 import { callerToken, isApiRole } from '../core/caller.ts';
+import { isTenantSuspendedFor } from '../db/tenants.ts';
 
 const V1_PATH = '/graphql/v1';
 
@@ -40,6 +41,8 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
     }
     const role = typeof claims.role === 'string' ? claims.role : 'anon';
     if (!isApiRole(role)) throw GRAPHQL_ERRORS.roleNotAllowed(role);
+    // A suspended tenant's callers are refused (REST, storage and realtime run auth.check_request()).
+    if (await isTenantSuspendedFor(ctx.pools.admin, claims)) throw GRAPHQL_ERRORS.tenantSuspended();
     return { ...claims, role };
   }
 

@@ -1,6 +1,6 @@
 /**
  * The background jobs of the stack: one graphile-worker over the owner pool with every task the
- * services queue (auth's `send_email`; database automation's webhooks, net.http_* and cron,
+ * services queue (auth's `send_email` and `send_tenant_invitation`; database automation's webhooks, net.http_* and cron,
  * automation/index.ts; ops' `ops_alert`), and the mail transport those tasks deliver with.
  * Started by the composition root (cli/stack.ts: the embedded stack, and the auth service when
  * it runs alone), never by a service; services only enqueue, in SQL, in their own transaction.
@@ -10,6 +10,7 @@ import { parseCrontab } from 'graphile-worker';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import { createTransport, SEND_EMAIL_TASK } from '../auth/mailer.ts';
+import { deliverTenantInvitation, TENANT_INVITATION_TASK, type TenantInvitationJob } from '../auth/tenant-invitations.ts';
 import { automationTasks } from '../automation/index.ts';
 import { BACKUP_TASK, backupCrontab, backupTask } from './tasks/backup.ts';
 import { sendEmailTask } from './tasks/send-email.ts';
@@ -28,6 +29,7 @@ export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logg
       log,
       tasks: {
         [SEND_EMAIL_TASK]: sendEmailTask({ pool, config, transport }),
+        [TENANT_INVITATION_TASK]: async (payload) => deliverTenantInvitation({ pool, config, transport }, payload as TenantInvitationJob),
         [ALERT_TASK]: alertDeliveryTask(config),
         ...automation.tasks,
         [BACKUP_TASK]: backupTask({ config, log }),

@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { JwtClaims } from '../core/jwt.ts';
 import { checkCommittedRows, qualifiedName, type CheckedRows } from '../db/committed-rows.ts';
+import { claimedTenant, suspendedAmong } from '../db/tenants.ts';
 import { waitUntilVisible, type RowChange, type Transaction, type WalRow } from './changes.ts';
 import type { ChannelBroker } from './channels.ts';
 import { sendFrame, type Binding, type Channel } from './connection.ts';
@@ -57,8 +58,19 @@ interface Located {
 
 /** Delivers a batch of transactions, in commit order, to this instance's subscribers. */
 export async function deliverChanges(deps: DeliveryDeps, txs: Transaction[]): Promise<void> {
-  const subscribers = deps.broker.channels().filter((ch) => ch.bindings.length);
+  let subscribers = deps.broker.channels().filter((ch) => ch.bindings.length);
   if (!subscribers.length) return;
+  // A suspended tenant's subscribers receive nothing (sql/0026_tenant_rbac.sql): one lookup per batch.
+  const tenants = subscribers.map((ch) => claimedTenant(ch.claims)).filter((t): t is string => t !== undefined);
+  if (tenants.length) {
+    const suspended = await suspendedAmong(deps.admin, tenants).catch((err: unknown) => {
+      deps.log.warn({ err }, 'realtime: tenant status check failed; not delivering');
+      return undefined;
+    });
+    if (!suspended) return;
+    if (suspended.size) subscribers = subscribers.filter((ch) => !suspended.has(claimedTenant(ch.claims) ?? ''));
+    if (!subscribers.length) return;
+  }
   // Policies may read other tables written by the same transaction (memberships): those reads
   // must see it committed.
   await waitUntilVisible(deps.admin, txs.map((tx) => tx.xid));

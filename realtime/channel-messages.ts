@@ -9,6 +9,7 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { JwtClaims } from '../core/jwt.ts';
 import type { RoleSettings } from '../db/role-settings.ts';
+import { isTenantSuspendedFor } from '../db/tenants.ts';
 import { isDatabaseUnavailable } from '../db/unavailable.ts';
 import { channelPolicies, type ChannelPolicies } from './authorization.ts';
 import type { Bus } from './bus.ts';
@@ -91,6 +92,13 @@ async function policiesFor(deps: ChannelMessageDeps, claims: JwtClaims, name: st
   });
 }
 
+async function tenantSuspended(deps: ChannelMessageDeps, claims: JwtClaims): Promise<boolean> {
+  return isTenantSuspendedFor(deps.admin, claims).catch((err) => {
+    if (isDatabaseUnavailable(err)) throw new DatabaseUnavailable();
+    throw err;
+  });
+}
+
 async function join(deps: ChannelMessageDeps, conn: Connection, m: PhxMessage): Promise<void> {
   const p = (m.payload ?? {}) as { config?: Record<string, any>; access_token?: string };
   const name = m.topic.slice('realtime:'.length);
@@ -107,6 +115,8 @@ async function join(deps: ChannelMessageDeps, conn: Connection, m: PhxMessage): 
       return reply(conn, m, 'error', { reason: `${refused.code}: ${refused.message}` });
     }
   }
+  // A suspended tenant's callers join nothing (sql/0026_tenant_rbac.sql; REST and storage refuse them in auth.check_request()).
+  if (await tenantSuspended(deps, claims)) return reply(conn, m, 'error', { reason: 'TenantSuspended: The tenant is suspended' });
   let policies: ChannelPolicies | undefined;
   if (isPrivate) {
     policies = await policiesFor(deps, claims, name);
@@ -231,6 +241,11 @@ async function handle(deps: ChannelMessageDeps, conn: Connection, m: PhxMessage)
         return;
       }
       if (conn.channels.get(ch.topic) !== ch) return; // left meanwhile
+      if (await tenantSuspended(deps, claims)) {
+        system(ch, 'error', 'TenantSuspended: The tenant is suspended');
+        leave(deps, ch, true);
+        return;
+      }
       ch.claims = claims;
       watchExpiry(deps, ch);
       if (ch.policies) {

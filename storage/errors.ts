@@ -6,6 +6,7 @@
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ServiceError } from '../core/errors.ts';
+import { isTenantSuspended } from '../db/request-context.ts';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.ts';
 
 export class StorageError extends ServiceError {
@@ -50,6 +51,8 @@ export const STORAGE_ERRORS = {
   /** Bytes that are not an image sharp may transform. */
   invalidImage: (message = 'The object is not an image that can be transformed') => new StorageError(400, 'InvalidImage', 'invalid_image', message),
   expiredToken: () => new StorageError(400, 'ExpiredToken', 'ExpiredToken', 'The provided token has expired.'),
+  /** The caller's tenant is suspended (auth.check_request(), sql/0026_tenant_rbac.sql). */
+  tenantSuspended: () => new StorageError(403, 'TenantSuspended', 'Forbidden', 'The tenant is suspended'),
   internal: () => new StorageError(500, 'InternalError', 'internal', 'Internal Server Error'),
   /** Postgres is down, starting or shutting down: a 503 that names no host, port or path (db/unavailable.ts). */
   databaseUnavailable: () => new StorageError(503, 'DatabaseUnavailable', 'Service Unavailable', DATABASE_UNAVAILABLE_MESSAGE),
@@ -60,6 +63,7 @@ export function asStorageError(err: unknown): StorageError | undefined {
   if (err instanceof StorageError) return err;
   const code = (err as { code?: string })?.code;
   if (code === '42501') return STORAGE_ERRORS.accessDenied();
+  if (isTenantSuspended(err)) return STORAGE_ERRORS.tenantSuspended();
   if (code === '23505') return STORAGE_ERRORS.keyExists();
   if (code === 'FST_REQ_FILE_TOO_LARGE' || code === 'FST_ERR_CTP_BODY_TOO_LARGE') return STORAGE_ERRORS.tooLarge();
   // A value Postgres cannot store as text (NUL): whatever route it came through, bad input.

@@ -182,6 +182,11 @@ export async function adminUpdate(d: AuthDeps, req: FastifyRequest) {
   if (str(body.password)) changes.passwordHash = await hashPassword(d.checkPassword(str(body.password)), d.config.auth.bcryptCost);
   if (body.email_confirm === true) changes.confirmEmail = true;
   if (str(body.role)) changes.role = str(body.role);
+  // A platform super-admin (sql/0026_tenant_rbac.sql): only this admin API grants or revokes it.
+  if (body.is_super_admin !== undefined) {
+    if (typeof body.is_super_admin !== 'boolean') throw AUTH_ERRORS.validation('is_super_admin must be a boolean');
+    changes.isSuperAdmin = body.is_super_admin;
+  }
   const ban = str(body.ban_duration);
   if (ban !== undefined) changes.banSeconds = banSeconds(ban);
   await updateUser(d.pool, user.id, changes);

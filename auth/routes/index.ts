@@ -29,6 +29,7 @@ import { recover } from './recover.ts';
 import { resend } from './resend.ts';
 import { settings } from './settings.ts';
 import { signup } from './signup.ts';
+import { registerTenantRoutes } from './tenants/index.ts';
 import { passwordGrant } from './token/password.ts';
 import { refreshGrant } from './token/refresh.ts';
 import { token } from './token/index.ts';
@@ -87,6 +88,7 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.get('/callback', (req, reply) => callback(d, req, reply));
 
     for (const path of ['/sso', '/sso/*']) app.all(path, () => samlDisabled());
+  registerTenantRoutes(app, d);
   app.get('/user/identities/authorize', (req, reply) => linkIdentity(d, req, reply));
   app.delete('/user/identities/:identity_id', (req) => deleteIdentity(d, req));
 

@@ -8,3 +8,4 @@ export * from './one-time-tokens.ts';
 export * from './mail.ts';
 export * from './factors.ts';
 export * from './passkeys.ts';
+export * from './tenants.ts';

@@ -27,6 +27,8 @@ export interface UserRow {
   is_anonymous: boolean;
   banned_until: Date | null;
   tenant_id: string | null;
+  /** A platform super-admin (sql/0026_tenant_rbac.sql); only service_role grants it. */
+  is_super_admin?: boolean | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -117,6 +119,8 @@ export interface UserChanges {
   role?: string;
   /** A ban for this many seconds from now; null lifts it. */
   banSeconds?: number | null;
+  /** Platform super-admin (admin API only). */
+  isSuperAdmin?: boolean;
 }
 
 export async function updateUser(db: Db, id: string, changes: UserChanges): Promise<void> {
@@ -135,6 +139,7 @@ export async function updateUser(db: Db, id: string, changes: UserChanges): Prom
   if (changes.notAnonymous) sets.push('is_anonymous = false');
   if (changes.passwordHash !== undefined) sets.push(`encrypted_password = ${bind(changes.passwordHash)}`);
   if (changes.role !== undefined) sets.push(`role = ${bind(changes.role)}`);
+  if (changes.isSuperAdmin !== undefined) sets.push(`is_super_admin = ${bind(changes.isSuperAdmin)}`);
   if (changes.banSeconds !== undefined) sets.push(`banned_until = now() + make_interval(secs => ${bind(changes.banSeconds)})`);
   if (sets.length) await db.query(`update auth.users set ${sets.join(', ')}, updated_at = now() where id = $1`, values);
 }

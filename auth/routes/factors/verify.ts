@@ -30,6 +30,7 @@ import {
   type ChallengeRow,
   type FactorRow,
 } from '../../store/index.ts';
+import { tokenTenantFor } from '../../tenancy.ts';
 import { sessionResponse } from '../../tokens.ts';
 import { validTotp } from '../../totp.ts';
 import { verifyAssertion, verifyCreation, type StoredCredential, type WebauthnSession } from '../../webauthn.ts';
@@ -57,7 +58,7 @@ async function raise(d: AuthDeps, c: pg.PoolClient, { user, session }: MfaCaller
   await deleteAal1Sessions(c, user.id);
   await deleteUnverifiedFactors(c, user.id, factor.factor_type);
   const fresh = (await findUserById(c, user.id))!;
-  return sessionResponse(d.config, fresh, await identitiesOf(c, user.id), raised, refreshToken, await factorsOf(c, user.id));
+  return sessionResponse(d.config, fresh, await identitiesOf(c, user.id), raised, refreshToken, await factorsOf(c, user.id), await tokenTenantFor(c, fresh));
 }
 
 async function verifyTotp(d: AuthDeps, req: FastifyRequest, caller: MfaCaller, factor: FactorRow, challengeId: string, code: string) {

@@ -2,7 +2,8 @@
  * `grant_type=refresh_token` (refreshSession; also `POST /api/auth/refresh`): rotation with reuse
  * detection, as GoTrue does. A revoked token is accepted again only within
  * AUTH_REFRESH_REUSE_INTERVAL and answers with its live child; otherwise it was replayed, and the
- * whole session ends.
+ * whole session ends. A body naming a `tenant_id` switches the user's active tenant to it (a
+ * member's, or any for a super-admin: auth/tenancy.ts); the response is GoTrue's either way.
  */
 import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../../deps.ts';
@@ -21,6 +22,7 @@ import {
   rotateRefreshToken,
   withTransaction,
 } from '../../store/index.ts';
+import { tenantIdOf, tokenTenantFor } from '../../tenancy.ts';
 import { sessionResponse } from '../../tokens.ts';
 import { counters } from '../../../core/metrics.ts';
 
@@ -29,6 +31,7 @@ export async function refreshGrant(d: AuthDeps, req: FastifyRequest) {
   d.refreshByIp.hit(req.ip);
   const token = str(bodyOf(req).refresh_token);
   if (!token) throw new AuthError(400, 'validation_failed', 'refresh_token required');
+  const wanted = bodyOf(req).tenant_id === undefined ? undefined : tenantIdOf(bodyOf(req).tenant_id);
   const result = await withTransaction(d.pool, async (c) => {
     const rt = await lockRefreshToken(c, token);
     if (!rt) throw AUTH_ERRORS.refreshNotFound();
@@ -52,7 +55,9 @@ export async function refreshGrant(d: AuthDeps, req: FastifyRequest) {
     if (!user) throw AUTH_ERRORS.refreshNotFound();
     if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
     const session = (await findSession(c, rt.session_id))!;
-    return sessionResponse(config, user, await identitiesOf(c, user.id), session, next, await factorsOf(c, user.id));
+    const tenant = await tokenTenantFor(c, user, wanted);
+    const fresh = wanted ? (await findUserById(c, user.id))! : user;
+    return sessionResponse(config, fresh, await identitiesOf(c, user.id), session, next, await factorsOf(c, user.id), tenant);
   });
   if (result === 'reused') throw AUTH_ERRORS.refreshReused();
   counters.authRefreshes.inc();
