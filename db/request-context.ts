@@ -71,9 +71,6 @@ export function contextStatement(claims: JwtClaims | null | undefined, opts: Req
   set('request.path', req.path ?? '');
   set('request.headers', JSON.stringify(req.headers ?? {}));
   set('request.cookies', JSON.stringify(req.cookies ?? {}));
-  // Last in the select list, so after the settings (Postgres evaluates it in order): a suspended
-  // tenant's caller is refused here, before any of the request's statements (sql/0026).
-  calls.push(CHECK_REQUEST);
   return { text: `select ${calls.join(', ')}`, values };
 }
 
@@ -97,10 +94,16 @@ export async function withRequestContext<T>(
   // that ends the process. The failing query rejects on its own; this only marks the client broken.
   const onError = (err: Error) => (broken ??= err);
   client.on('error', onError);
-  // On a pipelining connection (db/pool.ts) BEGIN and the context statement go out in the same
-  // write as fn's first query: one round trip instead of three. Their results are still checked,
-  // and their error wins over the "transaction is aborted" error it causes in fn's queries.
-  const setup = Promise.all([client.query(opts.readOnly ? 'begin read only' : 'begin'), client.query(contextStatement(claims, opts))]);
+  // On a pipelining connection (db/pool.ts) BEGIN, the context statement and the tenant check go
+  // out in the same write as fn's first query: one round trip instead of four. Their results are
+  // still checked, and their error wins over the "transaction is aborted" error it causes in fn's queries.
+  // The check is a statement of its own: its name is resolved as the caller's role (set by the
+  // context statement), not as the login role, which may not even see the auth schema.
+  const setup = Promise.all([
+    client.query(opts.readOnly ? 'begin read only' : 'begin'),
+    client.query(contextStatement(claims, opts)),
+    client.query(`select ${CHECK_REQUEST}`),
+  ]);
   setup.catch(() => undefined);
   try {
     let result: T;
