@@ -1,7 +1,8 @@
 /**
  * Tenant onboarding as the README tells it, with the CLI against a running stack: `tenants
  * create` prints an id and a tenant anon key; an app configured with that key signs users up into
- * the tenant (their tokens carry tenant_id), rows stay within their tenant, and `tenants list`
+ * the tenant (their tokens carry tenant_id), rows stay within their tenant, `tenants suspend`
+ * refuses the tenant's users and key until `tenants resume`, and `tenants list`
  * counts the members.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -68,4 +69,19 @@ it('tenants create → sign up with the tenant key → the user works inside the
   expect(listed.out).toMatch(new RegExp(`${keys.Globex.id}\\tglobex\\t1\\tGlobex`));
   const again = await runCli(project, ['tenants', 'key', 'acme']);
   expect(again.out).toContain(`tenant anon key: ${keys.Acme.key}`);
+
+  // tenants suspend: Acme's member and key are refused, Globex carries on; resume restores it.
+  const suspended = await runCli(project, ['tenants', 'suspend', 'acme']);
+  expect(suspended.code, suspended.out).toBe(0);
+  expect(suspended.out).toContain('tenant acme: suspended');
+  expect((await runCli(project, ['tenants', 'list'])).out).toMatch(new RegExp(`${keys.Acme.id}\tacme\t1\tAcme\tsuspended`));
+  const refused = await acme.from('projects').select('name');
+  expect(refused.status).toBe(403);
+  expect(refused.error?.code).toBe('PT403');
+  expect((await createClient(url, keys.Acme.key, opts).from('projects').select('name')).status).toBe(403);
+  const globex = createClient(url, keys.Globex.key, { ...opts, global: { headers: { Authorization: `Bearer ${sessions.Globex}` } } });
+  expect((await globex.from('projects').select('name')).data).toEqual([{ name: 'Globex roadmap' }]);
+  expect((await runCli(project, ['tenants', 'resume', keys.Acme.id])).out).toContain('tenant acme: active');
+  expect((await acme.from('projects').select('name')).data).toEqual([{ name: 'Acme roadmap' }]);
+  expect((await runCli(project, ['tenants', 'suspend', 'nosuch'])).code).not.toBe(0);
 }, 60_000);
