@@ -98,6 +98,8 @@ describe('docker-compose.yml', () => {
     expect(env.PGRST_DB_ANON_ROLE).toBe('anon');
     expect(env.PGRST_DB_SCHEMAS).toMatch(/public/);
     expect(env.PGRST_DB_CHANNEL_ENABLED).toBe('true');
+    // The same per-request tenant check as the embedded engine's (db/request-context.ts).
+    expect(env.PGRST_DB_PRE_REQUEST).toBe('auth.check_request');
     expect(env.PGRST_SERVER_PORT).toBe(String(SERVICES.rest.port));
     expect(rest.depends_on?.migrate?.condition).toBe('service_completed_successfully');
   });
