@@ -51,5 +51,8 @@ export async function tokenTenantFor(db: Db, user: UserRow, wanted?: string): Pr
     if (status === 'suspended' && !superAdmin) throw TENANT_ERRORS.suspended();
     return { tenantId: null, superAdmin };
   }
-  return { tenantId, role: role ?? (superAdmin ? SUPER_ADMIN_ROLE : undefined), superAdmin };
+  // An active tenant the user is no member of (a super-admin's, after the grant was revoked)
+  // names no tenant: tenant policies must not keep letting them in.
+  if (!role && !superAdmin) return { tenantId: null, superAdmin };
+  return { tenantId, role: role ?? SUPER_ADMIN_ROLE, superAdmin };
 }

@@ -6,6 +6,7 @@
  * refreshSession keeps working), and a suspended tenant refused at sign-in and refresh.
  */
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
 
@@ -145,6 +146,32 @@ describe('tenant admin API', () => {
     expect((await api(owner.token, 'PUT', `/tenants/${tenantId}/members/${invitee.id}`, { role: 'member' })).status).toBe(200);
   });
 
+  it('owners stepping down or removing each other concurrently never leave a tenant without an owner', async () => {
+    const pool = await Promise.all([0, 1, 2, 3].map((i) => signUp(`co-owner-${i}@example.com`)));
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 2, max: 4 }),
+        fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+        async (n, removes) => {
+          const owners = pool.slice(0, n);
+          const made = await api(service, 'POST', '/tenants', { name: `Co-owned ${round++}`, owner_id: owners[0].id });
+          const id = made.json.id as string;
+          for (const o of owners.slice(1)) expect((await api(service, 'PUT', `/tenants/${id}/members/${o.id}`, { role: 'owner' })).status).toBe(200);
+          // Every owner demotes or removes themselves at once: exactly one must stay.
+          const results = await Promise.all(
+            owners.map((o, i) => (removes[i] ? api(o.token, 'DELETE', `/tenants/${id}/members/${o.id}`) : api(o.token, 'PUT', `/tenants/${id}/members/${o.id}`, { role: 'member' }))),
+          );
+          expect(results.filter((r) => r.status === 422 && r.json.error_code === 'last_owner')).toHaveLength(1);
+          expect(results.filter((r) => r.status === 200 || r.status === 204)).toHaveLength(n - 1);
+          const { rows } = await t.db.admin.query(`select count(*)::int as n from auth.tenant_members where tenant_id = $1 and role = 'owner'`, [id]);
+          expect(rows[0].n).toBe(1);
+        },
+      ),
+      { numRuns: 8 },
+    );
+  });
+
   it('non-members and members of another tenant are refused everything in this one', async () => {
     const other = await signUp('other@example.com');
     const globex = await api(other.token, 'POST', '/tenants', { name: 'Globex' });
@@ -209,7 +236,9 @@ describe('tenant admin API', () => {
 
   it('service_role lists every tenant, creates one for a named owner, and deletes it (members move to another tenant)', async () => {
     const all = await api(service, 'GET', '/tenants');
-    expect(all.json.length).toBe(3);
+    const { rows: counted } = await t.db.admin.query(`select count(*)::int as n from public.tenants`);
+    expect(all.json.length).toBe(counted[0].n);
+    expect(all.json.map((x: { name: string }) => x.name)).toEqual(expect.arrayContaining(['Acme Inc', 'Globex', 'Side project']));
     const made = await api(service, 'POST', '/tenants', { name: 'Made for', owner_id: owner.id });
     expect(made.json).toMatchObject({ role: 'owner', member_count: 1 });
     expect((await api(owner.token, 'POST', '/tenants', { name: 'x', owner_id: invitee.id })).status).toBe(403);

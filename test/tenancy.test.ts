@@ -250,6 +250,12 @@ describe('permissions as policies', () => {
     // Revoked: has_permission follows at once (looked up live), and switching is refused.
     await admin.auth.admin.updateUserById(root.id, { is_super_admin: false } as never);
     expect((await rootClient.rpc('whoami')).data).toMatchObject({ super: false, write: false });
-    expect((await refresh(switched.json.refresh_token, B)).json).toMatchObject({ error_code: 'tenant_not_member' });
+    const after = await refresh(switched.json.refresh_token, B);
+    expect(after.json).toMatchObject({ error_code: 'tenant_not_member' });
+    // …and the foreign tenant they were left in is no longer named by their tokens.
+    const plain = await refresh(switched.json.refresh_token);
+    expect(plain.status).toBe(200);
+    expect(claimsOf(plain.json.access_token).tenant_id).toBeUndefined();
+    expect(claimsOf(plain.json.access_token).app_metadata).not.toHaveProperty('tenant_id');
   });
 });
