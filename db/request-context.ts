@@ -5,6 +5,7 @@
  */
 import type pg from 'pg';
 import { roleSettingsFor } from './role-settings.ts';
+import { claimedTenant } from './tenants.ts';
 
 export type JwtClaims = Record<string, unknown>;
 
@@ -39,12 +40,13 @@ export const DEFAULT_ANON_ROLE = 'anon';
 
 /**
  * The per-request check every transaction as the caller starts with (sql/0026_tenant_rbac.sql):
- * raises SQLSTATE PT403 (detail `tenant_suspended`) for a suspended tenant's caller. Compose's
- * PostgREST runs the same function as its db-pre-request.
+ * auth.check_tenant(tenant) raises SQLSTATE PT403 (detail `tenant_suspended`) for a suspended
+ * tenant's caller. It is the last call of the context statement, so it costs no statement of its
+ * own. Compose's PostgREST runs auth.check_request(), the same check, as its db-pre-request.
  */
 export const CHECK_REQUEST = 'auth.check_request()';
 
-/** Is this the error auth.check_request() raises for a suspended tenant? */
+/** Is this the error auth.check_tenant() / auth.check_request() raise for a suspended tenant? */
 export const isTenantSuspended = (err: unknown): boolean =>
   (err as { code?: unknown })?.code === 'PT403' && (err as { detail?: unknown }).detail === 'tenant_suspended';
 
@@ -54,11 +56,11 @@ export function roleOf(claims: JwtClaims | null | undefined, anonRole = DEFAULT_
   return typeof role === 'string' && role.length > 0 ? role : anonRole;
 }
 
-/** The statement that sets the request context, and its parameters (every value bound). */
-export function contextStatement(claims: JwtClaims | null | undefined, opts: RequestContextOptions = {}): pg.QueryConfig {
+/** The statement that sets the request context, and its parameters (every value bound); no tenant check. */
+export function settingsStatement(claims: JwtClaims | null | undefined, opts: RequestContextOptions = {}): pg.QueryConfig & { values: (string | null)[] } {
   const role = roleOf(claims, opts.anonRole);
   const req = opts.request ?? {};
-  const values: string[] = [];
+  const values: (string | null)[] = [];
   const calls: string[] = [];
   const set = (name: string, value: string) => {
     values.push(name, value);
@@ -72,6 +74,17 @@ export function contextStatement(claims: JwtClaims | null | undefined, opts: Req
   set('request.headers', JSON.stringify(req.headers ?? {}));
   set('request.cookies', JSON.stringify(req.cookies ?? {}));
   return { text: `select ${calls.join(', ')}`, values };
+}
+
+/**
+ * The statement that sets the request context and refuses a suspended tenant's caller: the
+ * settings, then auth.check_tenant() of the claims' tenant (bound as a uuid, or null), whose
+ * lookup is a primary-key probe.
+ */
+export function contextStatement(claims: JwtClaims | null | undefined, opts: RequestContextOptions = {}): pg.QueryConfig {
+  const { text, values } = settingsStatement(claims, opts);
+  values.push(claimedTenant(claims) ?? null);
+  return { text: `${text}, auth.check_tenant($${values.length}::uuid)`, values };
 }
 
 /**
@@ -94,16 +107,10 @@ export async function withRequestContext<T>(
   // that ends the process. The failing query rejects on its own; this only marks the client broken.
   const onError = (err: Error) => (broken ??= err);
   client.on('error', onError);
-  // On a pipelining connection (db/pool.ts) BEGIN, the context statement and the tenant check go
-  // out in the same write as fn's first query: one round trip instead of four. Their results are
-  // still checked, and their error wins over the "transaction is aborted" error it causes in fn's queries.
-  // The check is a statement of its own: its name is resolved as the caller's role (set by the
-  // context statement), not as the login role, which may not even see the auth schema.
-  const setup = Promise.all([
-    client.query(opts.readOnly ? 'begin read only' : 'begin'),
-    client.query(contextStatement(claims, opts)),
-    client.query(`select ${CHECK_REQUEST}`),
-  ]);
+  // On a pipelining connection (db/pool.ts) BEGIN and the context statement go out in the same
+  // write as fn's first query: one round trip instead of three. Their results are still checked,
+  // and their error wins over the "transaction is aborted" error it causes in fn's queries.
+  const setup = Promise.all([client.query(opts.readOnly ? 'begin read only' : 'begin'), client.query(contextStatement(claims, opts))]);
   setup.catch(() => undefined);
   try {
     let result: T;

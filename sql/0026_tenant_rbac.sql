@@ -171,34 +171,59 @@ as $$
 $$;
 comment on function auth.acting_as_super_admin() is 'True when the caller is a super-admin acting in a tenant they are not a member of (every such action is audited).';
 
--- The per-request check: every API runs it at the start of the caller's transaction
--- (db/request-context.ts; compose's PostgREST as PGRST_DB_PRE_REQUEST). A primary-key lookup.
+-- The per-request check: every API runs it at the start of the caller's transaction, as the
+-- last call of the statement that sets the request context (db/request-context.ts passes the
+-- claims' tenant, so the check depends on no evaluation order); compose's PostgREST runs
+-- auth.check_request() as its db-pre-request. A primary-key probe.
+create or replace function auth.raise_tenant_suspended() returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+  raise sqlstate 'PT403' using message = 'Tenant is suspended', detail = 'tenant_suspended',
+    hint = 'The tenant''s requests are refused until a platform administrator resumes it';
+end
+$$;
+
+create or replace function auth.check_tenant(tenant uuid) returns boolean
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+begin
+  -- plpgsql: the lookup's plan is cached per connection (a SQL function's would be planned per call).
+  if tenant is not null and exists (select from public.tenants t where t.id = tenant and t.status = 'suspended') then
+    return auth.raise_tenant_suspended();
+  end if;
+  return null;
+end
+$$;
+comment on function auth.check_tenant(uuid) is 'Raises 403 (SQLSTATE PT403, detail tenant_suspended) when the tenant is suspended; null otherwise.';
+
 create or replace function auth.check_request() returns void
 language plpgsql stable
 security definer
 set search_path = ''
 as $$
 declare
-  tenant uuid;
+  claimed text := coalesce(auth.jwt() ->> 'tenant_id', auth.jwt() -> 'app_metadata' ->> 'tenant_id');
 begin
-  begin
-    tenant := auth.tenant_id();
-  exception when invalid_text_representation then
-    return; -- a malformed tenant claim names no tenant; tenant policies match nothing
-  end;
-  if tenant is not null and exists (select from public.tenants t where t.id = tenant and t.status = 'suspended') then
-    raise sqlstate 'PT403' using message = 'Tenant is suspended', detail = 'tenant_suspended',
-      hint = 'The tenant''s requests are refused until a platform administrator resumes it';
+  -- A malformed tenant claim names no tenant (tenant policies then match nothing).
+  if claimed ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    perform auth.check_tenant(claimed::uuid);
   end if;
 end
 $$;
-comment on function auth.check_request() is 'Raises 403 (SQLSTATE PT403, detail tenant_suspended) when the caller''s tenant is suspended. Run at the start of every request transaction; PostgREST: db-pre-request.';
+comment on function auth.check_request() is 'Raises 403 (SQLSTATE PT403, detail tenant_suspended) when the caller''s tenant is suspended: PostgREST''s db-pre-request (the embedded engine calls auth.check_tenant() with the claims'' tenant).';
 
 revoke all on function auth.tenant_membership_of_user() from public;
 -- Every role a request may run as evaluates these (custom roles too): they only tell the caller
 -- about itself.
 grant execute on function auth.member_tenant_ids(), auth.is_super_admin(), auth.has_permission(text), auth.acting_as_super_admin(),
-  auth.check_request(), auth.tenant_role(), auth.permission_granted(text[], text) to public;
+  auth.check_request(), auth.check_tenant(uuid), auth.raise_tenant_suspended(), auth.tenant_role(), auth.permission_granted(text[], text) to public;
+-- The context statement names auth.check_tenant() while the login role is still current: it must
+-- see the schema (it gains nothing it could not reach by switching to anon, which sees it too).
+grant usage on schema auth to authenticator;
 grant usage on schema auth to authenticated, service_role;
 
 -- RLS: members read their tenants' memberships and roles; writes go through the auth API ------

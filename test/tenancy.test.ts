@@ -223,6 +223,31 @@ describe('permissions as policies', () => {
     for (const c of [bob, carol]) await c.client.removeAllChannels();
   });
 
+  it("PostgREST's db-pre-request, auth.check_request(): refuses a suspended tenant's claims (top-level or app_metadata), lets others and malformed claims through", async () => {
+    const checkAs = async (claims: Record<string, unknown>) => {
+      const c = await t.db.admin.connect();
+      try {
+        await c.query('begin');
+        // As PostgREST does: role and claims set, then the pre-request function called.
+        await c.query(`select set_config('role', 'anon', true), set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)]);
+        return await c.query('select auth.check_request()').then(() => 'ok', (err: { code?: string; detail?: string }) => `${err.code} ${err.detail}`);
+      } finally {
+        await c.query('rollback');
+        c.release();
+      }
+    };
+    await t.db.admin.query(`update public.tenants set status = 'suspended' where id = $1`, [B]);
+    try {
+      expect(await checkAs({ role: 'anon', tenant_id: B })).toBe('PT403 tenant_suspended');
+      expect(await checkAs({ role: 'anon', app_metadata: { tenant_id: B.toUpperCase() } })).toBe('PT403 tenant_suspended');
+      expect(await checkAs({ role: 'anon', tenant_id: A })).toBe('ok');
+      expect(await checkAs({ role: 'anon', tenant_id: 'not-a-uuid' })).toBe('ok');
+      expect(await checkAs({ role: 'anon' })).toBe('ok');
+    } finally {
+      await t.db.admin.query(`update public.tenants set status = 'active' where id = $1`, [B]);
+    }
+  });
+
   it('a platform super-admin (granted by the admin API only) switches into a foreign tenant and acts there, marked as such', async () => {
     const root = await user('root@example.com', null);
     expect(claimsOf(root.token).tenant_id).toBeUndefined();
