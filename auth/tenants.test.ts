@@ -61,7 +61,7 @@ async function invitationToken(email: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  t = await startTestStack({ env: { AUTH_BCRYPT_COST: '4', AUTH_AUTOCONFIRM: 'true' } });
+  t = await startTestStack({ env: { AUTH_BCRYPT_COST: '4', AUTH_AUTOCONFIRM: 'true', AUTH_RATE_LIMIT_EMAIL_SENT: '5' } });
   service = t.db.config.serviceRoleKey;
 });
 afterAll(() => t?.close());
@@ -234,6 +234,16 @@ describe('tenant admin API', () => {
     expect((await refresh(invitee.refresh)).status).toBe(200);
   });
 
+  it("a tenant's invitation mails are rate limited per hour (AUTH_RATE_LIMIT_EMAIL_SENT); the platform is not", async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i++) statuses.push((await api(owner.token, 'POST', `/tenants/${tenantId}/invitations`, { email: `many-${i}@example.com` })).status);
+    expect(statuses).toContain(429);
+    expect(statuses.filter((s) => s === 201).length).toBeLessThanOrEqual(5);
+    expect(statuses.slice(statuses.indexOf(429))).toEqual(statuses.slice(statuses.indexOf(429)).map(() => 429));
+    expect((await api(owner.token, 'POST', `/tenants/${tenantId}/invitations`, { email: 'more@example.com' })).json).toMatchObject({ error_code: 'over_email_send_rate_limit' });
+    expect((await api(service, 'POST', `/tenants/${tenantId}/invitations`, { email: 'by-service@example.com' })).status).toBe(201);
+  });
+
   it('service_role lists every tenant, creates one for a named owner, and deletes it (members move to another tenant)', async () => {
     const all = await api(service, 'GET', '/tenants');
     const { rows: counted } = await t.db.admin.query(`select count(*)::int as n from public.tenants`);
@@ -245,6 +255,11 @@ describe('tenant admin API', () => {
     // An admin (not owner) may not delete; the owner may.
     expect((await api(owner.token, 'PUT', `/tenants/${made.json.id}/members/${invitee.id}`, { role: 'admin' })).status).toBe(200);
     expect((await api(invitee.token, 'DELETE', `/tenants/${made.json.id}`)).json).toMatchObject({ error_code: 'insufficient_permission' });
+    // Rows of an app table referencing the tenant keep it: 409, nothing deleted.
+    await t.db.admin.query(`create table public.tenant_notes (tenant_id uuid references public.tenants (id)); insert into public.tenant_notes values ('${made.json.id}')`);
+    expect((await api(owner.token, 'DELETE', `/tenants/${made.json.id}`)).json).toMatchObject({ code: 409, error_code: 'tenant_in_use' });
+    expect((await api(service, 'GET', `/tenants/${made.json.id}/members`)).json).toHaveLength(2);
+    await t.db.admin.query(`drop table public.tenant_notes`);
     expect((await api(owner.token, 'DELETE', `/tenants/${made.json.id}`)).status).toBe(204);
     expect((await api(service, 'GET', `/tenants/${made.json.id}`)).status).toBe(404);
     const { rows } = await t.db.admin.query(`select count(*)::int as n from auth.tenant_members where tenant_id = $1`, [made.json.id]);

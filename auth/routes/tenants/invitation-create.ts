@@ -6,6 +6,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../../deps.ts';
+import { AuthError } from '../../errors.ts';
+import { RateLimiter } from '../../rate-limit.ts';
 import { bodyOf, emailOf } from '../../http.ts';
 import { TENANT_ERRORS } from '../../tenancy.ts';
 import { INVITATION_TTL_SECONDS, placeholderHash, queueInvitationMail } from '../../tenant-invitations.ts';
@@ -14,6 +16,17 @@ import { redirectOf } from '../mail.ts';
 import { actorOf, authorize, tenantParam } from './access.ts';
 import { checkedBody, roleOf } from './input.ts';
 import { invitationJson } from './json.ts';
+
+/**
+ * Invitation mails per tenant per hour (AUTH_RATE_LIMIT_EMAIL_SENT, as auth's own mails): a
+ * member with members.manage cannot turn the stack into a mail cannon. One limiter per service.
+ */
+const perTenant = new WeakMap<AuthDeps, RateLimiter>();
+const limiterOf = (d: AuthDeps) => {
+  let limiter = perTenant.get(d);
+  if (!limiter) perTenant.set(d, (limiter = new RateLimiter(d.config.auth.rateLimits.emailSent, 3600, () => new AuthError(429, 'over_email_send_rate_limit', 'Email rate limit exceeded'))));
+  return limiter;
+};
 
 export async function createInvitationRoute(d: AuthDeps, req: FastifyRequest, reply: FastifyReply) {
   const actor = await actorOf(d, req);
@@ -24,6 +37,7 @@ export async function createInvitationRoute(d: AuthDeps, req: FastifyRequest, re
   const redirectTo = redirectOf(d, req, body);
   const invitation = await withTransaction(d.pool, async (c) => {
     const entitled = await authorize(c, actor, id, 'members.manage');
+    if (!entitled.platform) limiterOf(d).hit(id);
     const granted = await rolePermissions(c, id, role);
     if (!granted) throw TENANT_ERRORS.unknownRole(role);
     const beyond = granted.find((p) => !grants(entitled.permissions, p));
