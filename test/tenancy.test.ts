@@ -1,8 +1,8 @@
 /**
  * Roles and permissions as RLS policies (sql/0026_tenant_rbac.sql) across every API, with the
  * official clients and real sign-ins: auth.has_permission() decides writes through REST
- * (supabase-js `.from()`), GraphQL (POST /graphql/v1), storage (a storage.objects policy) and
- * what realtime's postgres_changes deliver; a suspended tenant's users are refused by REST,
+ * (supabase-js `.from()`), GraphQL (POST /graphql/v1), storage (a storage.objects policy), what
+ * realtime's postgres_changes deliver and who sends on a private channel (realtime.messages); a suspended tenant's users are refused by REST,
  * GraphQL, storage, realtime and auth, and served again once resumed, while the other tenant
  * never notices; a platform super-admin switches into a foreign tenant and acts there, the audit
  * facts (tenant_role super_admin, auth.acting_as_super_admin()) plain to see.
@@ -108,6 +108,11 @@ beforeAll(async () => {
           'foreign', auth.acting_as_super_admin(), 'write', auth.has_permission('projects.write'))
       $$;
       grant execute on function public.whoami() to authenticated;
+      -- Realtime private channels: a tenant's members receive on tenant:<id>; sending needs projects.write.
+      create policy tenant_channel_read on realtime.messages for select to authenticated
+        using (realtime.topic() = 'tenant:' || auth.tenant_id()::text);
+      create policy tenant_channel_write on realtime.messages for insert to authenticated
+        with check (realtime.topic() = 'tenant:' || auth.tenant_id()::text and auth.has_permission('projects.write'));
     `,
   });
 });
@@ -187,6 +192,24 @@ describe('permissions as policies', () => {
     expect(ga.got.map((r) => r.title)).toEqual(['rt-open']);
     expect(gb.got.map((r) => r.title).sort()).toEqual(['rt-open', 'rt-secret']);
     expect(gc.got.map((r) => r.title)).toEqual(['rt-b']);
+    for (const c of [alice, bob, carol]) await c.client.removeAllChannels();
+  });
+
+  it("realtime private channels: the tenant's members receive, only projects.write sends, other tenants cannot join", async () => {
+    const topic = `tenant:${A}`;
+    const subscribe = (ch: RealtimeChannel) =>
+      new Promise<void>((resolve, reject) => ch.subscribe((status, err) => (status === 'SUBSCRIBED' ? resolve() : status !== 'CLOSED' && reject(err ?? new Error(status)))));
+    const got: { who: string; n: number }[] = [];
+    const aliceCh = alice.client.channel(topic, { config: { private: true, broadcast: { ack: true } } }).on('broadcast', { event: 'msg' }, (m) => got.push({ who: 'alice', n: m.payload.n }));
+    const bobCh = bob.client.channel(topic, { config: { private: true, broadcast: { ack: true } } }).on('broadcast', { event: 'msg' }, (m) => got.push({ who: 'bob', n: m.payload.n }));
+    await Promise.all([subscribe(aliceCh), subscribe(bobCh)]);
+    const carolCh = carol.client.channel(topic, { config: { private: true } });
+    await expect(subscribe(carolCh)).rejects.toThrow(/Unauthorized: You do not have permissions to read/);
+    expect(await bobCh.send({ type: 'broadcast', event: 'msg', payload: { n: 1 } })).toBe('ok');
+    expect(await aliceCh.send({ type: 'broadcast', event: 'msg', payload: { n: 2 } })).toBe('error');
+    await until(() => got.some((g) => g.who === 'alice' && g.n === 1), 10_000, 'the broadcast');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got.filter((g) => g.n === 2)).toEqual([]);
     for (const c of [alice, bob, carol]) await c.client.removeAllChannels();
   });
 
