@@ -284,6 +284,8 @@ describe('permissions as policies', () => {
     expect(switched.status).toBe(200);
     const token = switched.json.access_token as string;
     expect(claimsOf(token)).toMatchObject({ tenant_id: A, tenant_role: 'super_admin', is_super_admin: true });
+    const { rows: logged } = await t.db.admin.query(`select payload from auth.audit_log_entries where payload ->> 'action' = 'tenant_switched' and payload ->> 'actor_id' = $1`, [root.id]);
+    expect(logged.map((r) => r.payload)).toEqual([expect.objectContaining({ tenant_id: A, super_admin_foreign: true })]);
     const rootClient = createClient(t.stack.url, t.db.config.anonKey, { ...opts, global: { headers: { Authorization: `Bearer ${token}` } } });
     expect((await rootClient.rpc('whoami')).data).toEqual({ tenant: A, role: 'super_admin', super: true, foreign: true, write: true });
     expect(titles((await rootClient.from('projects').select('title')).data)).toContain('a-secret');

@@ -24,7 +24,7 @@ export async function updateTenantRoute(d: AuthDeps, req: FastifyRequest) {
     metadata: body.metadata === undefined ? undefined : obj(body.metadata),
   };
   return withTransaction(d.pool, async (c) => {
-    const entitled = await authorize(c, actor, id, status !== undefined && actor.platform ? undefined : 'tenant.manage');
+    const entitled = await authorize(c, actor, id, 'tenant.manage');
     if (status !== undefined) {
       if (!entitled.platform) throw AUTH_ERRORS.notAdmin();
       await setTenantStatus(c, id, status);

@@ -22,7 +22,7 @@ import {
   rotateRefreshToken,
   withTransaction,
 } from '../../store/index.ts';
-import { tenantIdOf, tokenTenantFor } from '../../tenancy.ts';
+import { SUPER_ADMIN_ROLE, tenantIdOf, tokenTenantFor } from '../../tenancy.ts';
 import { sessionResponse } from '../../tokens.ts';
 import { counters } from '../../../core/metrics.ts';
 
@@ -56,6 +56,10 @@ export async function refreshGrant(d: AuthDeps, req: FastifyRequest) {
     if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
     const session = (await findSession(c, rt.session_id))!;
     const tenant = await tokenTenantFor(c, user, wanted);
+    if (wanted && wanted !== user.tenant_id) {
+      // A super-admin entering a tenant they are no member of is what the audit log must flag.
+      await audit(c, 'tenant_switched', { actor_id: user.id, tenant_id: wanted, super_admin_foreign: tenant.role === SUPER_ADMIN_ROLE }, req.ip);
+    }
     const fresh = wanted ? (await findUserById(c, user.id))! : user;
     return sessionResponse(config, fresh, await identitiesOf(c, user.id), session, next, await factorsOf(c, user.id), tenant);
   });
