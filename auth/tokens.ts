@@ -114,6 +114,9 @@ export async function accessToken(config: Config, user: UserRow, session: Sessio
     if (tenant.tenantId && tenant.role) claims.tenant_role = tenant.role;
     if (tenant.superAdmin) claims.is_super_admin = true;
   } else if (user.tenant_id) claims.tenant_id = user.tenant_id;
+  // A session an OAuth client started (GoTrue's client_id and scope claims).
+  if (session.oauth_client_id) claims.client_id = session.oauth_client_id;
+  if (session.scopes) claims.scope = session.scopes;
   const token = await signerFor(config).sign(
     new SignJWT(claims).setIssuer(`${config.publicUrl}/auth/v1`).setSubject(user.id).setAudience('authenticated').setIssuedAt(now).setExpirationTime(exp),
   );

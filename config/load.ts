@@ -215,6 +215,13 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     },
     /** Passkey sign-in over the same relying party; ceremonies valid 5 min (GoTrue's webauthn.challenge_expiry_duration). */
     passkey: { enabled: v.AUTH_PASSKEY_ENABLED, maxPerUser: v.AUTH_PASSKEY_MAX_PER_USER, challengeExpiry: 300 },
+    /** The OAuth 2.1 server (auth/routes/oauth-server/). */
+    oauthServer: {
+      enabled: v.AUTH_OAUTH_SERVER_ENABLED,
+      allowDynamicRegistration: v.AUTH_OAUTH_SERVER_ALLOW_DYNAMIC_REGISTRATION,
+      authorizationPath: v.AUTH_OAUTH_SERVER_AUTHORIZATION_PATH,
+      authorizationTtl: v.AUTH_OAUTH_SERVER_AUTHORIZATION_TTL,
+    },
     mfa: { maxEnrolledFactors: v.AUTH_MFA_MAX_ENROLLED_FACTORS, maxVerifiedFactors: 10, challengeExpiry: 300, factorExpiry: 300 },
     /** Unset: mails go to the dev inbox. */
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,

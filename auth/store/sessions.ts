@@ -14,6 +14,9 @@ export interface SessionRow {
   amr: { method: string; timestamp: number }[];
   not_after: Date | null;
   created_at: Date;
+  /** The OAuth client that started the session (auth/routes/oauth-server/), with the scopes granted. */
+  oauth_client_id?: string | null;
+  scopes?: string | null;
 }
 
 export const newRefreshToken = () => randomBytes(24).toString('base64url');
@@ -48,12 +51,13 @@ export interface RefreshTokenRow {
   expired: boolean;
 }
 
-export async function lockRefreshToken(client: pg.PoolClient, token: string): Promise<RefreshTokenRow | undefined> {
+/** Only tokens of sessions of `oauthClientId` (null: first-party sessions; an OAuth client's refresh needs its authentication). */
+export async function lockRefreshToken(client: pg.PoolClient, token: string, oauthClientId: string | null = null): Promise<RefreshTokenRow | undefined> {
   const { rows } = await client.query<RefreshTokenRow>(
     `select rt.*, coalesce(s.not_after < now(), false) as expired
      from auth.refresh_tokens rt join auth.sessions s on s.id = rt.session_id
-     where rt.token = $1 for update of rt`,
-    [token],
+     where rt.token = $1 and s.oauth_client_id is not distinct from $2::uuid for update of rt`,
+    [token, oauthClientId],
   );
   return rows[0];
 }
