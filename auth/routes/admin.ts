@@ -70,7 +70,7 @@ function parseUint(s: string): bigint {
  * `page` and `per_page` (empty = absent, as auth-js sends them). Anything but an unsigned decimal
  * is GoTrue's 400; 0 means what it means to GoTrue's query builder (page 1, 20 rows).
  */
-function pagination(req: FastifyRequest): { page: bigint; perPage: bigint } {
+export function pagination(req: FastifyRequest): { page: bigint; perPage: bigint } {
   const q = searchParams(req.url);
   const rawPage = q.get('page') ?? '';
   const rawPerPage = q.get('per_page') ?? '';
@@ -99,7 +99,7 @@ function sortDescending(req: FastifyRequest): boolean {
 }
 
 /** GoTrue's Link header: rel="next" while pages remain, always rel="last" (the request's URL with another `page`). */
-function paginationLinks(url: string, page: bigint, perPage: bigint, total: bigint): string {
+export function paginationLinks(url: string, page: bigint, perPage: bigint, total: bigint): string {
   const path = url.includes('?') ? url.slice(0, url.indexOf('?')) : url;
   const params = searchParams(url);
   const totalPages = total / perPage + (total % perPage > 0n ? 1n : 0n);

@@ -19,6 +19,7 @@ import { deleteIdentity, linkIdentity } from './identities.ts';
 import { invite } from './invite.ts';
 import { jwks } from './jwks.ts';
 import { logout } from './logout.ts';
+import { registerOAuthServerRoutes } from './oauth-server/index.ts';
 import { authorize, callback } from './oauth.ts';
 import { otp } from './otp.ts';
 import { reauthenticate } from './reauthenticate.ts';
@@ -40,6 +41,7 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.get('/health', async () => ({ status: 'up' }));
   app.get('/settings', () => settings(d));
   app.get('/.well-known/jwks.json', (_req, reply) => jwks(d, reply));
+  registerOAuthServerRoutes(app, d);
 
   app.post('/signup', (req) => signup(d, req));
   app.post('/token', (req) => token(d, req));
