@@ -9,12 +9,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateSigningJwk } from '../config/keys.ts';
 import type { RunningStack } from '../cli/stack.ts';
 import type { TestDatabase } from '../test/helpers/db.ts';
 import { body } from '../test/helpers/http.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
+import { buildAuthApp } from './service.ts';
 
 const SITE = 'http://app.test';
 const APP_CB = 'https://thirdparty.example/callback';
@@ -469,6 +471,25 @@ describe('switched off', () => {
       expect((await fetch(`${stack.url}/auth/v1/.well-known/openid-configuration`)).status).toBe(200);
     } finally {
       db.config.auth.oauthServer.enabled = true;
+    }
+  });
+});
+
+describe('without an asymmetric signing key (HS256 only)', () => {
+  it('openid is neither offered nor accepted: ID tokens are never signed with the shared secret', async () => {
+    const app = await buildAuthApp({ config: { ...db.config, signingKeys: [] }, pool: db.admin, log: pino({ level: 'silent' }), logRequests: false });
+    try {
+      const doc = (await app.inject({ url: '/.well-known/openid-configuration' })).json();
+      expect(doc.scopes_supported).not.toContain('openid');
+      expect(doc.id_token_signing_alg_values_supported).toEqual([]);
+      const { challenge } = pkce();
+      const res = await app.inject({ url: `/oauth/authorize?${new URLSearchParams({ client_id: confidential.client_id, redirect_uri: APP_CB, scope: 'openid email', code_challenge: challenge, code_challenge_method: 'S256' })}` });
+      expect(res.statusCode).toBe(302);
+      const back = new URL(res.headers.location as string);
+      expect(back.searchParams.get('error')).toBe('invalid_request');
+      expect(back.searchParams.get('error_description')).toBe('unsupported scope: openid (ID tokens need JWT_SIGNING_KEYS)');
+    } finally {
+      await app.close();
     }
   });
 });
