@@ -37,7 +37,6 @@ function pkceProblem(a: OAuthAuthorizationRow, verifier: string): string | undef
 export async function authorizationCodeGrant(d: AuthDeps, req: FastifyRequest, client: OAuthClientRow, body: Body) {
   const code = str(body.code) ?? '';
   if (!code) throw new OAuthError('invalid_request', 'code is required for authorization_code grant');
-  d.signinByIp.hit(req.ip);
   const { config } = d;
   const issued = await withTransaction(d.pool, async (c) => {
     const a = await lockOAuthAuthorizationByCode(c, hashCode(code));

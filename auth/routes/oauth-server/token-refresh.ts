@@ -29,7 +29,6 @@ import { tokenResponse } from './common.ts';
 export async function oauthRefreshGrant(d: AuthDeps, req: FastifyRequest, client: OAuthClientRow, body: Body) {
   const token = str(body.refresh_token) ?? '';
   if (!token) throw new OAuthError('invalid_request', 'refresh_token is required for refresh_token grant');
-  d.refreshByIp.hit(req.ip);
   const owner = await sessionClientOfRefreshToken(d.pool, token);
   if (owner === undefined) throw AUTH_ERRORS.refreshNotFound();
   if (owner === null) throw new OAuthError('invalid_client', 'Client authentication not allowed for non-OAuth session');

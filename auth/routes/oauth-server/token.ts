@@ -3,7 +3,8 @@
  * (client-auth.ts), then `authorization_code` (token-code.ts) or `refresh_token`
  * (token-refresh.ts), if the client registered that grant. Refusals are OAuth errors
  * `{error, error_description}` as GoTrue's; the answer is the OAuth token response, without the
- * user object of auth-js's own sessions.
+ * user object of auth-js's own sessions. No per-address limit here (GoTrue has none on this route):
+ * one app server exchanges codes for all its users, and every call is client-authenticated.
  */
 import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../../deps.ts';
