@@ -8,6 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import fc from 'fast-check';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -192,7 +193,7 @@ describe('admin.oauth: the client lifecycle', () => {
   });
 
   it('bad registrations are 400 validation_failed; users and anon keys are not admins', async () => {
-    for (const params of [{ redirect_uris: [] }, { redirect_uris: ['http://evil.example/cb'] }, { redirect_uris: ['javascript://x/cb'] }, { redirect_uris: ['https://x.example/cb#frag'] }, { redirect_uris: ['https://x.example/cb'], grant_types: ['password'] }, { redirect_uris: ['https://x.example/cb'], client_type: 'public', token_endpoint_auth_method: 'client_secret_basic' }]) {
+    for (const params of [{ redirect_uris: [] }, { redirect_uris: ['http://evil.example/cb'] }, { redirect_uris: ['javascript://x/cb'] }, { redirect_uris: ['https://x.example/cb#frag'] }, { redirect_uris: [`https://x.example/${'a'.repeat(2048)}`] }, { redirect_uris: 'https://x.example/cb' }, { redirect_uris: ['https://x.example/cb'], grant_types: ['password'] }, { redirect_uris: ['https://x.example/cb'], client_type: 'public', token_endpoint_auth_method: 'client_secret_basic' }]) {
       const { error } = await admin.auth.admin.oauth.createClient(params as never);
       expect(error, JSON.stringify(params)).toMatchObject({ status: 400, code: 'validation_failed' });
     }
@@ -318,6 +319,34 @@ describe('the authorization-code flow as a third-party app does it', () => {
     expect(rows[0].n).toBeGreaterThanOrEqual(1);
   });
 
+  it('any order of looks, approvals and denials by two users, one by one or at once: one owner, at most one outcome', async () => {
+    const step = fc.record({ who: fc.constantFrom('alice', 'bob'), action: fc.constantFrom('details', 'approve', 'deny') });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), fc.boolean(), async (steps, together) => {
+        const { authorizationId } = await startAuthorization(confidential.client_id, APP_CB, { scope: 'email phone profile offline_access' });
+        const users = { alice, bob };
+        const run = async ({ who, action }: { who: 'alice' | 'bob'; action: string }) => {
+          const oauth = users[who].auth.oauth;
+          const r = action === 'details' ? await oauth.getAuthorizationDetails(authorizationId)
+            : action === 'approve' ? await oauth.approveAuthorization(authorizationId, { skipBrowserRedirect: true })
+            : await oauth.denyAuthorization(authorizationId, { skipBrowserRedirect: true });
+          const url = r.data && 'redirect_url' in r.data ? new URL(r.data.redirect_url as string) : undefined;
+          return { who, ok: r.error === null, code: url?.searchParams.get('code') ?? undefined, denied: url?.searchParams.get('error') === 'access_denied' };
+        };
+        const results = together ? await Promise.all(steps.map(run)) : await steps.reduce(async (acc, s) => [...(await acc), await run(s)], Promise.resolve([] as Awaited<ReturnType<typeof run>>[]));
+        const { rows } = await db.admin.query(`select status, user_id from auth.oauth_authorizations where authorization_id = $1`, [authorizationId]);
+        const succeeded = new Set(results.filter((r) => r.ok).map((r) => r.who));
+        expect(succeeded.size).toBeLessThanOrEqual(1);
+        const owner = rows[0].user_id;
+        if (succeeded.size) expect(owner).toBe(succeeded.has('alice') ? aliceId : (await bob.auth.getUser()).data.user!.id);
+        const outcomes = results.filter((r) => r.code || r.denied);
+        expect(outcomes.length).toBeLessThanOrEqual(1);
+        expect(rows[0].status).toBe(outcomes[0]?.code ? 'approved' : outcomes[0]?.denied ? 'denied' : 'pending');
+      }),
+      { numRuns: 15 },
+    );
+  });
+
   it('deny: back to the app with error=access_denied and the state; the request is spent', async () => {
     const { authorizationId } = await startAuthorization(confidential.client_id, APP_CB, { scope: 'email phone' });
     expect((await alice.auth.oauth.getAuthorizationDetails(authorizationId)).error).toBeNull();
@@ -404,6 +433,9 @@ describe('/oauth/authorize refusals', () => {
       [{ code_challenge: 'short', code_challenge_method: 'S256' }, 'code_challenge must be between 43 and 128 characters'],
       [{ code_challenge: challenge, code_challenge_method: 'S256', response_type: 'token' }, 'only response_type=code is supported'],
       [{ code_challenge: challenge, code_challenge_method: 'S256', scope: 'email admin' }, 'unsupported scope: admin'],
+      [{ code_challenge: challenge, code_challenge_method: 'S256', scope: 'email '.repeat(700) }, 'scope must be at most 4096 characters'],
+      [{ code_challenge: challenge, code_challenge_method: 'S256', resource: 'https://api.example/x?y=1' }, 'resource must not include a query component'],
+      [{ code_challenge: challenge, code_challenge_method: 'S256', nonce: 'n'.repeat(256) }, 'nonce must be at most 255 characters'],
     ];
     for (const [extra, description] of cases) {
       const res = await authorize({ client_id: confidential.client_id, redirect_uri: APP_CB, state: 'keep', ...extra });

@@ -42,12 +42,14 @@ function resourceProblem(resource: string): string | undefined {
 function requestProblem(d: AuthDeps, q: URLSearchParams): string | undefined {
   const responseType = q.get('response_type') || 'code';
   if (responseType !== 'code') return 'only response_type=code is supported';
+  if ((q.get('scope') ?? '').length > 4096) return 'scope must be at most 4096 characters';
   const scopes = parseScopes(q.get('scope') || DEFAULT_SCOPE);
   if (scopes.length === 0) return 'scope parameter cannot be empty';
   const unsupported = scopes.find((s) => !(SUPPORTED_SCOPES as readonly string[]).includes(s));
   if (unsupported) return `unsupported scope: ${unsupported}`;
   // ID tokens are signed with the project's asymmetric key (GoTrue signs none with HS256).
   if (scopes.includes('openid') && signerFor(d.config).alg === 'HS256') return 'unsupported scope: openid (ID tokens need JWT_SIGNING_KEYS)';
+  if ((q.get('resource') ?? '').length > 2048) return 'resource must be at most 2048 characters';
   const resource = resourceProblem(q.get('resource') ?? '');
   if (resource) return resource;
   const challenge = q.get('code_challenge') ?? '';

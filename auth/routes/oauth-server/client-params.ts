@@ -15,6 +15,7 @@ const DANGEROUS_SCHEMES = ['javascript', 'data', 'file', 'vbscript', 'about', 'b
 
 function redirectUriProblem(uri: string): string | undefined {
   if (uri === '') return 'redirect URI cannot be empty';
+  if (uri.length > 2048) return 'redirect URI cannot exceed 2048 characters';
   let u: URL;
   try {
     u = new URL(uri);

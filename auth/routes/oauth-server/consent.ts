@@ -30,7 +30,7 @@ export async function consent(d: AuthDeps, req: FastifyRequest) {
       return oauthErrorRedirect(a.redirect_uri, 'access_denied', 'User denied the request', a.state ?? '');
     }
     const location = await approve(c, a);
-    await upsertConsent(c, user.id, a.client_id, parseScopes(a.scope).join(' '));
+    await upsertConsent(c, user.id, a.client_id, [...new Set(parseScopes(a.scope))].join(' '));
     return location;
   });
   return { redirect_url: redirectUrl };
