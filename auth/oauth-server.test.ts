@@ -276,6 +276,21 @@ describe('the authorization-code flow as a third-party app does it', () => {
     expect(await body(mixed)).toEqual({ error: 'invalid_client', error_description: 'Client authentication not allowed for non-OAuth session' });
   });
 
+  it("refresh rotation: a just-spent token answers with its live child; replayed later, it ends the client's session", async () => {
+    const auth = { authorization: basic(confidential.client_id, confidential.client_secret) };
+    const { code, verifier } = await codeFor(alice, confidential.client_id, APP_CB);
+    const first = await body(await token({ grant_type: 'authorization_code', code, code_verifier: verifier }, auth));
+    const second = await body(await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token }, auth));
+    const again = await body(await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token }, auth));
+    expect(again.refresh_token).toBe(second.refresh_token); // within AUTH_REFRESH_REUSE_INTERVAL
+    await db.admin.query(`update auth.refresh_tokens set updated_at = now() - interval '1 hour' where token = $1`, [first.refresh_token]);
+    const replay = await token({ grant_type: 'refresh_token', refresh_token: first.refresh_token }, auth);
+    expect(await body(replay)).toMatchObject({ error_code: 'refresh_token_already_used' });
+    expect(await body(await token({ grant_type: 'refresh_token', refresh_token: second.refresh_token }, auth))).toMatchObject({ error_code: 'refresh_token_not_found' });
+    const info = await fetch(`${stack.url}/auth/v1/oauth/userinfo`, { headers: { authorization: `Bearer ${second.access_token}` } });
+    expect(info.status).toBe(403); // the session is gone
+  });
+
   it('a public client: PKCE and its client_id only; a secret from it is refused', async () => {
     const { code, verifier } = await codeFor(alice, publicClient.client_id, NATIVE_CB, { scope: 'email' });
     const withSecret = await token({ grant_type: 'authorization_code', code, code_verifier: verifier, client_id: publicClient.client_id, client_secret: 'guess' });
