@@ -84,6 +84,7 @@ describe('REST_DB_PLAN_ENABLED', () => {
     const plan = JSON.parse(csv.text)[0];
     expect(plan['Execution Time']).toBeGreaterThanOrEqual(0);
     expect(plan.Plan.Output.join(' ')).toContain('string_agg');
+    expect(plan['Query Identifier']).toEqual(expect.any(Number)); // compute_query_id (sql/0031), as Supabase's Postgres
   });
 
   it('explains RPC calls and writes; analyze runs the write, tx=rollback undoes it', async () => {
