@@ -71,6 +71,8 @@ export const EMBEDDED_SETTINGS: Record<string, string | number> = {
   max_slot_wal_keep_size: '1GB',
   max_connections: 100,
   shared_buffers: '64MB',
+  // What the planner assumes the OS caches besides: sized to this small footprint (Supabase's local Postgres uses the same).
+  effective_cache_size: '128MB',
   logging_collector: 'off',
   log_min_messages: 'warning',
 };

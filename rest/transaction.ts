@@ -34,7 +34,8 @@ function requestGucs(api: RequestInfo, path: string) {
  * mapped to RestErrors with the caller's role deciding 401 vs 403.
  */
 export async function inTransaction<T>(pool: pg.Pool, api: RequestInfo, readOnly: boolean, fn: (client: pg.PoolClient) => Promise<T>, singleQuery = false): Promise<T> {
-  const settings: Record<string, string> = { search_path: `${ident(api.schema)}, "extensions", "public"` };
+  // PostgREST: the request's schema, then db-extra-search-path — Supabase's is `public, extensions`.
+  const settings: Record<string, string> = { search_path: `${ident(api.schema)}, "public", "extensions"` };
   if (api.prefs.timezone) settings.timezone = api.prefs.timezone;
   const path = api.req.path.split('?')[0];
   try {
