@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * nextmavens start | migrate | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status | backup | restore
+ * nextmavens start | migrate | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status | backup | restore | audit
  */
 import '../config/process-env.ts';
 import { existsSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { renderEnvExample, withEnvTable } from '../config/schema.ts';
 import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
+import { AuditUsageError, commandAudit } from './audit-commands.ts';
 import { BackupUsageError, commandBackup, commandRestore } from './backup-commands.ts';
 import { renderBanner } from './banner.ts';
 import { writeComposeEnv } from './compose-env.ts';
@@ -49,6 +50,9 @@ Usage: nextmavens <command>
                         Restore a backup (default: the latest) into a throwaway Postgres and check it
   restore [<backup>] [--force] [--to TIME]
                         Rebuild DATA_DIR from a backup (latest, an id, or its path), or to a point in time
+  audit verify          Recompute the audit log's hash chain; prints OK or the first bad entry (exit 1)
+  audit export [--to DIR|s3://bucket/prefix]
+                        Write the audit log as JSON lines to the backup target (default BACKUP_TARGET)
 `;
 
 function loadDotEnv(): void {
@@ -231,6 +235,8 @@ async function main(argv: string[]): Promise<void> {
       return commandBackup(await config(), args);
     case 'restore':
       return commandRestore(await config(), args);
+    case 'audit':
+      return commandAudit(await config(), args[0], args.slice(1));
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -239,7 +245,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\nSee .env.example for every variable.\n`);
-  } else if (err instanceof UsageError || err instanceof BackupUsageError) {
+  } else if (err instanceof UsageError || err instanceof BackupUsageError || err instanceof AuditUsageError) {
     process.stderr.write(`${err.message}\n\n${USAGE}`);
   } else {
     process.stderr.write(`nextmavens: ${(err as Error)?.message ?? err}\n`);

@@ -15,7 +15,8 @@ import { optionValue } from './args.ts';
 
 const say = (m: string): void => void process.stdout.write(`${m}\n`);
 
-async function withDatabase<T>(config: Config, command: string, fn: (db: pg.Client) => Promise<T>): Promise<T> {
+/** The configured database (the running embedded Postgres, or started for the command) on one client. */
+export async function withDatabase<T>(config: Config, command: string, fn: (db: pg.Client) => Promise<T>): Promise<T> {
   const database = await startDatabase(config, createLogger(config), { command, share: true });
   const db = new pg.Client({ connectionString: database.url, application_name: `nextmavens ${command}` });
   try {

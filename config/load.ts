@@ -286,6 +286,8 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     /** Database webhooks, net.http_* and cron (automation/). */
     automation: { allowedHosts: v.WEBHOOK_ALLOWED_HOSTS ?? [], retryBaseMs: v.WEBHOOK_RETRY_BASE_MS },
     backup: backupConfig(v, derived.dataDir, problems),
+    /** The audit log (audit/): days entries are kept, 0 = forever. */
+    audit: { retentionDays: v.AUDIT_RETENTION_DAYS },
     ops: opsConfig(v),
   };
 }

@@ -12,7 +12,7 @@ export interface EnvVarSpec {
   name: string;
   /** How the text becomes a value (config/parsers.ts), with its range; unset: the text as written. */
   parse?: Parser<unknown>;
-  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Alerts' | 'Automation' | 'Operations' | 'Runtime';
+  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Audit' | 'Alerts' | 'Automation' | 'Operations' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
@@ -170,6 +170,8 @@ const SPECS = [
   { name: 'BACKUP_S3_ACCESS_KEY', group: 'Backups', description: 'Access key id for the backup bucket (default: S3_ACCESS_KEY).' },
   { name: 'BACKUP_S3_SECRET_KEY', group: 'Backups', description: 'Secret access key for the backup bucket (default: S3_SECRET_KEY).' },
   { name: 'BACKUP_S3_FORCE_PATH_STYLE', parse: bool, group: 'Backups', default: 'true', description: 'Address the backup bucket in the path (MinIO and most self-hosted servers need true).' },
+  // Audit log
+  { name: 'AUDIT_RETENTION_DAYS', parse: int(0, 36_500), group: 'Audit', default: '0', description: 'Days audit log entries are kept: older ones are exported to BACKUP_TARGET/audit/ and removed by a daily job, the chain continuing from an anchor (docs/audit.md). 0 = keep forever.' },
   // Operations
   { name: 'METRICS_ENABLED', parse: bool, group: 'Operations', default: 'true', description: 'Count every HTTP request (service, route template, method, status, latency) and serve GET /metrics in Prometheus text format (false: neither).' },
   { name: 'METRICS_TOKEN', parse: token, group: 'Operations', description: 'A token that Prometheus may send (Authorization: Bearer) to read /metrics instead of the service_role key.' },

@@ -1,7 +1,8 @@
 /**
  * The background jobs of the stack: one graphile-worker over the owner pool with every task the
- * services queue (auth's `send_email` and `send_tenant_invitation`; database automation's webhooks, net.http_* and cron,
- * automation/index.ts; ops' `ops_alert`), and the mail transport those tasks deliver with.
+ * services queue (auth's `send_email` and `send_tenant_invitation`; database automation's webhooks,
+ * net.http_* and cron, automation/index.ts; ops' `ops_alert`; the scheduled backup and audit
+ * retention), and the mail transport those tasks deliver with.
  * Started by the composition root (cli/stack.ts: the embedded stack, and the auth service when
  * it runs alone), never by a service; services only enqueue, in SQL, in their own transaction.
  */
@@ -12,6 +13,7 @@ import type { Config } from '../config/load.ts';
 import { createTransport, SEND_EMAIL_TASK } from '../auth/mailer.ts';
 import { deliverTenantInvitation, TENANT_INVITATION_TASK, type TenantInvitationJob } from '../auth/tenant-invitations.ts';
 import { automationTasks } from '../automation/index.ts';
+import { AUDIT_RETENTION_TASK, auditRetentionCrontab, auditRetentionTask } from './tasks/audit-retention.ts';
 import { BACKUP_TASK, backupCrontab, backupTask } from './tasks/backup.ts';
 import { sendEmailTask } from './tasks/send-email.ts';
 import { ALERT_TASK, alertDeliveryTask } from '../ops/alerts/task.ts';
@@ -24,6 +26,7 @@ export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logg
   try {
     const automation = automationTasks({ config, pool, log });
     const backupLine = backupCrontab(config);
+    const auditLine = auditRetentionCrontab(config);
     worker = await startWorker({
       pool,
       log,
@@ -33,8 +36,9 @@ export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logg
         [ALERT_TASK]: alertDeliveryTask(config),
         ...automation.tasks,
         [BACKUP_TASK]: backupTask({ config, log }),
+        [AUDIT_RETENTION_TASK]: auditRetentionTask({ config, pool, log }),
       },
-      crontab: [...automation.crontab, ...(backupLine ? parseCrontab(backupLine) : [])],
+      crontab: [...automation.crontab, ...(backupLine ? parseCrontab(backupLine) : []), ...(auditLine ? parseCrontab(auditLine) : [])],
     });
   } catch (err) {
     transport.close();
