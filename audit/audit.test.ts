@@ -1,8 +1,8 @@
 /**
  * The audit chain in the database (sql/0027_audit.sql) and its tools (audit/): concurrent writers
- * that commit, roll back and roll back to savepoints chain in commit order with nothing lost
- * (fast-check); an edited, deleted or reordered entry is found by `nextmavens audit verify`;
- * append-only for every API role; audit.capture() on any table; retention exports then removes a
+ * (audit.append at once, or auth's log through its deferred trigger) that commit, roll back and
+ * roll back to savepoints chain in commit order with nothing lost (fast-check); an edited,
+ * deleted or reordered entry is found by `nextmavens audit verify`; append-only for every API role; audit.capture() on any table; retention exports then removes a
  * prefix and verify continues from the anchor.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -35,8 +35,15 @@ afterAll(async () => {
 const append = (c: pg.ClientBase | pg.Pool, action: string, detail: object) =>
   c.query<{ id: string }>(`select audit.append($1, null, $2) as id`, [action, detail]).then((r) => Number(r.rows[0].id));
 
+/** An entry through audit.append (at once), or through auth's log (its trigger appends at commit). */
+async function write(c: pg.ClientBase, via: 'append' | 'auth-log', detail: { run: number; key: string }): Promise<void> {
+  if (via === 'append') await append(c, 'test.append', detail);
+  else await c.query(`insert into auth.audit_log_entries (payload) values ($1)`, [{ action: 'test', ...detail }]);
+}
+
 /** A transaction of one writer: its appends (with pauses while holding the chain), and how it ends. */
 const txArb = fc.record({
+  via: fc.constantFrom('append' as const, 'auth-log' as const),
   appends: fc.integer({ min: 1, max: 3 }),
   pauseMs: fc.integer({ min: 0, max: 3 }),
   end: fc.constantFrom('commit', 'rollback', 'savepoint-rollback'),
@@ -67,13 +74,13 @@ describe('concurrent writers', () => {
                 // An append undone by a savepoint, then one that stays.
                 await c.query('savepoint s');
                 const undone = `${run}:${w}:${t}:undone`;
-                await append(c, 'test.append', { run, key: undone });
+                await write(c, tx.via, { run, key: undone });
                 await c.query('rollback to savepoint s');
                 discarded.add(undone);
               }
               for (let n = 0; n < tx.appends; n++) {
                 const key = `${run}:${w}:${t}:${n}`;
-                await append(c, 'test.append', { run, key });
+                await write(c, tx.via, { run, key });
                 keys.push(key);
                 if (tx.pauseMs) await new Promise((r) => setTimeout(r, tx.pauseMs));
               }

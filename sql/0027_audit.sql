@@ -204,7 +204,9 @@ comment on function audit.capture() is
   'Row trigger: appends <schema>.<table>.<op> entries (args: tenant=<column>, exclude=<column>).';
 
 -- Auth's events (auth.audit_log_entries, GoTrue's table, written in the event's own transaction)
--- go into the chain as `auth.<action>`; the tenant is the user's.
+-- go into the chain as `auth.<action>`; the tenant is the payload's tenant_id, else the user's.
+-- Like the bucket trigger below, a deferred constraint trigger: the append (and so the chain's
+-- lock) comes at commit, never before row locks the transaction takes later.
 create or replace function audit.from_auth_log() returns trigger
 language plpgsql
 security definer
@@ -215,7 +217,8 @@ declare
   subject text := coalesce(p ->> 'user_id', p ->> 'actor_id');
   tenant uuid;
 begin
-  if audit.uuid_or_null(subject) is not null then
+  tenant := audit.uuid_or_null(p ->> 'tenant_id');
+  if tenant is null and audit.uuid_or_null(subject) is not null then
     select u.tenant_id into tenant from auth.users u where u.id = subject::uuid;
   end if;
   perform audit.append(
@@ -230,11 +233,13 @@ begin
 end
 $$;
 drop trigger if exists audit_chain on auth.audit_log_entries;
-create trigger audit_chain after insert on auth.audit_log_entries
+create constraint trigger audit_chain after insert on auth.audit_log_entries
+  deferrable initially deferred
   for each row execute function audit.from_auth_log();
 
 drop trigger if exists audit_capture on storage.buckets;
-create trigger audit_capture after insert or update or delete on storage.buckets
+create constraint trigger audit_capture after insert or update or delete on storage.buckets
+  deferrable initially deferred
   for each row execute function audit.capture();
 
 -- DDL: one entry per command (`ddl.<command tag>`, target the object's identity) and per dropped

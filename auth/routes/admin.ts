@@ -8,6 +8,7 @@ import { AUTH_ERRORS } from '../errors.ts';
 import { bodyOf, checkEmail, obj, str } from '../http.ts';
 import { hashPassword } from '../passwords.ts';
 import {
+  audit,
   countUsers,
   createUser,
   deleteUser,
@@ -135,6 +136,7 @@ export async function adminCreate(d: AuthDeps, req: FastifyRequest) {
       tenantId,
       role: str(body.role),
     });
+    await audit(c, 'user_signedup', { user_id: user.id, actor_role: 'service_role', provider: 'admin' }, req.ip);
     return userJson(user, await identitiesOf(c, user.id));
   });
 }
@@ -189,7 +191,10 @@ export async function adminUpdate(d: AuthDeps, req: FastifyRequest) {
   }
   const ban = str(body.ban_duration);
   if (ban !== undefined) changes.banSeconds = banSeconds(ban);
-  await updateUser(d.pool, user.id, changes);
+  await withTransaction(d.pool, async (c) => {
+    await updateUser(c, user.id, changes);
+    await audit(c, changes.passwordHash ? 'user_updated_password' : 'user_modified', { user_id: user.id, actor_role: 'service_role', fields: Object.keys(changes) }, req.ip);
+  });
   const fresh = (await findUserById(d.pool, user.id))!;
   return userJson(fresh, await identitiesOf(d.pool, user.id), await factorsOf(d.pool, user.id));
 }
@@ -198,6 +203,10 @@ export async function adminDelete(d: AuthDeps, req: FastifyRequest) {
   await d.requireAdmin(req);
   const id = (req.params as { id: string }).id;
   if (!UUID.test(id)) throw AUTH_ERRORS.userNotFound();
-  if (!(await deleteUser(d.pool, id))) throw AUTH_ERRORS.userNotFound();
+  await withTransaction(d.pool, async (c) => {
+    const user = await findUserById(c, id);
+    if (!user || !(await deleteUser(c, id))) throw AUTH_ERRORS.userNotFound();
+    await audit(c, 'user_deleted', { user_id: id, tenant_id: user.tenant_id, actor_role: 'service_role' }, req.ip);
+  });
   return {};
 }

@@ -5,7 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
 import { queryOf, str } from '../http.ts';
-import { deleteOtherSessions, deleteSession, deleteUserSessions } from '../store/index.ts';
+import { audit, deleteOtherSessions, deleteSession, deleteUserSessions } from '../store/index.ts';
 
 export async function logout(d: AuthDeps, req: FastifyRequest, reply: FastifyReply) {
   const { claims } = await d.currentUser(req);
@@ -14,5 +14,6 @@ export async function logout(d: AuthDeps, req: FastifyRequest, reply: FastifyRep
   if (scope === 'local' && sessionId) await deleteSession(d.pool, sessionId);
   else if (scope === 'others') await deleteOtherSessions(d.pool, claims.sub, sessionId ?? null);
   else await deleteUserSessions(d.pool, claims.sub);
+  await audit(d.pool, 'logout', { actor_id: claims.sub, scope }, req.ip);
   return reply.code(204).send();
 }

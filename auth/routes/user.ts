@@ -8,7 +8,7 @@ import { AUTH_ERRORS } from '../errors.ts';
 import { challengeOf } from '../flow-state.ts';
 import { bodyOf, checkEmail, obj, str } from '../http.ts';
 import { hashPassword, verifyPassword } from '../passwords.ts';
-import { factorsOf, findSession, findUserByEmail, findUserById, identitiesOf, updateUser as updateUserRow, withTransaction, type UserChanges } from '../store/index.ts';
+import { audit, factorsOf, findSession, findUserByEmail, findUserById, identitiesOf, updateUser as updateUserRow, withTransaction, type UserChanges } from '../store/index.ts';
 import { userJson } from '../tokens.ts';
 import { redirectOf, sendEmailChange } from './mail.ts';
 import { checkNonce, needsNonce } from './reauthenticate.ts';
@@ -44,6 +44,8 @@ export async function updateUser(d: AuthDeps, req: FastifyRequest) {
   const challenge = challengeOf(body);
   return withTransaction(pool, async (c) => {
     await updateUserRow(c, user.id, changes);
+    // GoTrue's actions: a new password, else any other change of the user.
+    await audit(c, changes.passwordHash ? 'user_updated_password' : 'user_modified', { actor_id: user.id }, req.ip);
     if (emailChange) await sendEmailChange(d, c, user, email!, redirectOf(d, req, body), challenge);
     const fresh = (await findUserById(c, user.id))!;
     return userJson(fresh, await identitiesOf(c, user.id), await factorsOf(c, user.id));

@@ -65,7 +65,10 @@ async function verifyTotp(d: AuthDeps, req: FastifyRequest, caller: MfaCaller, f
   return withTransaction(d.pool, async (c) => {
     const ch = await openChallenge(d, c, req, factor, challengeId);
     if ('refusal' in ch) return ch;
-    if (!validTotp(factor.secret ?? '', code)) return { refusal: AUTH_ERRORS.invalidTotp() };
+    if (!validTotp(factor.secret ?? '', code)) {
+      await audit(c, 'verification_failed', { actor_id: caller.user.id, factor_id: factor.id, challenge_id: ch.id, factor_type: factor.factor_type }, req.ip);
+      return { refusal: AUTH_ERRORS.invalidTotp() };
+    }
     await markChallengeVerified(c, ch.id);
     return { session: await raise(d, c, caller, factor, ch.id, req) };
   });
@@ -94,6 +97,7 @@ async function verifyWebauthn(d: AuthDeps, req: FastifyRequest, caller: MfaCalle
       }
     } catch (err) {
       req.log.info({ err: (err as Error).message }, 'auth: WebAuthn response refused');
+      await audit(c, 'verification_failed', { actor_id: caller.user.id, factor_id: factor.id, challenge_id: ch.id, factor_type: factor.factor_type }, req.ip);
       return { refusal: new AuthError(422, 'mfa_verification_failed', 'Invalid WebAuthn credential_response') };
     }
     return { session: await raise(d, c, caller, factor, ch.id, req) };

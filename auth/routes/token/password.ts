@@ -10,7 +10,7 @@ import { bodyOf, str } from '../../http.ts';
 import { verifyPassword } from '../../passwords.ts';
 import { counters } from '../../../core/metrics.ts';
 import { validatePhone } from '../../phone.ts';
-import { findUserByEmail, findUserByPhone, withTransaction } from '../../store/index.ts';
+import { audit, findUserByEmail, findUserByPhone, withTransaction } from '../../store/index.ts';
 
 export async function passwordGrant(d: AuthDeps, req: FastifyRequest) {
   const body = bodyOf(req);
@@ -27,6 +27,7 @@ export async function passwordGrant(d: AuthDeps, req: FastifyRequest) {
   if (!user || !(await verifyPassword(password, user.encrypted_password))) {
     d.failuresByEmail.hit(emailKey);
     counters.authSigninFailures.inc();
+    await audit(d.pool, 'login_failed', { user_id: user?.id, provider: 'email', reason: 'invalid_credentials' }, req.ip);
     throw AUTH_ERRORS.invalidCredentials();
   }
   d.failuresByEmail.reset(emailKey);
@@ -45,6 +46,7 @@ async function phonePasswordGrant(d: AuthDeps, req: FastifyRequest, rawPhone: st
   if (!user) await verifyPassword(password, await d.dummyHash());
   if (!user || !(await verifyPassword(password, user.encrypted_password))) {
     d.failuresByEmail.hit(phone);
+    await audit(d.pool, 'login_failed', { user_id: user?.id, provider: 'phone', reason: 'invalid_credentials' }, req.ip);
     throw AUTH_ERRORS.invalidCredentials();
   }
   d.failuresByEmail.reset(phone);
