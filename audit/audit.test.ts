@@ -5,6 +5,7 @@
  * deleted or reordered entry is found by `nextmavens audit verify`; append-only for every API role; audit.capture() on any table; retention exports then removes a
  * prefix and verify continues from the anchor.
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../backup/store.ts';
 import { runCli } from '../test/helpers/cli.ts';
 import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from '../test/helpers/db.ts';
-import { GENESIS, parseExportLine, verifyChain } from './chain.ts';
+import { canonical, entryHash, GENESIS, parseExportLine, verifyChain } from './chain.ts';
 import { exportAuditLog } from './export.ts';
 import { removeExpired } from './retention.ts';
 import { anchor, entries } from './store.ts';
@@ -48,6 +49,15 @@ const txArb = fc.record({
   pauseMs: fc.integer({ min: 0, max: 3 }),
   end: fc.constantFrom('commit', 'rollback', 'savepoint-rollback'),
   startDelayMs: fc.integer({ min: 0, max: 4 }),
+});
+
+describe('the encoding', () => {
+  it('is the one docs/audit.md spells out', () => {
+    const e = { id: '7', at: '2026-12-02T06:15:12.285885Z', tenant_id: null, actor_id: null, actor_role: 'postgres', action: 'ddl.create_table', target: 'public.audit_probe', detail: '{}', ip: null, prev_hash: GENESIS.hash, hash: '' };
+    expect(canonical(e)).toBe('1:7,27:2026-12-02T06:15:12.285885Z,-,-,8:postgres,16:ddl.create_table,18:public.audit_probe,2:{},-,');
+    expect(canonical({ ...e, target: 'Zoë' })).toContain(',4:Zoë,');
+    expect(entryHash(e)).toBe(createHash('sha256').update(`nextmavens-audit-v1\n${'0'.repeat(64)}\n${canonical(e)}`).digest('hex'));
+  });
 });
 
 describe('concurrent writers', () => {
@@ -213,6 +223,8 @@ describe('nextmavens audit verify', () => {
   const row = async (id: number) => (await db.admin.query(`select * from audit.entries where id = $1`, [id])).rows[0];
 
   it('OK on an untouched chain, with the count and the head', async () => {
+    // Multi-byte text: lengths are UTF-8 bytes in SQL and in Node alike.
+    await db.admin.query(`select audit.append('test.unicode', 'Zoë/日本', $1, null, 'ünï', null, '::1')`, [{ name: 'Zoë 🎉', n: 1.50, nested: { 'ключ': [true, null] } }]);
     const { code, out } = await cli();
     const { rows } = await db.admin.query(`select count(*)::int as n, max(id)::int as head from audit.entries`);
     expect(out).toContain(`audit log OK: ${rows[0].n} entries verified from the start; head ${rows[0].head} `);

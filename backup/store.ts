@@ -9,6 +9,7 @@
  *   backups/<id>/verified.json   the last `backup verify` of it
  *   blobs/…                      the objects, shared by every backup (storage/backend/archive.ts)
  *   wal/…                        BACKUP_PITR: Postgres's archive_command copies WAL here (directories only)
+ *   audit/…                      the audit log's exports and removed prefixes (audit/export.ts)
  */
 import { opendir, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';

@@ -345,8 +345,6 @@ revoke all on all functions in schema audit from public, anon, authenticated, se
 grant select on audit.entries to authenticated, service_role;
 grant select on audit.anchor to service_role;
 grant execute on function audit.record(text, text, jsonb) to service_role;
--- The helpers the policies and the API-role triggers evaluate as the caller.
-grant execute on function audit.invoker_role(), audit.uuid_or_null(text) to anon, authenticated, service_role;
 
 alter table audit.entries enable row level security;
 alter table audit.anchor enable row level security;
