@@ -189,6 +189,18 @@ describe('audit.capture()', () => {
       // The update of row 2 changed only an excluded column: no entry.
       { action: 'public.capture_probe.delete', target: '2', tenant_id: null, detail: { old: { id: 2, tenant_id: null, name: 'two' } } },
     ]);
+    // The tenant admin API's actor settings (auth/store/tenants.ts recordActor) name who acted.
+    const c = await db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query(`select set_config('nextmavens.actor_id', 'root-1', true), set_config('nextmavens.actor_via', 'super_admin', true), set_config('nextmavens.super_admin_foreign', 'true', true)`);
+      await c.query(`insert into public.capture_probe values (3, null, 'three', 'pw')`);
+      await c.query('commit');
+    } finally {
+      c.release();
+    }
+    const { rows: acted } = await db.admin.query(`select actor_id, actor_role, detail from audit.entries where action = 'public.capture_probe.insert' and target = '3'`);
+    expect(acted).toEqual([{ actor_id: 'root-1', actor_role: 'super_admin', detail: { new: { id: 3, tenant_id: null, name: 'three' }, super_admin_foreign: true } }]);
     const ddl = await db.admin.query(`select action, target, actor_role from audit.entries where target = 'public.capture_probe' and action like 'ddl.%'`);
     expect(ddl.rows).toEqual([{ action: 'ddl.create_table', target: 'public.capture_probe', actor_role: expect.any(String) }]);
     expect((await verifyAuditLog(db.admin)).ok).toBe(true);

@@ -8,7 +8,7 @@
 -- it reads the chain's head: appends chain in commit order, the lock is held until the writing
 -- transaction ends, and a rolled-back append leaves no gap (the next writer reuses its id).
 -- Entries come from auth's audit_log_entries (a trigger below), DDL (event triggers),
--- storage.buckets (audit.capture()) and audit.record() for anything else.
+-- storage.buckets and the tenancy tables (audit.capture()) and audit.record() for anything else.
 create schema if not exists audit;
 comment on schema audit is 'The tamper-evident audit log: append-only, hash-chained (docs/audit.md).';
 revoke all on schema audit from public;
@@ -82,6 +82,45 @@ as $$
   select coalesce(nullif(auth.jwt() ->> 'role', ''), nullif(nullif(current_setting('role', true), ''), 'none'), session_user::text)
 $$;
 
+-- The acting user: the request's `sub`, else the tenant admin API's transaction-local
+-- nextmavens.actor_id (auth/store/tenants.ts recordActor; it runs without claims).
+create or replace function audit.actor_id() returns text
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(nullif(auth.jwt() ->> 'sub', ''), nullif(current_setting('nextmavens.actor_id', true), ''))
+$$;
+
+-- How the actor is entitled: the tenant admin API's nextmavens.actor_via (service_role,
+-- super_admin, the member's role), else the role of the request or session.
+create or replace function audit.actor_role() returns text
+language sql stable
+set search_path = ''
+as $$
+  select coalesce(nullif(current_setting('nextmavens.actor_via', true), ''), audit.invoker_role())
+$$;
+
+-- {"super_admin_foreign": true} when a platform super-admin acts in a tenant they are no member
+-- of (the tenant admin API's setting, or a request whose claims say is_super_admin), else {}.
+create or replace function audit.actor_flags() returns jsonb
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+begin
+  -- Only a super-admin's claims cost the membership lookup (and only a uuid `sub` is looked up).
+  if current_setting('nextmavens.super_admin_foreign', true) = 'true' then
+    return '{"super_admin_foreign": true}';
+  end if;
+  if (auth.jwt() ->> 'is_super_admin') = 'true' and audit.uuid_or_null(auth.jwt() ->> 'sub') is not null then
+    if auth.acting_as_super_admin() then
+      return '{"super_admin_foreign": true}';
+    end if;
+  end if;
+  return '{}';
+end
+$$;
+
 -- A uuid from text, or NULL when it is not one (a claim or payload value never breaks a write).
 create or replace function audit.uuid_or_null(v text) returns uuid
 language sql immutable parallel safe
@@ -143,8 +182,8 @@ language sql
 security definer
 set search_path = ''
 as $$
-  select audit.append(action, target, detail, audit.uuid_or_null(auth.jwt() ->> 'tenant_id'),
-    nullif(auth.jwt() ->> 'sub', ''), audit.invoker_role(), null)
+  select audit.append(action, target, coalesce(detail, '{}') || audit.actor_flags(), audit.uuid_or_null(auth.jwt() ->> 'tenant_id'),
+    audit.actor_id(), audit.actor_role(), null)
 $$;
 comment on function audit.record(text, text, jsonb) is
   'Appends an audit entry; actor, role and tenant come from request.jwt.claims when present.';
@@ -192,10 +231,10 @@ begin
   perform audit.append(
     tg_table_schema || '.' || tg_table_name || '.' || lower(tg_op),
     case when pk is null then null when (select count(*) from jsonb_object_keys(pk)) = 1 then (select v #>> '{}' from jsonb_each(pk) as x(key, v)) else pk::text end,
-    detail,
+    detail || audit.actor_flags(),
     coalesce(audit.uuid_or_null(r ->> tenant_col), audit.uuid_or_null(auth.jwt() ->> 'tenant_id')),
-    nullif(auth.jwt() ->> 'sub', ''),
-    audit.invoker_role(),
+    audit.actor_id(),
+    audit.actor_role(),
     null);
   return null;
 end
@@ -241,6 +280,25 @@ drop trigger if exists audit_capture on storage.buckets;
 create constraint trigger audit_capture after insert or update or delete on storage.buckets
   deferrable initially deferred
   for each row execute function audit.capture();
+
+-- Tenancy (sql/0026): tenants, memberships, roles and invitations, whoever changes them (the
+-- tenant admin API records its actor in nextmavens.actor_*). An invitation's token hash is left out.
+drop trigger if exists audit_capture on public.tenants;
+create constraint trigger audit_capture after insert or update or delete on public.tenants
+  deferrable initially deferred
+  for each row execute function audit.capture('tenant=id');
+drop trigger if exists audit_capture on auth.tenant_members;
+create constraint trigger audit_capture after insert or update or delete on auth.tenant_members
+  deferrable initially deferred
+  for each row execute function audit.capture();
+drop trigger if exists audit_capture on auth.tenant_roles;
+create constraint trigger audit_capture after insert or update or delete on auth.tenant_roles
+  deferrable initially deferred
+  for each row execute function audit.capture();
+drop trigger if exists audit_capture on auth.tenant_invitations;
+create constraint trigger audit_capture after insert or update or delete on auth.tenant_invitations
+  deferrable initially deferred
+  for each row execute function audit.capture('exclude=token_hash');
 
 -- DDL: one entry per command (`ddl.<command tag>`, target the object's identity) and per dropped
 -- object (`ddl.drop`). Temporary objects are left out.

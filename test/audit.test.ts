@@ -1,8 +1,8 @@
 /**
  * The audit log through the real stack and its official clients: a mixed workload (supabase-js
  * sign-up, sign-in, a failed sign-in, MFA enrol/verify/failed verify/unenrol, a password change,
- * refresh-token reuse, logout, the admin API, a DDL, a bucket created, changed and deleted with
- * storage-js) lands in the chain, which verifies; a tenant owner reads exactly their tenant's
+ * refresh-token reuse, logout, the admin API, a membership through the tenant admin API, a DDL, a
+ * bucket created, changed and deleted with storage-js) lands in the chain, which verifies; a tenant owner reads exactly their tenant's
  * entries through REST (`.schema('audit')`), a member and another tenant's owner none of them,
  * anon nothing; no API role can write.
  */
@@ -86,6 +86,13 @@ beforeAll(async () => {
   expect((await service.auth.admin.updateUserById(made.data.user!.id, { user_metadata: { team: 'x' } })).error).toBeNull();
   expect((await service.auth.admin.deleteUser(made.data.user!.id)).error).toBeNull();
 
+  // Tenancy: a membership given and taken back by service_role through the tenant admin API.
+  const key = t.db.config.serviceRoleKey;
+  const tenantApi = (method: string, route: string, body?: unknown) =>
+    fetch(`${t.stack.url}/auth/v1${route}`, { method, headers: { apikey: key, authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  expect((await tenantApi('PUT', `/tenants/${TENANT_B}/members/${userA}`, { role: 'admin' })).status).toBe(200);
+  expect((await tenantApi('DELETE', `/tenants/${TENANT_B}/members/${userA}`)).ok).toBe(true);
+
   // A DDL and a bucket's life through storage-js.
   await t.db.admin.query(`create table public.audit_probe (id int primary key)`);
   expect((await service.storage.createBucket('audit-bucket', { public: false })).error).toBeNull();
@@ -115,9 +122,14 @@ describe('the workload in the chain', () => {
     expect(find('auth.factor_unenrolled', forA)).toHaveLength(1);
     expect(find('auth.token_revoked', forA).map((r) => r.detail.reason)).toEqual(['refresh_token_reused']);
     expect(find('auth.logout', forA)).toHaveLength(1);
-    const admin = rows.filter((r) => r.actor_role === 'service_role' && r.action.startsWith('auth.')).map((r) => [r.action, r.tenant_id]);
+    const admin = rows.filter((r) => r.actor_role === 'service_role' && r.action.startsWith('auth.') && !r.action.startsWith('auth.tenant_')).map((r) => [r.action, r.tenant_id]);
     expect(admin).toEqual([['auth.user_signedup', TENANT_A], ['auth.user_modified', TENANT_A], ['auth.user_deleted', TENANT_A]]);
     expect(find('auth.login').every((r) => r.ip !== null)).toBe(true);
+    const memberships = rows.filter((r) => r.action.startsWith('auth.tenant_members.') && r.tenant_id === TENANT_B && JSON.parse(r.target!).user_id === userA).map((r) => [r.action, r.actor_role, JSON.parse(r.target!)]);
+    const key = { tenant_id: TENANT_B, user_id: userA };
+    expect(memberships).toEqual([['auth.tenant_members.insert', 'service_role', key], ['auth.tenant_members.delete', 'service_role', key]]);
+    // Sign-up through a tenant key made a membership too.
+    expect(rows.filter((r) => r.action === 'auth.tenant_members.insert' && r.tenant_id === TENANT_A && JSON.parse(r.target!).user_id === userA)).toHaveLength(1);
     expect(find('ddl.create_table', { target: 'public.audit_probe' })).toHaveLength(1);
     expect(rows.filter((r) => r.action.startsWith('storage.buckets.')).map((r) => [r.action, r.target])).toEqual([
       ['storage.buckets.insert', 'audit-bucket'],
