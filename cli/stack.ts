@@ -15,6 +15,8 @@ import { migrateAll } from '../db/project-migrations.ts';
 import { createPools, type Pools } from '../db/pool.ts';
 import { buildGatewayApp } from '../gateway/app.ts';
 import { createEmbeddedGateway } from '../gateway/embedded.ts';
+import { createEdgeGuard } from '../gateway/edge.ts';
+import { createRateLimits } from '../gateway/rate-limit.ts';
 import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
 import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';
@@ -174,15 +176,20 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
     healthChecks.backups = backupsCheck(pools);
     const ops = startOps({ config, admin: pools.admin, pools: { admin: pools.admin, request: pools.request }, health: () => checkHealth(healthChecks, VERSION), log });
     cleanup.push(['ops', () => ops.stop()]);
-    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend: ops.routes });
+    const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
+    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend: ops.routes, guard });
     cleanup.push(['gateway', () => gatewayApp.close()]);
+    const rateLimits = await createRateLimits({ limits: config.rateLimits, redisUrl: config.realtime.redisUrl, log });
+    cleanup.push(['rate limits', () => rateLimits.close()]);
     const server = createEmbeddedGateway({
       services,
       gatewayApp,
       verifier,
       log,
       corsOrigins: config.corsOrigins,
-      maxBodyBytes: config.maxBodyBytes,
+      bodyLimits: { rest: config.maxBodyBytes, auth: config.maxBodyBytes, graphql: config.graphql.maxBodyBytes },
+      rateLimits,
+      guard,
     });
     const port = await listen(server, config.port, config.host);
     cleanup.push(['http server', () => closeServer(server)]);
@@ -212,7 +219,8 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
     }
     // The gateway runs the monitor and alerts, and serves /metrics, the dashboard and the hooks.
     const ops = startOps({ config, admin: pools.admin, pools: poolsByName, health: () => checkHealth(healthChecks, VERSION), log });
-    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend: ops.routes });
+    const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
+    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend: ops.routes, guard });
     handler = (req, res) => app.routing(req, res);
     closeService = async () => {
       await app.close();

@@ -257,6 +257,10 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     /** Fastify's trustProxy: whose X-Forwarded-For to believe for the client address. */
     trustProxy: v.TRUST_PROXY,
     maxBodyBytes: v.MAX_BODY_BYTES,
+    /** The edge's limits per route group (gateway/routes.ts RouteGroup): requests per minute per tenant, 0 = off. */
+    rateLimits: { rest: v.RATE_LIMIT_REST, graphql: v.RATE_LIMIT_GRAPHQL, storage: v.RATE_LIMIT_STORAGE, realtime: v.RATE_LIMIT_REALTIME, auth: v.RATE_LIMIT_AUTH },
+    /** ADMIN_IP_ALLOWLIST: who may make sensitive requests; empty = everyone. */
+    adminIpAllowlist: v.ADMIN_IP_ALLOWLIST ?? [],
     postgres: postgresConfig(v, derived),
     jwtSecret,
     jwks,

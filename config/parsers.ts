@@ -63,6 +63,22 @@ export const hostList: Parser<string[]> = {
   },
 };
 
+/** Comma-separated IP addresses and CIDRs (ADMIN_IP_ALLOWLIST). */
+export const cidrList: Parser<string[]> = {
+  parse(raw, name, problems) {
+    const entries = list.parse(raw, name, problems);
+    for (const entry of entries) {
+      const [addr, bits, extra] = entry.split('/');
+      const family = isIP(addr);
+      const max = family === 4 ? 32 : 128;
+      if (!family || extra !== undefined || (bits !== undefined && (!/^\d+$/.test(bits) || Number(bits) > max))) {
+        problems.push(`${name}: "${entry}" is not an IP address or CIDR`);
+      }
+    }
+    return entries;
+  },
+};
+
 /** One of the given words. */
 export function oneOf<const T extends string>(...values: T[]): Parser<T> {
   return {

@@ -6,7 +6,7 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { parseSigningKeys } from './keys.ts';
-import { absoluteUrl, bool, checked, hostList, httpUrl, int, list, matching, oneOf, phoneCodes, port, postgresUrl, schemaList, secret, type Parser } from './parsers.ts';
+import { absoluteUrl, bool, checked, cidrList, hostList, httpUrl, int, list, matching, oneOf, phoneCodes, port, postgresUrl, schemaList, secret, type Parser } from './parsers.ts';
 
 export interface EnvVarSpec {
   name: string;
@@ -67,7 +67,13 @@ const SPECS = [
   { name: 'PUBLIC_URL', parse: absoluteUrl, group: 'Gateway', description: 'Public base URL of the API (used in printed URLs and links). Default: http://localhost:PORT.' },
   { name: 'CORS_ALLOWED_ORIGINS', parse: list, group: 'Gateway', default: '*', description: 'Comma-separated origins allowed by CORS, or *.' },
   { name: 'TRUST_PROXY', parse: trustProxy, group: 'Gateway', default: 'false', description: 'Take client addresses (rate limits, logs) from X-Forwarded-For set by the proxy in front: true (compose, behind Traefik), false (the embedded gateway faces clients), or a comma list of proxy addresses/CIDRs.' },
-  { name: 'MAX_BODY_BYTES', parse: int(1024, 2 ** 40), group: 'Gateway', default: '10485760', description: 'Largest request body accepted on buffered routes (not storage or realtime).' },
+  { name: 'MAX_BODY_BYTES', parse: int(1024, 2 ** 40), group: 'Gateway', default: '10485760', description: 'Largest request body accepted on buffered routes (REST, auth; not storage or realtime), checked at the edge before the body is read: a larger Content-Length, or a chunked body growing past it, is answered 413 in the service\'s error shape (GraphQL: GRAPHQL_MAX_BODY_BYTES; storage uploads: each bucket\'s file_size_limit).' },
+  { name: 'RATE_LIMIT_REST', parse: rate, group: 'Gateway', default: '12000', description: 'Requests per minute to /rest/v1 per tenant (the JWT tenant claim; per user without one, per client address for anon callers), in both wirings (0 = off). Over it: 429 with Retry-After and RateLimit-* headers.' },
+  { name: 'RATE_LIMIT_GRAPHQL', parse: rate, group: 'Gateway', default: '6000', description: 'Requests per minute to /graphql per tenant, as RATE_LIMIT_REST (0 = off).' },
+  { name: 'RATE_LIMIT_STORAGE', parse: rate, group: 'Gateway', default: '6000', description: 'Requests per minute to /storage per tenant, as RATE_LIMIT_REST (0 = off).' },
+  { name: 'RATE_LIMIT_REALTIME', parse: rate, group: 'Gateway', default: '1200', description: 'Requests (WebSocket upgrades, the broadcast REST API) per minute to /realtime per tenant, as RATE_LIMIT_REST (0 = off). Messages on open sockets: REALTIME_*_EVENTS_PER_SECOND.' },
+  { name: 'RATE_LIMIT_AUTH', parse: rate, group: 'Gateway', default: '3000', description: 'Requests per minute to /auth per tenant (mostly per client address: sign-ins carry only the anon key), as RATE_LIMIT_REST (0 = off); the per-endpoint AUTH_RATE_LIMIT_* apply besides.' },
+  { name: 'ADMIN_IP_ALLOWLIST', parse: cidrList, group: 'Gateway', description: 'Comma-separated addresses/CIDRs allowed to make sensitive requests: the auth admin API (/auth/v1/admin/*), any request made with the service_role role, the dashboard and /metrics; others get 403. The client address behind a proxy follows TRUST_PROXY. Unset: everyone.' },
   // Services (standalone ports, used by compose and `nextmavens serve <service>`)
   { name: 'REST_PORT', parse: port, group: 'Services', default: '3000', description: 'Port of the standalone REST service.' },
   { name: 'AUTH_PORT', parse: port, group: 'Services', default: '9999', description: 'Port of the standalone auth service.' },
@@ -140,7 +146,7 @@ const SPECS = [
   { name: 'REALTIME_JWT_SECRET', parse: secret, group: 'Realtime', description: 'Secret realtime verifies tokens with. Default: JWT_SECRET.' },
   { name: 'REALTIME_MAX_EVENTS_PER_SECOND', parse: int(0, 1_000_000), group: 'Realtime', default: '100', description: "Messages one socket may send per second (heartbeats excepted), as Supabase's max_events_per_second; over it they are dropped with ClientRateLimitReached (0 = unlimited)." },
   { name: 'REALTIME_TENANT_MAX_EVENTS_PER_SECOND', parse: int(0, 100_000_000), group: 'Realtime', default: '0', description: 'Messages all sockets of one tenant (the JWT tenant claim) may send per second together (0 = unlimited).' },
-  { name: 'REDIS_URL', group: 'Realtime', description: 'Redis for fan-out across several realtime instances (optional; one instance needs none).' },
+  { name: 'REDIS_URL', group: 'Realtime', description: 'Redis for fan-out across several realtime instances and for the gateway\'s rate limits shared by several gateways (optional; one instance needs none; while it is unreachable each gateway counts in memory).' },
   // GraphQL
   { name: 'GRAPHILE_PORT', parse: port, group: 'GraphQL', default: '4004', description: 'Port of the standalone GraphQL service.' },
   { name: 'GRAPHILE_SCHEMA', parse: schemaList, group: 'GraphQL', default: 'public', description: 'Comma-separated schemas exposed through GraphQL.' },

@@ -7,9 +7,10 @@ import type { FastifyInstance } from 'fastify';
 import { createServiceApp } from '../core/service-app.ts';
 import type { Logger } from 'pino';
 import { checkHealth, type HealthCheck } from './health.ts';
-import { HEALTH_PATH, VERIFY_PATH, matchRoute } from './routes.ts';
+import { HEALTH_PATH, IDENTIFY_PATH, RATE_LIMIT_KEY_HEADER, VERIFY_PATH, isAdminPath, matchRoute } from './routes.ts';
 import { verifyRequest } from '../core/caller.ts';
-import { denialFor, identityHeaders } from './verify.ts';
+import { denialFor, edgeRefusal, identityHeaders } from './verify.ts';
+import { createEdgeGuard, rateKey, type EdgeGuard } from './edge.ts';
 import type { JwtVerifier } from '../core/jwt.ts';
 import { VERSION } from '../config/version.ts';
 
@@ -21,26 +22,52 @@ export interface GatewayAppOptions {
   disableRequestLogging?: boolean;
   /** More routes on this app (ops/: /metrics, /dashboard, deployment hooks). */
   extend?: (app: FastifyInstance) => void;
+  /** The client address and ADMIN_IP_ALLOWLIST; default: the peer address, no allowlist. */
+  guard?: EdgeGuard;
 }
 
 export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyInstance> {
   const app = createServiceApp({ name: 'gateway', log: opts.log, logRequests: !opts.disableRequestLogging });
+  const guard = opts.guard ?? createEdgeGuard({ trustProxy: false, adminIpAllowlist: [] });
 
   app.get(HEALTH_PATH, async (_req, reply) => {
     const report = await checkHealth(opts.healthChecks, VERSION);
     return reply.code(report.status === 'ok' ? 200 : 503).header('cache-control', 'no-store').send(report);
   });
 
-  // Traefik ForwardAuth: the original URI (with a possible ?apikey=) arrives in X-Forwarded-Uri.
-  app.all(VERIFY_PATH, async (req, reply) => {
-    const forwardedUri = req.headers['x-forwarded-uri'];
-    const uri = typeof forwardedUri === 'string' ? forwardedUri : req.url;
-    const result = await verifyRequest(opts.verifier, req.headers, uri);
-    if (!result.ok) {
-      const denied = denialFor(matchRoute(uri.split('?')[0])?.service, result, req.headers);
-      return reply.code(denied.status).headers(denied.headers ?? {}).send(denied.body);
-    }
-    return reply.code(200).headers(identityHeaders(result.identity)).send({ role: result.identity.role });
+  // Traefik ForwardAuth. The original request arrives as X-Forwarded-Uri (with a possible
+  // ?apikey=), X-Forwarded-For and the caller's own headers. /verify refuses a bad key (routes with
+  // auth: 'apikey'); /verify/identify (the other routes) only names the caller. Both refuse a
+  // sensitive request from an address outside ADMIN_IP_ALLOWLIST, and return the key the rate
+  // limit middleware counts by.
+  for (const [path, required] of [[VERIFY_PATH, true], [IDENTIFY_PATH, false]] as const) {
+    app.all(path, async (req, reply) => {
+      const forwardedUri = req.headers['x-forwarded-uri'];
+      const uri = typeof forwardedUri === 'string' ? forwardedUri : req.url;
+      const target = uri.split('?')[0];
+      const service = matchRoute(target)?.service;
+      const result = await verifyRequest(opts.verifier, req.headers, uri);
+      if (!result.ok && required) {
+        const denied = denialFor(service, result, req.headers);
+        return reply.code(denied.status).headers(denied.headers ?? {}).send(denied.body);
+      }
+      const identity = result.ok ? result.identity : undefined;
+      const ip = guard.clientAddress(req.raw);
+      if (!guard.adminAllowed(target, identity?.role, ip)) {
+        const denied = edgeRefusal(service, { kind: 'address_not_allowed' }, req.headers);
+        return reply.code(denied.status).headers(denied.headers ?? {}).send(denied.body);
+      }
+      const headers = { ...(identity && required ? identityHeaders(identity) : {}), [RATE_LIMIT_KEY_HEADER]: rateKey(identity, ip) };
+      return reply.code(200).headers(headers).send({ role: identity?.role ?? null });
+    });
+  }
+
+  // The dashboard and /metrics from the allowlist only (in compose Traefik routes here directly).
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.url.split('?')[0];
+    if (!isAdminPath(path) || guard.adminAllowed(path, undefined, guard.clientAddress(req.raw))) return;
+    const denied = edgeRefusal(undefined, { kind: 'address_not_allowed' }, req.headers);
+    return reply.code(denied.status).send(denied.body);
   });
 
   opts.extend?.(app);

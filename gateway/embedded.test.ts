@@ -37,7 +37,7 @@ beforeAll(async () => {
   const verifier = createJwtVerifier(SECRET);
   const services = Object.fromEntries(SERVICE_NAMES.map((n) => [n, echoService(n)])) as Record<ServiceName, Service>;
   const gatewayApp = await buildGatewayApp({ verifier, healthChecks: {}, log });
-  server = createEmbeddedGateway({ services, gatewayApp, verifier, log, corsOrigins: ['https://app.example'], maxBodyBytes: 1024 });
+  server = createEmbeddedGateway({ services, gatewayApp, verifier, log, corsOrigins: ['https://app.example'], bodyLimits: { rest: 1024, auth: 1024, graphql: 1024 } });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   anon = await deriveApiKey('anon', SECRET);
@@ -112,7 +112,7 @@ describe('embedded gateway', () => {
     const big = 'x'.repeat(2048);
     const rest = await fetch(`${base}/rest/v1/t`, { method: 'POST', body: big, headers: { apikey: anon } });
     expect(rest.status).toBe(413);
-    expect(await body(rest)).toMatchObject({ code: 'payload_too_large' });
+    expect(await body(rest)).toEqual({ code: 'request_too_large', details: null, hint: null, message: 'Request body exceeds the limit of 1024 bytes' });
     const storage = await fetch(`${base}/storage/v1/object/b/f`, { method: 'POST', body: big });
     expect(storage.status).toBe(200);
   });

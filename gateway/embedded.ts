@@ -1,8 +1,9 @@
 /**
  * The embedded gateway: one HTTP server that does in-process what Traefik does in compose,
- * from the same route table and edge policy — request id, CORS first, the apikey/JWT check,
- * body-size limit on buffered routes, prefix stripping — and then hands the request to the
- * service's own handler. Paths no route matches go to the gateway app (/health, /verify, 404).
+ * from the same route table and edge policy — request id, CORS first, the apikey/JWT check, the
+ * allowlist of sensitive requests, the rate limit of the route's group, its body limit, prefix
+ * stripping — and then hands the request to the service's own handler. Paths no route matches go
+ * to the gateway app (/health, /verify, the dashboard, /metrics, 404). One log line per request.
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -10,11 +11,15 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { applyCors } from './cors.ts';
-import { EDGE_POLICY, matchRoute, websocketRoute, type RouteDef, type ServiceName } from './routes.ts';
+import { EDGE_POLICY, matchRoute, websocketRoute, type BufferedGroup, type RouteDef, type ServiceName } from './routes.ts';
 import type { Service } from '../core/service.ts';
 import type { JwtVerifier } from '../core/jwt.ts';
-import { verifyRequest, type Denial } from '../core/caller.ts';
-import { denialFor, identityHeaders } from './verify.ts';
+import { verifyRequest, type Denial, type EdgeIdentity } from '../core/caller.ts';
+import { denialFor, edgeRefusal, identityHeaders } from './verify.ts';
+import { createEdgeGuard, rateKey, type EdgeGuard } from './edge.ts';
+import { rateLimitHeaders, type RateLimits } from './rate-limit.ts';
+import { countStreamedBody, declaredTooLarge } from './body-limit.ts';
+import { requestLogFields } from './request-log.ts';
 
 export interface EmbeddedGatewayOptions {
   services: Record<ServiceName, Service>;
@@ -22,7 +27,12 @@ export interface EmbeddedGatewayOptions {
   verifier: JwtVerifier;
   log: Logger;
   corsOrigins: readonly string[];
-  maxBodyBytes: number;
+  /** The largest body of each buffered group (MAX_BODY_BYTES, GRAPHQL_MAX_BODY_BYTES). */
+  bodyLimits: Record<BufferedGroup, number>;
+  /** Per-group rate limits (gateway/rate-limit.ts); undefined: none. */
+  rateLimits?: RateLimits;
+  /** The client address and the allowlist; default: the peer address, no allowlist. */
+  guard?: EdgeGuard;
 }
 
 const REQUEST_ID = 'x-request-id';
@@ -33,6 +43,8 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
   res.end(payload);
 }
+
+const sendDenial = (res: ServerResponse, d: Denial) => sendJson(res, d.status, d.body, d.headers);
 
 /** The path the service sees: the prefix removed (always starting with `/`), the query kept. */
 export function stripPrefix(url: string, prefix: string | undefined): string {
@@ -48,15 +60,55 @@ function pathOf(url: string): string {
 
 export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server {
   const { services, gatewayApp, verifier, log } = opts;
+  const guard = opts.guard ?? createEdgeGuard({ trustProxy: false, adminIpAllowlist: [] });
 
-  /** Identity headers come only from the verifier: never trust copies sent by the client. */
-  async function admit(req: IncomingMessage, route: RouteDef): Promise<Denial | undefined> {
+  /**
+   * Who calls, and may they: identity headers come only from the verifier (client copies are
+   * dropped); key-checked routes refuse a bad key; on the others a valid token still names the
+   * caller (its role for the allowlist, its tenant for the rate limit). Then the allowlist and
+   * the group's rate limit.
+   */
+  async function admit(req: IncomingMessage, res: ServerResponse | undefined, route: RouteDef, path: string, ip: string): Promise<{ identity?: EdgeIdentity; denied?: Denial }> {
     for (const h of ASSERTED_HEADERS) delete req.headers[h];
-    if (route.auth !== 'apikey') return undefined;
     const result = await verifyRequest(verifier, req.headers, req.url);
-    if (!result.ok) return denialFor(route.service, result, req.headers);
-    for (const [name, value] of Object.entries(identityHeaders(result.identity))) req.headers[name.toLowerCase()] = value;
-    return undefined;
+    if (route.auth === 'apikey' && !result.ok) return { denied: denialFor(route.service, result, req.headers) };
+    const identity = result.ok ? result.identity : undefined;
+    if (!guard.adminAllowed(path, identity?.role, ip)) return { identity, denied: edgeRefusal(route.service, { kind: 'address_not_allowed' }, req.headers) };
+    const decision = await opts.rateLimits?.consume(route.group, rateKey(identity, ip));
+    if (decision) {
+      const headers = rateLimitHeaders(decision);
+      if (!decision.allowed) {
+        const refusal = edgeRefusal(route.service, { kind: 'rate_limited', limit: decision.limit, retryAfter: decision.resetSeconds }, req.headers);
+        return { identity, denied: { ...refusal, headers: { ...headers, ...refusal.headers } } };
+      }
+      if (res) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    }
+    if (route.auth === 'apikey' && identity) for (const [name, value] of Object.entries(identityHeaders(identity))) req.headers[name.toLowerCase()] = value;
+    return { identity };
+  }
+
+  /**
+   * The body limit of a buffered route, set up before anything is awaited so that no byte of the
+   * body goes uncounted: a declared length over it is refused at once (returns true); a streamed
+   * body is cut at the limit, answered 413 then or, still during admission, as soon as it is over.
+   */
+  function limitBody(req: IncomingMessage, res: ServerResponse, route: RouteDef): boolean {
+    if (!route.bufferBody || !(route.group in opts.bodyLimits)) return false;
+    const limit = opts.bodyLimits[route.group as BufferedGroup];
+    const refusal = () => edgeRefusal(route.service, { kind: 'too_large', limit }, req.headers);
+    if (declaredTooLarge(req, limit)) {
+      res.shouldKeepAlive = false;
+      sendDenial(res, refusal());
+      return true;
+    }
+    countStreamedBody(req, limit, () => {
+      if (res.headersSent) return void res.destroy();
+      // The service never sees the rest of the body nor its end; the connection closes after the 413.
+      res.shouldKeepAlive = false;
+      res.once('finish', () => req.destroy());
+      sendDenial(res, refusal());
+    });
+    return false;
   }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -64,39 +116,40 @@ export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server
     const id = (typeof req.headers[REQUEST_ID] === 'string' && req.headers[REQUEST_ID]) || randomUUID();
     req.headers[REQUEST_ID] = id;
     res.setHeader(REQUEST_ID, id);
-    const path = pathOf(req.url ?? '/');
+    const url = req.url ?? '/';
+    const path = pathOf(url);
     const route = matchRoute(path);
-    res.on('finish', () =>
-      log.info(
-        { reqId: id, method: req.method, path, route: route?.name ?? 'gateway', status: res.statusCode, ms: Math.round(performance.now() - started) },
-        'request',
-      ),
-    );
+    const ip = guard.clientAddress(req);
+    let identity: EdgeIdentity | undefined;
+    res.on('finish', () => log.info(requestLogFields({ reqId: id, method: req.method, url, route, status: res.statusCode, started, identity, ip }), 'request'));
     if (applyCors(req, res, opts.corsOrigins)) return;
-    if (!route) return gatewayApp.routing(req, res);
-
-    const denied = await admit(req, route);
-    if (denied) return sendJson(res, denied.status, denied.body, denied.headers);
-    const length = Number(req.headers['content-length'] ?? 0);
-    if (route.bufferBody && length > opts.maxBodyBytes) {
-      return sendJson(res, 413, { code: 'payload_too_large', message: `Request body exceeds ${opts.maxBodyBytes} bytes` });
+    if (!route) {
+      if (!guard.adminAllowed(path, undefined, ip)) return sendDenial(res, edgeRefusal(undefined, { kind: 'address_not_allowed' }, req.headers));
+      return gatewayApp.routing(req, res);
     }
-    req.url = stripPrefix(req.url ?? '/', route.stripPrefix);
+    if (limitBody(req, res, route)) return;
+    const admitted = await admit(req, res, route, path, ip);
+    identity = admitted.identity;
+    if (res.headersSent) return; // a streamed body already over its limit
+    if (admitted.denied) return sendDenial(res, admitted.denied);
+    req.url = stripPrefix(url, route.stripPrefix);
     services[route.service].handle(req, res);
   }
 
   async function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const route = matchRoute(pathOf(req.url ?? '/'));
+    const path = pathOf(req.url ?? '/');
+    const route = matchRoute(path);
     const service = route && services[route.service];
-    const refuse = (status: number, body: unknown) => {
+    const refuse = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       const payload = JSON.stringify(body);
+      const extra = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
       socket.end(
-        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\nConnection: close\r\n\r\n${payload}`,
+        `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(payload)}\r\n${extra}Connection: close\r\n\r\n${payload}`,
       );
     };
     if (!route || !service?.upgrade) return refuse(404, { code: 'not_found', message: 'No WebSocket endpoint here' });
-    const denied = await admit(req, websocketRoute(route));
-    if (denied) return refuse(denied.status, denied.body);
+    const { denied } = await admit(req, undefined, websocketRoute(route), path, guard.clientAddress(req));
+    if (denied) return refuse(denied.status, denied.body, denied.headers);
     req.url = stripPrefix(req.url ?? '/', route.stripPrefix);
     service.upgrade(req, socket, head);
   }

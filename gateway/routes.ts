@@ -4,11 +4,12 @@
  * The embedded gateway dispatches requests with it in-process (gateway/embedded.ts), and
  * `nextmavens gen traefik` turns it into Traefik's dynamic configuration for compose
  * (gateway/traefik.ts). Both apply the same edge policy: CORS first, then the apikey/JWT
- * check (ForwardAuth to /verify in compose), body buffering, prefix stripping. Each route names
- * the key its rate limit counts by (`rateLimit`: tenant or client address). Ports and the body
- * limit are the defaults of config/schema.ts, not copies of them.
+ * check (ForwardAuth to /verify in compose), the allowlist of sensitive requests, the rate limit
+ * of the route's group, body limits, prefix stripping. Each route names its `group`: the unit of
+ * rate and size limits (RATE_LIMIT_<GROUP>, the body limit variable of the group). Ports and
+ * limits are the defaults and names of config/schema.ts, not copies of them.
  */
-import { envDefault } from '../config/schema.ts';
+import { envDefault, type EnvName } from '../config/schema.ts';
 import type { ServiceName } from '../core/service.ts';
 
 export { SERVICE_NAMES, type ServiceName } from '../core/service.ts';
@@ -27,6 +28,10 @@ export const SERVICES = {
 /** The gateway's own compose service: serves /health and the ForwardAuth endpoint /verify. */
 export const GATEWAY_SERVICE = { composeService: 'gateway', port: Number(envDefault('PORT')) } as const;
 export const VERIFY_PATH = '/verify';
+/** ForwardAuth of routes the edge does not key-check: names the caller (rate key, allowlist), never refuses a key. */
+export const IDENTIFY_PATH = '/verify/identify';
+/** What the rate limits count by, asserted by /verify (gateway/edge.ts rateKey). */
+export const RATE_LIMIT_KEY_HEADER = 'X-Rate-Limit-Key';
 export const HEALTH_PATH = '/health';
 /**
  * The gateway's operations pages (ops/): the dashboard (its page, assets and API) and the
@@ -42,8 +47,22 @@ export const OPS_PATHS = { dashboard: '/dashboard', hooks: '/ops/hooks/' } as co
  */
 export type EdgeAuth = 'apikey' | 'none';
 
-/** `tenant`: token bucket per X-Tenant-Id asserted by /verify; `ip`: per client address. */
-export type RateLimitKey = 'tenant' | 'ip';
+/** The groups of routes that share a rate limit (RATE_LIMIT_<GROUP>) and a body limit. */
+export const ROUTE_GROUPS = ['rest', 'graphql', 'storage', 'realtime', 'auth'] as const;
+export type RouteGroup = (typeof ROUTE_GROUPS)[number];
+
+/** The variable giving each group's limit in requests per minute per tenant (config/schema.ts). */
+export const RATE_LIMIT_ENV = {
+  rest: 'RATE_LIMIT_REST',
+  graphql: 'RATE_LIMIT_GRAPHQL',
+  storage: 'RATE_LIMIT_STORAGE',
+  realtime: 'RATE_LIMIT_REALTIME',
+  auth: 'RATE_LIMIT_AUTH',
+} as const satisfies Record<RouteGroup, EnvName>;
+
+/** The variable giving the largest body of the buffered groups (storage and realtime stream theirs). */
+export const BODY_LIMIT_ENV = { rest: 'MAX_BODY_BYTES', graphql: 'GRAPHQL_MAX_BODY_BYTES', auth: 'MAX_BODY_BYTES' } as const satisfies Partial<Record<RouteGroup, EnvName>>;
+export type BufferedGroup = keyof typeof BODY_LIMIT_ENV;
 
 export interface RouteDef {
   /** Unique router name. */
@@ -60,10 +79,14 @@ export interface RouteDef {
    * protocol sends (graphql-ws `connectionParams`); a bad token there is its refusal (4403).
    */
   websocketAuth?: EdgeAuth;
-  rateLimit: RateLimitKey;
   /**
-   * Buffer the body at the edge and reject bodies over EDGE_POLICY.maxBodyBytes with 413.
-   * Never on streamed uploads or WebSockets.
+   * The route's rate and size limits. Rate limits count per caller key (gateway/edge.ts
+   * rateKey): the tenant claim, else the user, else the client address.
+   */
+  group: RouteGroup;
+  /**
+   * Buffer the body at the edge and reject bodies over the group's limit (BODY_LIMIT_ENV) with
+   * 413. Never on streamed uploads or WebSockets; only for groups of BODY_LIMIT_ENV.
    */
   bufferBody: boolean;
 }
@@ -72,7 +95,7 @@ export interface RouteDef {
 const OPEN_AUTH_PATHS = ['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize', '/auth/v1/.well-known/jwks.json', '/auth/v1/.well-known', '/auth/v1/oauth'];
 
 export const ROUTES: readonly RouteDef[] = [
-  { name: 'rest', prefix: '/rest/v1', service: 'rest', stripPrefix: '/rest/v1', auth: 'apikey', rateLimit: 'tenant', bufferBody: true },
+  { name: 'rest', prefix: '/rest/v1', service: 'rest', stripPrefix: '/rest/v1', auth: 'apikey', group: 'rest', bufferBody: true },
   ...OPEN_AUTH_PATHS.map(
     (prefix): RouteDef => ({
       name: `auth-open-${prefix.split('/').pop()!.replace(/[^a-z]/g, '') || 'root'}`,
@@ -80,26 +103,24 @@ export const ROUTES: readonly RouteDef[] = [
       service: 'auth',
       stripPrefix: '/auth/v1',
       auth: 'none',
-      rateLimit: 'ip',
+      group: 'auth',
       bufferBody: true,
     }),
   ),
-  { name: 'auth', prefix: '/auth/v1', service: 'auth', stripPrefix: '/auth/v1', auth: 'apikey', rateLimit: 'ip', bufferBody: true },
-  { name: 'auth-short', prefix: '/api/auth', service: 'auth', auth: 'none', rateLimit: 'ip', bufferBody: true },
-  { name: 'graphql', prefix: '/graphql/v1', service: 'graphql', auth: 'apikey', websocketAuth: 'none', rateLimit: 'tenant', bufferBody: true },
-  { name: 'graphql-short', prefix: '/graphql', service: 'graphql', auth: 'none', rateLimit: 'ip', bufferBody: true },
+  { name: 'auth', prefix: '/auth/v1', service: 'auth', stripPrefix: '/auth/v1', auth: 'apikey', group: 'auth', bufferBody: true },
+  { name: 'auth-short', prefix: '/api/auth', service: 'auth', auth: 'none', group: 'auth', bufferBody: true },
+  { name: 'graphql', prefix: '/graphql/v1', service: 'graphql', auth: 'apikey', websocketAuth: 'none', group: 'graphql', bufferBody: true },
+  { name: 'graphql-short', prefix: '/graphql', service: 'graphql', auth: 'none', group: 'graphql', bufferBody: true },
   // The playground's scripts, styles and editor workers: the Ruru page on GET /graphql loads them from here.
-  { name: 'graphql-ruru', prefix: '/ruru-static', service: 'graphql', auth: 'none', rateLimit: 'ip', bufferBody: true },
-  { name: 'realtime', prefix: '/realtime/v1', service: 'realtime', stripPrefix: '/realtime/v1', auth: 'apikey', rateLimit: 'tenant', bufferBody: false },
-  { name: 'storage', prefix: '/storage/v1', service: 'storage', stripPrefix: '/storage/v1', auth: 'none', rateLimit: 'ip', bufferBody: false },
-  { name: 'storage-short', prefix: '/storage', service: 'storage', auth: 'none', rateLimit: 'ip', bufferBody: false },
+  { name: 'graphql-ruru', prefix: '/ruru-static', service: 'graphql', auth: 'none', group: 'graphql', bufferBody: true },
+  { name: 'realtime', prefix: '/realtime/v1', service: 'realtime', stripPrefix: '/realtime/v1', auth: 'apikey', group: 'realtime', bufferBody: false },
+  { name: 'storage', prefix: '/storage/v1', service: 'storage', stripPrefix: '/storage/v1', auth: 'none', group: 'storage', bufferBody: false },
+  { name: 'storage-short', prefix: '/storage', service: 'storage', auth: 'none', group: 'storage', bufferBody: false },
 ];
 
 /** Edge policy shared by the embedded gateway and the generated Traefik config. */
 export const EDGE_POLICY = {
-  maxBodyBytes: Number(envDefault('MAX_BODY_BYTES')),
   cors: {
-    allowOrigins: ['*'],
     allowMethods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     allowHeaders: [
       'authorization',
@@ -145,18 +166,28 @@ export const EDGE_POLICY = {
     ],
     maxAgeSeconds: 600,
   },
-  rateLimits: {
-    tenant: { average: 200, burst: 400 },
-    ip: { average: 30, burst: 60 },
-  },
-  /** Headers /verify asserts; the edge always deletes client-sent copies (spoof-proof). */
-  authResponseHeaders: ['X-User-Role', 'X-User-Id', 'X-Tenant-Id'],
+  /** The per-address limit of the gateway's own pages (/health, the dashboard, hooks) in Traefik. */
+  pageRateLimit: { average: 30, burst: 60 },
+  /**
+   * Headers /verify asserts; the edge always deletes client-sent copies (spoof-proof).
+   * X-Rate-Limit-Key is what the rate limits count by (tenant, else user, else client address).
+   */
+  authResponseHeaders: ['X-User-Role', 'X-User-Id', 'X-Tenant-Id', 'X-Rate-Limit-Key'],
 } as const;
 
-/** The route as it applies to a WebSocket upgrade: its `websocketAuth`, never buffered, per-IP limit without a key check. */
+/** The route as it applies to a WebSocket upgrade: its `websocketAuth`, never buffered. */
 export function websocketRoute(route: RouteDef): RouteDef {
-  const auth = route.websocketAuth ?? route.auth;
-  return { ...route, auth, rateLimit: auth === 'apikey' ? route.rateLimit : 'ip', bufferBody: false };
+  return { ...route, auth: route.websocketAuth ?? route.auth, bufferBody: false };
+}
+
+/**
+ * Sensitive paths (ADMIN_IP_ALLOWLIST): the auth admin API, the dashboard (page, assets, API) and
+ * /metrics. Requests made as service_role are sensitive on every path.
+ */
+export const ADMIN_PATHS = ['/auth/v1/admin', OPS_PATHS.dashboard, '/metrics'] as const;
+
+export function isAdminPath(path: string): boolean {
+  return ADMIN_PATHS.some((p) => path === p || path.startsWith(p + '/'));
 }
 
 function matches(route: RouteDef, path: string): boolean {

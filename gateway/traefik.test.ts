@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { EDGE_POLICY, GATEWAY_SERVICE, HEALTH_PATH, matchRoute, ROUTES, VERIFY_PATH } from './routes.ts';
-import { renderTraefikDynamicConfig, routerMiddlewares, TRAEFIK_DYNAMIC_PATH } from './traefik.ts';
+import { envDefault } from '../config/schema.ts';
+import { BODY_LIMIT_ENV, EDGE_POLICY, GATEWAY_SERVICE, HEALTH_PATH, IDENTIFY_PATH, matchRoute, RATE_LIMIT_ENV, ROUTE_GROUPS, ROUTES, VERIFY_PATH } from './routes.ts';
+import { renderTemplateValues, renderTraefikDynamicConfig, routerMiddlewares, TRAEFIK_DYNAMIC_PATH, traefikDynamicConfig } from './traefik.ts';
 
 interface Router {
   rule: string;
@@ -13,13 +14,15 @@ interface Router {
   service: string;
 }
 
-const { http } = parse(renderTraefikDynamicConfig()) as {
+type Dynamic = {
   http: {
     routers: Record<string, Router>;
     middlewares: Record<string, Record<string, Record<string, unknown>>>;
     services: Record<string, { loadBalancer: { servers: { url: string }[] } }>;
   };
 };
+/** The file as Traefik reads it with no operator values set (every template value at its default). */
+const { http } = traefikDynamicConfig() as Dynamic;
 const routers = Object.entries(http.routers);
 
 const UPGRADE_MATCHER = ' && HeaderRegexp(`Upgrade`, `(?i)^websocket$`)';
@@ -56,24 +59,75 @@ describe('generated Traefik dynamic configuration', () => {
     }
   });
 
-  it('puts CORS first everywhere, ForwardAuth exactly on key-checked routes, the tenant limit after it', () => {
+  it('puts CORS first everywhere, then ForwardAuth (/verify on key-checked routes, /verify/identify elsewhere), then the group\'s limit', () => {
     for (const [name, r] of routers) {
       expect(r.middlewares[0], name).toBe('cors');
       for (const m of r.middlewares) expect(http.middlewares[m], `${name} uses ${m}`).toBeDefined();
-      if (r.middlewares.includes('rl-tenant')) expect(r.middlewares.indexOf('verify'), name).toBe(1);
     }
     for (const route of ROUTES) {
-      expect(http.routers[route.name].middlewares.includes('verify'), route.name).toBe(route.auth === 'apikey');
+      const chain = http.routers[route.name].middlewares;
+      expect(chain[1], route.name).toBe(route.auth === 'apikey' ? 'verify' : 'identify');
+      expect(chain[2], route.name).toBe(`rl-${route.group}`);
     }
-    expect(http.routers.rest.middlewares).toEqual(['cors', 'verify', 'rl-tenant', 'body-limit', 'strip-rest-v1']);
-    // Without /verify there is no X-Tenant-Id to key on (Traefik would answer 500).
-    expect(() => routerMiddlewares({ ...ROUTES[0], rateLimit: 'tenant', auth: 'none' })).toThrow(/per-tenant/);
+    expect(http.routers.rest.middlewares).toEqual(['cors', 'verify', 'rl-rest', 'body-rest', 'strip-rest-v1']);
+    expect(http.routers.storage.middlewares).toEqual(['cors', 'identify', 'rl-storage', 'strip-storage-v1']);
+    expect(http.middlewares.identify.forwardAuth.address).toBe(`http://${GATEWAY_SERVICE.composeService}:${GATEWAY_SERVICE.port}${IDENTIFY_PATH}`);
+    // Storage streams its uploads: there is no body limit of its group to buffer with.
+    expect(() => routerMiddlewares({ ...ROUTES[0], group: 'storage', bufferBody: true })).toThrow(/no body limit/);
   });
 
-  it('never buffers streamed routes (storage uploads, realtime WebSockets)', () => {
-    for (const name of ['storage', 'storage-short', 'realtime']) expect(http.routers[name].middlewares, name).not.toContain('body-limit');
-    for (const route of ROUTES) expect(http.routers[route.name].middlewares.includes('body-limit'), route.name).toBe(route.bufferBody);
-    expect(http.middlewares['body-limit'].buffering.maxRequestBodyBytes).toBe(EDGE_POLICY.maxBodyBytes);
+  it('has one rate limit per route group, per minute, keyed by the caller key /verify returns, at the defaults of config/schema.ts', () => {
+    for (const group of ROUTE_GROUPS) {
+      const perMinute = Number(envDefault(RATE_LIMIT_ENV[group]));
+      expect(http.middlewares[`rl-${group}`].rateLimit, group).toEqual({ average: perMinute, burst: perMinute, period: '1m', sourceCriterion: { requestHeaderName: 'X-Rate-Limit-Key' } });
+    }
+    expect(http.middlewares.verify.forwardAuth.authResponseHeaders).toContain('X-Rate-Limit-Key');
+    expect(http.middlewares.identify.forwardAuth.authResponseHeaders).toEqual(http.middlewares.verify.forwardAuth.authResponseHeaders);
+  });
+
+  it('follows the operator\'s RATE_LIMIT_*, body limits, CORS_ALLOWED_ORIGINS and ADMIN_IP_ALLOWLIST as compose passes them to Traefik', () => {
+    const env = {
+      RATE_LIMIT_REST: '600',
+      RATE_LIMIT_GRAPHQL: '0',
+      RATE_LIMIT_AUTH: '',
+      MAX_BODY_BYTES: '2048',
+      GRAPHQL_MAX_BODY_BYTES: '4096',
+      CORS_ALLOWED_ORIGINS: 'https://app.example, https://admin.example',
+      ADMIN_IP_ALLOWLIST: '10.0.0.0/8,2001:db8::1',
+    };
+    const { http: h } = traefikDynamicConfig(env) as Dynamic;
+    expect(h.middlewares['rl-rest'].rateLimit).toMatchObject({ average: 600, burst: 600, period: '1m' });
+    expect(h.middlewares['rl-graphql'].rateLimit).toMatchObject({ average: 0 }); // 0: Traefik does not limit
+    expect(h.middlewares['rl-auth'].rateLimit).toMatchObject({ average: Number(envDefault('RATE_LIMIT_AUTH')) }); // empty: the default
+    expect(h.middlewares['body-rest'].buffering.maxRequestBodyBytes).toBe(2048);
+    expect(h.middlewares['body-auth'].buffering.maxRequestBodyBytes).toBe(2048);
+    expect(h.middlewares['body-graphql'].buffering.maxRequestBodyBytes).toBe(4096);
+    expect(h.middlewares.cors.headers.accessControlAllowOriginList).toEqual(['https://app.example', 'https://admin.example']);
+    expect(h.middlewares['admin-ips'].ipAllowList.sourceRange).toEqual(['10.0.0.0/8', '2001:db8::1']);
+    // Unset: CORS for every origin, the dashboard from everywhere.
+    expect(http.middlewares.cors.headers.accessControlAllowOriginList).toEqual(['*']);
+    expect(http.middlewares['admin-ips'].ipAllowList.sourceRange).toEqual(['0.0.0.0/0', '::/0']);
+  });
+
+  it('is a template whose only expressions are the values above; rendered, it is plain YAML', () => {
+    const text = renderTraefikDynamicConfig();
+    const expressions = text.match(/\{\{[^}]*\}\}/g) ?? [];
+    expect(expressions.length).toBeGreaterThan(0);
+    for (const e of expressions) expect(e).toMatch(/^\{\{ (range \$i, \$v := env "[A-Z_]+" \| default "[^"]*" \| splitList ","|env "[A-Z_]+" \| default "[^"]*"|if \$i|end|trim \$v \| quote) \}\}$/);
+    const rendered = renderTemplateValues(text, {});
+    expect(rendered).not.toContain('{{');
+    expect(() => parse(rendered)).not.toThrow();
+    expect(() => renderTemplateValues('x: {{ env "HOME" | default "/" }}', {})).toThrow(/not a template value/);
+    // The variables named exist in config/schema.ts with the defaults written here.
+    for (const [, name, fallback] of text.matchAll(/env "([A-Z_]+)" \| default "([^"]*)"/g)) {
+      if (name !== 'ADMIN_IP_ALLOWLIST') expect(fallback, name).toBe(envDefault(name as Parameters<typeof envDefault>[0]));
+    }
+  });
+
+  it('never buffers streamed routes (storage uploads, realtime WebSockets); each buffered group has its own body limit', () => {
+    for (const name of ['storage', 'storage-short', 'realtime']) expect(http.routers[name].middlewares.some((m) => m.startsWith('body-')), name).toBe(false);
+    for (const route of ROUTES) expect(http.routers[route.name].middlewares.includes(`body-${route.group}`), route.name).toBe(route.bufferBody);
+    for (const [group, env] of Object.entries(BODY_LIMIT_ENV)) expect(http.middlewares[`body-${group}`].buffering.maxRequestBodyBytes, group).toBe(Number(envDefault(env)));
   });
 
   it('sends ForwardAuth to the gateway /verify and copies only the asserted identity headers', () => {
@@ -82,7 +136,6 @@ describe('generated Traefik dynamic configuration', () => {
     expect(fa.trustForwardHeader).toBe(true);
     expect(fa.authResponseHeaders).toEqual([...EDGE_POLICY.authResponseHeaders]);
     expect(fa.authResponseHeaders).toContain('X-Tenant-Id');
-    expect(http.middlewares['rl-tenant'].rateLimit.sourceCriterion).toEqual({ requestHeaderName: 'X-Tenant-Id' });
   });
 
   it('routes every router to a defined service; the gateway serves /health and the operations pages', () => {
@@ -90,8 +143,12 @@ describe('generated Traefik dynamic configuration', () => {
     expect(http.services.gateway.loadBalancer.servers).toEqual([{ url: `http://${GATEWAY_SERVICE.composeService}:${GATEWAY_SERVICE.port}` }]);
     expect(routerFor(HEALTH_PATH)).toBe('health');
     expect(routerFor(VERIFY_PATH)).toBeUndefined();
-    expect(routers.filter(([, r]) => r.service === 'gateway').map(([name]) => name)).toEqual(['health', 'ops']);
-    for (const path of ['/dashboard', '/dashboard/api/summary', '/ops/hooks/dokploy', '/ops/hooks/deploy']) expect(routerFor(path), path).toBe('ops');
+    expect(routers.filter(([, r]) => r.service === 'gateway').map(([name]) => name)).toEqual(['health', 'dashboard', 'ops-hooks']);
+    for (const path of ['/dashboard', '/dashboard/api/summary']) expect(routerFor(path), path).toBe('dashboard');
+    for (const path of ['/ops/hooks/dokploy', '/ops/hooks/deploy']) expect(routerFor(path), path).toBe('ops-hooks');
+    // The dashboard from ADMIN_IP_ALLOWLIST only (the hooks check their own token).
+    expect(http.routers.dashboard.middlewares).toContain('admin-ips');
+    expect(http.routers['ops-hooks'].middlewares).not.toContain('admin-ips');
     for (const path of ['/metrics', '/dashboards', '/ops']) expect(routerFor(path), path).toBeUndefined();
   });
 
@@ -115,7 +172,7 @@ describe('generated Traefik dynamic configuration', () => {
   it('lets WebSocket upgrades on /graphql/v1 through without a key (graphql-ws authenticates from connectionParams); other upgrades keep theirs', () => {
     const ws = http.routers['graphql-websocket'];
     expect(ws.rule).toBe(`(Path(\`/graphql/v1\`) || PathPrefix(\`/graphql/v1/\`))${UPGRADE_MATCHER}`);
-    expect(ws.middlewares).toEqual(['cors', 'rl-ip']);
+    expect(ws.middlewares).toEqual(['cors', 'identify', 'rl-graphql']);
     expect(ws.service).toBe('graphql');
     expect(ws.priority).toBe(http.routers.graphql.priority + 1);
     for (const p of ['/graphql/v1', '/graphql/v1/x']) {

@@ -2,15 +2,35 @@
  * Traefik v3 dynamic configuration for compose, generated from the route table
  * (gateway/routes.ts) so that the edge in production applies the policy the embedded gateway
  * applies in-process: CORS first (Traefik answers preflights itself, before any auth), ForwardAuth
- * to the gateway's /verify on key-checked routes, a rate limit per tenant or per client address,
- * body buffering except on streamed routes (storage uploads, realtime WebSockets), then prefix
- * stripping. The static configuration (entry point, file provider, access log) is hand-written in
+ * to the gateway's /verify on key-checked routes (/verify/identify on the others: the caller named,
+ * sensitive requests from the allowlist only), the rate limit of the route's group per caller key,
+ * body buffering with the group's limit except on streamed routes (storage uploads, realtime
+ * WebSockets), then prefix stripping. Operator values come from compose's environment through
+ * Traefik's Go templating (TemplateValue). The static configuration (entry point, file provider, access log) is hand-written in
  * gateway/traefik/traefik.yml.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { stringify } from 'yaml';
-import { EDGE_POLICY, GATEWAY_SERVICE, HEALTH_PATH, OPS_PATHS, ROUTES, SERVICES, VERIFY_PATH, websocketRoute, type RouteDef } from './routes.ts';
+import { parse, stringify } from 'yaml';
+import { envDefault, type EnvName } from '../config/schema.ts';
+import {
+  BODY_LIMIT_ENV,
+  EDGE_POLICY,
+  GATEWAY_SERVICE,
+  HEALTH_PATH,
+  IDENTIFY_PATH,
+  OPS_PATHS,
+  RATE_LIMIT_ENV,
+  RATE_LIMIT_KEY_HEADER,
+  ROUTE_GROUPS,
+  ROUTES,
+  SERVICES,
+  VERIFY_PATH,
+  websocketRoute,
+  type BufferedGroup,
+  type RouteDef,
+  type RouteGroup,
+} from './routes.ts';
 
 /** Where the generated dynamic configuration lives, relative to the repository root. */
 export const TRAEFIK_DYNAMIC_PATH = 'gateway/traefik/dynamic/nextmavens.yml';
@@ -33,27 +53,62 @@ function stripName(prefix: string): string {
   return `strip-${prefix.replace(/^\/+/, '').replace(/[^a-z0-9]+/gi, '-')}`;
 }
 
+/**
+ * Values the operator sets in compose's environment. The file is a Go template, which Traefik's
+ * file provider renders (with Sprig's `env`, `default`, `splitList`) before reading it, so one
+ * committed file follows RATE_LIMIT_*, the body limits, CORS_ALLOWED_ORIGINS and
+ * ADMIN_IP_ALLOWLIST as compose passes them to the traefik container; an unset or empty variable
+ * takes the default of config/schema.ts. Each template stands in the YAML for a placeholder.
+ */
+export type TemplateValue = { env: EnvName; kind: 'number' | 'list'; fallback: string };
+
+const templates: TemplateValue[] = [];
+const PLACEHOLDER = (i: number) => `__template_${i}__`;
+
+function fromEnv(env: EnvName, kind: TemplateValue['kind'], fallback = envDefault(env)): string {
+  templates.push({ env, kind, fallback });
+  return PLACEHOLDER(templates.length - 1);
+}
+
+/** The Go template text of a value. */
+export function templateText(t: TemplateValue): string {
+  const value = `env "${t.env}" | default "${t.fallback}"`;
+  if (t.kind === 'number') return `{{ ${value} }}`;
+  return `[{{ range $i, $v := ${value} | splitList "," }}{{ if $i }}, {{ end }}{{ trim $v | quote }}{{ end }}]`;
+}
+
+const bodyLimit = (group: BufferedGroup) => `body-${group}`;
+const rateLimit = (group: RouteGroup) => `rl-${group}`;
+
 /** Middlewares of one router, in the order Traefik applies them. */
 export function routerMiddlewares(route: RouteDef): string[] {
-  if (route.rateLimit === 'tenant' && route.auth !== 'apikey') {
-    // rl-tenant keys on the X-Tenant-Id that /verify asserts; without it Traefik answers 500.
-    throw new Error(`route ${route.name}: a per-tenant rate limit needs auth: 'apikey'`);
-  }
-  const chain = ['cors'];
-  if (route.auth === 'apikey') chain.push('verify');
-  chain.push(route.rateLimit === 'tenant' ? 'rl-tenant' : 'rl-ip');
-  if (route.bufferBody) chain.push('body-limit');
+  if (route.bufferBody && !(route.group in BODY_LIMIT_ENV)) throw new Error(`route ${route.name}: group ${route.group} has no body limit to buffer with`);
+  const chain = ['cors', route.auth === 'apikey' ? 'verify' : 'identify', rateLimit(route.group)];
+  if (route.bufferBody) chain.push(bodyLimit(route.group as BufferedGroup));
   if (route.stripPrefix) chain.push(stripName(route.stripPrefix));
   return chain;
 }
 
-/** The dynamic configuration as a plain object (`http.middlewares`, `http.routers`, `http.services`). */
-export function traefikDynamicConfig(): { http: Record<'middlewares' | 'routers' | 'services', Record<string, unknown>> } {
-  const { cors, rateLimits } = EDGE_POLICY;
+const forwardAuth = (path: string) => ({
+  forwardAuth: {
+    address: url(GATEWAY_SERVICE) + path,
+    // The entry point already strips X-Forwarded-* sent by untrusted clients, so /verify sees
+    // the real X-Forwarded-Uri (with a possible ?apikey=) and X-Forwarded-For. Explicit: unset is deprecated.
+    trustForwardHeader: true,
+    // Client-sent copies are always deleted; only /verify's values reach the services.
+    authResponseHeaders: [...EDGE_POLICY.authResponseHeaders],
+    maxResponseBodySize: 4096,
+  },
+});
+
+/** The dynamic configuration as a plain object (`http.middlewares`, `http.routers`, `http.services`), template values as placeholders. */
+function dynamicConfig(): { http: Record<'middlewares' | 'routers' | 'services', Record<string, unknown>> } {
+  templates.length = 0;
+  const { cors } = EDGE_POLICY;
   const middlewares: Record<string, unknown> = {
     cors: {
       headers: {
-        accessControlAllowOriginList: [...cors.allowOrigins],
+        accessControlAllowOriginList: fromEnv('CORS_ALLOWED_ORIGINS', 'list'),
         accessControlAllowMethods: [...cors.allowMethods],
         accessControlAllowHeaders: [...cors.allowHeaders],
         accessControlExposeHeaders: [...cors.exposeHeaders],
@@ -61,21 +116,23 @@ export function traefikDynamicConfig(): { http: Record<'middlewares' | 'routers'
         addVaryHeader: true,
       },
     },
-    verify: {
-      forwardAuth: {
-        address: url(GATEWAY_SERVICE) + VERIFY_PATH,
-        // The entry point already strips X-Forwarded-* sent by untrusted clients, so /verify sees
-        // the real X-Forwarded-Uri (with a possible ?apikey=). Explicit: unset is deprecated.
-        trustForwardHeader: true,
-        // Client-sent copies are always deleted; only /verify's values reach the services.
-        authResponseHeaders: [...EDGE_POLICY.authResponseHeaders],
-        maxResponseBodySize: 4096,
-      },
-    },
-    'rl-tenant': { rateLimit: { ...rateLimits.tenant, period: '1s', sourceCriterion: { requestHeaderName: 'X-Tenant-Id' } } },
-    'rl-ip': { rateLimit: { ...rateLimits.ip, period: '1s', sourceCriterion: { ipStrategy: { depth: 0 } } } },
-    'body-limit': { buffering: { maxRequestBodyBytes: EDGE_POLICY.maxBodyBytes } },
+    // Key-checked routes: a bad or missing key is refused here.
+    verify: forwardAuth(VERIFY_PATH),
+    // The other routes: the caller named (rate key, allowlist), never refused for its key.
+    identify: forwardAuth(IDENTIFY_PATH),
   };
+  // One limit per route group, per caller key (tenant, else user, else client address) that
+  // /verify returns; average over a minute, the whole minute's budget as burst (as the embedded limiter's window).
+  for (const group of ROUTE_GROUPS) {
+    const perMinute = fromEnv(RATE_LIMIT_ENV[group], 'number');
+    middlewares[rateLimit(group)] = { rateLimit: { average: perMinute, burst: perMinute, period: '1m', sourceCriterion: { requestHeaderName: RATE_LIMIT_KEY_HEADER } } };
+  }
+  middlewares['rl-ip'] = { rateLimit: { ...EDGE_POLICY.pageRateLimit, period: '1s', sourceCriterion: { ipStrategy: { depth: 0 } } } };
+  for (const [group, env] of Object.entries(BODY_LIMIT_ENV) as [BufferedGroup, EnvName][]) {
+    middlewares[bodyLimit(group)] = { buffering: { maxRequestBodyBytes: fromEnv(env, 'number') } };
+  }
+  // The dashboard from the allowlist only (an empty ADMIN_IP_ALLOWLIST: everyone), by the peer address.
+  middlewares['admin-ips'] = { ipAllowList: { sourceRange: fromEnv('ADMIN_IP_ALLOWLIST', 'list', '0.0.0.0/0,::/0') } };
   for (const route of ROUTES) {
     if (route.stripPrefix) middlewares[stripName(route.stripPrefix)] = { stripPrefix: { prefixes: [route.stripPrefix] } };
   }
@@ -110,10 +167,17 @@ export function traefikDynamicConfig(): { http: Record<'middlewares' | 'routers'
     middlewares: ['cors', 'rl-ip'],
     service: 'gateway',
   };
-  // The dashboard and the deployment hooks (ops/), which check their own keys.
-  routers.ops = {
-    rule: `Path(\`${OPS_PATHS.dashboard}\`) || PathPrefix(\`${OPS_PATHS.dashboard}/\`) || PathPrefix(\`${OPS_PATHS.hooks}\`)`,
+  // The dashboard (ops/, its own key check) from the allowlist; the deployment hooks (their own token).
+  routers.dashboard = {
+    rule: `Path(\`${OPS_PATHS.dashboard}\`) || PathPrefix(\`${OPS_PATHS.dashboard}/\`)`,
     priority: PRIORITY_BASE + 2 * OPS_PATHS.dashboard.length,
+    entryPoints: [ENTRYPOINT],
+    middlewares: ['cors', 'admin-ips', 'rl-ip'],
+    service: 'gateway',
+  };
+  routers['ops-hooks'] = {
+    rule: `PathPrefix(\`${OPS_PATHS.hooks}\`)`,
+    priority: PRIORITY_BASE + 2 * OPS_PATHS.hooks.length,
     entryPoints: [ENTRYPOINT],
     middlewares: ['cors', 'rl-ip'],
     service: 'gateway',
@@ -126,9 +190,35 @@ export function traefikDynamicConfig(): { http: Record<'middlewares' | 'routers'
   return { http: { middlewares, routers, services } };
 }
 
-/** The dynamic configuration as YAML, with the "generated, do not edit" header. Deterministic. */
+/** The dynamic configuration with every template value as Traefik renders it from `env` (unset: defaults). */
+export function traefikDynamicConfig(env: Record<string, string | undefined> = {}): ReturnType<typeof dynamicConfig> {
+  return parse(renderTemplateValues(renderTraefikDynamicConfig(), env));
+}
+
+/**
+ * The dynamic configuration as YAML (a Go template: see TemplateValue), with the "generated, do not
+ * edit" header. Deterministic.
+ */
 export function renderTraefikDynamicConfig(): string {
-  return HEADER + stringify(traefikDynamicConfig(), { lineWidth: 0 });
+  const yaml = stringify(dynamicConfig(), { lineWidth: 0 });
+  return HEADER + yaml.replace(/__template_(\d+)__/g, (_, i: string) => templateText(templates[Number(i)]));
+}
+
+/**
+ * What Traefik's template rendering makes of exactly the template values this file emits (and
+ * nothing else): Sprig's `default` takes the fallback for an unset or empty variable, `splitList`
+ * cuts at commas, `trim` and `quote` make each item a quoted string. For tests and `gen traefik --env`.
+ */
+export function renderTemplateValues(text: string, env: Record<string, string | undefined>): string {
+  const emitted = new Map<string, TemplateValue>();
+  dynamicConfig();
+  for (const t of templates) emitted.set(templateText(t), t);
+  return text.replace(/\[?\{\{ (range \$i, \$v := )?env "[A-Z_]+" \| default "[^"]*" (\| splitList "," \}\}\{\{ if \$i \}\}, \{\{ end \}\}\{\{ trim \$v \| quote \}\}\{\{ end \}\}\]|\}\})/g, (expr) => {
+    const t = emitted.get(expr);
+    if (!t) throw new Error(`not a template value of this file: ${expr}`);
+    const value = env[t.env] || t.fallback;
+    return t.kind === 'number' ? value : `[${value.split(',').map((v) => JSON.stringify(v.trim())).join(', ')}]`;
+  });
 }
 
 /** Writes the generated dynamic configuration under `rootDir`; returns the repo-relative paths written. */

@@ -10,11 +10,59 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { first, type Denial, type EdgeIdentity } from '../core/caller.ts';
 import { bearerToken, unsecuredJwtError } from '../core/jwt.ts';
 import type { ServiceName } from '../core/service.ts';
-import { API_VERSION, AUTH_ERRORS } from '../auth/errors.ts';
+import { API_VERSION, AUTH_ERRORS, AuthError } from '../auth/errors.ts';
+import { StorageError } from '../storage/errors.ts';
+import { GRAPHQL_ERRORS } from '../graphql/errors.ts';
 
 /** The identity as ForwardAuth response headers (Traefik copies exactly these to the request). */
 export function identityHeaders(identity: EdgeIdentity): Record<string, string> {
   return { 'X-User-Role': identity.role, 'X-User-Id': identity.userId, 'X-Tenant-Id': identity.tenantId };
+}
+
+/**
+ * The edge's own refusals: over the group's rate limit (429), a body over its limit (413), a
+ * sensitive request from an address not in ADMIN_IP_ALLOWLIST (403).
+ */
+export type EdgeRefusal =
+  | { kind: 'rate_limited'; limit: number; retryAfter: number }
+  | { kind: 'too_large'; limit: number }
+  | { kind: 'address_not_allowed' };
+
+const REFUSALS = {
+  rate_limited: { status: 429, code: 'over_request_rate_limit', gql: 'RATE_LIMITED', storage: ['TooManyRequests', 'too_many_requests'] },
+  too_large: { status: 413, code: 'request_too_large', gql: 'REQUEST_TOO_LARGE', storage: ['EntityTooLarge', 'Payload too large'] },
+  address_not_allowed: { status: 403, code: 'address_not_allowed', gql: 'FORBIDDEN', storage: ['AccessDenied', 'Unauthorized'] },
+} as const;
+
+function refusalMessage(r: EdgeRefusal): string {
+  if (r.kind === 'rate_limited') return `Too many requests: the limit is ${r.limit} per minute; retry after ${r.retryAfter} s`;
+  if (r.kind === 'too_large') return `Request body exceeds the limit of ${r.limit} bytes`;
+  return 'This operation is not allowed from your address';
+}
+
+/**
+ * An edge refusal on a route of `service`, in the error shape that service's clients read:
+ * PostgREST's `{code, details, hint, message}`, GoTrue's (modern or legacy, as the client's API
+ * version asks), storage-api's `{statusCode, code, error, message}`, GraphQL's `{errors: [...]}`;
+ * elsewhere (realtime, the gateway's own pages) `{code, message}`.
+ */
+export function edgeRefusal(service: ServiceName | undefined, refusal: EdgeRefusal, headers: IncomingHttpHeaders): Denial {
+  const { status, code, gql, storage } = REFUSALS[refusal.kind];
+  const message = refusalMessage(refusal);
+  const extra: Record<string, string> = refusal.kind === 'rate_limited' ? { 'Retry-After': String(refusal.retryAfter) } : {};
+  if (refusal.kind === 'too_large') extra.Connection = 'close';
+  if (service === 'rest') return { ok: false, status, body: { code, details: null, hint: null, message }, headers: extra };
+  if (service === 'auth') {
+    const modern = first(headers['x-supabase-api-version']) === API_VERSION;
+    const versionHeader: Record<string, string> = modern ? { 'x-supabase-api-version': API_VERSION } : {};
+    return { ok: false, status, body: new AuthError(status, code, message).render(modern), headers: { ...extra, 'x-sb-error-code': code, ...versionHeader } };
+  }
+  if (service === 'storage') return { ok: false, status, body: new StorageError(status, storage[0], storage[1], message, status).render(), headers: extra };
+  if (service === 'graphql') {
+    const body = refusal.kind === 'too_large' ? GRAPHQL_ERRORS.tooLarge(refusal.limit).render() : { errors: [{ message, extensions: { code: gql } }] };
+    return { ok: false, status, body, headers: extra };
+  }
+  return { ok: false, status, body: { code, message }, headers: extra };
 }
 
 const TOKEN_FAILURES = new Set(['jwt_expired', 'jwt_malformed', 'jwt_invalid_signature', 'jwt_invalid']);

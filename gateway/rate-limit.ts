@@ -1,0 +1,99 @@
+/**
+ * The edge's rate limits: per route group (RATE_LIMIT_<GROUP>, requests per minute) and per caller
+ * key (gateway/edge.ts rateKey), with rate-limiter-flexible. With REDIS_URL the counts live in Redis,
+ * shared by every gateway instance; while Redis is unreachable each instance counts in memory
+ * (the insurance limiter) instead of failing requests. Each key is its own counter: one tenant's
+ * flood never waits on another's (no locks, no queues).
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { ROUTE_GROUPS, type RouteGroup } from './routes.ts';
+
+const WINDOW_SECONDS = 60;
+
+export interface RateDecision {
+  allowed: boolean;
+  /** Requests per window. */
+  limit: number;
+  remaining: number;
+  /** Seconds until the window resets. */
+  resetSeconds: number;
+}
+
+export interface RateLimits {
+  /** Counts one request of `key` in `group`; undefined when the group has no limit. */
+  consume(group: RouteGroup, key: string): Promise<RateDecision | undefined>;
+  close(): Promise<void>;
+}
+
+export interface RateLimitOptions {
+  /** Requests per minute per key for each group; 0 = off. */
+  limits: Record<RouteGroup, number>;
+  redisUrl?: string;
+  /** Separates deployments (and test runs) sharing a Redis. */
+  keyPrefix?: string;
+  log: Logger;
+}
+
+function decision(res: RateLimiterRes, limit: number, allowed: boolean): RateDecision {
+  return { allowed, limit, remaining: Math.max(0, res.remainingPoints), resetSeconds: Math.max(1, Math.ceil(res.msBeforeNext / 1000)) };
+}
+
+/** The limits; with Redis, once it is connected (or has failed to within 2 s: memory until it comes). */
+export async function createRateLimits(opts: RateLimitOptions): Promise<RateLimits> {
+  const prefix = opts.keyPrefix ?? 'nextmavens:rl';
+  let redis: Redis | undefined;
+  if (opts.redisUrl && ROUTE_GROUPS.some((g) => opts.limits[g] > 0)) {
+    // No offline queue: while Redis is away a command fails at once and the memory limiter answers.
+    redis = new Redis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    let warned = 0;
+    redis.on('error', (err) => {
+      if (Date.now() - warned < 60_000) return;
+      warned = Date.now();
+      opts.log.warn({ err }, 'gateway: rate limits count in memory while Redis is unreachable');
+    });
+    const client = redis;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000);
+      const done = () => {
+        clearTimeout(timer);
+        client.off('ready', done).off('error', done);
+        resolve();
+      };
+      client.once('ready', done).once('error', done);
+    });
+  }
+  const limiters = new Map<RouteGroup, { limiter: RateLimiterAbstract; points: number }>();
+  for (const group of ROUTE_GROUPS) {
+    const points = opts.limits[group];
+    if (!points) continue;
+    const base = { points, duration: WINDOW_SECONDS, keyPrefix: `${prefix}:${group}` };
+    const memory = new RateLimiterMemory(base);
+    const limiter = redis ? new RateLimiterRedis({ ...base, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter: memory }) : memory;
+    limiters.set(group, { limiter, points });
+  }
+  return {
+    async consume(group, key) {
+      const entry = limiters.get(group);
+      if (!entry) return undefined;
+      try {
+        return decision(await entry.limiter.consume(key), entry.points, true);
+      } catch (err) {
+        if (err instanceof RateLimiterRes) return decision(err, entry.points, false);
+        opts.log.warn({ err }, 'gateway: rate limit not counted');
+        return undefined;
+      }
+    },
+    async close() {
+      redis?.disconnect();
+    },
+  };
+}
+
+/** The IETF draft's RateLimit-* headers, plus Retry-After on a refusal. */
+export function rateLimitHeaders(d: RateDecision): Record<string, string> {
+  const headers: Record<string, string> = { 'RateLimit-Limit': String(d.limit), 'RateLimit-Remaining': String(d.remaining), 'RateLimit-Reset': String(d.resetSeconds) };
+  if (!d.allowed) headers['Retry-After'] = String(d.resetSeconds);
+  return headers;
+}

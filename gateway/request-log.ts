@@ -1,0 +1,86 @@
+/**
+ * The one log line per request of the embedded gateway: who (tenant, user, role, client address),
+ * what (method, route name and group, the URL without secrets), the answer (status) and the time it
+ * took. Tokens and one-time codes travel in query strings (`?apikey=`, signed storage URLs, email
+ * links, OAuth callbacks): their values never reach the log.
+ */
+import type { EdgeIdentity } from '../core/caller.ts';
+import { NO_TENANT } from '../core/caller.ts';
+import type { RouteDef } from './routes.ts';
+
+/** Query parameters whose values are secrets (compared case-insensitively). */
+export const SECRET_QUERY_PARAMS = new Set([
+  'apikey',
+  'access_token',
+  'refresh_token',
+  'id_token',
+  'provider_token',
+  'provider_refresh_token',
+  'token',
+  'token_hash',
+  'code',
+  'code_verifier',
+  'nonce',
+  'password',
+  'secret',
+  'state',
+  'jwt',
+]);
+
+/** `url` with the value of every secret query parameter replaced by `[redacted]`. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q === -1) return url;
+  const parts = url.slice(q + 1).split('&').map((pair) => {
+    const eq = pair.indexOf('=');
+    const raw = eq === -1 ? pair : pair.slice(0, eq);
+    let name = raw;
+    try {
+      name = decodeURIComponent(raw.replace(/\+/g, ' '));
+    } catch {
+      // a malformed escape: judged as written
+    }
+    return SECRET_QUERY_PARAMS.has(name.toLowerCase()) && eq !== -1 ? `${raw}=[redacted]` : pair;
+  });
+  return `${url.slice(0, q)}?${parts.join('&')}`;
+}
+
+export interface RequestLogFields {
+  reqId: string;
+  method: string | undefined;
+  url: string;
+  route: string;
+  group?: string;
+  status: number;
+  ms: number;
+  tenant?: string;
+  user?: string;
+  role?: string;
+  ip?: string;
+}
+
+export function requestLogFields(p: {
+  reqId: string;
+  method: string | undefined;
+  url: string;
+  route: RouteDef | undefined;
+  status: number;
+  started: number;
+  identity?: EdgeIdentity;
+  ip?: string;
+}): RequestLogFields {
+  const { identity } = p;
+  return {
+    reqId: p.reqId,
+    method: p.method,
+    url: redactUrl(p.url),
+    route: p.route?.name ?? 'gateway',
+    group: p.route?.group,
+    status: p.status,
+    ms: Math.round((performance.now() - p.started) * 10) / 10,
+    tenant: identity && identity.tenantId !== NO_TENANT ? identity.tenantId : undefined,
+    user: identity?.userId || undefined,
+    role: identity?.role,
+    ip: p.ip,
+  };
+}
