@@ -124,6 +124,17 @@ describe('generated Traefik dynamic configuration', () => {
     }
   });
 
+  it('gets every variable its templates read from compose, in the traefik container\'s environment', async () => {
+    const compose = parse(await readFile(path.resolve(import.meta.dirname, '..', 'docker-compose.yml'), 'utf8'), { merge: true });
+    const names = new Set([...renderTraefikDynamicConfig().matchAll(/env "([A-Z_]+)"/g)].map(([, n]) => n));
+    const traefikEnv = Object.keys(compose.services.traefik.environment ?? {});
+    const gatewayEnv = Object.keys(compose.services.gateway.environment ?? {});
+    for (const name of names) {
+      expect(traefikEnv, name).toContain(name);
+      expect(gatewayEnv, `${name}: the gateway validates it and /verify applies it`).toContain(name);
+    }
+  });
+
   it('never buffers streamed routes (storage uploads, realtime WebSockets); each buffered group has its own body limit', () => {
     for (const name of ['storage', 'storage-short', 'realtime']) expect(http.routers[name].middlewares.some((m) => m.startsWith('body-')), name).toBe(false);
     for (const route of ROUTES) expect(http.routers[route.name].middlewares.includes(`body-${route.group}`), route.name).toBe(route.bufferBody);
