@@ -46,6 +46,13 @@ export async function createTestDatabase(env: Record<string, string> = {}): Prom
     LOG_LEVEL: 'silent',
     DATA_DIR: `/tmp/${name}`,
     POSTGRESQL_REPLICATION_SLOT: name, // slots are cluster-wide: one per test database
+    // The edge's per-tenant rate limits count per client address for anon callers: every request of
+    // a test or bench comes from 127.0.0.1, so they are off unless a test sets them (gateway-limits).
+    RATE_LIMIT_REST: '0',
+    RATE_LIMIT_GRAPHQL: '0',
+    RATE_LIMIT_STORAGE: '0',
+    RATE_LIMIT_REALTIME: '0',
+    RATE_LIMIT_AUTH: '0',
     ...env,
   });
   // Connections the drop below ends must not surface as uncaught errors of the run.
