@@ -319,6 +319,10 @@ describe('ADMIN_IP_ALLOWLIST', () => {
       expect(allowed.status, path).toBe(200);
       await allowed.arrayBuffer();
     }
+    // The admin API however its path is spelled.
+    for (const path of ['/auth/v1/%61dmin/users', '/auth/v1//admin/users']) {
+      expect((await fetch(trusted.base + path, { headers: from('192.0.2.50', as(tenantA)) })).status, path).toBe(403);
+    }
     // IPv6 and a chain of proxies: the address the trusted proxies name.
     expect((await fetch(trusted.base + '/rest/v1/items', { headers: from('2001:db8::7', { apikey: serviceRole }) })).status).toBe(200);
     expect((await fetch(trusted.base + '/rest/v1/items', { headers: from('10.1.2.3, 192.0.2.50', { apikey: serviceRole }) })).status).toBe(403);

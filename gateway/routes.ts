@@ -186,8 +186,16 @@ export function websocketRoute(route: RouteDef): RouteDef {
  */
 export const ADMIN_PATHS = ['/auth/v1/admin', OPS_PATHS.dashboard, '/metrics'] as const;
 
+/** Is `path` sensitive? Judged as the service's router sees it: percent-decoded, repeated slashes as one. */
 export function isAdminPath(path: string): boolean {
-  return ADMIN_PATHS.some((p) => path === p || path.startsWith(p + '/'));
+  let plain = path;
+  try {
+    plain = decodeURIComponent(path);
+  } catch {
+    // malformed escapes: the services answer 400/404; judged as written
+  }
+  plain = plain.replace(/\/{2,}/g, '/');
+  return ADMIN_PATHS.some((p) => plain === p || plain.startsWith(p + '/'));
 }
 
 function matches(route: RouteDef, path: string): boolean {
