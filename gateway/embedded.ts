@@ -58,58 +58,58 @@ function pathOf(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/**
+ * Who calls, and may they: identity headers come only from the verifier (client copies are
+ * dropped); key-checked routes refuse a bad key; on the others a valid token still names the
+ * caller (its role for the allowlist, its tenant for the rate limit). Then the allowlist and
+ * the group's rate limit.
+ */
+async function admit(opts: EmbeddedGatewayOptions, guard: EdgeGuard, req: IncomingMessage, res: ServerResponse | undefined, route: RouteDef, path: string, ip: string): Promise<{ identity?: EdgeIdentity; denied?: Denial }> {
+  for (const h of ASSERTED_HEADERS) delete req.headers[h];
+  const result = await verifyRequest(opts.verifier, req.headers, req.url);
+  if (route.auth === 'apikey' && !result.ok) return { denied: denialFor(route.service, result, req.headers) };
+  const identity = result.ok ? result.identity : undefined;
+  if (!guard.adminAllowed(path, identity?.role, ip)) return { identity, denied: edgeRefusal(route.service, { kind: 'address_not_allowed' }, req.headers) };
+  const decision = await opts.rateLimits?.consume(route.group, rateKey(identity, ip));
+  if (decision) {
+    const headers = rateLimitHeaders(decision);
+    if (!decision.allowed) {
+      const refusal = edgeRefusal(route.service, { kind: 'rate_limited', limit: decision.limit, retryAfter: decision.resetSeconds }, req.headers);
+      return { identity, denied: { ...refusal, headers: { ...headers, ...refusal.headers } } };
+    }
+    if (res) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  }
+  if (route.auth === 'apikey' && identity) for (const [name, value] of Object.entries(identityHeaders(identity))) req.headers[name.toLowerCase()] = value;
+  return { identity };
+}
+
+/**
+ * The body limit of a buffered route, set up before anything is awaited so that no byte of the
+ * body goes uncounted: a declared length over it is refused at once (returns true); a streamed
+ * body is cut at the limit, answered 413 then or, still during admission, as soon as it is over.
+ */
+function limitBody(opts: EmbeddedGatewayOptions, req: IncomingMessage, res: ServerResponse, route: RouteDef): boolean {
+  if (!route.bufferBody || !(route.group in opts.bodyLimits)) return false;
+  const limit = opts.bodyLimits[route.group as BufferedGroup];
+  const refusal = () => edgeRefusal(route.service, { kind: 'too_large', limit }, req.headers);
+  if (declaredTooLarge(req, limit)) {
+    res.shouldKeepAlive = false;
+    sendDenial(res, refusal());
+    return true;
+  }
+  countStreamedBody(req, limit, () => {
+    if (res.headersSent) return void res.destroy();
+    // The service never sees the rest of the body nor its end; the connection closes after the 413.
+    res.shouldKeepAlive = false;
+    res.once('finish', () => req.destroy());
+    sendDenial(res, refusal());
+  });
+  return false;
+}
+
 export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server {
-  const { services, gatewayApp, verifier, log } = opts;
+  const { services, gatewayApp, log } = opts;
   const guard = opts.guard ?? createEdgeGuard({ trustProxy: false, adminIpAllowlist: [] });
-
-  /**
-   * Who calls, and may they: identity headers come only from the verifier (client copies are
-   * dropped); key-checked routes refuse a bad key; on the others a valid token still names the
-   * caller (its role for the allowlist, its tenant for the rate limit). Then the allowlist and
-   * the group's rate limit.
-   */
-  async function admit(req: IncomingMessage, res: ServerResponse | undefined, route: RouteDef, path: string, ip: string): Promise<{ identity?: EdgeIdentity; denied?: Denial }> {
-    for (const h of ASSERTED_HEADERS) delete req.headers[h];
-    const result = await verifyRequest(verifier, req.headers, req.url);
-    if (route.auth === 'apikey' && !result.ok) return { denied: denialFor(route.service, result, req.headers) };
-    const identity = result.ok ? result.identity : undefined;
-    if (!guard.adminAllowed(path, identity?.role, ip)) return { identity, denied: edgeRefusal(route.service, { kind: 'address_not_allowed' }, req.headers) };
-    const decision = await opts.rateLimits?.consume(route.group, rateKey(identity, ip));
-    if (decision) {
-      const headers = rateLimitHeaders(decision);
-      if (!decision.allowed) {
-        const refusal = edgeRefusal(route.service, { kind: 'rate_limited', limit: decision.limit, retryAfter: decision.resetSeconds }, req.headers);
-        return { identity, denied: { ...refusal, headers: { ...headers, ...refusal.headers } } };
-      }
-      if (res) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-    }
-    if (route.auth === 'apikey' && identity) for (const [name, value] of Object.entries(identityHeaders(identity))) req.headers[name.toLowerCase()] = value;
-    return { identity };
-  }
-
-  /**
-   * The body limit of a buffered route, set up before anything is awaited so that no byte of the
-   * body goes uncounted: a declared length over it is refused at once (returns true); a streamed
-   * body is cut at the limit, answered 413 then or, still during admission, as soon as it is over.
-   */
-  function limitBody(req: IncomingMessage, res: ServerResponse, route: RouteDef): boolean {
-    if (!route.bufferBody || !(route.group in opts.bodyLimits)) return false;
-    const limit = opts.bodyLimits[route.group as BufferedGroup];
-    const refusal = () => edgeRefusal(route.service, { kind: 'too_large', limit }, req.headers);
-    if (declaredTooLarge(req, limit)) {
-      res.shouldKeepAlive = false;
-      sendDenial(res, refusal());
-      return true;
-    }
-    countStreamedBody(req, limit, () => {
-      if (res.headersSent) return void res.destroy();
-      // The service never sees the rest of the body nor its end; the connection closes after the 413.
-      res.shouldKeepAlive = false;
-      res.once('finish', () => req.destroy());
-      sendDenial(res, refusal());
-    });
-    return false;
-  }
 
   async function onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now();
@@ -127,8 +127,8 @@ export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server
       if (!guard.adminAllowed(path, undefined, ip)) return sendDenial(res, edgeRefusal(undefined, { kind: 'address_not_allowed' }, req.headers));
       return gatewayApp.routing(req, res);
     }
-    if (limitBody(req, res, route)) return;
-    const admitted = await admit(req, res, route, path, ip);
+    if (limitBody(opts, req, res, route)) return;
+    const admitted = await admit(opts, guard, req, res, route, path, ip);
     identity = admitted.identity;
     if (res.headersSent) return; // a streamed body already over its limit
     if (admitted.denied) return sendDenial(res, admitted.denied);
@@ -148,7 +148,7 @@ export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server
       );
     };
     if (!route || !service?.upgrade) return refuse(404, { code: 'not_found', message: 'No WebSocket endpoint here' });
-    const { denied } = await admit(req, undefined, websocketRoute(route), path, guard.clientAddress(req));
+    const { denied } = await admit(opts, guard, req, undefined, websocketRoute(route), path, guard.clientAddress(req));
     if (denied) return refuse(denied.status, denied.body, denied.headers);
     req.url = stripPrefix(req.url ?? '/', route.stripPrefix);
     service.upgrade(req, socket, head);
