@@ -178,6 +178,9 @@ describe('rate limits per tenant and route group', () => {
       // Tenant B, same groups, same moment: every request goes through.
       for (let i = 0; i < 5; i++) expect((await fetch(url, { headers: as(tenantB) })).status, group).toBe(200);
     }
+    // Browser apps may read them (CORS).
+    const cors = await fetch(gw.base + GROUP_PATHS.rest, { headers: as(tenantB, { origin: 'https://app.example' }) });
+    for (const h of ['retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset']) expect(cors.headers.get('access-control-expose-headers')).toContain(h);
     // The auth shape follows the client's API version, as GoTrue's.
     const modern = await fetch(gw.base + GROUP_PATHS.auth, { headers: as(tenantA, { 'x-supabase-api-version': '2024-01-01' }) });
     expect(modern.status).toBe(429);

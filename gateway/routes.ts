@@ -163,6 +163,11 @@ export const EDGE_POLICY = {
       'upload-length',
       'upload-expires',
       'tus-resumable',
+      // The edge's rate limits (gateway/rate-limit.ts), readable by browser apps.
+      'retry-after',
+      'ratelimit-limit',
+      'ratelimit-remaining',
+      'ratelimit-reset',
     ],
     maxAgeSeconds: 600,
   },
