@@ -36,6 +36,16 @@ describe('loadConfig', () => {
     expect((await loadConfig({ DATA_DIR: await tmp(), TRUST_PROXY: '10.0.0.0/8, 127.0.0.1' })).trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1']);
   });
 
+  it('the edge: RATE_LIMIT_* per group (0 = off), ADMIN_IP_ALLOWLIST of addresses and CIDRs only', async () => {
+    const config = await loadConfig({ DATA_DIR: await tmp(), RATE_LIMIT_REST: '0', RATE_LIMIT_AUTH: '90', ADMIN_IP_ALLOWLIST: '10.0.0.0/8, 2001:db8::/32,192.0.2.7' });
+    expect(config.rateLimits).toEqual({ rest: 0, graphql: 6000, storage: 6000, realtime: 1200, auth: 90 });
+    expect(config.adminIpAllowlist).toEqual(['10.0.0.0/8', '2001:db8::/32', '192.0.2.7']);
+    expect((await loadConfig({ DATA_DIR: await tmp() })).adminIpAllowlist).toEqual([]);
+    await expect(loadConfig({ DATA_DIR: await tmp(), ADMIN_IP_ALLOWLIST: 'office.example.com,10.0.0.0/33', RATE_LIMIT_GRAPHQL: '-1' })).rejects.toThrow(
+      /RATE_LIMIT_GRAPHQL[\s\S]*ADMIN_IP_ALLOWLIST: "office.example.com" is not an IP address or CIDR[\s\S]*"10.0.0.0\/33"/,
+    );
+  });
+
   it('derives anon and service_role keys signed with JWT_SECRET', async () => {
     const config = await loadConfig({ DATA_DIR: await tmp(), JWT_SECRET: SECRET });
     const key = new TextEncoder().encode(SECRET);

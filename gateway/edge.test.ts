@@ -19,6 +19,7 @@ import { buildGatewayApp } from './app.ts';
 import { createEdgeGuard } from './edge.ts';
 import { createEmbeddedGateway } from './embedded.ts';
 import { createRateLimits, type RateLimits } from './rate-limit.ts';
+import { redactUrl } from './request-log.ts';
 import { ROUTE_GROUPS, SERVICE_NAMES, type RouteGroup, type ServiceName } from './routes.ts';
 
 const SECRET = 'edge-policy-test-secret-at-least-32-characters';
@@ -433,6 +434,13 @@ describe('body limits before the body is read', () => {
 });
 
 describe('request logs', () => {
+  it('redacts the values of secret query parameters however they are spelled, and nothing else', () => {
+    expect(redactUrl('/auth/v1/verify?type=recovery&token_hash=abc&redirect_to=https%3A%2F%2Fapp')).toBe('/auth/v1/verify?type=recovery&token_hash=[redacted]&redirect_to=https%3A%2F%2Fapp');
+    expect(redactUrl('/x?APIKEY=k&%61ccess_token=t&refresh_token=r&code=c&select=id')).toBe('/x?APIKEY=[redacted]&%61ccess_token=[redacted]&refresh_token=[redacted]&code=[redacted]&select=id');
+    expect(redactUrl('/rest/v1/t?select=id,code&code=eq.1')).toBe('/rest/v1/t?select=id,code&code=[redacted]');
+    expect(redactUrl('/plain/path')).toBe('/plain/path');
+  });
+
   it('one line per request with tenant, user, route, group, method, status and ms, and no secret of the URL', async () => {
     const lines: Record<string, unknown>[] = [];
     const sink = new Writable({
