@@ -16,6 +16,7 @@ import { createPools, type Pools } from '../db/pool.ts';
 import { buildGatewayApp } from '../gateway/app.ts';
 import { createEmbeddedGateway } from '../gateway/embedded.ts';
 import { createEdgeGuard } from '../gateway/edge.ts';
+import { superAdminAudit } from '../gateway/super-admin-audit.ts';
 import { createRateLimits } from '../gateway/rate-limit.ts';
 import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
@@ -177,7 +178,8 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
     const ops = startOps({ config, admin: pools.admin, pools: { admin: pools.admin, request: pools.request }, health: () => checkHealth(healthChecks, VERSION), log });
     cleanup.push(['ops', () => ops.stop()]);
     const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
-    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend: ops.routes, guard });
+    const audit = superAdminAudit(pools.admin, log);
+    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend: ops.routes, guard, audit });
     cleanup.push(['gateway', () => gatewayApp.close()]);
     const rateLimits = await createRateLimits({ limits: config.rateLimits, redisUrl: config.realtime.redisUrl, log });
     cleanup.push(['rate limits', () => rateLimits.close()]);
@@ -190,6 +192,7 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
       bodyLimits: { rest: config.maxBodyBytes, auth: config.maxBodyBytes, graphql: config.graphql.maxBodyBytes },
       rateLimits,
       guard,
+      audit,
     });
     const port = await listen(server, config.port, config.host);
     cleanup.push(['http server', () => closeServer(server)]);
@@ -220,7 +223,7 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
     // The gateway runs the monitor and alerts, and serves /metrics, the dashboard and the hooks.
     const ops = startOps({ config, admin: pools.admin, pools: poolsByName, health: () => checkHealth(healthChecks, VERSION), log });
     const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
-    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend: ops.routes, guard });
+    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend: ops.routes, guard, audit: superAdminAudit(pools.admin, log) });
     handler = (req, res) => app.routing(req, res);
     closeService = async () => {
       await app.close();

@@ -13,6 +13,7 @@ import { denialFor, edgeRefusal, identityHeaders } from './verify.ts';
 import { createEdgeGuard, rateKey, type EdgeGuard } from './edge.ts';
 import type { JwtVerifier } from '../core/jwt.ts';
 import { VERSION } from '../config/version.ts';
+import type { SuperAdminAudit } from './super-admin-audit.ts';
 
 export interface GatewayAppOptions {
   verifier: JwtVerifier;
@@ -24,6 +25,8 @@ export interface GatewayAppOptions {
   extend?: (app: FastifyInstance) => void;
   /** The client address and ADMIN_IP_ALLOWLIST; default: the peer address, no allowlist. */
   guard?: EdgeGuard;
+  /** /verify writes a foreign super-admin's request to the audit log first (gateway/super-admin-audit.ts). */
+  audit?: SuperAdminAudit;
 }
 
 export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyInstance> {
@@ -55,6 +58,11 @@ export async function buildGatewayApp(opts: GatewayAppOptions): Promise<FastifyI
       const ip = guard.clientAddress(req.raw);
       if (!guard.adminAllowed(target, identity?.role, ip)) {
         const denied = edgeRefusal(service, { kind: 'address_not_allowed' }, req.headers);
+        return reply.code(denied.status).headers(denied.headers ?? {}).send(denied.body);
+      }
+      const method = typeof req.headers['x-forwarded-method'] === 'string' ? req.headers['x-forwarded-method'] : req.method;
+      if (identity && opts.audit && !(await opts.audit(identity, { method, path: target, route: matchRoute(target)?.name ?? 'gateway', ip }))) {
+        const denied = edgeRefusal(service, { kind: 'not_audited' }, req.headers);
         return reply.code(denied.status).headers(denied.headers ?? {}).send(denied.body);
       }
       const headers = { ...(identity && required ? identityHeaders(identity) : {}), [RATE_LIMIT_KEY_HEADER]: rateKey(identity, ip) };

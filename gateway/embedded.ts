@@ -16,6 +16,7 @@ import type { Service } from '../core/service.ts';
 import type { JwtVerifier } from '../core/jwt.ts';
 import { verifyRequest, type Denial, type EdgeIdentity } from '../core/caller.ts';
 import { denialFor, edgeRefusal, identityHeaders } from './verify.ts';
+import type { SuperAdminAudit } from './super-admin-audit.ts';
 import { createEdgeGuard, rateKey, type EdgeGuard } from './edge.ts';
 import { rateLimitHeaders, type RateLimits } from './rate-limit.ts';
 import { countStreamedBody, declaredTooLarge } from './body-limit.ts';
@@ -31,6 +32,8 @@ export interface EmbeddedGatewayOptions {
   bodyLimits: Record<BufferedGroup, number>;
   /** Per-group rate limits (gateway/rate-limit.ts); undefined: none. */
   rateLimits?: RateLimits;
+  /** Writes a foreign super-admin's request to the audit log first (gateway/super-admin-audit.ts). */
+  audit?: SuperAdminAudit;
   /** The client address and the allowlist; default: the peer address, no allowlist. */
   guard?: EdgeGuard;
 }
@@ -61,8 +64,8 @@ function pathOf(url: string): string {
 /**
  * Who calls, and may they: identity headers come only from the verifier (client copies are
  * dropped); key-checked routes refuse a bad key; on the others a valid token still names the
- * caller (its role for the allowlist, its tenant for the rate limit). Then the allowlist and
- * the group's rate limit.
+ * caller (its role for the allowlist, its tenant for the rate limit). Then the allowlist,
+ * the group's rate limit, and a foreign super-admin's request into the audit log.
  */
 async function admit(opts: EmbeddedGatewayOptions, guard: EdgeGuard, req: IncomingMessage, res: ServerResponse | undefined, route: RouteDef, path: string, ip: string): Promise<{ identity?: EdgeIdentity; denied?: Denial }> {
   for (const h of ASSERTED_HEADERS) delete req.headers[h];
@@ -78,6 +81,9 @@ async function admit(opts: EmbeddedGatewayOptions, guard: EdgeGuard, req: Incomi
       return { identity, denied: { ...refusal, headers: { ...headers, ...refusal.headers } } };
     }
     if (res) for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  }
+  if (identity && opts.audit && !(await opts.audit(identity, { method: req.method ?? 'GET', path, route: route.name, ip }))) {
+    return { identity, denied: edgeRefusal(route.service, { kind: 'not_audited' }, req.headers) };
   }
   if (route.auth === 'apikey' && identity) for (const [name, value] of Object.entries(identityHeaders(identity))) req.headers[name.toLowerCase()] = value;
   return { identity };

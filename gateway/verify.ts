@@ -21,22 +21,26 @@ export function identityHeaders(identity: EdgeIdentity): Record<string, string> 
 
 /**
  * The edge's own refusals: over the group's rate limit (429), a body over its limit (413), a
- * sensitive request from an address not in ADMIN_IP_ALLOWLIST (403).
+ * sensitive request from an address not in ADMIN_IP_ALLOWLIST (403), a super-admin's request into a
+ * foreign tenant that could not be audited (503, gateway/super-admin-audit.ts).
  */
 export type EdgeRefusal =
   | { kind: 'rate_limited'; limit: number; retryAfter: number }
   | { kind: 'too_large'; limit: number }
-  | { kind: 'address_not_allowed' };
+  | { kind: 'address_not_allowed' }
+  | { kind: 'not_audited' };
 
 const REFUSALS = {
   rate_limited: { status: 429, code: 'over_request_rate_limit', gql: 'RATE_LIMITED', storage: ['TooManyRequests', 'too_many_requests'] },
   too_large: { status: 413, code: 'request_too_large', gql: 'REQUEST_TOO_LARGE', storage: ['EntityTooLarge', 'Payload too large'] },
   address_not_allowed: { status: 403, code: 'address_not_allowed', gql: 'FORBIDDEN', storage: ['AccessDenied', 'Unauthorized'] },
+  not_audited: { status: 503, code: 'audit_unavailable', gql: 'SERVICE_UNAVAILABLE', storage: ['ServiceUnavailable', 'Service unavailable'] },
 } as const;
 
 function refusalMessage(r: EdgeRefusal): string {
   if (r.kind === 'rate_limited') return `Too many requests: the limit is ${r.limit} per minute; retry after ${r.retryAfter} s`;
   if (r.kind === 'too_large') return `Request body exceeds the limit of ${r.limit} bytes`;
+  if (r.kind === 'not_audited') return 'The audit log cannot record this super-admin action right now; nothing was done';
   return 'This operation is not allowed from your address';
 }
 
