@@ -38,7 +38,10 @@ it('writes every variable compose requires, fresh secrets, matching keys; refuse
   expect(required.length).toBeGreaterThan(0);
   for (const name of required) expect(env[name], name).toBeTruthy();
   expect(env.JWT_SECRET).toMatch(/^[0-9a-f]{64}$/);
-  expect(env.POSTGRESQL_PASSWORD).toMatch(/^[0-9a-f]{48}$/);
+  // One password per database login (owner, authenticator, the services' roles), none shared.
+  const logins = ['POSTGRESQL_PASSWORD', 'POSTGRESQL_AUTHENTICATOR_PASSWORD', 'POSTGRESQL_AUTH_PASSWORD', 'POSTGRESQL_STORAGE_PASSWORD', 'POSTGRESQL_REALTIME_PASSWORD'];
+  for (const name of logins) expect(env[name], name).toMatch(/^[0-9a-f]{48}$/);
+  expect(new Set(logins.map((name) => env[name])).size).toBe(logins.length);
   expect(env.PUBLIC_URL).toBe('https://api.example.com');
   const secret = new TextEncoder().encode(env.JWT_SECRET);
   expect((await jwtVerify(env.ANON_KEY, secret)).payload.role).toBe('anon');

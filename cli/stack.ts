@@ -2,7 +2,7 @@
  * Composition roots. `startStack` is embedded mode: Postgres (embedded unless configured),
  * migrations, the background jobs (jobs/index.ts), every service and the gateway in one process.
  * `serveOne` is compose mode: one service (or the gateway's /health + /verify) alone on its own
- * port; the auth service brings the jobs along, as its mails are sent by them.
+ * port; the gateway brings the jobs along (mails, automation, backups, alert deliveries), as it alone keeps the owner connection.
  */
 import { existsSync } from 'node:fs';
 import http from 'node:http';
@@ -223,21 +223,23 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
     // The gateway runs the monitor and alerts, and serves /metrics, the dashboard and the hooks.
     const ops = startOps({ config, admin: pools.admin, pools: poolsByName, health: () => checkHealth(healthChecks, VERSION), log });
     const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
+    // The job worker too (mails, automation, backups, alert deliveries): it needs the owner's
+    // connection, which in compose only the gateway keeps (the services log in as their roles).
+    const jobs = await startJobs({ config, pool: pools.admin, log });
     const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend: ops.routes, guard, audit: superAdminAudit(pools.admin, log) });
     handler = (req, res) => app.routing(req, res);
     closeService = async () => {
       await app.close();
       await ops.stop();
+      await jobs.stop();
     };
     port = config.port;
   } else {
     const service = await SERVICE_FACTORIES[name]({ config, pools, log, embedded: false });
-    const jobs = name === 'auth' ? await startJobs({ config, pool: pools.admin, log }) : undefined;
     handler = (req, res) => service.handle(req, res);
     upgrade = service.upgrade?.bind(service);
     closeService = async () => {
       await service.close();
-      await jobs?.stop();
     };
     port = config.ports[name];
     if (config.ops.metricsEnabled && config.ops.metricsPort !== undefined) {

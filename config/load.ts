@@ -124,6 +124,14 @@ function postgresConfig(v: EnvValues, derived: Derived) {
     embedded,
     /** The superuser/owner connection URL the services use. */
     url: v.DATABASE_URL ?? buildUrl(base),
+    /** The `authenticator` role's password (request pools); by default the owner's. */
+    authenticatorPassword: v.POSTGRESQL_AUTHENTICATOR_PASSWORD ?? base.password,
+    /** Passwords `migrate` gives the services' login roles (sql/0028_service_roles.sql). */
+    rolePasswords: {
+      nextmavens_auth: v.POSTGRESQL_AUTH_PASSWORD,
+      nextmavens_storage: v.POSTGRESQL_STORAGE_PASSWORD,
+      nextmavens_realtime: v.POSTGRESQL_REALTIME_PASSWORD,
+    },
     replicationSlot: v.POSTGRESQL_REPLICATION_SLOT,
     poolMax: v.DB_POOL_MAX,
     /** Your own migrations and seed (the Supabase CLI layout), absolute. */

@@ -44,6 +44,8 @@ export async function readMigrations(dir = SQL_DIR): Promise<Migration[]> {
 export interface MigrateOptions {
   /** Password given to the `authenticator` login role after migrating (when the runner may set it). */
   authenticatorPassword?: string;
+  /** Passwords given to other login roles after migrating (the services' roles, sql/0028); unset ones are left alone. */
+  rolePasswords?: Record<string, string | undefined>;
   dir?: string;
   log?: (message: string) => void;
 }
@@ -92,7 +94,8 @@ export async function migrate(url: string, opts: MigrateOptions = {}): Promise<M
       opts.log?.(`applied sql/${String(m.version).padStart(4, '0')}_${m.name}.sql`);
       applied.push(m);
     }
-    if (opts.authenticatorPassword) await setAuthenticatorPassword(client, opts.authenticatorPassword);
+    const passwords = { authenticator: opts.authenticatorPassword, ...opts.rolePasswords };
+    for (const [role, password] of Object.entries(passwords)) if (password) await setRolePassword(client, role, password);
     return { applied, skipped: migrations.length - applied.length };
   } finally {
     await client.query('select pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
@@ -100,19 +103,24 @@ export async function migrate(url: string, opts: MigrateOptions = {}): Promise<M
   }
 }
 
-/** The password is a bind parameter; format(%L) quotes it inside the DDL on the server side. */
-async function setAuthenticatorPassword(client: pg.Client, password: string): Promise<void> {
+/**
+ * The password is a bind parameter; format(%I, %L) quotes the role and the password inside the
+ * DDL on the server side. Only roles that exist: a missing one is left to its migration.
+ */
+async function setRolePassword(client: pg.Client, role: string, password: string): Promise<void> {
   const { rows } = await client.query<{ can: boolean }>(
     `select rolsuper or rolcreaterole as can from pg_roles where rolname = current_user`,
   );
   if (!rows[0]?.can) return;
-  await client.query(`select set_config('nextmavens.authenticator_password', $1, false)`, [password]);
+  await client.query(`select set_config('nextmavens.role_name', $1, false), set_config('nextmavens.role_password', $2, false)`, [role, password]);
   // Roles are cluster-wide but the migration lock is per database: two databases of one cluster
   // migrating at once (parallel test files) can race on this row ("tuple concurrently updated").
   for (let attempt = 1; ; attempt++) {
     try {
       await client.query(`do $$ begin
-        execute format('alter role authenticator with login password %L', current_setting('nextmavens.authenticator_password'));
+        if exists (select from pg_roles where rolname = current_setting('nextmavens.role_name')) then
+          execute format('alter role %I with login password %L', current_setting('nextmavens.role_name'), current_setting('nextmavens.role_password'));
+        end if;
       end $$`);
       break;
     } catch (err) {
@@ -120,5 +128,5 @@ async function setAuthenticatorPassword(client: pg.Client, password: string): Pr
       await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
     }
   }
-  await client.query(`select set_config('nextmavens.authenticator_password', '', false)`);
+  await client.query(`select set_config('nextmavens.role_name', '', false), set_config('nextmavens.role_password', '', false)`);
 }

@@ -29,7 +29,7 @@ export function createPools(cfg: PostgresConfig, applicationName: string): Pools
     port: cfg.port,
     database: cfg.database,
     user: AUTHENTICATOR_ROLE,
-    password: cfg.password,
+    password: cfg.authenticatorPassword,
     ssl: sslFromUrl(cfg.url),
     application_name: applicationName,
     // Requests send BEGIN, their context statement and their query without waiting in between
@@ -57,7 +57,7 @@ export function createPools(cfg: PostgresConfig, applicationName: string): Pools
 export function authenticatorUrl(cfg: PostgresConfig): string {
   const url = new URL(cfg.url);
   url.username = AUTHENTICATOR_ROLE;
-  url.password = encodeURIComponent(cfg.password);
+  url.password = encodeURIComponent(cfg.authenticatorPassword);
   return url.toString();
 }
 

@@ -12,6 +12,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/load.ts';
 import { quoteIdent } from './identifiers.ts';
+import { Logger, runMigrations } from 'graphile-worker';
 import { migrate } from './migrate.ts';
 
 /** `20261202103000_add_todos.sql`: a version of digits, then the name. */
@@ -149,8 +150,30 @@ export async function recreateDatabase(url: string): Promise<void> {
 
 /** The stack's migrations and then the project's, on the database at `url`. */
 export async function migrateAll(config: Config, url: string, log: (m: string) => void = () => undefined): Promise<{ stack: number; project: number; skipped: number }> {
-  const stack = await migrate(url, { authenticatorPassword: config.postgres.password, log });
+  const { authenticatorPassword, rolePasswords } = config.postgres;
+  const stack = await migrate(url, { authenticatorPassword, rolePasswords, log });
+  await installJobSchema(url);
   const project = await applyProjectMigrations(url, config.postgres.migrationsDir, log);
   return { stack: stack.applied.length, project: project.applied.length, skipped: stack.skipped + project.skipped };
 }
 
+
+/**
+ * graphile-worker's schema, installed here by the owner rather than by the first worker to start,
+ * so that the services' roles get their grants on it (nextmavens.grant_service_roles, sql/0028)
+ * before any of them queues a job.
+ */
+const quietLogger = new Logger(() => () => undefined);
+
+async function installJobSchema(url: string): Promise<void> {
+  await runMigrations({ connectionString: url, logger: quietLogger });
+  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
+  await client.connect();
+  try {
+    await client.query(`do $$ begin
+      if to_regprocedure('nextmavens.grant_service_roles()') is not null then perform nextmavens.grant_service_roles(); end if;
+    end $$`);
+  } finally {
+    await client.end();
+  }
+}

