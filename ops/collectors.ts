@@ -79,8 +79,8 @@ function define(): void {
     g.set({ state: 'queued' }, st.jobs.queued);
     g.set({ state: 'failed' }, st.jobs.failed);
   });
-  dbGauge('nextmavens_storage_objects', 'Stored objects.', [], (g, st) => g.set(st.storage.objects));
-  dbGauge('nextmavens_storage_object_bytes', 'Bytes of stored objects.', [], (g, st) => g.set(st.storage.bytes));
+  dbGauge('nextmavens_storage_objects', 'Stored objects.', [], (g, st) => st.storage && g.set(st.storage.objects));
+  dbGauge('nextmavens_storage_object_bytes', 'Bytes of stored objects.', [], (g, st) => st.storage && g.set(st.storage.bytes));
 }
 
 /**

@@ -11,15 +11,24 @@ export interface DatabaseStats {
   sizeBytes: number;
   /** Replication slots of this database and the WAL each retains, in bytes. */
   slots: { name: string; active: boolean; lagBytes: number }[];
-  storage: { objects: number; bytes: number };
-  /** Undefined when graphile-worker's schema is not installed yet. */
+  /** Undefined when this login may not read storage.objects. */
+  storage?: { objects: number; bytes: number };
+  /** Undefined when graphile-worker's schema is not installed yet, or this login may not read it. */
   jobs?: { queued: number; failed: number };
 }
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
+/** Whether the login may select from the table named by two parameters (false or null otherwise; never "permission denied"). */
+const readable = (schema: string, table: string) =>
+  `select has_schema_privilege(n.oid, 'usage') and has_table_privilege(c.oid, 'select') from pg_catalog.pg_class c
+     join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = ${schema} and c.relname = ${table}`;
+
 export async function readDatabaseStats(db: Queryable): Promise<DatabaseStats> {
-  const { rows } = await db.query<{ connections: Record<string, number>; size: string; slots: DatabaseStats['slots']; objects: string; bytes: string; has_jobs: boolean }>(`
+  // A service logged in as its own role (compose, sql/0028) may not read storage.objects or the
+  // job queue: those figures are then left out (the gateway's, as the owner, has them), not the
+  // whole scrape. Privileges are checked for a query as a whole, hence separate queries.
+  const { rows } = await db.query<{ connections: Record<string, number>; size: string; slots: DatabaseStats['slots']; has_objects: boolean | null; has_jobs: boolean | null }>(`
     select
       (select coalesce(jsonb_object_agg(s.state, s.n), '{}') from (
          select coalesce(state, 'unknown') as state, count(*)::int as n from pg_stat_activity where datname = current_database() group by 1) s) as connections,
@@ -27,16 +36,20 @@ export async function readDatabaseStats(db: Queryable): Promise<DatabaseStats> {
       (select coalesce(jsonb_agg(jsonb_build_object('name', slot_name, 'active', active,
          'lagBytes', coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint) order by slot_name), '[]')
          from pg_replication_slots where database = current_database()) as slots,
-      (select count(*) from storage.objects) as objects,
-      (select coalesce(sum((metadata ->> 'size')::bigint), 0) from storage.objects) as bytes,
-      to_regclass('graphile_worker.jobs') is not null as has_jobs`);
+      (${readable('$1', '$2')}) as has_objects,
+      (${readable('$3', '$4')}) as has_jobs`, ['storage', 'objects', 'graphile_worker', 'jobs']);
   const r = rows[0];
   const stats: DatabaseStats = {
     connections: r.connections,
     sizeBytes: Number(r.size),
     slots: r.slots.map((s) => ({ ...s, lagBytes: Number(s.lagBytes) })),
-    storage: { objects: Number(r.objects), bytes: Number(r.bytes) },
   };
+  if (r.has_objects) {
+    const objects = await db.query<{ objects: string; bytes: string }>(
+      `select count(*) as objects, coalesce(sum((metadata ->> 'size')::bigint), 0) as bytes from storage.objects`,
+    );
+    stats.storage = { objects: Number(objects.rows[0].objects), bytes: Number(objects.rows[0].bytes) };
+  }
   if (r.has_jobs) {
     const jobs = await db.query<{ queued: number; failed: number }>(
       `select count(*) filter (where attempts < max_attempts)::int as queued, count(*) filter (where attempts >= max_attempts)::int as failed from graphile_worker.jobs`,

@@ -25,6 +25,7 @@ import { inject } from 'vitest';
 import { loadConfig } from '../config/load.ts';
 import { serveOne, type RunningStack } from '../cli/stack.ts';
 import { migrateAll } from '../db/project-migrations.ts';
+import { readDatabaseStats } from '../ops/store.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
 import { interpolate, mergeCompose, type ComposeService } from './helpers/compose-files.ts';
 import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from './helpers/db.ts';
@@ -38,6 +39,8 @@ let db: TestDatabase;
 let dataDir: string;
 let edge: EdgeProxy;
 const running: RunningStack[] = [];
+/** Where each service serves /metrics (METRICS_PORT; the gateway on its own port). */
+const metricsUrls: Record<string, string> = {};
 /** The .env compose would read. */
 let dotenv: Record<string, string>;
 let anonKey: string;
@@ -50,7 +53,8 @@ async function serviceEnv(service: ComposeService, port: number): Promise<Record
   for (const [key, value] of Object.entries(service.environment ?? {})) env[key] = interpolate(String(value), dotenv);
   expect(env.POSTGRESQL_HOST).toBe('db');
   Object.assign(env, { POSTGRESQL_HOST: pgServer.host, POSTGRESQL_PORT: String(pgServer.port), HOST: '127.0.0.1', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ALERT_INTERVAL: '3600' });
-  for (const key of ['REDIS_URL', 'METRICS_PORT']) delete env[key];
+  delete env.REDIS_URL;
+  if (env.METRICS_PORT) env.METRICS_PORT = String(await freePort());
   if (env.STORAGE_BACKEND) Object.assign(env, { STORAGE_BACKEND: 'fs' });
   for (const key of Object.keys(env)) if (key.startsWith('S3_')) delete env[key];
   for (const key of Object.values(PORT_ENV)) if (key in env) env[key] = String(port);
@@ -84,6 +88,7 @@ beforeAll(async () => {
   for (const name of [...SERVICE_NAMES, 'gateway'] as const) {
     const port = name === 'gateway' ? await freePort() : ports[name];
     const config = await loadConfig(await serviceEnv(compose.services[name], port));
+    metricsUrls[name] = `http://127.0.0.1:${name === 'gateway' ? port : config.ops.metricsPort}/metrics`;
     running.push(await serveOne(name, config, pino({ level: process.env.COMPOSE_ROLES_LOG ?? 'silent' })));
     anonKey = config.anonKey;
     serviceKey = config.serviceRoleKey;
@@ -195,6 +200,24 @@ describe('compose services on least-privileged logins', () => {
       expect(requests.every((u) => u === 'authenticator'), service).toBe(true);
     }
     expect(rows.filter((r) => r.usename === dotenv.POSTGRESQL_USER).every((r) => r.application_name.startsWith('nextmavens gateway')), JSON.stringify(rows)).toBe(true);
+  });
+
+  it('the database gauges of /metrics (ops/store.ts) read on every login; figures a role may not read are left out, not the scrape', async () => {
+    // One process holds one metrics registry, so the services here share it: ask each login directly.
+    for (const role of ['nextmavens_auth', 'nextmavens_storage', 'nextmavens_realtime'] as const) {
+      const c = await connectAs(role);
+      try {
+        const stats = await readDatabaseStats(c as unknown as pg.PoolClient);
+        expect(stats.sizeBytes, role).toBeGreaterThan(0);
+        if (role === 'nextmavens_storage') expect(stats.storage?.objects, role).toBeGreaterThanOrEqual(1);
+        else expect(stats.storage, role).toBeUndefined();
+        expect(stats.jobs === undefined, role).toBe(role !== 'nextmavens_auth');
+      } finally {
+        await c.end();
+      }
+    }
+    const gateway = await (await fetch(metricsUrls.gateway, { headers: { authorization: `Bearer ${serviceKey}` } })).text();
+    expect(gateway).toContain('nextmavens_postgres_up 1');
   });
 
   it('the roles cannot read each other\'s schemas, nor the API roles\' tables outside a role switch', async () => {
