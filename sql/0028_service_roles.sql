@@ -67,7 +67,10 @@ begin
   end if;
   -- GraphQL (as authenticator) evaluates RLS over committed rows (sql/0016) as realtime does; the
   -- owner keeps that function from the API roles.
+  -- It also reads back the rows too large for NOTIFY that the trigger parked (sql/0017).
+  grant usage on schema realtime, graphql to authenticator;
   grant execute on function realtime.check_rows(regclass, jsonb, jsonb[], text) to authenticator;
+  grant select on graphql.change_rows to authenticator;
 end
 $$;
 revoke all on function nextmavens.grant_service_roles() from public;

@@ -18,7 +18,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import { createClient as createGraphqlWsClient } from 'graphql-ws';
 import pg from 'pg';
+import WebSocket from 'ws';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -100,6 +102,7 @@ beforeAll(async () => {
     alter table public.todos enable row level security;
     create policy own on public.todos for all to authenticated using (user_id = auth.uid()) with check (user_id = auth.uid());
     alter publication nextmavens_realtime add table public.todos;
+    select graphql.enable_subscriptions('public.todos');
     insert into storage.buckets (id, name) values ('docs', 'docs');
     create policy own_files on storage.objects for all to authenticated
       using (bucket_id = 'docs' and owner_id = auth.uid()::text) with check (bucket_id = 'docs');`);
@@ -119,8 +122,16 @@ async function signedIn(email: string): Promise<{ supabase: SupabaseClient; id: 
   const signUp = await supabase.auth.signUp({ email, password: 'correct-horse-battery' });
   expect(signUp.error).toBeNull();
   const id = signUp.data.user!.id;
-  // Not confirmed yet: the mail went to the queue (graphile_worker.add_job as nextmavens_auth).
+  // Not confirmed yet: the mail was queued by auth (graphile_worker.add_job as nextmavens_auth)
+  // and delivered by the job worker in the gateway (the dev inbox, as no SMTP is set).
   expect((await supabase.auth.signInWithPassword({ email, password: 'correct-horse-battery' })).error?.code).toBe('email_not_confirmed');
+  let mails: { subject: string }[] = [];
+  for (let i = 0; i < 250 && !mails.length; i++) {
+    const res = await fetch(`${edge.url}/auth/v1/admin/inbox?email=${encodeURIComponent(email)}`, { headers: { apikey: serviceKey, authorization: `Bearer ${serviceKey}` } });
+    mails = ((await res.json()) as { messages?: { subject: string }[] }).messages ?? [];
+    if (!mails.length) await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(mails.length, `a confirmation mail to ${email}`).toBe(1);
   const admin = client(serviceKey);
   expect((await admin.auth.admin.updateUserById(id, { email_confirm: true })).error).toBeNull();
   const signIn = await supabase.auth.signInWithPassword({ email, password: 'correct-horse-battery' });
@@ -184,6 +195,49 @@ describe('compose services on least-privileged logins', () => {
     const answer = (await res.json()) as { data?: { todos: { nodes: { title: string }[] } }; errors?: unknown };
     expect(answer.errors, JSON.stringify(answer.errors)).toBeUndefined();
     expect(answer.data?.todos.nodes.map((n) => n.title)).toEqual(['bob 1', 'bob 2']);
+  });
+
+  it('GraphQL subscriptions (graphql-ws, as authenticator): the caller\'s row changes, a row too large for NOTIFY included', async () => {
+    const carol = await signedIn(`carol-${hex()}@example.com`);
+    const dave = await signedIn(`dave-${hex()}@example.com`);
+    const ws = createGraphqlWsClient({
+      url: `${edge.url.replace(/^http/, 'ws')}/graphql/v1`,
+      webSocketImpl: WebSocket,
+      connectionParams: { apikey: anonKey, Authorization: `Bearer ${carol.token}` },
+      retryAttempts: 0,
+    });
+    const got: { event: string; title: string | undefined }[] = [];
+    const errors: unknown[] = [];
+    ws.subscribe(
+      { query: 'subscription { todoChanged { event todo { title } } }' },
+      {
+        next: (r) => {
+          if (r.errors) return void errors.push(r.errors);
+          const change = (r.data as { todoChanged: { event: string; todo: { title: string } | null } }).todoChanged;
+          got.push({ event: change.event, title: change.todo?.title });
+        },
+        error: (e) => errors.push(e),
+        complete: () => undefined,
+      },
+    );
+    try {
+      // Markers until the subscription is live, then dave's row (not carol's to see) and a large one.
+      const deadline = Date.now() + 20_000;
+      while (!got.some((e) => e.title === 'marker')) {
+        if (Date.now() > deadline) throw new Error(`the subscription never became active: ${JSON.stringify(errors)}`);
+        expect((await carol.supabase.from('todos').insert({ title: 'marker' })).error).toBeNull();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const big = 'z'.repeat(20_000);
+      expect((await dave.supabase.from('todos').insert({ title: 'dave' })).error).toBeNull();
+      expect((await carol.supabase.from('todos').insert({ title: big })).error).toBeNull();
+      const end = Date.now() + 15_000;
+      while (!got.some((e) => e.title === big) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      expect(errors).toEqual([]);
+      expect(got.filter((e) => e.title !== 'marker')).toEqual([{ event: 'INSERT', title: big }]);
+    } finally {
+      await ws.dispose();
+    }
   });
 
   it('each service is connected as the role compose gives it (after the smoke above opened their pools)', async () => {
