@@ -11,25 +11,30 @@
 -- are not theirs outside that switch. Passwords: set by `migrate` from POSTGRESQL_AUTH_PASSWORD,
 -- POSTGRESQL_STORAGE_PASSWORD, POSTGRESQL_REALTIME_PASSWORD (db/migrate.ts); without one the
 -- role has none and cannot log in with a password.
+-- Role attributes (BYPASSRLS, REPLICATION) and memberships need a superuser, which compose's
+-- `migrate` is. Migrating as a mere owner (a managed Postgres) leaves the roles out, with a notice:
+-- the services then keep logging in as that owner.
+-- BYPASSRLS: their schemas' tables have RLS on for the API roles (auth.users has no policy at
+-- all); the service's own bookkeeping must see every row, as the owner did. It reaches no further
+-- than their grants: nothing outside their schema. After a switch to the caller's role, RLS applies.
 do $$
 declare
   r text;
 begin
+  if not (select rolsuper from pg_catalog.pg_roles where rolname = current_user) then
+    raise notice 'sql/0028: not a superuser, so the services'' login roles are not created';
+    return;
+  end if;
   foreach r in array array['nextmavens_auth', 'nextmavens_storage', 'nextmavens_realtime'] loop
-    if not exists (select from pg_roles where rolname = r) then
+    if not exists (select from pg_catalog.pg_roles where rolname = r) then
       execute format('create role %I login noinherit', r);
     end if;
+    execute format('alter role %I with bypassrls', r);
+    execute format('grant anon, authenticated, service_role to %I', r);
   end loop;
+  alter role nextmavens_realtime with replication;
 end
 $$;
-
--- BYPASSRLS: their schemas' tables have RLS on for the API roles (auth.users has no policy at
--- all); the service's own bookkeeping must see every row, as the owner did. It reaches no further
--- than their grants: nothing outside their schema. After a switch to the caller's role, RLS applies.
-alter role nextmavens_auth with bypassrls;
-alter role nextmavens_storage with bypassrls;
-alter role nextmavens_realtime with bypassrls replication;
-grant anon, authenticated, service_role to nextmavens_auth, nextmavens_storage, nextmavens_realtime;
 
 -- The grants, as a function: schemas created later by the owner (graphile-worker's, installed by
 -- `migrate` after these files) are covered by calling it again. Idempotent.
@@ -40,6 +45,9 @@ as $$
 declare
   s record;
 begin
+  if to_regrole('nextmavens_auth') is null then
+    return; -- not created (sql/0028 ran without a superuser)
+  end if;
   for s in
     select * from (values
       ('auth', 'nextmavens_auth'),
