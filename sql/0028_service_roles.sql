@@ -1,5 +1,5 @@
 -- Least-privileged login roles for the services (docker compose runs each container as one):
---   nextmavens_auth      auth: the auth schema, reading tenants, queueing its mails (graphile_worker.add_job)
+--   nextmavens_auth      auth: the auth schema, public.tenants (its tenant admin API), queueing its mails (graphile_worker.add_job)
 --   nextmavens_storage   storage: the storage schema
 --   nextmavens_realtime  realtime: the realtime schema, REPLICATION for its logical slot
 -- REST and GraphQL connect as `authenticator` (sql/0001_roles.sql) for their introspection too.
@@ -68,10 +68,17 @@ begin
   -- Functions every service calls (gen_random_uuid, crypt, digest, ...).
   grant usage on schema extensions to nextmavens_auth, nextmavens_storage, nextmavens_realtime;
   grant execute on all routines in schema extensions to nextmavens_auth, nextmavens_storage, nextmavens_realtime;
-  -- Auth: a sign-up with a tenant key checks that the tenant exists.
+  -- Tenants: auth's tenant admin API (and a sign-up with a tenant key) writes and reads them;
+  -- realtime and GraphQL check whether a caller's tenant is suspended (db/tenants.ts).
   if to_regclass('public.tenants') is not null then
-    grant usage on schema public to nextmavens_auth;
-    grant select on public.tenants to nextmavens_auth;
+    grant usage on schema public to nextmavens_auth, nextmavens_realtime, authenticator;
+    grant select, insert, update, delete on public.tenants to nextmavens_auth;
+    grant select (id, status) on public.tenants to nextmavens_realtime, authenticator;
+    -- RLS on tenants admits members only (sql/0026); authenticator (GraphQL's check, before any
+    -- switch to the caller) reads every tenant's status. The API roles do not inherit this.
+    if not exists (select from pg_catalog.pg_policies where schemaname = 'public' and tablename = 'tenants' and policyname = 'tenants_status_for_services') then
+      create policy tenants_status_for_services on public.tenants for select to authenticator using (true);
+    end if;
   end if;
   -- GraphQL (as authenticator) evaluates RLS over committed rows (sql/0016) as realtime does; the
   -- owner keeps that function from the API roles.

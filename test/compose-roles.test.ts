@@ -30,7 +30,7 @@ import { migrateAll } from '../db/project-migrations.ts';
 import { readDatabaseStats } from '../ops/store.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
 import { interpolate, mergeCompose, type ComposeService } from './helpers/compose-files.ts';
-import { createTestDatabase, TEST_JWT_SECRET, type TestDatabase } from './helpers/db.ts';
+import { createTestDatabase, TEST_JWT_SECRET, testToken, type TestDatabase } from './helpers/db.ts';
 import { startEdgeProxy, type EdgeProxy } from './helpers/edge-proxy.ts';
 import { freePort } from './helpers/net.ts';
 
@@ -238,6 +238,32 @@ describe('compose services on least-privileged logins', () => {
     } finally {
       await ws.dispose();
     }
+  });
+
+  it('tenants: auth\'s tenant admin API writes them, GraphQL and realtime see a tenant suspended', async () => {
+    const admin = { apikey: serviceKey, authorization: `Bearer ${serviceKey}`, 'content-type': 'application/json' };
+    const created = await fetch(`${edge.url}/auth/v1/tenants`, { method: 'POST', headers: admin, body: JSON.stringify({ name: 'Acme', slug: `acme-${hex()}` }) });
+    expect(created.status, await created.clone().text()).toBe(201);
+    const tenant = ((await created.json()) as { id: string }).id;
+    const suspended = await fetch(`${edge.url}/auth/v1/tenants/${tenant}`, { method: 'PATCH', headers: admin, body: JSON.stringify({ status: 'suspended' }) });
+    expect(suspended.status, await suspended.clone().text()).toBe(200);
+    const token = await testToken({ role: 'authenticated', sub: '11111111-1111-4111-8111-111111111111', tenant_id: tenant });
+
+    const gql = await fetch(`${edge.url}/graphql/v1`, {
+      method: 'POST',
+      headers: { apikey: anonKey, authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: '{ todos { nodes { title } } }' }),
+    });
+    expect(gql.status, await gql.clone().text()).toBe(403);
+    expect(await gql.text()).toContain('TENANT_SUSPENDED');
+
+    const supabase = client(anonKey);
+    supabase.realtime.setAuth(token);
+    const channel = supabase.channel('todos-suspended').on('postgres_changes', { event: '*', schema: 'public', table: 'todos' }, () => undefined);
+    const status = await new Promise<{ status: string; err?: Error }>((resolve) => channel.subscribe((s, err) => s !== 'SUBSCRIBED' ? resolve({ status: s, err }) : resolve({ status: s })));
+    expect(status.status).not.toBe('SUBSCRIBED');
+    expect(String(status.err?.message ?? '')).toMatch(/suspended/i);
+    await supabase.removeAllChannels();
   });
 
   it('each service is connected as the role compose gives it (after the smoke above opened their pools)', async () => {
