@@ -7,15 +7,24 @@ ENV NODE_ENV=production \
     DATA_DIR=/data
 WORKDIR /app
 
+# PostgreSQL 17's client tools (pg_dump, pg_restore) for backups of compose's db (backup/dump.ts):
+# Debian bookworm carries 15, which refuses a 17 server, so they come from PGDG's apt repository,
+# set up by Debian's own postgresql-common script. postgresql-common also makes the `postgres` user.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-common ca-certificates \
+ && /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y \
+ && apt-get install -y --no-install-recommends postgresql-client-17 \
+ && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, so that source edits reuse this layer.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 COPY . .
 
-# DATA_DIR: storage's objects (a volume in compose). Owned by `node` so that a fresh named
-# volume mounted here is writable too.
-RUN mkdir -p /data && chown node:node /data
+# DATA_DIR: storage's objects, /backups: the backups (volumes in compose). Owned by `node` so that
+# fresh named volumes mounted here are writable too.
+RUN mkdir -p /data /backups && chown node:node /data /backups
 USER node
 
 EXPOSE 8000
