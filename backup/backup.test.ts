@@ -8,19 +8,16 @@
  * - an S3 target (s3rver): backup, verify, restore from it;
  * - retention (BACKUP_KEEP) and a refused restore over a cluster without --force.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
-import pg from 'pg';
-import pino from 'pino';
+import { createClient } from '@supabase/supabase-js';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { loadConfig, type Config } from '../config/load.ts';
-import { blobKey, createBackend, type StorageBackend } from '../storage/backend/index.ts';
+import { loadConfig } from '../config/load.ts';
+import { blobKey } from '../storage/backend/index.ts';
 import { holdBlobDeletions } from '../db/blob-guard.ts';
 import { cleanupStorage } from '../storage/cleanup.ts';
 import { startFakeTelegram, type FakeTelegram } from '../test/helpers/fake-telegram.ts';
@@ -30,55 +27,13 @@ import { isDump, listBackups } from './manifest.ts';
 import { restoreBackup, RestoreRefused } from './restore.ts';
 import { openStore, type BackupStore } from './store.ts';
 import { verifyBackup } from './verify.ts';
-import { fixturePool } from '../test/helpers/db.ts';
+import { servedObjects, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
 
 let root: string;
 
 /** The environment of an embedded stack in its own DATA_DIR. */
 async function stackEnv(name: string, extra: Record<string, string> = {}): Promise<Record<string, string>> {
   return { DATA_DIR: path.join(root, name), POSTGRESQL_PORT: String(await freePort()), PORT: String(await freePort()), HOST: '127.0.0.1', LOG_LEVEL: 'silent', STORAGE_CLEANUP_INTERVAL: '0', ...extra };
-}
-
-interface Running {
-  config: Config;
-  stack: RunningStack;
-  admin: SupabaseClient;
-  pool: pg.Pool;
-  backend: StorageBackend;
-  close(): Promise<void>;
-}
-
-async function start(env: Record<string, string>): Promise<Running> {
-  const config = await loadConfig(env);
-  const stack = await startStack(config, pino({ level: 'silent' }));
-  const pool = fixturePool(config.postgres.url, 3);
-  const backend = await createBackend(config);
-  return {
-    config,
-    stack,
-    pool,
-    backend,
-    admin: createClient(stack.url, config.serviceRoleKey, { auth: { persistSession: false } }),
-    async close() {
-      backend.close?.();
-      await pool.end();
-      await stack.close();
-    },
-  };
-}
-
-const md5 = (b: Buffer) => `"${createHash('md5').update(b).digest('hex')}"`;
-
-/** Every storage.objects row's bytes as served, checked against the row's ETag; the keys sorted. */
-async function servedObjects(r: Running): Promise<string[]> {
-  const { rows } = await r.pool.query<{ bucket_id: string; name: string; version: string; metadata: { eTag: string; size: number } }>('select bucket_id, name, version, metadata from storage.objects order by 1, 2');
-  for (const row of rows) {
-    const { data, error } = await r.admin.storage.from(row.bucket_id).download(row.name);
-    expect(error, row.name).toBeNull();
-    const bytes = Buffer.from(await data!.arrayBuffer());
-    expect(md5(bytes), row.name).toBe(row.metadata.eTag);
-  }
-  return rows.map(blobKey).sort();
 }
 
 beforeAll(async () => {
@@ -91,12 +46,12 @@ afterAll(async () => {
 });
 
 describe('backup and restore (directory target)', () => {
-  let a: Running;
+  let a: BackupStack;
   let store: BackupStore;
   let backup: BackupResult;
 
   beforeAll(async () => {
-    a = await start(await stackEnv('a'));
+    a = await startBackupStack(await stackEnv('a'));
     store = await openStore({ kind: 'dir', dir: path.join(root, 'backups-a') });
     await a.pool.query(`create table public.notes (id serial primary key, body text not null); insert into public.notes (body) select 'note ' || g from generate_series(1, 500) g;
                         alter table public.notes enable row level security; create policy "read" on public.notes for select to anon using (true);`);
@@ -169,7 +124,7 @@ describe('backup and restore (directory target)', () => {
     const env = await stackEnv('b');
     const result = await restoreBackup({ config: await loadConfig(env), store, env });
     expect(result).toMatchObject({ id: backup.id, objects: backup.manifest.objects.length, copied: backup.manifest.objects.length });
-    const b = await start(env);
+    const b = await startBackupStack(env);
     try {
       expect(b.config.serviceRoleKey).toBe(a.config.serviceRoleKey); // the same generated secrets
       const anon = createClient(b.stack.url, b.config.anonKey, { auth: { persistSession: false } });
@@ -214,14 +169,14 @@ describe('backup and restore (directory target)', () => {
 
 describe('backup to S3 (s3rver) and restore from it', () => {
   let server: S3rver;
-  let a: Running;
+  let a: BackupStack;
 
   beforeAll(async () => {
     const port = await freePort();
     server = new S3rver({ port, address: '127.0.0.1', directory: path.join(root, 's3rver'), silent: true });
     await server.run();
     const s3 = { BACKUP_S3_ENDPOINT: `http://127.0.0.1:${port}`, BACKUP_S3_ACCESS_KEY: 'S3RVER', BACKUP_S3_SECRET_KEY: 'S3RVER', BACKUP_TARGET: 's3://nm-backups/site/one' };
-    a = await start(await stackEnv('s3a', s3));
+    a = await startBackupStack(await stackEnv('s3a', s3));
     expect((await a.admin.storage.createBucket('pics')).error).toBeNull();
     for (let i = 0; i < 5; i++) await a.admin.storage.from('pics').upload(`p${i}.bin`, randomBytes(40_000));
   });
@@ -238,7 +193,7 @@ describe('backup to S3 (s3rver) and restore from it', () => {
     expect((await verifyBackup({ config: a.config, store })).ok).toBe(true);
     const env = await stackEnv('s3b', { BACKUP_S3_ENDPOINT: a.config.backup.target.kind === 's3' ? a.config.backup.target.endpoint : '', BACKUP_S3_ACCESS_KEY: 'S3RVER', BACKUP_S3_SECRET_KEY: 'S3RVER' });
     await restoreBackup({ config: await loadConfig(env), store, env });
-    const b = await start(env);
+    const b = await startBackupStack(env);
     try {
       expect(await servedObjects(b)).toEqual(backup.manifest.objects.map((o) => o.key).sort());
       expect(backup.manifest.objects).toHaveLength(5);
@@ -250,12 +205,12 @@ describe('backup to S3 (s3rver) and restore from it', () => {
 
 describe('backup and restore with the telegram backend', () => {
   let fake: FakeTelegram;
-  let a: Running;
+  let a: BackupStack;
 
   beforeAll(async () => {
     fake = await startFakeTelegram({ uploadLimit: 64 * 1024, downloadLimit: 64 * 1024 });
     const tg = { STORAGE_BACKEND: 'telegram', TELEGRAM_API_URL: fake.url, TELEGRAM_BOT_TOKEN: fake.token, TELEGRAM_CHANNEL_ID: fake.channelId, TELEGRAM_CHUNK_SIZE: String(64 * 1024) };
-    a = await start(await stackEnv('tga', tg));
+    a = await startBackupStack(await stackEnv('tga', tg));
     expect((await a.admin.storage.createBucket('docs')).error).toBeNull();
     for (let i = 0; i < 3; i++) expect((await a.admin.storage.from('docs').upload(`d${i}.bin`, randomBytes(150_000))).error).toBeNull();
   });
@@ -273,7 +228,7 @@ describe('backup and restore with the telegram backend', () => {
     const env = await stackEnv('tgb', { STORAGE_BACKEND: 'telegram', TELEGRAM_API_URL: fake.url, TELEGRAM_BOT_TOKEN: fake.token, TELEGRAM_CHANNEL_ID: fake.channelId, TELEGRAM_CHUNK_SIZE: String(64 * 1024) });
     await restoreBackup({ config: await loadConfig(env), store, env });
     expect(fake.calls.sendDocument - sent).toBe(9); // 3 objects of 3 chunks each, sent anew
-    const b = await start(env);
+    const b = await startBackupStack(env);
     try {
       expect(await servedObjects(b)).toEqual(backup.manifest.objects.map((o) => o.key).sort());
     } finally {

@@ -9,21 +9,18 @@
  * - `backup verify` restores into a throwaway database of the server and finds a damaged dump;
  * - the CLI: `nextmavens backup` and `restore` with DATABASE_URL.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import { createClient } from '@supabase/supabase-js';
 import pg from 'pg';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { loadConfig, type Config } from '../config/load.ts';
+import { loadConfig } from '../config/load.ts';
 import { EmbeddedPostgres } from '../db/embedded.ts';
-import { blobKey, createBackend, type StorageBackend } from '../storage/backend/index.ts';
 import { freePort } from '../core/free-port.ts';
-import { fixturePool } from '../test/helpers/db.ts';
+import { servedObjects, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
 import { runCli } from '../test/helpers/cli.ts';
 import { DEBIAN_POSTGRES_MISSING, debianPostgresBin } from '../test/helpers/debian-postgres.ts';
 import type { BackupResult } from './create.ts';
@@ -58,47 +55,6 @@ async function stackEnv(name: string, db: string, extra: Record<string, string> 
   };
 }
 
-interface Running {
-  config: Config;
-  stack: RunningStack;
-  admin: SupabaseClient;
-  pool: pg.Pool;
-  backend: StorageBackend;
-  close(): Promise<void>;
-}
-
-async function start(env: Record<string, string>): Promise<Running> {
-  const config = await loadConfig(env);
-  const stack = await startStack(config, pino({ level: 'silent' }));
-  const pool = fixturePool(config.postgres.url, 3);
-  const backend = await createBackend(config);
-  return {
-    config,
-    stack,
-    pool,
-    backend,
-    admin: createClient(stack.url, config.serviceRoleKey, { auth: { persistSession: false } }),
-    async close() {
-      backend.close?.();
-      await pool.end();
-      await stack.close();
-    },
-  };
-}
-
-const md5 = (b: Buffer) => `"${createHash('md5').update(b).digest('hex')}"`;
-
-/** Every storage.objects row's bytes as served, checked against the row's ETag; the keys sorted. */
-async function servedObjects(r: Running): Promise<string[]> {
-  const { rows } = await r.pool.query<{ bucket_id: string; name: string; version: string; metadata: { eTag: string } }>('select bucket_id, name, version, metadata from storage.objects order by 1, 2');
-  for (const row of rows) {
-    const { data, error } = await r.admin.storage.from(row.bucket_id).download(row.name);
-    expect(error, row.name).toBeNull();
-    expect(md5(Buffer.from(await data!.arrayBuffer())), row.name).toBe(row.metadata.eTag);
-  }
-  return rows.map(blobKey).sort();
-}
-
 async function createDatabase(name: string): Promise<void> {
   const c = new pg.Client({ connectionString: dbUrl('postgres') });
   await c.connect();
@@ -110,7 +66,7 @@ async function createDatabase(name: string): Promise<void> {
 }
 
 describe.skipIf(!BIN)('backups of an external Postgres (pg_dump)', () => {
-  let a: Running;
+  let a: BackupStack;
   let store: BackupStore;
   let backup: BackupResult;
 
@@ -122,7 +78,7 @@ describe.skipIf(!BIN)('backups of an external Postgres (pg_dump)', () => {
     server = new EmbeddedPostgres({ dataDir: path.join(root, 'external'), port, user: 'postgres', password: PASSWORD, binDir: BIN });
     await server.start();
     await server.ensureDatabase('app');
-    a = await start(await stackEnv('a', 'app'));
+    a = await startBackupStack(await stackEnv('a', 'app'));
     store = await openStore({ kind: 'dir', dir: path.join(root, 'backups') });
     await a.pool.query(`create table public.notes (id serial primary key, body text not null); insert into public.notes (body) select 'note ' || g from generate_series(1, 500) g;
                         alter table public.notes enable row level security; create policy "read" on public.notes for select to anon using (true);`);
@@ -175,7 +131,7 @@ describe.skipIf(!BIN)('backups of an external Postgres (pg_dump)', () => {
     const result = await restoreBackup({ config: await loadConfig(env), store, env });
     expect(result).toMatchObject({ id: backup.id, objects: backup.manifest.objects.length, copied: backup.manifest.objects.length });
     expect(result.into).not.toContain(PASSWORD);
-    const b = await start(env);
+    const b = await startBackupStack(env);
     try {
       const anon = createClient(b.stack.url, b.config.anonKey, { auth: { persistSession: false } });
       const { count } = await anon.from('notes').select('*', { count: 'exact', head: true });

@@ -7,20 +7,16 @@
  * stopped, `restore --force --to T` recovers its data directory (under a Postgres of its version,
  * BACKUP_PG_BIN_DIR) and the server, started again on it, has the table and the objects as at T.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
-import pg from 'pg';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { loadConfig, type Config } from '../config/load.ts';
+import { loadConfig } from '../config/load.ts';
 import { freePort } from '../core/free-port.ts';
 import { EmbeddedPostgres } from '../db/embedded.ts';
 import { createBackend } from '../storage/backend/index.ts';
-import { fixturePool } from '../test/helpers/db.ts';
+import { servedHash, sha256, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
 import { DEBIAN_POSTGRES_MISSING, debianPostgresBin } from '../test/helpers/debian-postgres.ts';
 import { restoreBackup } from './restore.ts';
 import { backupFor } from './run.ts';
@@ -36,32 +32,8 @@ let root: string;
 let env: Record<string, string>;
 let server: EmbeddedPostgres;
 
-type Running = { config: Config; stack: RunningStack; pool: pg.Pool; admin: SupabaseClient; close(): Promise<void> };
-
-async function start(): Promise<Running> {
-  const config = await loadConfig(env);
-  const stack = await startStack(config, pino({ level: 'silent' }));
-  const pool = fixturePool(config.postgres.url, 2);
-  return {
-    config,
-    stack,
-    pool,
-    admin: createClient(stack.url, config.serviceRoleKey, { auth: { persistSession: false } }),
-    async close() {
-      await pool.end();
-      await stack.close();
-    },
-  };
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const bytesOf = async (admin: SupabaseClient, name: string) => {
-  const { data, error } = await admin.storage.from('files').download(name);
-  return error ? null : sha(Buffer.from(await data!.arrayBuffer()));
-};
-
 describe.skipIf(!BIN)('point-in-time restore of a mounted external Postgres (BACKUP_PGDATA)', () => {
-  let a: Running | undefined;
+  let a: BackupStack | undefined;
   let T: Date;
   const atT: Record<string, string | null> = {};
 
@@ -89,7 +61,7 @@ describe.skipIf(!BIN)('point-in-time restore of a mounted external Postgres (BAC
     server = new EmbeddedPostgres({ dataDir: config.backup.pgData!, port, user: 'postgres', password: PASSWORD, binDir: BIN, settings: walArchiveSettings(config) });
     await server.start();
     await server.ensureDatabase('app');
-    a = await start();
+    a = await startBackupStack(env);
     const files = () => a!.admin.storage.from('files');
     expect((await a.admin.storage.createBucket('files')).error).toBeNull();
     const seed = randomBytes(3000);
@@ -108,7 +80,7 @@ describe.skipIf(!BIN)('point-in-time restore of a mounted external Postgres (BAC
     const v1 = randomBytes(2000);
     await files().upload('n1.bin', n1);
     await files().upload('replaced.bin', v1);
-    Object.assign(atT, { 'seed.bin': sha(seed), 'n1.bin': sha(n1), 'replaced.bin': sha(v1), 'later.bin': null });
+    Object.assign(atT, { 'seed.bin': sha256(seed), 'n1.bin': sha256(n1), 'replaced.bin': sha256(v1), 'later.bin': null });
     await new Promise((r) => setTimeout(r, 300));
     T = (await a.pool.query<{ t: Date }>('select clock_timestamp() as t')).rows[0].t;
     await new Promise((r) => setTimeout(r, 1200));
@@ -153,9 +125,9 @@ describe.skipIf(!BIN)('point-in-time restore of a mounted external Postgres (BAC
     expect([restored.uid, restored.gid]).toEqual([owner.uid, owner.gid]); // the server's own user still owns its files
 
     await server.start();
-    a = await start();
+    a = await startBackupStack(env);
     const ledger = await a.pool.query<{ n: string; total: string }>('select count(*) as n, sum(amount) as total from public.ledger');
     expect(ledger.rows[0]).toEqual({ n: '100', total: String(10 * 5050) });
-    for (const [name, hash] of Object.entries(atT)) expect(await bytesOf(a.admin, name), name).toBe(hash);
+    for (const [name, hash] of Object.entries(atT)) expect(await servedHash(a.admin, name), name).toBe(hash);
   }, 180_000);
 });

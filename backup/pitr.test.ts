@@ -5,22 +5,18 @@
  * — into a fresh DATA_DIR (from the backup target alone: WAL archive and archived blobs), and over
  * the original DATA_DIR with --force (its old cluster moved aside).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient, type SupabaseClient } from '@supabase/supabase-js';
-import pg from 'pg';
-import pino from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startStack, type RunningStack } from '../cli/stack.ts';
-import { loadConfig, type Config } from '../config/load.ts';
+import { loadConfig } from '../config/load.ts';
 import { createBackend } from '../storage/backend/index.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { createBackup } from './create.ts';
 import { restoreBackup } from './restore.ts';
 import { openStore } from './store.ts';
-import { fixturePool } from '../test/helpers/db.ts';
+import { servedHash, sha256, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
 
 let root: string;
 let target: string;
@@ -38,29 +34,7 @@ async function env(name: string): Promise<Record<string, string>> {
   };
 }
 
-async function start(e: Record<string, string>): Promise<{ config: Config; stack: RunningStack; pool: pg.Pool; admin: SupabaseClient; close(): Promise<void> }> {
-  const config = await loadConfig(e);
-  const stack = await startStack(config, pino({ level: 'silent' }));
-  const pool = fixturePool(config.postgres.url, 2);
-  return {
-    config,
-    stack,
-    pool,
-    admin: createClient(stack.url, config.serviceRoleKey, { auth: { persistSession: false } }),
-    async close() {
-      await pool.end();
-      await stack.close();
-    },
-  };
-}
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const bytesOf = async (admin: SupabaseClient, name: string) => {
-  const { data, error } = await admin.storage.from('files').download(name);
-  return error ? null : sha(Buffer.from(await data!.arrayBuffer()));
-};
-
-let a: Awaited<ReturnType<typeof start>>;
+let a: BackupStack;
 let aEnv: Record<string, string>;
 let T: Date;
 /** What each object name held at T (null: absent). */
@@ -72,7 +46,7 @@ beforeAll(async () => {
   target = path.join(root, 'target');
   for (const name of ['DATABASE_URL', 'POSTGRESQL_HOST', 'JWT_SECRET', 'ANON_KEY', 'SERVICE_ROLE_KEY']) delete process.env[name];
   aEnv = await env('a');
-  a = await start(aEnv);
+  a = await startBackupStack(aEnv);
   const files = () => a.admin.storage.from('files');
   expect((await a.admin.storage.createBucket('files')).error).toBeNull();
   const seed = randomBytes(3000);
@@ -93,7 +67,7 @@ beforeAll(async () => {
   await files().upload('n1.bin', n1);
   await files().upload('n2.bin', n2);
   await files().upload('replaced.bin', v1);
-  Object.assign(atT, { 'seed.bin': sha(seed), 'n1.bin': sha(n1), 'n2.bin': sha(n2), 'replaced.bin': sha(v1), 'later.bin': null });
+  Object.assign(atT, { 'seed.bin': sha256(seed), 'n1.bin': sha256(n1), 'n2.bin': sha256(n2), 'replaced.bin': sha256(v1), 'later.bin': null });
   await new Promise((r) => setTimeout(r, 300));
   T = (await a.pool.query<{ t: Date }>('select clock_timestamp() as t')).rows[0].t;
   await new Promise((r) => setTimeout(r, 1200));
@@ -118,17 +92,17 @@ afterAll(async () => {
   if (root) await rm(root, { recursive: true, force: true });
 });
 
-async function expectAsAtT(s: Awaited<ReturnType<typeof start>>) {
+async function expectAsAtT(s: BackupStack) {
   const ledger = await s.pool.query<{ n: string; total: string }>('select count(*) as n, sum(amount) as total from public.ledger');
   expect(ledger.rows[0]).toEqual({ n: '100', total: String(10 * 5050) });
-  for (const [name, hash] of Object.entries(atT)) expect(await bytesOf(s.admin, name), name).toBe(hash);
+  for (const [name, hash] of Object.entries(atT)) expect(await servedHash(s.admin, name), name).toBe(hash);
 }
 
 it('restore --to T into a fresh DATA_DIR, from the backup target alone: the table and the objects are as they were at T', async () => {
   const e = await env('fresh');
   const result = await restoreBackup({ config: await loadConfig(e), store: await openStore((await loadConfig(e)).backup.target), to: T, env: e });
   expect(result.objects).toBe(4);
-  const b = await start(e);
+  const b = await startBackupStack(e);
   try {
     await expectAsAtT(b);
   } finally {
@@ -138,13 +112,13 @@ it('restore --to T into a fresh DATA_DIR, from the backup target alone: the tabl
 
 it('restore --force --to T over the original DATA_DIR: the same, with the old cluster moved aside', async () => {
   // Before T's objects vanish from the original storage, prove they are gone there now.
-  expect(await bytesOf(a.admin, 'n1.bin')).toBeNull();
+  expect(await servedHash(a.admin, 'n1.bin')).toBeNull();
   await a.close();
   a = undefined as never;
   const config = await loadConfig(aEnv);
   await expect(restoreBackup({ config, store: await openStore(config.backup.target), to: T, env: aEnv })).rejects.toThrow(/--force/);
   const result = await restoreBackup({ config, store: await openStore(config.backup.target), to: T, env: aEnv, force: true });
   expect(result.replaced).toBeDefined();
-  a = await start(aEnv);
+  a = await startBackupStack(aEnv);
   await expectAsAtT(a);
 }, 120_000);

@@ -1,7 +1,7 @@
 /**
  * `grant_type=refresh_token` of `POST /oauth/token`: the refresh of a session a client started,
  * by that client only (GoTrue's client check in RefreshTokenGrant); rotation and reuse detection
- * as auth/routes/token/refresh.ts does them for first-party sessions — whose refresh in turn finds
+ * as for first-party sessions (auth/refresh-rotation.ts) — whose refresh in turn finds
  * no token of an OAuth session (auth/store/sessions.ts lockRefreshToken), so a refresh token of a
  * confidential client is worthless without the client's secret.
  */
@@ -9,19 +9,8 @@ import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../../deps.ts';
 import { AUTH_ERRORS, OAuthError } from '../../errors.ts';
 import { str, type Body } from '../../http.ts';
-import {
-  audit,
-  deleteSession,
-  factorsOf,
-  findSession,
-  findUserById,
-  identitiesOf,
-  liveChildToken,
-  lockRefreshToken,
-  newRefreshToken,
-  rotateRefreshToken,
-  withTransaction,
-} from '../../store/index.ts';
+import { factorsOf, findSession, findUserById, identitiesOf, lockRefreshToken, withTransaction } from '../../store/index.ts';
+import { nextRefreshToken } from '../../refresh-rotation.ts';
 import { sessionClientOfRefreshToken, type OAuthClientRow } from '../../store/oauth-server.ts';
 import { sessionResponse } from '../../tokens.ts';
 import { tokenResponse } from './common.ts';
@@ -38,19 +27,8 @@ export async function oauthRefreshGrant(d: AuthDeps, req: FastifyRequest, client
     const rt = await lockRefreshToken(c, token, client.id);
     if (!rt) throw AUTH_ERRORS.refreshNotFound();
     if (rt.expired) throw AUTH_ERRORS.sessionExpired();
-    let next: string;
-    if (rt.revoked) {
-      const child = await liveChildToken(c, rt.token);
-      if (!child || Date.now() - rt.updated_at.getTime() > config.auth.refreshReuseInterval * 1000) {
-        await deleteSession(c, rt.session_id);
-        await audit(c, 'token_revoked', { actor_id: rt.user_id, reason: 'refresh_token_reused', client_id: client.id }, req.ip);
-        return 'reused' as const;
-      }
-      next = child;
-    } else {
-      next = newRefreshToken();
-      await rotateRefreshToken(c, rt, next);
-    }
+    const next = await nextRefreshToken(c, config, rt, req.ip, { client_id: client.id });
+    if (next === 'reused') return next;
     const user = await findUserById(c, rt.user_id);
     if (!user) throw AUTH_ERRORS.refreshNotFound();
     if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();

@@ -1,27 +1,14 @@
 /**
  * `grant_type=refresh_token` (refreshSession; also `POST /api/auth/refresh`): rotation with reuse
- * detection, as GoTrue does. A revoked token is accepted again only within
- * AUTH_REFRESH_REUSE_INTERVAL and answers with its live child; otherwise it was replayed, and the
- * whole session ends. A body naming a `tenant_id` switches the user's active tenant to it (a
+ * detection, as GoTrue does (auth/refresh-rotation.ts). A body naming a `tenant_id` switches the user's active tenant to it (a
  * member's, or any for a super-admin: auth/tenancy.ts); the response is GoTrue's either way.
  */
 import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../../deps.ts';
 import { AuthError, AUTH_ERRORS } from '../../errors.ts';
 import { bodyOf, str } from '../../http.ts';
-import {
-  audit,
-  deleteSession,
-  factorsOf,
-  findSession,
-  findUserById,
-  identitiesOf,
-  liveChildToken,
-  lockRefreshToken,
-  newRefreshToken,
-  rotateRefreshToken,
-  withTransaction,
-} from '../../store/index.ts';
+import { audit, factorsOf, findSession, findUserById, identitiesOf, lockRefreshToken, withTransaction } from '../../store/index.ts';
+import { nextRefreshToken } from '../../refresh-rotation.ts';
 import { SUPER_ADMIN_ROLE, tenantIdOf, tokenTenantFor } from '../../tenancy.ts';
 import { sessionResponse } from '../../tokens.ts';
 import { counters } from '../../../core/metrics.ts';
@@ -36,21 +23,8 @@ export async function refreshGrant(d: AuthDeps, req: FastifyRequest) {
     const rt = await lockRefreshToken(c, token);
     if (!rt) throw AUTH_ERRORS.refreshNotFound();
     if (rt.expired) throw AUTH_ERRORS.sessionExpired();
-    let next: string;
-    if (rt.revoked) {
-      const child = await liveChildToken(c, rt.token);
-      const withinReuse = Date.now() - rt.updated_at.getTime() <= config.auth.refreshReuseInterval * 1000;
-      if (!child || !withinReuse) {
-        // A stolen token was replayed: end the whole session (every token of the family).
-        await deleteSession(c, rt.session_id);
-        await audit(c, 'token_revoked', { actor_id: rt.user_id, reason: 'refresh_token_reused' }, req.ip);
-        return 'reused' as const;
-      }
-      next = child;
-    } else {
-      next = newRefreshToken();
-      await rotateRefreshToken(c, rt, next);
-    }
+    const next = await nextRefreshToken(c, config, rt, req.ip);
+    if (next === 'reused') return next;
     const user = await findUserById(c, rt.user_id);
     if (!user) throw AUTH_ERRORS.refreshNotFound();
     if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
