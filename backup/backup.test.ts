@@ -27,7 +27,7 @@ import { isDump, listBackups } from './manifest.ts';
 import { restoreBackup, RestoreRefused } from './restore.ts';
 import { openStore, type BackupStore } from './store.ts';
 import { verifyBackup } from './verify.ts';
-import { servedObjects, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
+import { duringChurn, seedNotesAndFiles, servedObjects, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
 
 let root: string;
 
@@ -53,35 +53,17 @@ describe('backup and restore (directory target)', () => {
   beforeAll(async () => {
     a = await startBackupStack(await stackEnv('a'));
     store = await openStore({ kind: 'dir', dir: path.join(root, 'backups-a') });
-    await a.pool.query(`create table public.notes (id serial primary key, body text not null); insert into public.notes (body) select 'note ' || g from generate_series(1, 500) g;
-                        alter table public.notes enable row level security; create policy "read" on public.notes for select to anon using (true);`);
-    expect((await a.admin.storage.createBucket('files')).error).toBeNull();
-    for (let i = 0; i < 20; i++) expect((await a.admin.storage.from('files').upload(`seed/${i}.bin`, randomBytes(5000 + i))).error).toBeNull();
+    await seedNotesAndFiles(a);
   });
   afterAll(async () => {
     await a?.close();
   });
 
   it('backs up while uploads, overwrites and deletes run; the manifest lists exactly the restore point\'s objects', async () => {
-    let stop = false;
-    let writes = 0;
-    const churn = (async () => {
-      for (let i = 0; !stop; i++) {
-        const files = a.admin.storage.from('files');
-        await files.upload(`live/${i}.bin`, randomBytes(20_000));
-        await files.upload(`seed/${i % 20}.bin`, randomBytes(3000), { upsert: true }); // the old version's blob is deleted
-        if (i % 3 === 0) await files.remove([`live/${i - 1}.bin`]);
-        await a.pool.query(`insert into public.notes (body) values ('during backup')`);
-        writes++;
-      }
-    })();
-    try {
-      while (writes < 3) await new Promise((r) => setTimeout(r, 20));
-      backup = await createBackup({ url: a.config.postgres.url, pgDataDir: path.join(a.config.dataDir, 'postgres'), store, backend: a.backend, secretsFile: path.join(a.config.dataDir, 'secrets.json') });
-    } finally {
-      stop = true;
-      await churn;
-    }
+    const { result, writes } = await duringChurn(a, () =>
+      createBackup({ url: a.config.postgres.url, pgDataDir: path.join(a.config.dataDir, 'postgres'), store, backend: a.backend, secretsFile: path.join(a.config.dataDir, 'secrets.json') }),
+    );
+    backup = result;
     expect(writes).toBeGreaterThan(3);
     const m = backup.manifest;
     expect(backup.location).toBe(path.join(root, 'backups-a', 'backups', backup.id));

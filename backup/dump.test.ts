@@ -9,7 +9,6 @@
  * - `backup verify` restores into a throwaway database of the server and finds a damaged dump;
  * - the CLI: `nextmavens backup` and `restore` with DATABASE_URL.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -20,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.ts';
 import { EmbeddedPostgres } from '../db/embedded.ts';
 import { freePort } from '../core/free-port.ts';
-import { servedObjects, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
+import { duringChurn, seedNotesAndFiles, servedObjects, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
 import { runCli } from '../test/helpers/cli.ts';
 import { DEBIAN_POSTGRES_MISSING, debianPostgresBin } from '../test/helpers/debian-postgres.ts';
 import type { BackupResult } from './create.ts';
@@ -80,10 +79,7 @@ describe.skipIf(!BIN)('backups of an external Postgres (pg_dump)', () => {
     await server.ensureDatabase('app');
     a = await startBackupStack(await stackEnv('a', 'app'));
     store = await openStore({ kind: 'dir', dir: path.join(root, 'backups') });
-    await a.pool.query(`create table public.notes (id serial primary key, body text not null); insert into public.notes (body) select 'note ' || g from generate_series(1, 500) g;
-                        alter table public.notes enable row level security; create policy "read" on public.notes for select to anon using (true);`);
-    expect((await a.admin.storage.createBucket('files')).error).toBeNull();
-    for (let i = 0; i < 20; i++) expect((await a.admin.storage.from('files').upload(`seed/${i}.bin`, randomBytes(5000 + i))).error).toBeNull();
+    await seedNotesAndFiles(a);
   }, 120_000);
   afterAll(async () => {
     await a?.close();
@@ -92,25 +88,7 @@ describe.skipIf(!BIN)('backups of an external Postgres (pg_dump)', () => {
   });
 
   it('dumps while uploads, overwrites and deletes run; the manifest lists exactly the snapshot\'s objects', async () => {
-    let stop = false;
-    let writes = 0;
-    const churn = (async () => {
-      for (let i = 0; !stop; i++) {
-        const files = a.admin.storage.from('files');
-        await files.upload(`live/${i}.bin`, randomBytes(20_000));
-        await files.upload(`seed/${i % 20}.bin`, randomBytes(3000), { upsert: true }); // the old version's blob is deleted
-        if (i % 3 === 0) await files.remove([`live/${i - 1}.bin`]);
-        await a.pool.query(`insert into public.notes (body) values ('during backup')`);
-        writes++;
-      }
-    })();
-    try {
-      while (writes < 3) await new Promise((r) => setTimeout(r, 20));
-      backup = await createDumpBackup({ url: a.config.postgres.url, store, backend: a.backend });
-    } finally {
-      stop = true;
-      await churn;
-    }
+    ({ result: backup } = await duringChurn(a, () => createDumpBackup({ url: a.config.postgres.url, store, backend: a.backend })));
     const m = backup.manifest;
     expect(isDump(m) && m.dump.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(isDump(m) && m.pgDump).toMatch(/\(PostgreSQL\) \d+/);

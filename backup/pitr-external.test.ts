@@ -7,8 +7,7 @@
  * stopped, `restore --force --to T` recovers its data directory (under a Postgres of its version,
  * BACKUP_PG_BIN_DIR) and the server, started again on it, has the table and the objects as at T.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +15,7 @@ import { loadConfig } from '../config/load.ts';
 import { freePort } from '../core/free-port.ts';
 import { EmbeddedPostgres } from '../db/embedded.ts';
 import { createBackend } from '../storage/backend/index.ts';
-import { servedHash, sha256, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
+import { expectAsAtT, historyAroundT, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
 import { DEBIAN_POSTGRES_MISSING, debianPostgresBin } from '../test/helpers/debian-postgres.ts';
 import { restoreBackup } from './restore.ts';
 import { backupFor } from './run.ts';
@@ -35,7 +34,7 @@ let server: EmbeddedPostgres;
 describe.skipIf(!BIN)('point-in-time restore of a mounted external Postgres (BACKUP_PGDATA)', () => {
   let a: BackupStack | undefined;
   let T: Date;
-  const atT: Record<string, string | null> = {};
+  let atT: Record<string, string | null>;
 
   beforeAll(async () => {
     for (const name of ['DATABASE_URL', 'POSTGRESQL_HOST', 'JWT_SECRET', 'ANON_KEY', 'SERVICE_ROLE_KEY']) delete process.env[name];
@@ -62,39 +61,20 @@ describe.skipIf(!BIN)('point-in-time restore of a mounted external Postgres (BAC
     await server.start();
     await server.ensureDatabase('app');
     a = await startBackupStack(env);
-    const files = () => a!.admin.storage.from('files');
-    expect((await a.admin.storage.createBucket('files')).error).toBeNull();
-    const seed = randomBytes(3000);
-    await files().upload('seed.bin', seed);
-
-    const backend = await createBackend(a.config);
-    try {
-      const backup = await backupFor(a.config, { url: a.config.postgres.url, store: await openStore(a.config.backup.target), backend });
-      expect(backup.manifest.kind).toBe('base');
-    } finally {
-      backend.close?.();
-    }
-
-    await a.pool.query(`create table public.ledger (id int primary key, amount int); insert into public.ledger select g, g * 10 from generate_series(1, 100) g`);
-    const n1 = randomBytes(7000);
-    const v1 = randomBytes(2000);
-    await files().upload('n1.bin', n1);
-    await files().upload('replaced.bin', v1);
-    Object.assign(atT, { 'seed.bin': sha256(seed), 'n1.bin': sha256(n1), 'replaced.bin': sha256(v1), 'later.bin': null });
-    await new Promise((r) => setTimeout(r, 300));
-    T = (await a.pool.query<{ t: Date }>('select clock_timestamp() as t')).rows[0].t;
-    await new Promise((r) => setTimeout(r, 1200));
-
-    await a.pool.query('drop table public.ledger');
-    expect((await files().remove(['seed.bin', 'n1.bin'])).error).toBeNull();
-    expect((await files().upload('replaced.bin', randomBytes(2500), { upsert: true })).error).toBeNull();
-    expect((await files().upload('later.bin', randomBytes(100))).error).toBeNull();
-    const { rows } = await a.pool.query<{ wal: string }>(`select pg_walfile_name(pg_switch_wal()) as wal`);
-    for (let i = 0; i < 200; i++) {
-      if ((await readdir(path.join(root, 'target', 'wal')).catch(() => [] as string[])).includes(rows[0].wal)) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    expect(await readdir(path.join(root, 'target', 'wal'))).toContain(rows[0].wal);
+    const stack = a;
+    ({ T, atT } = await historyAroundT(
+      stack,
+      async () => {
+        const backend = await createBackend(stack.config);
+        try {
+          const backup = await backupFor(stack.config, { url: stack.config.postgres.url, store: await openStore(stack.config.backup.target), backend });
+          expect(backup.manifest.kind).toBe('base');
+        } finally {
+          backend.close?.();
+        }
+      },
+      path.join(root, 'target', 'wal'),
+    ));
   }, 180_000);
 
   afterAll(async () => {
@@ -120,14 +100,12 @@ describe.skipIf(!BIN)('point-in-time restore of a mounted external Postgres (BAC
     const owner = await stat(config.backup.pgData!);
     const result = await restoreBackup({ config, store, to: T, env, force: true });
     expect(result.replaced).toMatch(/data\.replaced-/);
-    expect(result.objects).toBe(3);
+    expect(result.objects).toBe(4);
     const restored = await stat(config.backup.pgData!);
     expect([restored.uid, restored.gid]).toEqual([owner.uid, owner.gid]); // the server's own user still owns its files
 
     await server.start();
     a = await startBackupStack(env);
-    const ledger = await a.pool.query<{ n: string; total: string }>('select count(*) as n, sum(amount) as total from public.ledger');
-    expect(ledger.rows[0]).toEqual({ n: '100', total: String(10 * 5050) });
-    for (const [name, hash] of Object.entries(atT)) expect(await servedHash(a.admin, name), name).toBe(hash);
+    await expectAsAtT(a, atT);
   }, 180_000);
 });
