@@ -28,6 +28,24 @@ export function percentile(sorted: number[], p: number): number {
 }
 
 /** One autocannon run at CONNECTIONS for SECONDS; any non-2xx or error fails the bench. */
+/** `work` called in a loop by `concurrency` workers for `seconds` (a floor measured in-process): the figures of every call. */
+export async function closedLoop(work: (i: number) => Promise<unknown>, concurrency = CONNECTIONS, seconds = SECONDS): Promise<Figures> {
+  const latencies: number[] = [];
+  const end = performance.now() + seconds * 1000;
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        await work(n++);
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  latencies.sort((a, b) => a - b);
+  return { requests: latencies.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
 export async function cannon(opts: autocannon.Options): Promise<Figures> {
   const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts });
   if (result.non2xx || result.errors) throw new Error(`${opts.title}: ${result.non2xx} non-2xx, ${result.errors} errors`);

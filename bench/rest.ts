@@ -13,25 +13,7 @@ import os from 'node:os';
 import { createPools } from '../db/pool.ts';
 import { withRequestContext } from '../db/request-context.ts';
 import { loadItems, tenantUser, visibleItemId } from './fixtures.ts';
-import { CONNECTIONS, SECONDS, cannon, percentile, startBenchStack, type Figures } from './harness.ts';
-
-/** The floor: `work` in a loop on CONNECTIONS concurrent workers for SECONDS. */
-async function floor(work: (i: number) => Promise<unknown>): Promise<Figures> {
-  const latencies: number[] = [];
-  const end = performance.now() + SECONDS * 1000;
-  let n = 0;
-  await Promise.all(
-    Array.from({ length: CONNECTIONS }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await work(n++);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, rps: latencies.length / SECONDS, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
+import { CONNECTIONS, SECONDS, cannon, closedLoop, startBenchStack, type Figures } from './harness.ts';
 
 async function main(): Promise<void> {
   const { config, stack, close } = await startBenchStack({ DB_POOL_MAX: String(CONNECTIONS) });
@@ -54,14 +36,14 @@ async function main(): Promise<void> {
       headers,
       requests: [{ setupRequest: (req) => ({ ...req, path: `/rest/v1/bench_items?id=eq.${visibleItemId(i++)}` }) }],
     }),
-    await floor((n) =>
+    await closedLoop((n) =>
       asCaller(`select coalesce(json_agg(t), '[]')::text as body from (select * from public.bench_items where id = $1) t`, [String(visibleItemId(n))], true),
     ),
   ]);
   rows.push([
     'GET 100 rows with a to-one embed',
     await cannon({ title: 'embed', url: `${stack.url}/rest/v1/bench_items?select=id,name,bench_clients(name)&order=id&limit=100`, headers }),
-    await floor(() =>
+    await closedLoop(() =>
       asCaller(
         `select coalesce(json_agg(t), '[]')::text from (select i.id, i.name, (select row_to_json(c) from (select name from public.bench_clients c where c.id = i.client_id) c) as bench_clients from public.bench_items i order by i.id limit 100) t`,
         [],
@@ -72,7 +54,7 @@ async function main(): Promise<void> {
   rows.push([
     'POST insert of one row',
     await cannon({ title: 'insert', url: `${stack.url}/rest/v1/bench_items`, method: 'POST', headers, body: JSON.stringify({ name: 'bench', client_id: 1 }) }),
-    await floor(() => asCaller(`insert into public.bench_items (name, client_id) values ($1, $2)`, ['bench', '1'], false)),
+    await closedLoop(() => asCaller(`insert into public.bench_items (name, client_id) values ($1, $2)`, ['bench', '1'], false)),
   ]);
 
   const fmt = (f: Figures) => `${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms`;

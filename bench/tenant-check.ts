@@ -12,27 +12,10 @@ import type pg from 'pg';
 import { createPools } from '../db/pool.ts';
 import { contextStatement, settingsStatement, withRequestContext } from '../db/request-context.ts';
 import { loadItems, tenantUser, visibleItemId } from './fixtures.ts';
-import { percentile, startBenchStack, type Figures } from './harness.ts';
+import { closedLoop, startBenchStack, type Figures } from './harness.ts';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const READ = `select coalesce(json_agg(t), '[]')::text as body from (select * from public.bench_items where id = $1) t`;
-
-async function measure(concurrency: number, work: (i: number) => Promise<unknown>): Promise<Figures> {
-  const latencies: number[] = [];
-  const end = performance.now() + SECONDS * 1000;
-  let n = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        await work(n++);
-        latencies.push(performance.now() - t);
-      }
-    }),
-  );
-  latencies.sort((a, b) => a - b);
-  return { requests: latencies.length, rps: latencies.length / SECONDS, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
-}
 
 /** The transaction withRequestContext runs, by hand: BEGIN, the context (with or without the check), statement, COMMIT in one write. */
 async function byHand(pool: pg.Pool, claims: Record<string, unknown>, i: number, check: boolean): Promise<void> {
@@ -61,9 +44,9 @@ async function main(): Promise<void> {
   const fmt = (f: Figures) => `${f.rps.toFixed(0).padStart(7)} tx/s  p50 ${f.p50.toFixed(3).padStart(7)} ms  p99 ${f.p99.toFixed(3).padStart(7)} ms`;
   process.stdout.write(`\nPer-request tenant check, ${SECONDS} s each, ${os.cpus().length} cores\n`);
   for (const concurrency of [1, 16]) {
-    const withIt = await measure(concurrency, product);
-    const without = await measure(concurrency, floor);
-    const handWith = await measure(concurrency, floorWithCheck);
+    const withIt = await closedLoop(product, concurrency, SECONDS);
+    const without = await closedLoop(floor, concurrency, SECONDS);
+    const handWith = await closedLoop(floorWithCheck, concurrency, SECONDS);
     process.stdout.write(`\nconcurrency ${concurrency}\n  withRequestContext (check)  ${fmt(withIt)}\n  by hand, with the check     ${fmt(handWith)}\n  by hand, without the check  ${fmt(without)}\n`);
     process.stdout.write(`  the check adds p50 ${(handWith.p50 - without.p50).toFixed(3)} ms; by hand with it: ${((handWith.rps / without.rps) * 100).toFixed(1)} % of the floor's throughput\n`);
   }
