@@ -13,13 +13,12 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createClient } from '@supabase/supabase-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.ts';
 import { EmbeddedPostgres } from '../db/embedded.ts';
 import { freePort } from '../core/free-port.ts';
-import { duringChurn, seedNotesAndFiles, servedObjects, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
+import { duringChurn, expectServesBackup, seedNotesAndFiles, startBackupStack, type BackupStack } from '../test/helpers/backup-stack.ts';
 import { runCli } from '../test/helpers/cli.ts';
 import { DEBIAN_POSTGRES_MISSING, debianPostgresBin } from '../test/helpers/debian-postgres.ts';
 import type { BackupResult } from './create.ts';
@@ -111,14 +110,7 @@ describe.skipIf(!BIN)('backups of an external Postgres (pg_dump)', () => {
     expect(result.into).not.toContain(PASSWORD);
     const b = await startBackupStack(env);
     try {
-      const anon = createClient(b.stack.url, b.config.anonKey, { auth: { persistSession: false } });
-      const { count } = await anon.from('notes').select('*', { count: 'exact', head: true });
-      expect(count).toBe(backup.manifest.rows['public.notes']);
-      const keys = await servedObjects(b);
-      expect(keys).toEqual(backup.manifest.objects.map((o) => o.key).sort());
-      const stored: string[] = [];
-      for await (const blob of b.backend.list()) stored.push(blob.key);
-      expect(stored.sort()).toEqual(keys); // exactly the rows' blobs
+      const anon = await expectServesBackup(b, backup.manifest);
       // The restored database is a working one: a new user signs up and writes.
       const { error } = await anon.auth.signUp({ email: 'after-restore@example.com', password: 'a-long-password-1' });
       expect(error).toBeNull();

@@ -143,3 +143,19 @@ export async function expectAsAtT(s: BackupStack, atT: Record<string, string | n
   expect(ledger.rows[0]).toEqual({ n: '100', total: String(10 * 5050) });
   for (const [name, hash] of Object.entries(atT)) expect(await servedHash(s.admin, name), name).toBe(hash);
 }
+
+/**
+ * A stack started on a restored backup serves what `manifest` says: the notes (as anon, through
+ * REST), every object's bytes, and exactly the rows' blobs in its backend. The anon client, for more.
+ */
+export async function expectServesBackup(b: BackupStack, manifest: { rows: Record<string, number>; objects: { key: string }[] }): Promise<SupabaseClient> {
+  const anon = createClient(b.stack.url, b.config.anonKey, { auth: { persistSession: false } });
+  const { count } = await anon.from('notes').select('*', { count: 'exact', head: true });
+  expect(count).toBe(manifest.rows['public.notes']);
+  const keys = await servedObjects(b);
+  expect(keys).toEqual(manifest.objects.map((o) => o.key).sort());
+  const stored: string[] = [];
+  for await (const blob of b.backend.list()) stored.push(blob.key);
+  expect(stored.sort()).toEqual(keys); // exactly the rows' blobs, no more
+  return anon;
+}
