@@ -1,7 +1,9 @@
 /**
- * The few Telegram Bot API methods the telegram blob backend (telegram.ts) needs, over fetch:
- * `sendDocument` (multipart upload of one chunk to the channel), `getFile` + the file download
- * (with a Range header), and `deleteMessages`. Protocol notes: docs/telegram-storage.md.
+ * The few Telegram Bot API methods the telegram blob backend (telegram.ts) and the Telegram backup
+ * target (backup/telegram-store.ts) need, over fetch: `sendDocument` (multipart upload of one chunk
+ * to the channel), `getFile` + the file download (with a Range header), `deleteMessages`, and
+ * `pinChatMessage` + `getChat` (the backup target's catalog). Protocol notes: docs/telegram-storage.md.
+ * Both cut a stream into documents and read it back the same way: sendChunked, readChunked.
  *
  * Every call honours the Bot API's flood control: an HTTP 429 answer carries
  * `parameters.retry_after` (seconds), and the call is repeated after that long, up to
@@ -121,6 +123,19 @@ export class TelegramApi {
     return body.pipe(sliceBytes(start, end));
   }
 
+  /** Pins message `messageId` of `chatId`, silently (the bot needs the right to pin / edit messages). */
+  async pinMessage(chatId: string, messageId: number): Promise<void> {
+    await this.json('pinChatMessage', { chat_id: chatId, message_id: messageId, disable_notification: true });
+  }
+
+  /** The latest pinned message of `chatId` (getChat's `pinned_message`): its id and document, if any. */
+  async pinnedMessage(chatId: string): Promise<{ messageId: number; document?: { fileId: string; fileName?: string; size?: number } } | undefined> {
+    const chat = await this.json<{ pinned_message?: { message_id: number; document?: { file_id: string; file_name?: string; file_size?: number } } }>('getChat', { chat_id: chatId });
+    const m = chat.pinned_message;
+    if (!m) return undefined;
+    return { messageId: m.message_id, document: m.document && { fileId: m.document.file_id, fileName: m.document.file_name, size: m.document.file_size } };
+  }
+
   /** Deletes messages of `chatId` (at most 100 per call); ones already gone are not an error. */
   async deleteMessages(chatId: string, messageIds: number[]): Promise<void> {
     for (let i = 0; i < messageIds.length; i += 100) {
@@ -132,6 +147,63 @@ export class TelegramApi {
       }
     }
   }
+}
+
+/** One document of a chunked stream: its message, file and byte count. */
+export interface SentChunk {
+  messageId: number;
+  fileId: string;
+  size: number;
+}
+
+/**
+ * Sends `source` to `chatId` as documents of `chunkSize` bytes (the last one shorter), in order,
+ * one at a time; `sent` is awaited after each (to record it before the next is sent). The
+ * documents are named `<name>.<index>`.
+ */
+export async function sendChunked(api: TelegramApi, chatId: string, source: AsyncIterable<Buffer> | Iterable<Buffer>, chunkSize: number, name: string, sent: (chunk: SentChunk, index: number) => Promise<void>): Promise<void> {
+  let index = 0;
+  const send = async (bytes: Buffer) => {
+    const doc = await api.sendDocument(chatId, bytes, `${name}.${index}`);
+    await sent({ messageId: doc.messageId, fileId: doc.fileId, size: bytes.length }, index++);
+  };
+  let parts: Buffer[] = [];
+  let buffered = 0;
+  for await (const chunk of source) {
+    parts.push(chunk);
+    buffered += chunk.length;
+    while (buffered >= chunkSize) {
+      const all = Buffer.concat(parts, buffered);
+      await send(all.subarray(0, chunkSize));
+      parts = [all.subarray(chunkSize)];
+      buffered = all.length - chunkSize;
+    }
+  }
+  if (buffered > 0) await send(Buffer.concat(parts, buffered));
+}
+
+/**
+ * Bytes `start`..`end` (inclusive) of a stream sent by sendChunked, read chunk by chunk. The first
+ * piece is opened before this returns, so an unreachable Bot API fails the call, not the body.
+ */
+export async function readChunked(api: TelegramApi, chunks: { fileId: string; size: number }[], start: number, end: number): Promise<Readable> {
+  // The pieces of the chunks the range overlaps, relative to each chunk.
+  const pieces: { fileId: string; from: number; to: number }[] = [];
+  let offset = 0;
+  for (const c of chunks) {
+    const from = Math.max(start, offset);
+    const to = Math.min(end, offset + c.size - 1);
+    if (from <= to) pieces.push({ fileId: c.fileId, from: from - offset, to: to - offset });
+    offset += c.size;
+  }
+  if (!pieces.length) return Readable.from([]);
+  const first = await api.download(pieces[0].fileId, pieces[0].from, pieces[0].to);
+  return Readable.from(
+    (async function* () {
+      yield* first;
+      for (const p of pieces.slice(1)) yield* await api.download(p.fileId, p.from, p.to);
+    })(),
+  );
 }
 
 /** A pass-through keeping only bytes `start`..`end` (inclusive) of what flows through it. */

@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { byteMeter } from './meter.ts';
-import { TelegramApi } from './telegram-api.ts';
+import { readChunked, sendChunked, TelegramApi } from './telegram-api.ts';
 import { BlobNotFound, type BlobInfo, type BlobRange, type PutOptions, type StagedBlob, type StagedInfo, type StorageBackend, type WrittenBlob } from './types.ts';
 
 export interface TelegramBackendOptions {
@@ -64,33 +64,17 @@ export class TelegramBackend implements StorageBackend {
     const id = randomUUID();
     await this.pool.query(`insert into storage.telegram_blobs (id, key) values ($1, $2)`, [id, key]);
     const meter = byteMeter(opts.maxBytes);
-    let index = 0;
-    const send = async (bytes: Buffer) => {
-      const doc = await this.api.sendDocument(this.channelId, bytes, `${id}.${index}`);
-      // Recorded at once: from here on the manifest names the message, whatever happens next.
-      await this.pool.query(
-        `with c as (insert into storage.telegram_chunks (blob_id, index, message_id, file_id, size) values ($1, $2, $3, $4, $5))
-         update storage.telegram_blobs set updated_at = now() where id = $1`,
-        [id, index, doc.messageId, doc.fileId, bytes.length],
-      );
-      index++;
-    };
     try {
-      await pipeline(body, meter, async (source: AsyncIterable<Buffer>) => {
-        let parts: Buffer[] = [];
-        let buffered = 0;
-        for await (const chunk of source) {
-          parts.push(chunk);
-          buffered += chunk.length;
-          while (buffered >= this.chunkSize) {
-            const all = Buffer.concat(parts, buffered);
-            await send(all.subarray(0, this.chunkSize));
-            parts = [all.subarray(this.chunkSize)];
-            buffered = all.length - this.chunkSize;
-          }
-        }
-        if (buffered > 0) await send(Buffer.concat(parts, buffered));
-      });
+      await pipeline(body, meter, (source: AsyncIterable<Buffer>) =>
+        sendChunked(this.api, this.channelId, source, this.chunkSize, id, (doc, index) =>
+          // Recorded at once: from here on the manifest names the message, whatever happens next.
+          this.pool.query(
+            `with c as (insert into storage.telegram_chunks (blob_id, index, message_id, file_id, size) values ($1, $2, $3, $4, $5))
+             update storage.telegram_blobs set updated_at = now() where id = $1`,
+            [id, index, doc.messageId, doc.fileId, doc.size],
+          ).then(() => undefined),
+        ),
+      );
     } catch (err) {
       await this.purge([id]).catch(() => undefined); // else the cleanup job will
       throw err;
@@ -136,25 +120,7 @@ export class TelegramBackend implements StorageBackend {
     if (!blob) throw new BlobNotFound(key);
     const start = range?.start ?? 0;
     const end = Math.min(range?.end ?? blob.size - 1, blob.size - 1);
-    // The pieces of the chunks the range overlaps, relative to each chunk.
-    const pieces: { fileId: string; from: number; to: number }[] = [];
-    let offset = 0;
-    for (const c of blob.chunks) {
-      const from = Math.max(start, offset);
-      const to = Math.min(end, offset + c.size - 1);
-      if (from <= to) pieces.push({ fileId: c.file_id, from: from - offset, to: to - offset });
-      offset += c.size;
-    }
-    if (!pieces.length) return Readable.from([]);
-    // The first piece is opened before answering, so an unreachable Bot API fails the request, not the body.
-    const first = await this.api.download(pieces[0].fileId, pieces[0].from, pieces[0].to);
-    const api = this.api;
-    return Readable.from(
-      (async function* () {
-        yield* first;
-        for (const p of pieces.slice(1)) yield* await api.download(p.fileId, p.from, p.to);
-      })(),
-    );
+    return readChunked(this.api, blob.chunks.map((c) => ({ fileId: c.file_id, size: c.size })), start, end);
   }
 
   async head(key: string): Promise<BlobInfo | null> {
