@@ -1,6 +1,6 @@
 /**
- * Where backups live (BACKUP_TARGET or `--to`): a directory, or a prefix of an S3 bucket
- * (BACKUP_S3_*). Both hold the same files:
+ * Where backups live (BACKUP_TARGET or `--to`): a directory, a prefix of an S3 bucket
+ * (BACKUP_S3_*), or a Telegram channel (backup/telegram-store.ts). All hold the same files:
  *
  *   backups/<id>/manifest.json   written last: a backup without one is unfinished
  *   backups/<id>/base.tar.zst    the Postgres data directory (a base backup)
@@ -17,6 +17,7 @@ import type { Readable } from 'node:stream';
 import { S3Backend } from '../storage/backend/s3.ts';
 import type { BackupTarget } from '../config/load.ts';
 import { directoryArchive, type BlobArchive } from '../storage/backend/archive.ts';
+import { telegramStore } from './telegram-store.ts';
 
 export interface StoredFile {
   name: string;
@@ -32,10 +33,12 @@ export interface BackupStore extends BlobArchive {
   /** Every file whose name starts with `prefix`. */
   list(prefix: string): AsyncIterable<StoredFile>;
   remove(names: string[]): Promise<void>;
-  close(): void;
+  /** Releases the connection; a Telegram target first writes what its catalog lacks. */
+  close(): void | Promise<void>;
 }
 
 export async function openStore(target: BackupTarget): Promise<BackupStore> {
+  if (target.kind === 'telegram') return telegramStore(target);
   return target.kind === 'dir' ? dirStore(target.dir) : await s3Store(target);
 }
 

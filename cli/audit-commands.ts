@@ -29,7 +29,7 @@ export async function commandAudit(config: Config, what: string | undefined, arg
         process.stderr.write(`exported ${result.count} audit entries${range}\n`);
         process.stdout.write(`${store.location}/${result.name}\n`);
       } finally {
-        store.close();
+        await store.close();
       }
       return;
     }

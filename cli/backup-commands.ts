@@ -63,7 +63,7 @@ export async function commandBackup(config: Config, args: string[]): Promise<voi
       process.stdout.write(`${result.location}\n`);
     } finally {
       backend.close?.();
-      store.close();
+      await store.close();
     }
   } finally {
     await database.stop();
@@ -106,6 +106,6 @@ export async function commandRestore(config: Config, args: string[]): Promise<vo
     progress(`restored backup ${result.id}${to ? ` to ${to.toISOString()}` : ''}: ${result.objects} objects; start the stack with \`nextmavens start\``);
     process.stdout.write(`${result.into}\n`);
   } finally {
-    store.close();
+    await store.close();
   }
 }

@@ -38,10 +38,11 @@ export interface StorageConfig {
   telegram?: { apiUrl: string; botToken: string; channelId: string; chunkSize: number };
 }
 
-/** Where backups go (a directory or an S3 bucket and prefix). */
+/** Where backups go (a directory, an S3 bucket and prefix, or a Telegram channel). */
 export type BackupTarget =
   | { kind: 'dir'; dir: string }
-  | { kind: 's3'; bucket: string; prefix: string; endpoint: string; region: string; accessKey?: string; secretKey?: string; forcePathStyle: boolean };
+  | { kind: 's3'; bucket: string; prefix: string; endpoint: string; region: string; accessKey?: string; secretKey?: string; forcePathStyle: boolean }
+  | { kind: 'telegram'; channelId: string; apiUrl: string; botToken: string; chunkSize: number };
 
 /** BACKUP_*: the default target, the schedule, retention and point-in-time restore. */
 export interface BackupConfig {
@@ -58,8 +59,10 @@ export interface BackupConfig {
 
 /**
  * A backup target as written in BACKUP_TARGET or `nextmavens backup --to`: a directory (relative
- * to the working directory) or s3://bucket/prefix, whose server and keys come from BACKUP_S3_*
- * (else the storage's S3_*). Throws ConfigError for a malformed one.
+ * to the working directory), s3://bucket/prefix, whose server and keys come from BACKUP_S3_*
+ * (else the storage's S3_*), or `telegram:` (the channel TELEGRAM_CHANNEL_ID) / `telegram:<chat
+ * id or @name>`, through the bot TELEGRAM_BOT_TOKEN at TELEGRAM_API_URL (backup/telegram-store.ts).
+ * Throws ConfigError for a malformed one.
  */
 export function parseBackupTarget(value: string, env: Env = process.env): BackupTarget {
   const { values, problems } = readEnv(env);
@@ -69,7 +72,15 @@ export function parseBackupTarget(value: string, env: Env = process.env): Backup
   return target;
 }
 
+const TELEGRAM_CHAT = /^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$/;
+
 function backupTarget(v: EnvValues, value: string, problems: string[]): BackupTarget {
+  if (value.startsWith('telegram:')) {
+    const channelId = value.slice('telegram:'.length).replace(/^\/\//, '') || v.TELEGRAM_CHANNEL_ID || '';
+    if (!TELEGRAM_CHAT.test(channelId)) problems.push(`BACKUP_TARGET: "${value}" names no Telegram channel: telegram:<chat id or @name>, or telegram: with TELEGRAM_CHANNEL_ID set`);
+    if (!v.TELEGRAM_BOT_TOKEN) problems.push('BACKUP_TARGET: a telegram: backup target needs TELEGRAM_BOT_TOKEN (a bot that is an administrator of the channel)');
+    return { kind: 'telegram', channelId, apiUrl: v.TELEGRAM_API_URL, botToken: v.TELEGRAM_BOT_TOKEN ?? '', chunkSize: v.TELEGRAM_CHUNK_SIZE };
+  }
   if (!value.startsWith('s3://')) return { kind: 'dir', dir: path.resolve(value) };
   const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(value);
   if (!m) problems.push(`BACKUP_TARGET: "${value}" is not s3://bucket/prefix (bucket names: 3-63 lower-case letters, digits, dots and hyphens)`);

@@ -24,7 +24,7 @@ export function auditRetentionTask(opts: { config: Config; pool: pg.Pool; log: L
       const result = await removeExpired(pool, store, retentionCutoff(config.audit.retentionDays));
       if (result) log.info({ component: 'audit', ...result }, `audit retention: ${result.removed} entries exported to ${store.location}/${result.name} and removed`);
     } finally {
-      store.close();
+      await store.close();
     }
   };
 }

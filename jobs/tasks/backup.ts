@@ -28,7 +28,7 @@ export function backupTask(opts: { config: Config; log: Logger }): Task {
       log.info({ component: 'backup', backup: result.id, bytes: result.manifest.bytes }, `scheduled backup written to ${result.location}`);
     } finally {
       backend.close?.();
-      store.close();
+      await store.close();
     }
   };
 }

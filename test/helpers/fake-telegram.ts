@@ -1,7 +1,8 @@
 /**
  * A local fake of the Telegram Bot API for the telegram storage backend's tests: sendDocument
- * (multipart), getFile, the file download (with Range), deleteMessages and sendMessage, for one
- * bot token and one channel. Like Telegram it refuses uploads over `uploadLimit` bytes (413
+ * (multipart), getFile, the file download (with Range), deleteMessages, sendMessage, and
+ * pinChatMessage + getChat's pinned_message (the backup target's catalog), for one bot token and
+ * one channel. Like Telegram it refuses uploads over `uploadLimit` bytes (413
  * "Request Entity Too Large") and getFile of files over `downloadLimit` (400 "file is too big"),
  * and answers every `floodEvery`-th request with HTTP 429 and `retry_after` (flood control).
  */
@@ -28,6 +29,8 @@ export interface FakeTelegram {
   messages: Map<number, Buffer>;
   /** 429 answers given. */
   floods: number;
+  /** Pinned message ids, oldest first (getChat answers the latest that still exists). */
+  pinned: number[];
   /** Requests by method. */
   calls: Record<string, number>;
   /** Refuse (500) every request while true: an unreachable Bot API. */
@@ -48,6 +51,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
   const messages = new Map<number, Buffer>();
   const files = new Map<string, number>(); // file_id → message id
   const paths = new Map<string, string>(); // file_path → file_id
+  const documents = new Map<number, { file_id: string; file_unique_id: string; file_size: number; file_name: string }>(); // message id → document
   let nextMessage = 1;
   let requests = 0;
 
@@ -57,6 +61,7 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
     channelId: options.channelId,
     messages,
     floods: 0,
+    pinned: [],
     calls: {},
     down: false,
     options,
@@ -87,7 +92,9 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
       messages.set(id, bytes);
       const fileId = `file-${id}-${randomBytes(4).toString('hex')}`;
       files.set(fileId, id);
-      return reply(res, 200, { ok: true, result: { message_id: id, chat: { id: Number(options.channelId) }, date: Math.floor(Date.now() / 1000), document: { file_id: fileId, file_unique_id: `u${id}`, file_size: bytes.length, file_name: (doc as File).name } } });
+      const document = { file_id: fileId, file_unique_id: `u${id}`, file_size: bytes.length, file_name: (doc as File).name };
+      documents.set(id, document);
+      return reply(res, 200, { ok: true, result: { message_id: id, chat: { id: Number(options.channelId) }, date: Math.floor(Date.now() / 1000), document } });
     }
     const params = contentType.includes('json') ? ((await request.json()) as Record<string, unknown>) : Object.fromEntries(new URL(request.url).searchParams);
     if (method === 'getFile') {
@@ -106,6 +113,18 @@ export async function startFakeTelegram(opts: FakeTelegramOptions = {}): Promise
       if (method === 'deleteMessage' && !messages.has(ids[0])) return fail(res, 400, 'Bad Request: message to delete not found');
       for (const id of ids) messages.delete(id);
       return reply(res, 200, { ok: true, result: true });
+    }
+    if (method === 'pinChatMessage') {
+      if (String(params.chat_id) !== options.channelId) return fail(res, 400, 'Bad Request: chat not found');
+      if (!messages.has(Number(params.message_id))) return fail(res, 400, 'Bad Request: message to pin not found');
+      fake.pinned.push(Number(params.message_id));
+      return reply(res, 200, { ok: true, result: true });
+    }
+    if (method === 'getChat') {
+      if (String(params.chat_id) !== options.channelId) return fail(res, 400, 'Bad Request: chat not found');
+      const pin = fake.pinned.findLast((id) => messages.has(id));
+      const pinned_message = pin === undefined ? undefined : { message_id: pin, chat: { id: Number(options.channelId) }, document: documents.get(pin) };
+      return reply(res, 200, { ok: true, result: { id: Number(options.channelId), type: 'channel', title: 'fake', pinned_message } });
     }
     if (method === 'sendMessage') {
       return reply(res, 200, { ok: true, result: { message_id: nextMessage++, text: params.text } });
