@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack } from '../cli/stack.ts';
 import { loadConfig } from '../config/load.ts';
 import { backupCrontab } from '../jobs/tasks/backup.ts';
+import { scheduledCrontab } from '../jobs/index.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { listBackups } from './manifest.ts';
 import { openStore } from './store.ts';
@@ -97,6 +98,19 @@ describe('nextmavens backup / backup verify / restore', () => {
 });
 
 describe('scheduled backups (BACKUP_SCHEDULE)', () => {
+  it('a configured BACKUP_TARGET gets daily backups at 03:00 UTC in the jobs\' crontab unless BACKUP_SCHEDULE says otherwise', async () => {
+    const base = { ...env, DATA_DIR: path.join(root, 'sched-default'), LOG_LEVEL: 'silent' };
+    const backupItems = async (extra: Record<string, string>) => scheduledCrontab(await loadConfig({ ...base, ...extra })).filter((i) => i.task === 'nextmavens_backup');
+    const daily = await backupItems({ BACKUP_TARGET: path.join(root, 'sched-target') });
+    expect(daily).toHaveLength(1);
+    const at = (hour: number, min: number, dow: number) => daily[0].match({ min, hour, date: 2, month: 12, dow });
+    expect([at(3, 0, 3), at(3, 0, 6), at(3, 1, 3), at(4, 0, 3), at(15, 0, 3)]).toEqual([true, true, false, false, false]);
+    expect(await backupItems({})).toEqual([]); // no target configured: nothing scheduled
+    expect(await backupItems({ BACKUP_TARGET: path.join(root, 'sched-target'), BACKUP_SCHEDULE: 'off' })).toEqual([]);
+    const own = await backupItems({ BACKUP_TARGET: 'telegram:-1001', TELEGRAM_BOT_TOKEN: '1:x', BACKUP_SCHEDULE: '15 */6 * * *' });
+    expect(own.map((i) => [i.match({ min: 15, hour: 6, date: 2, month: 12, dow: 3 }), i.match({ min: 0, hour: 3, date: 2, month: 12, dow: 3 })])).toEqual([[true, false]]);
+  });
+
   it('the schedule is a graphile-worker crontab line whose task writes a backup', async () => {
     const config = await loadConfig({ ...env, DATA_DIR: path.join(root, 'sched'), POSTGRESQL_PORT: String(await freePort()), BACKUP_SCHEDULE: '30 3 * * *', LOG_LEVEL: 'silent' });
     const line = backupCrontab(config)!;
@@ -110,7 +124,7 @@ describe('scheduled backups (BACKUP_SCHEDULE)', () => {
       const store = await openStore(config.backup.target);
       for (let i = 0; i < 300 && (await listBackups(store)).length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(await listBackups(store)).toHaveLength(1);
-      await expect(loadConfig({ ...env, BACKUP_SCHEDULE: 'every day' })).rejects.toThrow(/BACKUP_SCHEDULE must be a cron schedule of five fields/);
+      await expect(loadConfig({ ...env, BACKUP_SCHEDULE: 'every day' })).rejects.toThrow(/BACKUP_SCHEDULE must be a cron schedule of five fields, e.g. `0 3 \* \* \*`, or off/);
     } finally {
       await pool.end();
       await stack.close();

@@ -122,7 +122,7 @@ describe('loadConfig', () => {
     const bad = await loadConfig({ DATA_DIR: dir, JWT_SECRET: SECRET, STORAGE_BACKEND: 'telegram', BACKUP_TARGET: 's3://x', BACKUP_PITR: 'true', BACKUP_SCHEDULE: 'nightly', BACKUP_KEEP: '0' }).catch((e: ConfigError) => e);
     expect((bad as ConfigError).problems).toEqual([
       // Each variable's own parser first, in the list's order, then what depends on several.
-      'BACKUP_SCHEDULE must be a cron schedule of five fields, e.g. `0 3 * * *`',
+      'BACKUP_SCHEDULE must be a cron schedule of five fields, e.g. `0 3 * * *`, or off',
       'BACKUP_KEEP must be an integer between 1 and 10000 (got "0")',
       'TELEGRAM_BOT_TOKEN and TELEGRAM_CHANNEL_ID are required when STORAGE_BACKEND=telegram',
       'BACKUP_TARGET: "s3://x" is not s3://bucket/prefix (bucket names: 3-63 lower-case letters, digits, dots and hyphens)',

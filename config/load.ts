@@ -47,7 +47,7 @@ export type BackupTarget =
 /** BACKUP_*: the default target, the schedule, retention and point-in-time restore. */
 export interface BackupConfig {
   target: BackupTarget;
-  /** Cron (five fields), or undefined for no scheduled backups. */
+  /** Cron (five fields), or undefined for no scheduled backups (DAILY_BACKUPS when only BACKUP_TARGET is set). */
   schedule?: string;
   keep: number;
   pitr: boolean;
@@ -98,11 +98,16 @@ function backupTarget(v: EnvValues, value: string, problems: string[]): BackupTa
   };
 }
 
+/** BACKUP_SCHEDULE when BACKUP_TARGET is set and it is not: every day at 03:00 UTC. */
+export const DAILY_BACKUPS = '0 3 * * *';
+
 function backupConfig(v: EnvValues, dataDir: string, problems: string[]): BackupConfig {
   const target = backupTarget(v, v.BACKUP_TARGET ?? path.join(dataDir, 'backups'), problems);
   if (v.BACKUP_PITR && target.kind !== 'dir') problems.push('BACKUP_PITR needs a directory BACKUP_TARGET (Postgres archives its WAL there)');
   if (v.BACKUP_PGDATA && v.DATABASE_URL === undefined && v.POSTGRESQL_HOST === undefined) problems.push('BACKUP_PGDATA is the data directory of an external Postgres (DATABASE_URL / POSTGRESQL_HOST); the embedded one is DATA_DIR/postgres');
-  return { target, schedule: v.BACKUP_SCHEDULE, keep: v.BACKUP_KEEP, pitr: v.BACKUP_PITR, pgBinDir: v.BACKUP_PG_BIN_DIR, pgData: v.BACKUP_PGDATA && path.resolve(v.BACKUP_PGDATA) };
+  // A configured target gets daily backups unless the schedule says otherwise (`off`: none).
+  const schedule = v.BACKUP_SCHEDULE === 'off' ? undefined : (v.BACKUP_SCHEDULE ?? (v.BACKUP_TARGET !== undefined ? DAILY_BACKUPS : undefined));
+  return { target, schedule, keep: v.BACKUP_KEEP, pitr: v.BACKUP_PITR, pgBinDir: v.BACKUP_PG_BIN_DIR, pgData: v.BACKUP_PGDATA && path.resolve(v.BACKUP_PGDATA) };
 }
 
 /** Secrets the configuration does not give: generated once and kept in DATA_DIR. */

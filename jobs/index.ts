@@ -7,7 +7,7 @@
  * it runs alone), never by a service; services only enqueue, in SQL, in their own transaction.
  */
 import type pg from 'pg';
-import { parseCrontab } from 'graphile-worker';
+import { parseCrontab, type ParsedCronItem } from 'graphile-worker';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import { createTransport, SEND_EMAIL_TASK } from '../auth/mailer.ts';
@@ -19,14 +19,18 @@ import { sendEmailTask } from './tasks/send-email.ts';
 import { ALERT_TASK, alertDeliveryTask } from '../ops/alerts/task.ts';
 import { startWorker, type JobWorker } from './worker.ts';
 
+/** The stack's own recurring jobs (automation's cron jobs aside): scheduled backups and audit retention. */
+export function scheduledCrontab(config: Config): ParsedCronItem[] {
+  const lines = [backupCrontab(config), auditRetentionCrontab(config)].filter((l) => l !== undefined);
+  return lines.length ? parseCrontab(lines.join('\n')) : [];
+}
+
 export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logger }): Promise<JobWorker> {
   const { config, pool, log } = opts;
   const transport = createTransport(config, pool);
   let worker: JobWorker;
   try {
     const automation = automationTasks({ config, pool, log });
-    const backupLine = backupCrontab(config);
-    const auditLine = auditRetentionCrontab(config);
     worker = await startWorker({
       pool,
       log,
@@ -38,7 +42,7 @@ export async function startJobs(opts: { config: Config; pool: pg.Pool; log: Logg
         [BACKUP_TASK]: backupTask({ config, log }),
         [AUDIT_RETENTION_TASK]: auditRetentionTask({ config, pool, log }),
       },
-      crontab: [...automation.crontab, ...(backupLine ? parseCrontab(backupLine) : []), ...(auditLine ? parseCrontab(auditLine) : [])],
+      crontab: [...automation.crontab, ...scheduledCrontab(config)],
     });
   } catch (err) {
     transport.close();

@@ -1,5 +1,5 @@
 /**
- * The scheduled backup (BACKUP_SCHEDULE, graphile-worker's crontab): `nextmavens backup` to
+ * The scheduled backup (BACKUP_SCHEDULE, or daily when only BACKUP_TARGET is set; graphile-worker's crontab): `nextmavens backup` to
  * BACKUP_TARGET with BACKUP_KEEP retention, from the stack's own process (a base backup of the
  * embedded Postgres, a dump of an external one: backup/run.ts). graphile-worker runs
  * a crontab item once per schedule slot across every worker, and retries a failed one.
@@ -13,7 +13,7 @@ import { createBackend } from '../../storage/backend/index.ts';
 
 export const BACKUP_TASK = 'nextmavens_backup';
 
-/** The crontab line of BACKUP_SCHEDULE (no backlog: a missed slot is not made up). */
+/** The crontab line of BACKUP_SCHEDULE (daily by default when BACKUP_TARGET is set; no backlog: a missed slot is not made up). */
 export function backupCrontab(config: Config): string | undefined {
   return config.backup.schedule ? `${config.backup.schedule} ${BACKUP_TASK}` : undefined;
 }
