@@ -32,10 +32,11 @@ export function walArchiveSettings(config: Config): Record<string, string> {
       if ((mode & 0o001) === 0) chmodSync(d, mode | 0o001);
     }
   }
+  return { archive_mode: 'on', archive_command: archiveCommand(dir), archive_timeout: String(ARCHIVE_TIMEOUT_SECONDS) };
+}
+
+/** The archive_command that copies WAL into `dir` (the embedded server's, and compose's db in docker-compose.pitr.yml). */
+export function archiveCommand(dir: string): string {
   const to = (name: string) => sh(path.join(dir, name));
-  return {
-    archive_mode: 'on',
-    archive_command: `test ! -f ${to('%f')} && cp %p ${to('%f.tmp')} && mv ${to('%f.tmp')} ${to('%f')}`,
-    archive_timeout: String(ARCHIVE_TIMEOUT_SECONDS),
-  };
+  return `test ! -f ${to('%f')} && cp %p ${to('%f.tmp')} && mv ${to('%f.tmp')} ${to('%f')}`;
 }
