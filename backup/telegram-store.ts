@@ -100,6 +100,9 @@ export async function telegramStore(t: TelegramTarget): Promise<BackupStore & { 
       files = fresh.files;
       catalogMessages = fresh.messages;
     }
+    // What this catalog holds of the changes (writes may go on while it is sent).
+    const sentAdded = new Map(added);
+    const sentRemoved = new Set(removed);
     const body = Buffer.from(JSON.stringify({ format: 1, kind: 'nextmavens-backup-catalog', files: Object.fromEntries(files) } satisfies Pinned));
     const sent: number[] = [];
     try {
@@ -118,8 +121,8 @@ export async function telegramStore(t: TelegramTarget): Promise<BackupStore & { 
     }
     const previous = catalogMessages;
     catalogMessages = sent;
-    added.clear();
-    removed.clear();
+    for (const [name, e] of sentAdded) if (added.get(name) === e) added.delete(name);
+    for (const name of sentRemoved) if (!added.has(name)) removed.delete(name);
     if (previous.length) await api.deleteMessages(channel, previous).catch(() => undefined); // a leftover old catalog is harmless: it is no longer pinned
   }
 

@@ -6,13 +6,14 @@
  *   the same target) lists it, verifies it and restores it into a fresh DATA_DIR → the stack serves
  *   the same rows and bytes;
  * - retention (BACKUP_KEEP): older backups leave the catalog and their messages the channel;
+ * - two writers merge their catalogs; a write that fails midway leaves no message;
  * - a channel whose pinned message is something else is refused, not overwritten.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, parseBackupTarget } from '../config/load.ts';
 import { startFakeTelegram, type FakeTelegram } from '../test/helpers/fake-telegram.ts';
@@ -142,6 +143,21 @@ describe('Telegram backup target', () => {
     expect(names).toEqual(['audit/one.jsonl', 'audit/two.jsonl']);
     expect((await readJson<{ a: number }>(fresh, 'audit/one.jsonl')).a).toBe(1);
     await fresh.remove(names);
+  });
+
+  it('a write that fails midway leaves no message behind and nothing in the catalog', async () => {
+    const store = await openStore(a.config.backup.target);
+    const before = new Set(fake.messages.keys());
+    const failing = Readable.from(
+      (async function* () {
+        yield randomBytes(CHUNK + 1000); // one whole document is sent before the source fails
+        throw new Error('source failed');
+      })(),
+    );
+    await expect(store.write('backups/broken/base.tar.zst', failing)).rejects.toThrow('source failed');
+    expect(new Set(fake.messages.keys())).toEqual(before);
+    expect(await store.exists('backups/broken/base.tar.zst')).toBe(false);
+    expect(await (await openStore(a.config.backup.target)).exists('backups/broken/base.tar.zst')).toBe(false);
   });
 
   it('refuses a channel whose pinned message is not its catalog', async () => {
