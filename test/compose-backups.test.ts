@@ -9,21 +9,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.ts';
-import { interpolate, mergeCompose, ROOT } from './helpers/compose-files.ts';
+import { COMPOSE_DOT_ENV, interpolate, interpolatedEnv, mergeCompose, ROOT } from './helpers/compose-files.ts';
 
 const compose = await mergeCompose('docker-compose.yml');
 const { gateway, storage } = compose.services;
-/** What `nextmavens gen env --compose` would have put in .env, as far as these services read it. */
-const dotEnv: Record<string, string> = {
-  POSTGRESQL_PASSWORD: 'a'.repeat(32),
-  POSTGRESQL_AUTHENTICATOR_PASSWORD: 'b'.repeat(32),
-  POSTGRESQL_AUTH_PASSWORD: 'c'.repeat(32),
-  POSTGRESQL_STORAGE_PASSWORD: 'd'.repeat(32),
-  POSTGRESQL_REALTIME_PASSWORD: 'e'.repeat(32),
-  JWT_SECRET: 'compose-backups-secret-of-at-least-32-characters',
-  S3_SECRET_KEY: 'f'.repeat(32),
-};
-const envOf = (env: Record<string, string> = {}) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
+const dotEnv = COMPOSE_DOT_ENV;
+const envOf = (env?: Record<string, string>) => interpolatedEnv(env);
 
 describe('backups in compose', () => {
   it('the gateway keeps them in the backups volume by default, on the schedule of BACKUP_SCHEDULE', () => {

@@ -13,22 +13,14 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { walArchiveDir, archiveCommand } from '../backup/wal-archive.ts';
 import { loadConfig } from '../config/load.ts';
-import { composeValidator, interpolate, mergeCompose, readComposeFile, ROOT, untagged, type ComposeService } from './helpers/compose-files.ts';
+import { COMPOSE_DOT_ENV, composeValidator, interpolate, interpolatedEnv, mergeCompose, readComposeFile, ROOT, untagged, type ComposeService } from './helpers/compose-files.ts';
 
 const base = await mergeCompose('docker-compose.yml');
 const merged = await mergeCompose('docker-compose.yml', 'docker-compose.pitr.yml');
 const { db, gateway, storage } = merged.services;
 const init = merged.services['pitr-init'] as ComposeService & { user?: string };
-const dotEnv: Record<string, string> = {
-  POSTGRESQL_PASSWORD: 'a'.repeat(32),
-  POSTGRESQL_AUTHENTICATOR_PASSWORD: 'b'.repeat(32),
-  POSTGRESQL_AUTH_PASSWORD: 'c'.repeat(32),
-  POSTGRESQL_STORAGE_PASSWORD: 'd'.repeat(32),
-  POSTGRESQL_REALTIME_PASSWORD: 'e'.repeat(32),
-  JWT_SECRET: 'compose-pitr-secret-of-at-least-32-characters',
-  S3_SECRET_KEY: 'f'.repeat(32),
-};
-const envOf = (env: Record<string, string> = {}) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
+const dotEnv = COMPOSE_DOT_ENV;
+const envOf = (env?: Record<string, string>) => interpolatedEnv(env);
 /** Where `volume` is mounted in `service`. */
 const mountOf = (service: ComposeService, volume: string) => service.volumes?.find((v) => v.split(':')[0] === volume)?.split(':')[1];
 const userOf = (service: ComposeService) => (service as { user?: string }).user;

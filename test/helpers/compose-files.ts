@@ -127,6 +127,22 @@ export function interpolate(text: string, env: Record<string, string | undefined
   return expand(text).replace(/\$\$/g, '$');
 }
 
+/** What `nextmavens gen env --compose` would have put in .env, as far as the backup-related compose tests' services read it. */
+export const COMPOSE_DOT_ENV: Record<string, string> = {
+  POSTGRESQL_PASSWORD: 'a'.repeat(32),
+  POSTGRESQL_AUTHENTICATOR_PASSWORD: 'b'.repeat(32),
+  POSTGRESQL_AUTH_PASSWORD: 'c'.repeat(32),
+  POSTGRESQL_STORAGE_PASSWORD: 'd'.repeat(32),
+  POSTGRESQL_REALTIME_PASSWORD: 'e'.repeat(32),
+  JWT_SECRET: 'compose-test-secret-of-at-least-32-characters',
+  S3_SECRET_KEY: 'f'.repeat(32),
+};
+
+/** A service's environment as the container gets it: every value interpolated from `dotEnv`. */
+export function interpolatedEnv(env: Record<string, string> = {}, dotEnv: Record<string, string> = COMPOSE_DOT_ENV): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, interpolate(String(v), dotEnv)]));
+}
+
 /** A compiled validator of the Compose specification's JSON schema. */
 export function composeValidator() {
   // The package's schema names its draft with a trailing "#" that Ajv does not know, and keeps
