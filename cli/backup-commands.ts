@@ -1,5 +1,5 @@
 /**
- * `nextmavens backup [--to DIR | s3://bucket/prefix]`, `nextmavens backup verify [<backup>]`
+ * `nextmavens backup [--to DIR | s3://bucket/prefix | telegram:[<chat>]]`, `nextmavens backup verify [<backup>]`
  * and `nextmavens restore [<backup>] [--force] [--to TIMESTAMP]` (backup/*.ts do the work).
  * Progress goes to stderr; the backup's path is the last line on stdout.
  *

@@ -44,7 +44,7 @@ Usage: nextmavens <command>
                         Write the .env docker compose reads: fresh secrets and the matching API keys
   gen types [schemas]   Print TypeScript types of the database (like \`supabase gen types typescript\`)
   status                Query /health of a running stack
-  backup [--to DIR|s3://bucket/prefix]
+  backup [--to DIR|s3://bucket/prefix|telegram:[<chat>]]
                         Back up the database and the storage objects together (default target BACKUP_TARGET)
   backup verify [<backup>]
                         Restore a backup (default: the latest) into a throwaway Postgres and check it
