@@ -20,6 +20,7 @@ export function renderBanner(config: Config, port: number, startMs: number): str
     ['Storage URL', `${api}/storage/v1`],
     ['Realtime URL', `${api.replace(/^http/, 'ws')}/realtime/v1`],
     ['Health', `${api}/health`],
+    ['Admin', `${api}/admin`],
     ['DB URL', databaseUrl(config)],
     ['anon key', config.anonKey],
     ['service_role key', config.serviceRoleKey],

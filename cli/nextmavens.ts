@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * nextmavens start | migrate | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status | backup | restore | audit
+ * nextmavens start | migrate | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status | backup | restore | audit | admin
  */
 import '../config/process-env.ts';
 import { existsSync } from 'node:fs';
@@ -14,6 +14,7 @@ import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
 import { AuditUsageError, commandAudit } from './audit-commands.ts';
+import { AdminUsageError, commandAdmin } from './admin-commands.ts';
 import { BackupUsageError, commandBackup, commandRestore } from './backup-commands.ts';
 import { renderBanner } from './banner.ts';
 import { writeComposeEnv } from './compose-env.ts';
@@ -50,6 +51,9 @@ Usage: nextmavens <command>
                         Restore a backup (default: the latest) into a throwaway Postgres and check it
   restore [<backup>] [--force] [--to TIME]
                         Rebuild DATA_DIR from a backup (latest, an id, or its path), or to a point in time
+  admin create <email> [--role owner|developer|read_only] [--password-stdin]
+                        Create an admin dashboard account (/admin); prints a generated password unless one is piped in
+  admin list            List the admin dashboard's accounts
   audit verify          Recompute the audit log's hash chain; prints OK or the first bad entry (exit 1)
   audit export [--to DIR|s3://bucket/prefix]
                         Write the audit log as JSON lines to the backup target (default BACKUP_TARGET)
@@ -237,6 +241,8 @@ async function main(argv: string[]): Promise<void> {
       return commandRestore(await config(), args);
     case 'audit':
       return commandAudit(await config(), args[0], args.slice(1));
+    case 'admin':
+      return commandAdmin(await config(), args[0], args.slice(1));
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -245,7 +251,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\nSee .env.example for every variable.\n`);
-  } else if (err instanceof UsageError || err instanceof BackupUsageError || err instanceof AuditUsageError) {
+  } else if (err instanceof UsageError || err instanceof BackupUsageError || err instanceof AuditUsageError || err instanceof AdminUsageError) {
     process.stderr.write(`${err.message}\n\n${USAGE}`);
   } else {
     process.stderr.write(`nextmavens: ${(err as Error)?.message ?? err}\n`);

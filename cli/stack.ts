@@ -9,6 +9,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config/load.ts';
 import { EmbeddedPostgres, findRunningPostgres } from '../db/embedded.ts';
 import { migrateAll } from '../db/project-migrations.ts';
@@ -30,6 +31,7 @@ import { setMetricsEnabled } from '../core/metrics.ts';
 import { checkHealth } from '../gateway/health.ts';
 import { VERSION } from '../config/version.ts';
 import { metricsOnly, startOps } from '../ops/index.ts';
+import { mountAdmin } from '../admin/mount.ts';
 
 export interface RunningStack {
   url: string;
@@ -179,7 +181,9 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
     cleanup.push(['ops', () => ops.stop()]);
     const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
     const audit = superAdminAudit(pools.admin, log);
-    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend: ops.routes, guard, audit });
+    const admin = { config, db: pools.admin, log, clientAddress: guard.clientAddress, healthSummary: ops.summary, embedded: true };
+    const extend = (app: FastifyInstance) => (ops.routes(app), mountAdmin(app, admin));
+    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend, guard, audit });
     cleanup.push(['gateway', () => gatewayApp.close()]);
     const rateLimits = await createRateLimits({ limits: config.rateLimits, redisUrl: config.realtime.redisUrl, log });
     cleanup.push(['rate limits', () => rateLimits.close()]);
@@ -220,13 +224,15 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
       const { composeService, port: p, healthPath } = SERVICES[s];
       healthChecks[s] = httpHealthCheck(`http://${composeService}:${p}${healthPath}`);
     }
-    // The gateway runs the monitor and alerts, and serves /metrics, the dashboard and the hooks.
+    // The gateway runs the monitor and alerts, and serves /metrics, the dashboard, the admin dashboard and the hooks.
     const ops = startOps({ config, admin: pools.admin, pools: poolsByName, health: () => checkHealth(healthChecks, VERSION), log });
     const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
     // The job worker too (mails, automation, backups, alert deliveries): it needs the owner's
     // connection, which in compose only the gateway keeps (the services log in as their roles).
     const jobs = await startJobs({ config, pool: pools.admin, log });
-    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend: ops.routes, guard, audit: superAdminAudit(pools.admin, log) });
+    const admin = { config, db: pools.admin, log, clientAddress: guard.clientAddress, healthSummary: ops.summary, embedded: false };
+    const extend = (a: FastifyInstance) => (ops.routes(a), mountAdmin(a, admin));
+    const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend, guard, audit: superAdminAudit(pools.admin, log) });
     handler = (req, res) => app.routing(req, res);
     closeService = async () => {
       await app.close();

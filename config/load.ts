@@ -317,6 +317,8 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     /** The audit log (audit/): days entries are kept, 0 = forever. */
     audit: { retentionDays: v.AUDIT_RETENTION_DAYS },
     ops: opsConfig(v),
+    /** The admin dashboard (admin/): session lifetime, the sign-in rate limit. */
+    admin: { sessionHours: v.ADMIN_SESSION_HOURS, loginMaxFailures: v.ADMIN_LOGIN_MAX_FAILURES },
   };
 }
 

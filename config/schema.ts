@@ -12,7 +12,7 @@ export interface EnvVarSpec {
   name: string;
   /** How the text becomes a value (config/parsers.ts), with its range; unset: the text as written. */
   parse?: Parser<unknown>;
-  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Audit' | 'Alerts' | 'Automation' | 'Operations' | 'Runtime';
+  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Audit' | 'Alerts' | 'Automation' | 'Operations' | 'Admin' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
@@ -187,6 +187,9 @@ const SPECS = [
   { name: 'METRICS_TOKEN', parse: token, group: 'Operations', description: 'A token that Prometheus may send (Authorization: Bearer) to read /metrics instead of the service_role key.' },
   { name: 'METRICS_PORT', parse: port, group: 'Operations', description: 'Port on which a standalone service (`nextmavens serve <service>`) serves its /metrics (compose: 9464); unset: none. The embedded stack and the gateway serve /metrics on PORT.' },
   { name: 'DEPLOY_HOOK_TOKEN', parse: token, group: 'Operations', description: 'Token of the deployment hooks (POST /ops/hooks/dokploy, /ops/hooks/deploy; as ?token= or Authorization: Bearer). Unset: only the service_role key is accepted.' },
+  // Admin dashboard
+  { name: 'ADMIN_SESSION_HOURS', parse: int(1, 720), group: 'Admin', default: '12', description: 'Hours an admin dashboard session (/admin, its httpOnly cookie) lasts before the admin signs in again.' },
+  { name: 'ADMIN_LOGIN_MAX_FAILURES', parse: int(1, 1000), group: 'Admin', default: '5', description: 'Failed admin sign-ins per email (four times as many per client address) within 15 minutes before further attempts are refused with 429.' },
   // Alerts
   { name: 'TELEGRAM_BOT_TOKEN', group: 'Alerts', description: 'Telegram bot token for operational alerts (optional) and the telegram storage backend (required by STORAGE_BACKEND=telegram).' },
   { name: 'TELEGRAM_CHANNEL_ID', group: 'Alerts', description: 'Telegram channel that receives alerts (optional), and the object documents with STORAGE_BACKEND=telegram (the bot must be an admin of it).' },

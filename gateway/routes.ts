@@ -34,11 +34,12 @@ export const IDENTIFY_PATH = '/verify/identify';
 export const RATE_LIMIT_KEY_HEADER = 'X-Rate-Limit-Key';
 export const HEALTH_PATH = '/health';
 /**
- * The gateway's operations pages (ops/): the dashboard (its page, assets and API) and the
- * deployment hooks; each authenticates itself. `/metrics` is not public: Prometheus scrapes the
- * containers directly (docs/operations.md).
+ * The gateway's operations pages (ops/): the dashboard (its page, assets and API), the admin
+ * dashboard (admin/: its UI and API, its own sign-in) and the deployment hooks; each
+ * authenticates itself. `/metrics` is not public: Prometheus scrapes the containers directly
+ * (docs/operations.md).
  */
-export const OPS_PATHS = { dashboard: '/dashboard', hooks: '/ops/hooks/' } as const;
+export const OPS_PATHS = { dashboard: '/dashboard', admin: '/admin', hooks: '/ops/hooks/' } as const;
 
 /**
  * - `apikey`: a valid `apikey` (header or `?apikey=` query) or `Authorization: Bearer` JWT is required at the edge.
@@ -186,10 +187,10 @@ export function websocketRoute(route: RouteDef): RouteDef {
 }
 
 /**
- * Sensitive paths (ADMIN_IP_ALLOWLIST): the auth admin API, the dashboard (page, assets, API) and
- * /metrics. Requests made as service_role are sensitive on every path.
+ * Sensitive paths (ADMIN_IP_ALLOWLIST): the auth admin API, the dashboard (page, assets, API),
+ * the admin dashboard and /metrics. Requests made as service_role are sensitive on every path.
  */
-export const ADMIN_PATHS = ['/auth/v1/admin', OPS_PATHS.dashboard, '/metrics'] as const;
+export const ADMIN_PATHS = ['/auth/v1/admin', OPS_PATHS.dashboard, OPS_PATHS.admin, '/metrics'] as const;
 
 /** Is `path` sensitive? Judged as the service's router sees it: percent-decoded, repeated slashes as one. */
 export function isAdminPath(path: string): boolean {

@@ -154,13 +154,15 @@ describe('generated Traefik dynamic configuration', () => {
     expect(http.services.gateway.loadBalancer.servers).toEqual([{ url: `http://${GATEWAY_SERVICE.composeService}:${GATEWAY_SERVICE.port}` }]);
     expect(routerFor(HEALTH_PATH)).toBe('health');
     expect(routerFor(VERIFY_PATH)).toBeUndefined();
-    expect(routers.filter(([, r]) => r.service === 'gateway').map(([name]) => name)).toEqual(['health', 'dashboard', 'ops-hooks']);
+    expect(routers.filter(([, r]) => r.service === 'gateway').map(([name]) => name)).toEqual(['health', 'dashboard', 'admin', 'ops-hooks']);
     for (const path of ['/dashboard', '/dashboard/api/summary']) expect(routerFor(path), path).toBe('dashboard');
+    for (const path of ['/admin', '/admin/api/login', '/admin/assets/app.js']) expect(routerFor(path), path).toBe('admin');
     for (const path of ['/ops/hooks/dokploy', '/ops/hooks/deploy']) expect(routerFor(path), path).toBe('ops-hooks');
     // The dashboard from ADMIN_IP_ALLOWLIST only (the hooks check their own token).
     expect(http.routers.dashboard.middlewares).toContain('admin-ips');
+    expect(http.routers.admin.middlewares).toContain('admin-ips');
     expect(http.routers['ops-hooks'].middlewares).not.toContain('admin-ips');
-    for (const path of ['/metrics', '/dashboards', '/ops']) expect(routerFor(path), path).toBeUndefined();
+    for (const path of ['/metrics', '/dashboards', '/ops', '/administrator']) expect(routerFor(path), path).toBeUndefined();
   });
 
   it('lets the longest prefix win, as the embedded gateway does', () => {

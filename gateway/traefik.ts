@@ -175,6 +175,14 @@ function dynamicConfig(): { http: Record<'middlewares' | 'routers' | 'services',
     middlewares: ['cors', 'admin-ips', 'rl-ip'],
     service: 'gateway',
   };
+  // The admin dashboard (admin/, its own sign-in) from the allowlist too.
+  routers.admin = {
+    rule: `Path(\`${OPS_PATHS.admin}\`) || PathPrefix(\`${OPS_PATHS.admin}/\`)`,
+    priority: PRIORITY_BASE + 2 * OPS_PATHS.admin.length,
+    entryPoints: [ENTRYPOINT],
+    middlewares: ['cors', 'admin-ips', 'rl-ip'],
+    service: 'gateway',
+  };
   routers['ops-hooks'] = {
     rule: `PathPrefix(\`${OPS_PATHS.hooks}\`)`,
     priority: PRIORITY_BASE + 2 * OPS_PATHS.hooks.length,

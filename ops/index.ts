@@ -11,7 +11,7 @@ import type { Config } from '../config/load.ts';
 import { createServiceApp } from '../core/service-app.ts';
 import { createAlertEngine, type AlertEngine } from './alerts/engine.ts';
 import { collectDatabase } from './collectors.ts';
-import { dashboardRoutes } from './dashboard/routes.ts';
+import { dashboardRoutes, dashboardSummary, type DashboardDeps } from './dashboard/routes.ts';
 import { deployHooks } from './deploy-hooks.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { startMonitor, type HealthProbe, type Monitor } from './monitor.ts';
@@ -22,6 +22,8 @@ export interface Ops {
   engine: AlertEngine;
   /** Adds the operations routes to an app (the gateway's). */
   routes(app: FastifyInstance): void;
+  /** What the health dashboard shows (its page in the admin dashboard reads it too). */
+  summary(): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -29,20 +31,22 @@ export function startOps(opts: { config: Config; admin: pg.Pool; pools: Record<s
   const { config, admin, log } = opts;
   const uncollect = collectDatabase(admin, opts.pools);
   const monitor = startMonitor({ ...opts, engine: (history) => createAlertEngine({ config, pool: admin, log, history }) });
+  const dashboard: DashboardDeps = {
+    monitor,
+    engine: monitor.engine,
+    admin,
+    serviceRoleKey: config.serviceRoleKey,
+    anonKey: config.anonKey,
+    verifier: createJwtVerifier(config.jwtSecret, config.jwks),
+    windowMinutes: config.ops.alerts.windowMinutes,
+  };
   return {
     monitor,
     engine: monitor.engine,
+    summary: () => dashboardSummary(dashboard),
     routes(app) {
       if (config.ops.metricsEnabled) metricsRoute(app, { serviceRoleKey: config.serviceRoleKey, metricsToken: config.ops.metricsToken });
-      dashboardRoutes(app, {
-        monitor,
-        engine: monitor.engine,
-        admin,
-        serviceRoleKey: config.serviceRoleKey,
-        anonKey: config.anonKey,
-        verifier: createJwtVerifier(config.jwtSecret, config.jwks),
-        windowMinutes: config.ops.alerts.windowMinutes,
-      });
+      dashboardRoutes(app, dashboard);
       deployHooks(app, { engine: monitor.engine, serviceRoleKey: config.serviceRoleKey, token: config.ops.deployHookToken });
     },
     async stop() {
