@@ -98,7 +98,8 @@ export function accountRoutes(app: FastifyInstance, ctx: AdminContext): void {
     const token = sessionToken(req);
     const row = token ? await sessionByHash(db, sha256(token)) : undefined;
     if (!row) throw new AdminError('unauthenticated', 401, 'Sign in to the admin dashboard first');
-    return { admin: publicAdmin(row.admin), csrfToken: row.csrf_token, expiresAt: row.expires_at };
+    // The anon key is public (every app embeds it): the realtime inspector joins channels with it.
+    return { admin: publicAdmin(row.admin), csrfToken: row.csrf_token, expiresAt: row.expires_at, anonKey: config.anonKey };
   });
 
   app.post('/admin/api/me/totp', async (req) => {

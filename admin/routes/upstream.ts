@@ -1,7 +1,7 @@
 /**
  * The auth and storage pages call those services' own APIs (GoTrue's admin API, storage-api's)
  * from the server with the service_role key, which never reaches the browser: the page calls
- * /admin/api/auth/<path> or /admin/api/storage/<path>, the admin's session and role are checked
+ * /admin/api/auth/<path>, /admin/api/storage/<path> or /admin/api/rest/ (the OpenAPI document), the admin's session and role are checked
  * (reads for every admin, changes for developers), and only the paths listed here pass.
  * Uploads arrive as application/octet-stream with the file's type in `x-content-type`.
  */
@@ -11,7 +11,9 @@ import type { UpstreamService } from '../deps.ts';
 import type { AdminContext } from '../server.ts';
 
 /** The paths each page may reach (after /admin/api/<service>/), by method. */
-const ALLOWED: Record<'auth' | 'storage', { path: RegExp; methods: string[] }[]> = {
+const ALLOWED: Record<UpstreamService, { path: RegExp; methods: string[] }[]> = {
+  // The OpenAPI document of the REST API (the API docs page).
+  rest: [{ path: /^$/, methods: ['GET'] }],
   auth: [
     { path: /^admin\/users$/, methods: ['GET', 'POST'] },
     { path: /^admin\/users\/[0-9a-f-]{36}$/, methods: ['GET', 'PUT', 'DELETE'] },
@@ -60,7 +62,7 @@ async function forward(ctx: AdminContext, service: UpstreamService, req: Fastify
 }
 
 export function upstreamRoutes(app: FastifyInstance, ctx: AdminContext): void {
-  for (const service of ['auth', 'storage'] as const) {
+  for (const service of ['auth', 'storage', 'rest'] as const) {
     app.all<{ Params: { '*': string } }>(`/admin/api/${service}/*`, async (req, reply) => {
       const path = req.params['*'];
       const rule = ALLOWED[service].find((r) => r.path.test(path));
