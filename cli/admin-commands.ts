@@ -11,7 +11,9 @@ import { countAdmins, listAdmins } from '../admin/store.ts';
 import { optionValue } from './args.ts';
 import { withDatabase } from './tenants.ts';
 
-export class AdminUsageError extends Error {}
+export class AdminUsageError extends Error {
+  override name = 'AdminUsageError';
+}
 
 const say = (m: string): void => void process.stdout.write(`${m}\n`);
 

@@ -14,7 +14,6 @@ import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
 import { AuditUsageError, commandAudit } from './audit-commands.ts';
-import { AdminUsageError, commandAdmin } from './admin-commands.ts';
 import { BackupUsageError, commandBackup, commandRestore } from './backup-commands.ts';
 import { renderBanner } from './banner.ts';
 import { writeComposeEnv } from './compose-env.ts';
@@ -241,8 +240,11 @@ async function main(argv: string[]): Promise<void> {
       return commandRestore(await config(), args);
     case 'audit':
       return commandAudit(await config(), args[0], args.slice(1));
-    case 'admin':
+    case 'admin': {
+      // Loaded on use: `start` does not carry the admin dashboard's modules (admin/mount.ts loads them on the first /admin request).
+      const { commandAdmin } = await import('./admin-commands.ts');
       return commandAdmin(await config(), args[0], args.slice(1));
+    }
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -251,8 +253,8 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\nSee .env.example for every variable.\n`);
-  } else if (err instanceof UsageError || err instanceof BackupUsageError || err instanceof AuditUsageError || err instanceof AdminUsageError) {
-    process.stderr.write(`${err.message}\n\n${USAGE}`);
+  } else if (err instanceof UsageError || err instanceof BackupUsageError || err instanceof AuditUsageError || (err as Error)?.name === 'AdminUsageError') {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
   } else {
     process.stderr.write(`nextmavens: ${(err as Error)?.message ?? err}\n`);
   }
