@@ -3,7 +3,8 @@
  * embedded stack: first run, then — as that owner — create a table in the table editor, insert a
  * row, see RLS hide it from supabase-js until a policy written from the tenancy template lets its
  * tenant's user read it while the second tenant's user is refused, run SQL (a destructive
- * statement asks first), upload files by picking and by dropping them, watch the health page,
+ * statement asks first), upload files by picking and by dropping them, create and ban a user,
+ * join a realtime channel and see a supabase-js broadcast, read the API docs and the audit log, watch the health page,
  * sign out and back in. Keyboard: the sign-in form is filled and sent with the keyboard alone.
  * ADMIN_SCREENSHOTS=<dir> writes the README's screenshots there. Skipped, saying why, only when
  * /usr/bin/chromium is not installed (`apt-get install -y chromium`).
@@ -159,6 +160,45 @@ describe.skipIf(!haveChromium)(`the admin dashboard in a browser${haveChromium ?
     const { data } = await createClient(t.stack.url, t.db.config.serviceRoleKey, opts).storage.from('files').download('hello.txt');
     expect(await data?.text()).toBe('hello');
   }, 30_000);
+
+  it('creates and bans a user, joins a realtime channel, reads the API docs and the logs', async () => {
+    await page.getByRole('link', { name: 'Auth users' }).click();
+    await page.getByLabel('Email').fill('carol@example.com');
+    await page.getByLabel('Password').fill('carol-password');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    const row = page.getByRole('row').filter({ hasText: 'carol@example.com' });
+    await row.waitFor({ timeout: 10_000 });
+    await page.getByLabel('Search').fill('carol');
+    expect(await page.getByRole('table', { name: 'Users' }).locator('tbody tr').count()).toBe(1);
+    await row.getByRole('button', { name: 'Ban' }).click();
+    await expect.poll(() => row.locator('td').nth(4).innerText(), { timeout: 10_000 }).toBe('banned');
+    const signIn = await createClient(t.stack.url, t.db.config.anonKey, opts).auth.signInWithPassword({ email: 'carol@example.com', password: 'carol-password' });
+    expect(signIn.error?.message).toMatch(/banned/i);
+
+    await page.getByRole('link', { name: 'Realtime' }).click();
+    await page.getByLabel('Channel', { exact: true }).fill('inspector');
+    await page.getByRole('button', { name: 'Join' }).click();
+    await expect.poll(() => page.locator('#rt-state').innerText(), { timeout: 10_000 }).toBe('joined');
+    await page.getByRole('button', { name: 'Broadcast' }).click();
+    await expect.poll(() => page.getByRole('list', { name: 'Messages' }).innerText(), { timeout: 10_000 }).toContain('"hello":"world"');
+    // A supabase-js client's broadcast on the same channel shows up too.
+    const app = createClient(t.stack.url, t.db.config.anonKey, opts).channel('inspector');
+    await new Promise<void>((resolve) => app.subscribe((status) => status === 'SUBSCRIBED' && resolve()));
+    await app.send({ type: 'broadcast', event: 'from-app', payload: { n: 1 } });
+    await expect.poll(() => page.getByRole('list', { name: 'Messages' }).innerText(), { timeout: 10_000 }).toContain('from-app');
+    await app.unsubscribe();
+    await page.getByRole('button', { name: 'Leave' }).click();
+
+    await page.getByRole('link', { name: 'API docs' }).click();
+    await page.getByRole('button', { name: 'todos' }).click();
+    await page.getByRole('table', { name: 'Columns of todos' }).waitFor({ timeout: 10_000 });
+    expect(await page.locator('pre.code').first().innerText()).toContain("supabase.from('todos').select('*')");
+
+    await page.getByRole('link', { name: 'Logs & jobs' }).click();
+    await page.getByLabel('Action starts with').fill('admin.tables');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(() => page.getByRole('table', { name: 'Audit entries' }).innerText(), { timeout: 10_000 }).toContain('admin.tables.create');
+  }, 60_000);
 
   it('shows the health page, signs out and back in', async () => {
     await page.getByRole('link', { name: 'Health' }).click();
