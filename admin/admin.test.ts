@@ -233,6 +233,11 @@ describe('the table editor', () => {
     expect((await owner.call('GET', '/admin/api/tables/public/notes')).status).toBe(200);
     const dropped = await owner.call('DELETE', `/admin/api/tables/public/notes/policies/${encodeURIComponent('members read')}`);
     expect(dropped.json.policies.map((p: { name: string }) => p.name)).toEqual(['tenant_isolation']);
+    expect((await owner.call('PUT', '/admin/api/tables/public/notes/rls', { enabled: 'no' })).status).toBe(400);
+    expect((await owner.call('PUT', '/admin/api/tables/public/notes/rls', { enabled: false })).json.rls).toBe(false);
+    expect((await owner.call('PUT', '/admin/api/tables/public/notes/rls', { enabled: true })).json.rls).toBe(true);
+    const gone = await owner.call('DELETE', '/admin/api/tables/public/notes/columns/done');
+    expect(gone.json.columns.map((c: { name: string }) => c.name)).not.toContain('done');
   });
 
   it('answers bad input with 4xx', async () => {

@@ -9,6 +9,7 @@
 import type pg from 'pg';
 import { loadCatalog, type CatalogColumn, type CatalogRelation } from '../db/catalog.ts';
 import { quoteIdent, quoteQualified } from '../db/identifiers.ts';
+import { inTransaction } from '../ops/store.ts';
 import { AdminError } from './errors.ts';
 import type { Db } from './store.ts';
 
@@ -222,7 +223,7 @@ async function columnDefinition(db: Db, c: ColumnSpec): Promise<string> {
 }
 
 /** A new table; with `tenancy`, a tenant_id column and public.enable_tenant_isolation (sql/0005_tenancy.sql); else `rls` turns RLS on without policies. */
-export async function createTable(db: Db, spec: { schema: string; name: string; columns: ColumnSpec[]; rls?: boolean; tenancy?: boolean }): Promise<void> {
+export async function createTable(db: pg.Pool, spec: { schema: string; name: string; columns: ColumnSpec[]; rls?: boolean; tenancy?: boolean }): Promise<void> {
   const schema = checkName(spec.schema, 'The schema');
   const name = checkName(spec.name, 'The table');
   if (!Array.isArray(spec.columns) || !spec.columns.length) throw new AdminError('validation_failed', 400, 'A table needs at least one column');
@@ -273,7 +274,7 @@ export interface PolicySpec {
  * editor anyway); they go into one statement sent with the extended protocol, so nothing after a
  * `;` runs, and inside a transaction that turns RLS on as well.
  */
-export async function createPolicy(db: Db, rel: CatalogRelation, p: PolicySpec): Promise<void> {
+export async function createPolicy(db: pg.Pool, rel: CatalogRelation, p: PolicySpec): Promise<void> {
   const name = checkName(p.name, 'The policy');
   const command = (p.command ?? 'all').toLowerCase();
   if (!(COMMANDS as readonly string[]).includes(command)) throw new AdminError('validation_failed', 400, `command must be one of ${COMMANDS.join(', ')}`);
@@ -302,21 +303,4 @@ export async function dropPolicy(db: Db, rel: CatalogRelation, name: string): Pr
  */
 export function singleStatement(text: string, values: unknown[] = []): pg.QueryConfig {
   return { text, values, queryMode: 'extended' } as pg.QueryConfig;
-}
-
-/** `fn` on one client inside BEGIN … COMMIT (rolled back when it throws). */
-export async function inTransaction<T>(db: Db, fn: (tx: pg.ClientBase) => Promise<T>): Promise<T> {
-  const client = 'totalCount' in db ? await (db as pg.Pool).connect() : undefined;
-  const tx = client ?? (db as pg.ClientBase);
-  try {
-    await tx.query('begin');
-    const result = await fn(tx);
-    await tx.query('commit');
-    return result;
-  } catch (err) {
-    await tx.query('rollback').catch(() => undefined);
-    throw err;
-  } finally {
-    client?.release();
-  }
 }

@@ -4,7 +4,8 @@
  * columns, RLS and policies with tenancy templates. Reading needs any admin; changing, a developer.
  * Its SQL is admin/table-store.ts; every change goes into the audit chain.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { CatalogRelation } from '../../db/catalog.ts';
 import { AdminError } from '../errors.ts';
 import type { AdminContext } from '../server.ts';
 import {
@@ -128,35 +129,29 @@ export function tableRoutes(app: FastifyInstance, ctx: AdminContext): void {
     await ctx.audit(req, 'tables.drop', target(req.params));
     return { ok: true };
   });
-  app.post<Rel & { Body: ColumnSpec }>('/admin/api/tables/:schema/:table/columns', async (req) => {
+  /** A developer's change to one relation: run, audited, answered with the relation as it is now. */
+  const alter = async (req: FastifyRequest<{ Params: Rel['Params'] }>, action: string, detail: Record<string, unknown>, change: (rel: CatalogRelation) => Promise<void>) => {
     await ctx.session(req, 'developer');
-    await addColumn(db, await relation(db, req.params.schema, req.params.table), req.body ?? ({} as ColumnSpec));
-    await ctx.audit(req, 'columns.add', target(req.params), { column: req.body?.name });
+    await change(await relation(db, req.params.schema, req.params.table));
+    await ctx.audit(req, action, target(req.params), detail);
     return relationDetail(db, req.params.schema, req.params.table);
-  });
-  app.delete<{ Params: Rel['Params'] & { column: string } }>('/admin/api/tables/:schema/:table/columns/:column', async (req) => {
-    await ctx.session(req, 'developer');
-    await dropColumn(db, await relation(db, req.params.schema, req.params.table), req.params.column);
-    await ctx.audit(req, 'columns.drop', target(req.params), { column: req.params.column });
-    return relationDetail(db, req.params.schema, req.params.table);
-  });
+  };
+  app.post<Rel & { Body: ColumnSpec }>('/admin/api/tables/:schema/:table/columns', (req) =>
+    alter(req, 'columns.add', { column: req.body?.name }, (rel) => addColumn(db, rel, req.body ?? ({} as ColumnSpec))),
+  );
+  app.delete<{ Params: Rel['Params'] & { column: string } }>('/admin/api/tables/:schema/:table/columns/:column', (req) =>
+    alter(req, 'columns.drop', { column: req.params.column }, (rel) => dropColumn(db, rel, req.params.column)),
+  );
   app.put<Rel & { Body: { enabled?: boolean } }>('/admin/api/tables/:schema/:table/rls', async (req) => {
-    await ctx.session(req, 'developer');
-    if (typeof req.body?.enabled !== 'boolean') throw new AdminError('validation_failed', 400, 'enabled must be true or false');
-    await setRls(db, await relation(db, req.params.schema, req.params.table), req.body.enabled);
-    await ctx.audit(req, req.body.enabled ? 'rls.enable' : 'rls.disable', target(req.params));
-    return relationDetail(db, req.params.schema, req.params.table);
+    const enabled = req.body?.enabled;
+    if (typeof enabled !== 'boolean') throw new AdminError('validation_failed', 400, 'enabled must be true or false');
+    return alter(req, enabled ? 'rls.enable' : 'rls.disable', {}, (rel) => setRls(db, rel, enabled));
   });
-  app.post<Rel & { Body: PolicySpec }>('/admin/api/tables/:schema/:table/policies', async (req) => {
-    await ctx.session(req, 'developer');
-    await createPolicy(db, await relation(db, req.params.schema, req.params.table), req.body ?? ({} as PolicySpec));
-    await ctx.audit(req, 'policies.create', target(req.params), { name: req.body?.name, command: req.body?.command ?? 'all', using: req.body?.using ?? null, withCheck: req.body?.withCheck ?? null });
-    return relationDetail(db, req.params.schema, req.params.table);
+  app.post<Rel & { Body: PolicySpec }>('/admin/api/tables/:schema/:table/policies', (req) => {
+    const p = req.body ?? ({} as PolicySpec);
+    return alter(req, 'policies.create', { name: p.name, command: p.command ?? 'all', using: p.using ?? null, withCheck: p.withCheck ?? null }, (rel) => createPolicy(db, rel, p));
   });
-  app.delete<{ Params: Rel['Params'] & { name: string } }>('/admin/api/tables/:schema/:table/policies/:name', async (req) => {
-    await ctx.session(req, 'developer');
-    await dropPolicy(db, await relation(db, req.params.schema, req.params.table), req.params.name);
-    await ctx.audit(req, 'policies.drop', target(req.params), { name: req.params.name });
-    return relationDetail(db, req.params.schema, req.params.table);
-  });
+  app.delete<{ Params: Rel['Params'] & { name: string } }>('/admin/api/tables/:schema/:table/policies/:name', (req) =>
+    alter(req, 'policies.drop', { name: req.params.name }, (rel) => dropPolicy(db, rel, req.params.name)),
+  );
 }
