@@ -259,6 +259,10 @@ describe('the SQL editor', () => {
     expect(r.json.results[0]).toMatchObject({ command: 'SELECT', columns: [{ name: 'n' }, { name: 's' }, { name: 'z' }, { name: 'today' }], rows: [['1', 'x', null, 't']] });
     const many = await owner.call('POST', '/admin/api/sql', { sql: 'create table public.scratch (id int); insert into public.scratch values (1), (2); select count(*) from public.scratch' });
     expect(many.json.results.map((x: { command: string }) => x.command)).toEqual(['CREATE', 'INSERT', 'SELECT']);
+    // A session change in the SQL (SET ROLE survives RESET ALL) does not outlive it.
+    expect((await owner.call('POST', '/admin/api/sql', { sql: 'set role anon; select current_user' })).json.results[1].rows).toEqual([['anon']]);
+    expect((await owner.call('POST', '/admin/api/sql', { sql: 'select current_user = session_user' })).json.results[0].rows).toEqual([['t']]);
+    expect((await owner.call('GET', '/admin/api/tables/public/scratch/rows')).json.total).toBe(2);
     const ask = await owner.call('POST', '/admin/api/sql', { sql: 'delete from public.scratch' });
     expect(ask.status).toBe(409);
     expect(ask.json).toMatchObject({ code: 'confirmation_required', statements: [expect.stringContaining('DELETE without WHERE')] });

@@ -85,8 +85,8 @@ export async function runSql(pools: SqlPools, sql: string, role: AdminRole, o: {
     await client.query('rollback').catch(() => undefined);
     throw err;
   } finally {
-    // A session setting the SQL may have changed (SET without LOCAL) must not reach the pool's next user.
-    await client.query('reset all').catch(() => undefined);
-    client.release();
+    // The SQL may have changed its session (SET ROLE, which RESET ALL leaves alone; temp tables,
+    // LISTEN, prepared statements): the connection is closed, never handed to the pool's next user.
+    client.release(true);
   }
 }
