@@ -322,6 +322,8 @@ describe('compose services on least-privileged logins', () => {
         [dotenv.POSTGRESQL_USER],
       );
       expect(rows).toEqual([
+        // The admin dashboard's read-only SQL login (sql/0035_admin.sql, admin/reader.ts).
+        { rolname: 'nextmavens_admin_read', rolsuper: false, rolreplication: false, rolbypassrls: false },
         { rolname: 'nextmavens_auth', rolsuper: false, rolreplication: false, rolbypassrls: true },
         { rolname: 'nextmavens_realtime', rolsuper: false, rolreplication: true, rolbypassrls: true },
         { rolname: 'nextmavens_storage', rolsuper: false, rolreplication: false, rolbypassrls: true },
