@@ -85,6 +85,7 @@ async function startGateway(opts: {
     extend: (app) => {
       app.get('/metrics', async () => 'metrics');
       app.get('/dashboard', async () => 'dashboard');
+      app.get('/admin/api/setup', async () => 'admin');
     },
   });
   const limits = Object.fromEntries(ROUTE_GROUPS.map((g) => [g, opts.limits?.[g] ?? 0])) as Record<RouteGroup, number>;
@@ -313,6 +314,7 @@ describe('ADMIN_IP_ALLOWLIST', () => {
       // The admin API from the wrong address even with a user token (GoTrue would answer 403 anyway).
       ['/auth/v1/admin/users', as(tenantA), (b) => expect(b).toMatchObject({ error_code: 'address_not_allowed' })],
       ['/dashboard', {}, (b) => expect(b).toMatchObject({ code: 'address_not_allowed' })],
+      ['/admin/api/setup', {}, (b) => expect(b).toMatchObject({ code: 'address_not_allowed' })],
       ['/metrics', {}, (b) => expect(b).toMatchObject({ code: 'address_not_allowed' })],
     ];
     for (const [path, headers, shape] of cases) {
