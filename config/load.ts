@@ -150,6 +150,8 @@ function postgresConfig(v: EnvValues, derived: Derived) {
     },
     replicationSlot: v.POSTGRESQL_REPLICATION_SLOT,
     poolMax: v.DB_POOL_MAX,
+    /** Request statements as named prepared statements (db/prepared.ts). */
+    preparedStatements: v.DB_PREPARED_STATEMENTS,
     /** Your own migrations and seed (the Supabase CLI layout), absolute. */
     migrationsDir: path.resolve(v.MIGRATIONS_DIR),
     seedFile: path.resolve(v.SEED_FILE),

@@ -59,6 +59,7 @@ const SPECS = [
   { name: 'MIGRATIONS_DIR', group: 'Database', default: 'supabase/migrations', description: 'Folder of your own SQL migrations (<version>_<name>.sql, the Supabase CLI layout), relative to the working directory: applied after the stack\'s own at every start and by `db push`; `migration new` creates files here.' },
   { name: 'SEED_FILE', group: 'Database', default: 'supabase/seed.sql', description: 'SQL run by `db reset` after the migrations (skipped when the file does not exist).' },
   { name: 'DB_POOL_MAX', parse: int(1, 1000), group: 'Database', default: '10', description: 'Maximum connections in each service pool.' },
+  { name: 'DB_PREPARED_STATEMENTS', parse: bool, group: 'Database', default: 'true', description: "Requests run their statements as named prepared statements, parsed and planned once per connection (PostgREST's db-prepared-statements). Set false behind a transaction-pooling PgBouncer, which cannot keep them." },
   // Keys
   { name: 'JWT_SECRET', parse: secret, group: 'Keys', description: 'HS256 secret (at least 32 characters) that signs and verifies every JWT. Generated and kept in DATA_DIR when unset.' },
   { name: 'JWT_SIGNING_KEYS', parse: checked(parseSigningKeys), group: 'Keys', description: 'Asymmetric signing of access tokens: a JSON array of private JWKs (ES256 P-256 or RS256, each with a `kid`; `nextmavens keys --es256` makes one). The first signs; the others stay published in /auth/v1/.well-known/jwks.json and accepted (rotation). Unset: HS256 with JWT_SECRET.' },

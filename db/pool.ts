@@ -8,6 +8,7 @@
  */
 import pg from 'pg';
 import type { PostgresConfig } from '../config/load.ts';
+import { registerPreparedStatements } from './prepared.ts';
 import { RoleSettings, registerRoleSettings } from './role-settings.ts';
 
 export interface Pools {
@@ -44,6 +45,7 @@ export function createPools(cfg: PostgresConfig, applicationName: string): Pools
   for (const pool of [admin, request]) pool.on('connect', (client) => client.on('error', () => undefined));
   const roleSettings = new RoleSettings(admin);
   registerRoleSettings(request, roleSettings);
+  if (cfg.preparedStatements !== false) registerPreparedStatements(request);
   let ended: Promise<void> | undefined;
   return {
     admin,

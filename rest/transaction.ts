@@ -5,6 +5,7 @@
  * response that is not one row, more rows than `max-affected`).
  */
 import type pg from 'pg';
+import { prepared } from '../db/prepared.ts';
 import { withRequestContext } from '../db/request-context.ts';
 import { headerValue, type RequestInfo } from './api-request.ts';
 import type { Preferences } from './ast.ts';
@@ -88,7 +89,7 @@ export async function execute(pool: pg.Pool, api: RequestInfo, plan: ExecutedPla
   const readOnly = readOnlyOf(plan);
   return inTransaction(pool, api, readOnly, async (client) => {
     const total = count ? await countRows(client, api.prefs, count, count.maxRows) : undefined;
-    const { rows } = await client.query<ResultRow>(main.sql, main.values);
+    const { rows } = await client.query<ResultRow>(prepared(pool, client, { text: main.sql, values: main.values }));
     checkResult(plan, rows[0]);
     return { row: rows[0], total };
   }, readOnly && !count);
