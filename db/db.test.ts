@@ -213,3 +213,28 @@ describe('tenant isolation template', () => {
     ).rejects.toMatchObject({ code: '42501' });
   });
 });
+
+describe('a single-query write (COMMIT pipelined behind the statement)', () => {
+  const write = (sql: string) =>
+    withRequestContext(pools.request, asTenant(tenantA), async (c) => (await c.query(sql)).rowCount, { singleQuery: true });
+  const count = async () => Number((await db.admin.query('select count(*) from public.one_trip')).rows[0].count);
+
+  beforeAll(async () => {
+    await db.admin.query(`
+      create table public.one_trip (id int, constraint one_trip_unique unique (id) deferrable initially deferred);
+      grant select, insert on public.one_trip to authenticated;
+    `);
+  });
+
+  it('commits a write that succeeds, and nothing of one that fails or breaks a deferred constraint at COMMIT', async () => {
+    expect(await write('insert into public.one_trip values (1)')).toBe(1);
+    expect(await count()).toBe(1);
+    await expect(write("insert into public.one_trip values ('x')")).rejects.toMatchObject({ code: '22P02' });
+    // The unique constraint is deferred: the statement succeeds and the pipelined COMMIT refuses it.
+    await expect(write('insert into public.one_trip values (2), (2)')).rejects.toMatchObject({ code: '23505' });
+    expect(await count()).toBe(1);
+    // The pool's connections are still usable afterwards.
+    expect(await write('insert into public.one_trip values (3)')).toBe(1);
+    expect(await count()).toBe(2);
+  });
+});

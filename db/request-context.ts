@@ -31,8 +31,11 @@ export interface RequestContextOptions {
   /** Roll back instead of committing (Prefer: tx=rollback). */
   rollback?: boolean;
   /**
-   * `fn` sends its one query before its first await. For a read-only transaction the COMMIT then
-   * goes out right behind it, so the whole request is a single round trip.
+   * `fn` sends its one query before its first await, and nothing it checks afterwards needs the
+   * transaction rolled back: the COMMIT then goes out right behind it, so the whole request is a
+   * single round trip (for a write too; when the query fails, Postgres ends the aborted
+   * transaction at that COMMIT, and a COMMIT that fails, e.g. on a deferred constraint, fails the
+   * request).
    */
   singleQuery?: boolean;
 }
@@ -131,7 +134,7 @@ export async function withRequestContext<T>(
       let pending: Promise<T>;
       try {
         pending = fn(client);
-        if (opts.singleQuery && opts.readOnly && !opts.rollback) {
+        if (opts.singleQuery && !opts.rollback) {
           ended = client.query('commit');
           ended.catch(() => undefined);
         }

@@ -83,6 +83,9 @@ function checkResult(plan: ExecutedPlan, row: ResultRow): void {
 
 const readOnlyOf = (plan: ExecutedPlan) => (plan.kind === 'read' ? true : plan.kind === 'call' ? plan.readOnly : false);
 
+/** Must the transaction stay open until checkResult has seen the row (a write it may refuse)? */
+const checkedBeforeCommit = (plan: ExecutedPlan) => !readOnlyOf(plan) && plan.kind !== 'read' && (plan.singular || plan.maxAffected !== undefined);
+
 /** Runs a plan's statements; the main statement's row and the count (when asked). */
 export async function execute(pool: pg.Pool, api: RequestInfo, plan: ExecutedPlan, statements: Statements): Promise<{ row: ResultRow; total?: number }> {
   const { main, count } = statements;
@@ -92,7 +95,7 @@ export async function execute(pool: pg.Pool, api: RequestInfo, plan: ExecutedPla
     const { rows } = await client.query<ResultRow>(prepared(pool, client, { text: main.sql, values: main.values }));
     checkResult(plan, rows[0]);
     return { row: rows[0], total };
-  }, readOnly && !count);
+  }, !count && !checkedBeforeCommit(plan));
 }
 
 /** Text results (EXPLAIN's json column included) as Postgres sent them. */
