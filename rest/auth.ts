@@ -18,13 +18,15 @@ export async function authenticate(verifier: JwtVerifier, authorization: string 
   const token = bearerToken(authorization);
   if (token === undefined) return { role: ANON_ROLE, claims: { role: ANON_ROLE } };
   if (token === '') throw ERRORS.jwt('Empty JWT is sent in Authorization header');
-  const unsecured = unsecuredJwtError(token);
-  if (unsecured) throw ERRORS.jwt(unsecured.message, unsecured.code, unsecured.details);
   let claims: JwtClaims;
   try {
+    // The verifier remembers the gateway's verification of this token: a map lookup, not a second check.
     claims = await verifier.verify(token);
   } catch (err) {
     if (!(err instanceof JwtError)) throw err;
+    // An unsecured token never verifies; only then is its header decoded for PostgREST's answer.
+    const unsecured = unsecuredJwtError(token);
+    if (unsecured) throw ERRORS.jwt(unsecured.message, unsecured.code, unsecured.details);
     switch (err.code) {
       case 'jwt_expired':
         throw ERRORS.jwt('JWT expired', 'PGRST303');
