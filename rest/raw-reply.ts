@@ -1,0 +1,32 @@
+/**
+ * A REST answer written straight to Node's response, for the requests rest/service.ts serves
+ * without Fastify: byte for byte what Fastify's reply.send sends for the same answer
+ * (node_modules/fastify/lib/reply.js onSendEnd) — lower-cased header names, `text/plain` when
+ * the engine named no type, Content-Length of the body, `0` for an empty answer except to HEAD
+ * and on 204/304, no body on HEAD and 204.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RestResponse } from './api-request.ts';
+
+/** A request that carries no body (no length, or length 0, and not chunked): nothing to parse or limit. */
+export function hasNoBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
+}
+
+export function sendRestResponse(req: IncomingMessage, res: ServerResponse, answer: RestResponse): void {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(answer.headers)) headers[name.toLowerCase()] = value;
+  const { status } = answer;
+  if (answer.statusText !== undefined) res.statusMessage = answer.statusText;
+  if (answer.body === undefined || status === 204 || req.method === 'HEAD') {
+    if (status >= 200 && status !== 204 && status !== 304 && req.method !== 'HEAD') headers['content-length'] = '0';
+    res.writeHead(status, headers);
+    res.end();
+    return;
+  }
+  headers['content-type'] ??= 'text/plain; charset=utf-8';
+  headers['content-length'] = String(Buffer.byteLength(answer.body));
+  res.writeHead(status, headers);
+  res.end(answer.body);
+}
