@@ -14,7 +14,7 @@
  * by MAX_INPUT_PIXELS; the output, at most MAX_DIMENSION² pixels, is buffered so that a bad image
  * is a clean 400 rather than a cut response.
  */
-import sharp from 'sharp';
+import type SharpModule from 'sharp';
 import { STORAGE_ERRORS } from './errors.ts';
 
 export const MAX_DIMENSION = 2500;
@@ -133,11 +133,16 @@ export function requestedFormat(t: TransformOptions, accept: string | undefined)
   return /image\/webp/i.test(accept ?? '') ? 'webp' : 'origin';
 }
 
+/** sharp (libvips, ~25 MiB resident) is loaded on the first transform, not at start. */
+let sharpLoading: Promise<typeof SharpModule> | undefined;
+const loadSharp = () => (sharpLoading ??= import('sharp').then((m) => m.default));
+
 /** The image `bytes` transformed (InvalidImage unless they are a raster image sharp decodes), and the format written. */
 export async function transformImage(bytes: Buffer, t: TransformOptions, requested: Exclude<TransformOptions['format'], undefined>, storedType: string): Promise<{ data: Buffer; format: OutputFormat }> {
   const origin = imageFormat(bytes);
   if (!origin) throw STORAGE_ERRORS.invalidImage(`The object is not a PNG, JPEG, WebP, AVIF, GIF or TIFF image (stored as ${storedType || 'unknown'})`);
   const format = requested === 'origin' ? origin : requested;
+  const sharp = await loadSharp();
   const image = sharp(bytes, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error', animated: false }).rotate();
   if (t.width || t.height) image.resize({ width: t.width, height: t.height, fit: FIT[t.resize ?? 'cover'], withoutEnlargement: true });
   image.toFormat(format, t.quality ? { quality: t.quality } : {});
