@@ -14,7 +14,6 @@
 import { opendir, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { S3Backend } from '../storage/backend/s3.ts';
 import type { BackupTarget } from '../config/load.ts';
 import { directoryArchive, type BlobArchive } from '../storage/backend/archive.ts';
 import { telegramStore } from './telegram-store.ts';
@@ -83,7 +82,9 @@ function dirStore(dir: string): BackupStore {
 
 async function s3Store(t: Extract<BackupTarget, { kind: 's3' }>): Promise<BackupStore> {
   // The storage's S3 backend does the streaming multipart uploads (minio's own putObject needs
-  // ListMultipartUploads, which not every S3-compatible server has).
+  // ListMultipartUploads, which not every S3-compatible server has). Loaded only for an S3
+  // target: minio is ~20 MiB resident (as in storage/backend/index.ts).
+  const { S3Backend } = await import('../storage/backend/s3.ts');
   const s3 = new S3Backend({ endpoint: t.endpoint, region: t.region, accessKey: t.accessKey, secretKey: t.secretKey, bucket: t.bucket, forcePathStyle: t.forcePathStyle });
   await s3.init();
   const prefix = t.prefix ? `${t.prefix}/` : '';
