@@ -32,6 +32,7 @@ import { checkHealth } from '../gateway/health.ts';
 import { VERSION } from '../config/version.ts';
 import { metricsOnly, startOps } from '../ops/index.ts';
 import { mountAdmin } from '../admin/mount.ts';
+import { startProjects } from '../projects/index.ts';
 
 export interface RunningStack {
   url: string;
@@ -198,6 +199,10 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
       guard,
       audit,
     });
+    // Projects beside the default one (projects/): their requests are taken before it sees them.
+    const projects = await startProjects({ config, admin: pools.admin, log, guard, verifier });
+    cleanup.push(['projects', () => projects.close()]);
+    projects.attach(server);
     const port = await listen(server, config.port, config.host);
     cleanup.push(['http server', () => closeServer(server)]);
     return { url: `http://localhost:${port}`, port, close };

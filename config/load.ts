@@ -321,6 +321,13 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     ops: opsConfig(v),
     /** The admin dashboard (admin/): session lifetime, the sign-in rate limit. */
     admin: { sessionHours: v.ADMIN_SESSION_HOURS, loginMaxFailures: v.ADMIN_LOGIN_MAX_FAILURES },
+    /** Projects beside the default one (projects/): their domain, idle release, servers, and the registry's encryption key. */
+    projects: {
+      domain: v.PROJECTS_DOMAIN,
+      idleTimeoutSeconds: v.PROJECT_IDLE_TIMEOUT,
+      servers: v.PROJECT_SERVERS ?? {},
+      encryptionKey: v.PROJECTS_ENCRYPTION_KEY ?? jwtSecret,
+    },
   };
 }
 

@@ -12,7 +12,7 @@ export interface EnvVarSpec {
   name: string;
   /** How the text becomes a value (config/parsers.ts), with its range; unset: the text as written. */
   parse?: Parser<unknown>;
-  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Audit' | 'Alerts' | 'Automation' | 'Operations' | 'Admin' | 'Runtime';
+  group: 'Database' | 'Keys' | 'Gateway' | 'Services' | 'Auth' | 'Realtime' | 'GraphQL' | 'Storage' | 'Backups' | 'Audit' | 'Alerts' | 'Automation' | 'Operations' | 'Admin' | 'Projects' | 'Runtime';
   /** Default as written in .env.example; undefined means unset (optional or derived). */
   default?: string;
   description: string;
@@ -41,6 +41,22 @@ function parseJwks(raw: string): JSONWebKeySet {
   }
   if (!Array.isArray((value as JSONWebKeySet | undefined)?.keys)) throw new Error('JWT_JWKS must be a JSON Web Key Set: {"keys": [ … ]}');
   return value as JSONWebKeySet;
+}
+
+/**
+ * PROJECT_SERVERS: `name=postgresql://…` pairs separated by blanks; names as a project record
+ * keeps them (sql/0038_projects.sql), `default` being the stack's own server.
+ */
+export function parseProjectServers(raw: string): Record<string, string> {
+  const servers: Record<string, string> = {};
+  for (const pair of raw.split(/\s+/).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq), url = pair.slice(eq + 1);
+    if (eq < 1 || !/^[a-z][a-z0-9_-]{0,39}$/.test(name) || name === 'default') throw new Error(`PROJECT_SERVERS: "${pair.slice(0, 40)}" is not name=postgresql://… (names: lower-case letters, digits, _ and -, not "default")`);
+    if (!URL.canParse(url) || !/^postgres(ql)?:$/.test(new URL(url).protocol)) throw new Error(`PROJECT_SERVERS: the server "${name}" needs a postgres:// or postgresql:// URL`);
+    servers[name] = url;
+  }
+  return servers;
 }
 
 const SPECS = [
@@ -210,6 +226,11 @@ const SPECS = [
   // Automation (database webhooks, net.http_*, cron: docs/automation.md)
   { name: 'WEBHOOK_ALLOWED_HOSTS', parse: hostList, group: 'Automation', description: 'Comma-separated host names or CIDRs (10.0.0.0/8, 127.0.0.1) that webhooks and net.http_* may reach although they are private, loopback or link-local; every other such target is refused (SSRF).' },
   { name: 'WEBHOOK_RETRY_BASE_MS', parse: int(1, 3_600_000), group: 'Automation', default: '1000', description: "Delay before the first retry of a failed webhook delivery, in milliseconds; doubled after each further failure (at most one hour) until the hook's max_attempts, then the delivery is dead." },
+  // Projects (projects/, README "Many projects")
+  { name: 'PROJECTS_DOMAIN', parse: matching(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'must be a lower-case domain name (e.g. localhost or api.example.com)'), group: 'Projects', default: 'localhost', description: 'Projects other than the default one answer on `http://<ref>.<PROJECTS_DOMAIN>` (Host-based, as *.supabase.co) and on the path prefix `/project/<ref>/` of PUBLIC_URL. The bare domain is the default project.' },
+  { name: 'PROJECT_IDLE_TIMEOUT', parse: int(0, 86_400), group: 'Projects', default: '300', description: "Seconds without a request (and without an open WebSocket) after which a project's services, pools and replication slot are released; its next request opens them again (0 = keep them open)." },
+  { name: 'PROJECT_SERVERS', parse: checked(parseProjectServers), group: 'Projects', description: 'More Postgres servers for projects, as `name=postgresql://owner:password@host:port/postgres` pairs separated by blanks (`nextmavens projects create <ref> --server name`). The stack\'s own server is `default`.' },
+  { name: 'PROJECTS_ENCRYPTION_KEY', parse: secret, group: 'Projects', description: "Key (at least 32 characters) that encrypts the projects' JWT secrets in the registry (nextmavens.projects). Unset: derived from JWT_SECRET, so every instance of a stack shares it." },
   // Runtime
   { name: 'DATA_DIR', group: 'Runtime', default: './.nextmavens', description: 'Where the embedded Postgres cluster, generated secrets and local files live.' },
   { name: 'LOG_FORMAT', parse: oneOf('auto', 'pretty', 'json'), group: 'Runtime', default: 'auto', description: 'pretty (readable, coloured lines), json (one JSON object per line, for log collectors) or auto: pretty when stderr is a terminal, else json.' },

@@ -132,20 +132,27 @@ export async function recreateDatabase(url: string): Promise<void> {
   const client = new pg.Client({ connectionString: maintenance.toString(), application_name: 'nextmavens db reset' });
   await client.connect();
   try {
-    // A slot's consumer is ended first; the slot is dropped once it is no longer active.
-    await client.query('select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null', [name]);
-    for (let i = 0; i < 100; i++) {
-      const { rows } = await client.query<{ slot_name: string; active: boolean }>('select slot_name, active from pg_replication_slots where database = $1', [name]);
-      if (!rows.length) break;
-      for (const r of rows) if (!r.active) await client.query('select pg_drop_replication_slot($1)', [r.slot_name]).catch(() => undefined);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    const ident = quoteIdent(name);
-    await client.query(`drop database if exists ${ident} with (force)`);
-    await client.query(`create database ${ident}`);
+    await dropDatabase(client, name);
+    await client.query(`create database ${quoteIdent(name)}`);
   } finally {
     await client.end();
   }
+}
+
+/**
+ * Drops the database `name` over `client` (connected to another database of its server): its
+ * replication slots first — a slot's consumer is ended, the slot dropped once it is no longer
+ * active — and then the database, ending its other sessions.
+ */
+export async function dropDatabase(client: pg.ClientBase, name: string): Promise<void> {
+  await client.query('select pg_terminate_backend(active_pid) from pg_replication_slots where database = $1 and active_pid is not null', [name]);
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await client.query<{ slot_name: string; active: boolean }>('select slot_name, active from pg_replication_slots where database = $1', [name]);
+    if (!rows.length) break;
+    for (const r of rows) if (!r.active) await client.query('select pg_drop_replication_slot($1)', [r.slot_name]).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
 }
 
 /** The stack's migrations and then the project's, on the database at `url`. */
@@ -165,7 +172,7 @@ export async function migrateAll(config: Config, url: string, log: (m: string) =
  */
 const quietLogger = new Logger(() => () => undefined);
 
-async function installJobSchema(url: string): Promise<void> {
+export async function installJobSchema(url: string): Promise<void> {
   await runMigrations({ connectionString: url, logger: quietLogger });
   const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
   await client.connect();
