@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * nextmavens start | migrate | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status | backup | restore | audit | admin
+ * nextmavens start | migrate | projects | migration new | db push|reset|diff | keys | serve <service> | gen <traefik|env|types> | status | backup | restore | audit | admin
  */
 import '../config/process-env.ts';
 import { existsSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { BackupUsageError, commandBackup, commandRestore } from './backup-comman
 import { renderBanner } from './banner.ts';
 import { writeComposeEnv } from './compose-env.ts';
 import { commandTenants } from './tenants.ts';
+import { commandProjects, ProjectsUsageError } from './projects-commands.ts';
 import { commandDbDiff, commandDbPush, commandDbReset, commandMigrationNew } from './db-commands.ts';
 import { serveOne, startDatabase, startStack, type RunningStack } from './stack.ts';
 import { optionValue } from './args.ts';
@@ -35,6 +36,9 @@ Usage: nextmavens <command>
   db diff [--schema s] [-f name]  Print (or write as a new migration) the SQL turning the migrations' schema into the live one
   tenants create <name> [--slug s] | list | key <id|slug> | suspend <id|slug> | resume <id|slug>
                         Create a tenant (prints its id and tenant anon key), list them, print a tenant's key, suspend or resume one
+  projects create <ref> [--server name] [--site-url URL] [--autoconfirm] [--db-bytes n] [--storage-bytes n] [--connections n]
+  projects list | pause <ref> | resume <ref> | keys <ref> | delete <ref> [--no-backup]
+                        Another project in this stack: its own database, keys and URL (http://<ref>.localhost:8000); delete backs it up first
   keys                  Print the anon and service_role API keys and how access tokens are signed
   keys --es256|--rs256  Print JWT_SIGNING_KEYS with a new signing key first, then the current ones (rotation)
   serve <service>       Run one service alone (compose): gateway | ${SERVICE_NAMES.join(' | ')}
@@ -230,6 +234,8 @@ async function main(argv: string[]): Promise<void> {
       return commandKeys(config, args[0]);
     case 'tenants':
       return commandTenants(await config(), args[0], args.slice(1));
+    case 'projects':
+      return commandProjects(await config(), args[0], args.slice(1));
     case 'gen':
       return commandGen(config, args[0], args.slice(1));
     case 'status':
@@ -253,7 +259,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\nSee .env.example for every variable.\n`);
-  } else if (err instanceof UsageError || err instanceof BackupUsageError || err instanceof AuditUsageError || (err as Error)?.name === 'AdminUsageError') {
+  } else if (err instanceof UsageError || err instanceof ProjectsUsageError || err instanceof BackupUsageError || err instanceof AuditUsageError || (err as Error)?.name === 'AdminUsageError') {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
   } else {
     process.stderr.write(`nextmavens: ${(err as Error)?.message ?? err}\n`);
