@@ -19,6 +19,7 @@ import { renderBanner } from './banner.ts';
 import { writeComposeEnv } from './compose-env.ts';
 import { commandTenants } from './tenants.ts';
 import { commandProjects, ProjectsUsageError } from './projects-commands.ts';
+import { serveProjects } from '../projects/serve.ts';
 import { commandDbDiff, commandDbPush, commandDbReset, commandMigrationNew } from './db-commands.ts';
 import { serveOne, startDatabase, startStack, type RunningStack } from './stack.ts';
 import { optionValue } from './args.ts';
@@ -41,7 +42,7 @@ Usage: nextmavens <command>
                         Another project in this stack: its own database, keys and URL (http://<ref>.localhost:8000); delete backs it up first
   keys                  Print the anon and service_role API keys and how access tokens are signed
   keys --es256|--rs256  Print JWT_SIGNING_KEYS with a new signing key first, then the current ones (rotation)
-  serve <service>       Run one service alone (compose): gateway | ${SERVICE_NAMES.join(' | ')}
+  serve <service>       Run one service alone (compose): gateway | projects | ${SERVICE_NAMES.join(' | ')}
   gen traefik           Regenerate gateway/traefik/ from the route table
   gen env               Regenerate .env.example from config/schema.ts
   gen env --compose [--out .env] [--public-url URL] [--force]
@@ -102,12 +103,12 @@ async function commandStart(config: Config): Promise<void> {
 }
 
 async function commandServe(config: Config, name: string | undefined): Promise<void> {
-  if (name !== 'gateway' && !SERVICE_NAMES.includes(name as ServiceName)) {
-    throw new UsageError(`serve: unknown service "${name ?? ''}"; one of gateway, ${SERVICE_NAMES.join(', ')}`);
+  if (name !== 'gateway' && name !== 'projects' && !SERVICE_NAMES.includes(name as ServiceName)) {
+    throw new UsageError(`serve: unknown service "${name ?? ''}"; one of gateway, projects, ${SERVICE_NAMES.join(', ')}`);
   }
   const log = createLogger(config);
   captureConsole(log);
-  const running = await serveOne(name as ServiceName | 'gateway', config, log);
+  const running = name === 'projects' ? await serveProjects(config, log) : await serveOne(name as ServiceName | 'gateway', config, log);
   log.info(`${name} ready on port ${running.port}`);
   runUntilSignal(running, log);
 }
