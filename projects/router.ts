@@ -93,9 +93,16 @@ export async function createProjectRouter(opts: { config: Config; admin: pg.Pool
   const domain = config.projects.domain;
   const idleMs = config.projects.idleTimeoutSeconds * 1000;
   const entries = new Map<string, Promise<Entry | undefined>>();
+  const opened = new Set<string>();
   let closed = false;
 
   async function load(ref: string): Promise<Entry | undefined> {
+    // Listening before the first read: a change committed after it is always noticed. A stack
+    // that serves no project never opens this connection.
+    await (listening ??= listen().catch((err) => {
+      listening = undefined;
+      throw err;
+    }));
     const record = await getProject(admin, ref);
     return record && { record, lastUsed: Date.now(), inFlight: 0, sockets: 0 };
   }
@@ -132,6 +139,7 @@ export async function createProjectRouter(opts: { config: Config; admin: pg.Pool
           entry.quotaTimer = setInterval(() => void checkQuota(entry, services), QUOTA_CHECK_MS);
           entry.quotaTimer.unref();
         }
+        opened.add(entry.record.ref);
         log.info('project: services opened');
         return services;
       })();
@@ -146,6 +154,7 @@ export async function createProjectRouter(opts: { config: Config; admin: pg.Pool
   async function release(entry: Entry): Promise<void> {
     const services = entry.services;
     entry.services = undefined;
+    opened.delete(entry.record.ref);
     clearInterval(entry.quotaTimer);
     const s = await services?.catch(() => undefined);
     if (s) {
@@ -189,22 +198,27 @@ export async function createProjectRouter(opts: { config: Config; admin: pg.Pool
 
   // Registry changes of any instance (and of the CLI) evict the project here.
   let listener: pg.Client | undefined;
-  let retry: NodeJS.Timeout | undefined;
+  let listening: Promise<void> | undefined;
   async function listen(): Promise<void> {
     const client = new pg.Client({ connectionString: config.postgres.url, application_name: 'nextmavens projects (notices)' });
     client.on('error', () => undefined);
     client.on('end', () => {
-      if (closed) return;
+      if (closed || listener !== client) return;
       listener = undefined;
+      listening = undefined; // the next load listens again
       for (const ref of [...entries.keys()]) void evict(ref); // notices may have been missed
-      retry = setTimeout(() => void listen().catch(() => undefined), 1000);
     });
     client.on('notification', (n) => n.payload && void evict(n.payload));
-    await client.connect();
-    await client.query('listen nextmavens_projects');
     listener = client;
+    try {
+      await client.connect();
+      await client.query('listen nextmavens_projects');
+    } catch (err) {
+      listener = undefined;
+      await client.end().catch(() => undefined);
+      throw err;
+    }
   }
-  await listen();
 
   return {
     request(req, res) {
@@ -248,12 +262,11 @@ export async function createProjectRouter(opts: { config: Config; admin: pg.Pool
       );
       return true;
     },
-    open: () => [...entries.keys()],
+    open: () => [...opened],
     evict,
     async close() {
       closed = true;
       clearInterval(idleTimer);
-      clearTimeout(retry);
       await listener?.end().catch(() => undefined);
       await Promise.all([...entries.keys()].map(evict));
     },

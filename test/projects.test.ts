@@ -271,6 +271,7 @@ describe('the projects API and its life cycle', () => {
     expect((await api('GET', '/projects/nosuch')).status).toBe(404);
     const list = await api('GET', '/projects');
     expect(list.json.map((p: { ref: string }) => p.ref)).toEqual(['alpha', 'beta-two']);
+    expect(list.json[0]).toMatchObject({ ref: 'alpha', status: 'active', server: 'default', url: expect.stringContaining('alpha') });
     expect(JSON.stringify(list.json)).not.toContain('secret');
     const keys = await api('GET', '/projects/alpha/keys');
     expect(keys.json).toMatchObject({ anon_key: alpha.anon, service_role_key: alpha.service });
@@ -302,6 +303,22 @@ describe('the projects API and its life cycle', () => {
     await until(async () => (await connections(beta.database)) === 0, 20_000, 'beta released');
     const { data } = await client(beta.url, beta.anon).from('notes').select('body').eq('body', 'public:beta');
     expect(data).toEqual([{ body: 'public:beta' }]);
+  });
+
+  it("limits: the connection limit is the database's; over its database size a project refuses writes, not reads", async () => {
+    const { status, json } = await api('POST', '/projects', { ref: 'tiny', limits: { db_bytes: 1024 * 1024, connections: 12 } });
+    expect(status).toBe(201);
+    const { rows } = await t.db.admin.query('select datconnlimit from pg_database where datname = $1', [json.database]);
+    expect(rows[0].datconnlimit).toBe(12);
+    const db = projectDb(json.database);
+    await db.query(`create table public.t (id int); grant select, insert on public.t to anon`);
+    await db.end();
+    const tiny = client(`${t.stack.url}/project/tiny`, json.keys.anon_key);
+    expect((await tiny.from('t').select('id')).status).toBe(200);
+    const write = await fetch(`${t.stack.url}/project/tiny/rest/v1/t`, { method: 'POST', headers: { apikey: json.keys.anon_key, 'content-type': 'application/json' }, body: '{"id": 1}' });
+    expect(write.status).toBe(507);
+    expect(await write.json()).toMatchObject({ code: 'quota_exceeded' });
+    expect((await api('DELETE', '/projects/tiny?backup=false')).status).toBe(200);
   });
 
   it('delete backs the project up first and refuses when the backup fails; without a backup it drops the database', async () => {
