@@ -15,10 +15,9 @@ import { EmbeddedPostgres, findRunningPostgres } from '../db/embedded.ts';
 import { migrateAll } from '../db/project-migrations.ts';
 import { createPools, type Pools } from '../db/pool.ts';
 import { buildGatewayApp } from '../gateway/app.ts';
-import { createEmbeddedGateway } from '../gateway/embedded.ts';
+import { buildEmbeddedEdge } from '../gateway/embedded-edge.ts';
 import { createEdgeGuard } from '../gateway/edge.ts';
 import { superAdminAudit } from '../gateway/super-admin-audit.ts';
-import { createRateLimits } from '../gateway/rate-limit.ts';
 import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
 import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';
@@ -184,21 +183,7 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
     const audit = superAdminAudit(pools.admin, log);
     const admin = { config, db: pools.admin, log, clientAddress: guard.clientAddress, healthSummary: ops.summary, embedded: true };
     const extend = (app: FastifyInstance) => (ops.routes(app), mountAdmin(app, admin));
-    const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, extend, guard, audit });
-    cleanup.push(['gateway', () => gatewayApp.close()]);
-    const rateLimits = await createRateLimits({ limits: config.rateLimits, redisUrl: config.realtime.redisUrl, log });
-    cleanup.push(['rate limits', () => rateLimits.close()]);
-    const server = createEmbeddedGateway({
-      services,
-      gatewayApp,
-      verifier,
-      log,
-      corsOrigins: config.corsOrigins,
-      bodyLimits: { rest: config.maxBodyBytes, auth: config.maxBodyBytes, graphql: config.graphql.maxBodyBytes },
-      rateLimits,
-      guard,
-      audit,
-    });
+    const { server } = await buildEmbeddedEdge(config, { services, verifier, healthChecks, log, guard, audit, extend }, (what, stop) => cleanup.push([what, stop]));
     // Projects beside the default one (projects/): their requests are taken before it sees them.
     const projects = await startProjects({ config, admin: pools.admin, log, guard, verifier });
     cleanup.push(['projects', () => projects.close()]);

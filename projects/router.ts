@@ -220,48 +220,38 @@ export async function createProjectRouter(opts: { config: Config; admin: pg.Pool
     }
   }
 
+  /**
+   * Hands a request (or an upgrade) to its project's gateway, counted as in use (`counter`) until
+   * its connection closes; false when it is the default project's.
+   */
+  function dispatch(req: IncomingMessage, conn: ServerResponse | Duplex, counter: 'inFlight' | 'sockets', refuse: (status: number, code: string, message: string) => void, deliver: (services: ProjectServices) => void): boolean {
+    const target = projectTarget(req.headers.host, req.url ?? '/', domain);
+    if (!target) return false;
+    if ('refusal' in target) return refuse(...target.refusal), true;
+    admitted(target.ref, counter === 'sockets' ? 'GET' : (req.method ?? 'GET'), target.url, refuse).then(
+      (ok) => {
+        if (!ok) return;
+        ok.entry[counter]++;
+        conn.once('close', () => {
+          ok.entry[counter]--;
+          ok.entry.lastUsed = Date.now();
+        });
+        req.url = target.url;
+        deliver(ok.services);
+      },
+      (err: Error) => {
+        opts.log.error({ err }, 'projects: dispatch failed');
+        refuse(503, 'project_unavailable', 'The project is not available at the moment');
+      },
+    );
+    return true;
+  }
+
   return {
-    request(req, res) {
-      const target = projectTarget(req.headers.host, req.url ?? '/', domain);
-      if (!target) return false;
-      if ('refusal' in target) return sendJson(res, ...target.refusal), true;
-      admitted(target.ref, req.method ?? 'GET', target.url, (s, c, m) => sendJson(res, s, c, m)).then(
-        (ok) => {
-          if (!ok) return;
-          ok.entry.inFlight++;
-          res.once('close', () => {
-            ok.entry.inFlight--;
-            ok.entry.lastUsed = Date.now();
-          });
-          req.url = target.url;
-          ok.services.server.emit('request', req, res);
-        },
-        (err: Error) => {
-          opts.log.error({ err }, 'projects: dispatch failed');
-          if (!res.headersSent) sendJson(res, 503, 'project_unavailable', 'The project is not available at the moment');
-        },
-      );
-      return true;
-    },
-    upgrade(req, socket, head) {
-      const target = projectTarget(req.headers.host, req.url ?? '/', domain);
-      if (!target) return false;
-      if ('refusal' in target) return refuseSocket(socket, ...target.refusal), true;
-      admitted(target.ref, 'GET', target.url, (s, c, m) => refuseSocket(socket, s, c, m)).then(
-        (ok) => {
-          if (!ok) return;
-          ok.entry.sockets++;
-          socket.once('close', () => {
-            ok.entry.sockets--;
-            ok.entry.lastUsed = Date.now();
-          });
-          req.url = target.url;
-          ok.services.server.emit('upgrade', req, socket, head);
-        },
-        () => socket.destroy(),
-      );
-      return true;
-    },
+    request: (req, res) =>
+      dispatch(req, res, 'inFlight', (s, c, m) => (res.headersSent ? res.destroy() : sendJson(res, s, c, m)), (services) => services.server.emit('request', req, res)),
+    upgrade: (req, socket, head) =>
+      dispatch(req, socket, 'sockets', (s, c, m) => refuseSocket(socket, s, c, m), (services) => services.server.emit('upgrade', req, socket, head)),
     open: () => [...opened],
     evict,
     async close() {

@@ -14,10 +14,8 @@ import type { Config } from '../config/load.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
 import type { Service } from '../core/service.ts';
 import { createPools } from '../db/pool.ts';
-import { buildGatewayApp } from '../gateway/app.ts';
-import { createEmbeddedGateway } from '../gateway/embedded.ts';
+import { buildEmbeddedEdge } from '../gateway/embedded-edge.ts';
 import type { EdgeGuard } from '../gateway/edge.ts';
-import { createRateLimits } from '../gateway/rate-limit.ts';
 import type { HealthCheck } from '../gateway/health.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
 import { superAdminAudit } from '../gateway/super-admin-audit.ts';
@@ -96,19 +94,7 @@ export async function openProjectServices(config: Config, log: Logger, guard: Ed
   };
   for (const name of SERVICE_NAMES) healthChecks[name] = () => services[name].health();
   const audit = superAdminAudit(pools.admin, log);
-  const gatewayApp = await buildGatewayApp({ verifier, healthChecks, log, disableRequestLogging: true, guard, audit });
-  const rateLimits = await createRateLimits({ limits: config.rateLimits, redisUrl: config.realtime.redisUrl, keyPrefix: `nextmavens:rl:${config.postgres.database}`, log });
-  const server = createEmbeddedGateway({
-    services,
-    gatewayApp,
-    verifier,
-    log,
-    corsOrigins: config.corsOrigins,
-    bodyLimits: { rest: config.maxBodyBytes, auth: config.maxBodyBytes, graphql: config.graphql.maxBodyBytes },
-    rateLimits,
-    guard,
-    audit,
-  });
+  const { server, gatewayApp, rateLimits } = await buildEmbeddedEdge(config, { services, verifier, healthChecks, log, guard, audit, rateKeyPrefix: `nextmavens:rl:${config.postgres.database}` });
   return {
     server,
     admin: pools.admin,
