@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import { AUTH_ERRORS } from './errors.ts';
-import { audit, clearPassword, createIdentity, createProviderUser, findUserByEmail, findUserById, mergeProvider, touchIdentity, type UserRow } from './store/index.ts';
+import { audit, clearPassword, createIdentity, createProviderUser, findUserByEmail, findUserById, findUserOfProviderByEmail, mergeProvider, touchIdentity, type UserRow } from './store/index.ts';
 
 /** What we keep of a provider's profile (also the identity's identity_data). */
 export interface Profile {
@@ -18,10 +18,23 @@ export interface Profile {
 /** The profile without empty fields (what identity_data keeps). */
 export const clean = (data: Record<string, unknown>) => Object.fromEntries(Object.entries(data).filter(([, v]) => v !== undefined && v !== null));
 
-/** The user for a provider identity: known identity, link by verified email, or a new user. */
-export async function userForProfile(c: pg.PoolClient, name: string, p: Profile): Promise<UserRow> {
+/**
+ * The user for a provider identity: known identity, link by verified email, or a new user. An SSO
+ * provider (`sso: true`, name `sso:<id>`) is its own linking domain, as in GoTrue's
+ * models.DetermineAccountLinking: it links only to users it made, and makes is_sso_user users
+ * whose address may also be a password user's.
+ */
+export async function userForProfile(c: pg.PoolClient, name: string, p: Profile, opts: { sso?: boolean } = {}): Promise<UserRow> {
   const data = clean(p.data);
   let userId = await touchIdentity(c, name, p.id, data);
+  if (!userId && opts.sso) {
+    userId = p.email ? await findUserOfProviderByEmail(c, name, p.email) : undefined;
+    if (!userId) {
+      userId = await createProviderUser(c, { email: p.email ?? null, confirmed: p.emailVerified, appMetadata: { provider: name, providers: [name] }, userMetadata: data, ssoUser: true });
+      await audit(c, 'user_signedup', { actor_id: userId, provider: name });
+    }
+    await createIdentity(c, p.id, userId, name, data);
+  }
   if (!userId) {
     const existing = p.email ? await findUserByEmail(c, p.email) : undefined;
     if (existing && !p.emailVerified) throw AUTH_ERRORS.emailExists();

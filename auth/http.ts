@@ -2,7 +2,7 @@
  * What the auth routes share for reading requests: the body and query as objects, strings and
  * objects out of them, GoTrue's address check, and the NUL check (Postgres refuses NUL).
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AUTH_ERRORS } from './errors.ts';
 
 export type Body = Record<string, unknown>;
@@ -51,4 +51,20 @@ export function emailOf(body: Body, required = true): string | undefined {
     return undefined;
   }
   return checkEmail(email);
+}
+
+/** A form body as an object of first values (as Go's r.FormValue reads it). */
+function parseForm(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of new URLSearchParams(text)) if (!Object.hasOwn(out, k)) out[k] = v;
+  return out;
+}
+
+/** Lets a route scope read form-encoded bodies (OAuth token requests, SAML POST bindings); NUL refused. */
+export function addFormParser(scope: FastifyInstance): void {
+  scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, text, done) => {
+    const form = parseForm(text as string);
+    if (hasNul(form)) return done(AUTH_ERRORS.validation('Request body must not contain NUL characters'), undefined);
+    done(null, form);
+  });
 }

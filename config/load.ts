@@ -5,6 +5,7 @@
  * and once where it is placed. Every problem is reported at once in one ConfigError, before
  * anything starts.
  */
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { deriveApiKey } from './keys.ts';
@@ -200,6 +201,32 @@ function smsConfig(v: EnvValues, problems: string[]) {
   return { ...common, provider: { kind: 'twilio' as const, accountSid: sid, authToken: token, from, apiUrl: v.TWILIO_API_URL } };
 }
 
+/**
+ * SAML SSO: the service provider's key checked as GoTrue's conf/saml.go does (standard Base64 of
+ * PKCS#1 DER, RSA with e = 65537, at least 2048 bits); PEM (PKCS#8) for the SAML library.
+ */
+function samlConfig(v: EnvValues, publicUrl: string, problems: string[]) {
+  const externalUrl = (v.AUTH_SAML_EXTERNAL_URL ?? `${publicUrl}/auth/v1`).replace(/\/+$/, '');
+  const off = { enabled: false as boolean, privateKeyPem: '', externalUrl, relayStateValidity: v.AUTH_SAML_RELAY_STATE_VALIDITY_PERIOD };
+  if (!v.AUTH_SAML_ENABLED) return off;
+  const raw = v.AUTH_SAML_PRIVATE_KEY ?? '';
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(raw) || raw.length % 4 !== 0) {
+    problems.push('AUTH_SAML_PRIVATE_KEY: SAML private key not in standard Base64 format');
+    return off;
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: Buffer.from(raw, 'base64'), format: 'der', type: 'pkcs1' });
+  } catch {
+    problems.push('AUTH_SAML_PRIVATE_KEY: SAML private key not in PKCS#1 format');
+    return off;
+  }
+  const details = key.asymmetricKeyDetails ?? {};
+  if (details.publicExponent !== 65537n) problems.push('AUTH_SAML_PRIVATE_KEY: SAML private key should use the 65537 (0x10001) RSA public exponent');
+  if ((details.modulusLength ?? 0) < 2048) problems.push('AUTH_SAML_PRIVATE_KEY: SAML private key must be at least RSA 2048');
+  return { ...off, enabled: true, privateKeyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString() };
+}
+
 /** SITE_URL (else PUBLIC_URL) as a URL. */
 const siteOf = (v: EnvValues, publicUrl: string) => new URL(v.SITE_URL && URL.canParse(v.SITE_URL) ? v.SITE_URL : publicUrl);
 
@@ -253,6 +280,7 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,
     mailFrom: { address: v.SMTP_ADMIN_EMAIL, name: v.SMTP_SENDER_NAME },
     sms: smsConfig(v, problems),
+    saml: samlConfig(v, publicUrl, problems),
     /** Where Google's ID-token signing keys are published (signInWithIdToken). */
     googleJwksUrl: v.GOOGLE_JWKS_URL,
     oauth: {

@@ -93,7 +93,7 @@ export interface RouteDef {
 }
 
 /** Paths of the auth service that browsers navigate to (no apikey possible), as in Supabase's Kong config. */
-const OPEN_AUTH_PATHS = ['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize', '/auth/v1/.well-known/jwks.json', '/auth/v1/.well-known', '/auth/v1/oauth'];
+const OPEN_AUTH_PATHS = ['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize', '/auth/v1/.well-known/jwks.json', '/auth/v1/.well-known', '/auth/v1/oauth', '/auth/v1/sso/saml'];
 
 export const ROUTES: readonly RouteDef[] = [
   { name: 'rest', prefix: '/rest/v1', service: 'rest', stripPrefix: '/rest/v1', auth: 'apikey', group: 'rest', bufferBody: true },

@@ -4,7 +4,7 @@
  * user — anonymous ones too — through the provider's sign-in, and the callback links the identity
  * to them (auth/linking.ts); `DELETE /user/identities/{identity_id}` (unlinkIdentity) removes one
  * of the user's identities, never the last. Off, both answer 404 manual_linking_disabled once the
- * caller's session is checked (auth/routes/disabled.ts).
+ * caller's session is checked (AUTH_ERRORS.manualLinkingDisabled).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../deps.ts';

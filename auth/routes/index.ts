@@ -7,7 +7,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
 import { adminCreate, adminDelete, adminGet, adminList, adminUpdate } from './admin.ts';
-import { samlDisabled } from './disabled.ts';
 import { adminDeleteFactor, adminListFactors } from './factors/admin.ts';
 import { challenge } from './factors/challenge.ts';
 import { enroll } from './factors/enroll.ts';
@@ -30,11 +29,14 @@ import { recover } from './recover.ts';
 import { resend } from './resend.ts';
 import { settings } from './settings.ts';
 import { signup } from './signup.ts';
+import { samlAcs, samlMetadata, singleSignOn } from './sso.ts';
+import { adminCreateSsoProvider, adminDeleteSsoProvider, adminGetSsoProvider, adminListSsoProviders, adminUpdateSsoProvider } from './sso-admin.ts';
 import { registerTenantRoutes } from './tenants/index.ts';
 import { passwordGrant } from './token/password.ts';
 import { refreshGrant } from './token/refresh.ts';
 import { token } from './token/index.ts';
 import { getUser, updateUser } from './user.ts';
+import { addFormParser } from '../http.ts';
 import { verifyLink, verifyPost } from './verify.ts';
 
 export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
@@ -89,7 +91,17 @@ export function registerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.get('/authorize', (req, reply) => authorize(d, req, reply));
   app.get('/callback', (req, reply) => callback(d, req, reply));
 
-    for (const path of ['/sso', '/sso/*']) app.all(path, () => samlDisabled());
+  app.post('/sso', (req, reply) => singleSignOn(d, req, reply));
+  app.get('/sso/saml/metadata', (req, reply) => samlMetadata(d, req, reply));
+  app.register(async (scope) => {
+    addFormParser(scope);
+    scope.post('/sso/saml/acs', (req, reply) => samlAcs(d, req, reply));
+  });
+  app.get('/admin/sso/providers', (req) => adminListSsoProviders(d, req));
+  app.post('/admin/sso/providers', (req, reply) => adminCreateSsoProvider(d, req, reply));
+  app.get('/admin/sso/providers/:idp_id', (req) => adminGetSsoProvider(d, req));
+  app.put('/admin/sso/providers/:idp_id', (req) => adminUpdateSsoProvider(d, req));
+  app.delete('/admin/sso/providers/:idp_id', (req) => adminDeleteSsoProvider(d, req));
   registerTenantRoutes(app, d);
   app.get('/user/identities/authorize', (req, reply) => linkIdentity(d, req, reply));
   app.delete('/user/identities/:identity_id', (req) => deleteIdentity(d, req));

@@ -22,12 +22,12 @@ export async function clearPassword(c: pg.PoolClient, userId: string): Promise<v
 /** A user created by a provider sign-in (no email identity); its id. */
 export async function createProviderUser(
   c: pg.PoolClient,
-  u: { email: string | null; confirmed: boolean; appMetadata: Record<string, unknown>; userMetadata: Record<string, unknown> },
+  u: { email: string | null; confirmed: boolean; appMetadata: Record<string, unknown>; userMetadata: Record<string, unknown>; ssoUser?: boolean },
 ): Promise<string> {
   const { rows } = await c.query<{ id: string }>(
-    `insert into auth.users (email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data)
-     values ($1, case when $2::boolean then now() end, $3, $4) returning id`,
-    [u.email, u.confirmed, u.appMetadata, u.userMetadata],
+    `insert into auth.users (email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, is_sso_user)
+     values ($1, case when $2::boolean then now() end, $3, $4, $5) returning id`,
+    [u.email, u.confirmed, u.appMetadata, u.userMetadata, u.ssoUser ?? false],
   );
   return rows[0].id;
 }
@@ -52,6 +52,16 @@ export async function mergeProvider(c: pg.PoolClient, userId: string, provider: 
      where id = $1`,
     [userId, provider, data, emailVerified, email],
   );
+}
+
+/** The user of an identity of `provider` with this address (an SSO provider's linking domain is itself). */
+export async function findUserOfProviderByEmail(c: pg.PoolClient, provider: string, email: string): Promise<string | undefined> {
+  const { rows } = await c.query<{ id: string }>(
+    `select u.id from auth.users u where lower(u.email) = lower($2) and u.deleted_at is null
+       and exists (select 1 from auth.identities i where i.user_id = u.id and i.provider = $1) order by u.created_at limit 1`,
+    [provider, email],
+  );
+  return rows[0]?.id;
 }
 
 /** The identity a provider account already is, and whose. */

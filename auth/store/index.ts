@@ -9,3 +9,4 @@ export * from './mail.ts';
 export * from './factors.ts';
 export * from './passkeys.ts';
 export * from './tenants.ts';
+export * from './sso.ts';

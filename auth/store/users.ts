@@ -47,7 +47,7 @@ export interface IdentityRow {
 
 
 export async function findUserByEmail(db: Db, email: string): Promise<UserRow | undefined> {
-  const { rows } = await db.query<UserRow>(`select * from auth.users where lower(email) = lower($1) and deleted_at is null`, [email]);
+  const { rows } = await db.query<UserRow>(`select * from auth.users where lower(email) = lower($1) and deleted_at is null and not is_sso_user`, [email]);
   return rows[0];
 }
 

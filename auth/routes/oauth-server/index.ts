@@ -8,8 +8,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AuthDeps } from '../../deps.ts';
-import { AUTH_ERRORS } from '../../errors.ts';
-import { hasNul } from '../../http.ts';
+import { addFormParser } from '../../http.ts';
 import { adminCreateClient } from './admin-create.ts';
 import { adminDeleteClient } from './admin-delete.ts';
 import { adminGetClient } from './admin-get.ts';
@@ -25,20 +24,9 @@ import { oauthToken } from './token.ts';
 import { userinfo } from './userinfo.ts';
 import { authorizationServerMetadata, openidConfiguration } from './well-known.ts';
 
-/** A form body as an object of first values (as Go's r.FormValue reads it). */
-function parseForm(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of new URLSearchParams(text)) if (!Object.hasOwn(out, k)) out[k] = v;
-  return out;
-}
-
 export function registerOAuthServerRoutes(app: FastifyInstance, d: AuthDeps): void {
   app.register(async (scope) => {
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, text, done) => {
-      const form = parseForm(text as string);
-      if (hasNul(form)) return done(AUTH_ERRORS.validation('Request body must not contain NUL characters'), undefined);
-      done(null, form);
-    });
+    addFormParser(scope);
 
     scope.get('/.well-known/openid-configuration', (_req, reply) => openidConfiguration(d, reply));
     scope.get('/.well-known/oauth-authorization-server', (_req, reply) => authorizationServerMetadata(d, reply));
