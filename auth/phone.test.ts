@@ -163,3 +163,44 @@ describe('phone sign-up and sign-in', () => {
     expect(ok.data.user?.phone).toBe('15550109999');
   });
 });
+
+describe('phone change (updateUser({ phone }) + verifyOtp({ type: "phone_change" }))', () => {
+  it('an email user adds a number: a code goes to the new number, which is theirs, confirmed, once verified', async () => {
+    const sb = fresh();
+    expect((await sb.auth.signUp({ email: 'pat@example.com', password: 'secret123' })).error).toBeNull();
+    const count = twilio.sent.length;
+    const { data, error } = await sb.auth.updateUser({ phone: '+1 555 010 0200' });
+    expect(error).toBeNull();
+    expect(data.user).toMatchObject({ phone: '', new_phone: '15550100200' });
+    expect(twilio.sent.length).toBe(count + 1);
+    expect(twilio.sent.at(-1)).toMatchObject({ to: '+15550100200', body: expect.stringMatching(/^Acme code: \d{6}$/) });
+    // A wrong code, or a code for the wrong kind, is refused.
+    expect((await fresh().auth.verifyOtp({ phone: '+15550100200', token: '000000', type: 'phone_change' })).error).toMatchObject({ status: 403, code: 'otp_expired' });
+    expect((await fresh().auth.verifyOtp({ phone: '+15550100200', token: lastCode('+15550100200'), type: 'sms' })).error?.code).toBe('otp_expired');
+    const verified = await fresh().auth.verifyOtp({ phone: '+15550100200', token: lastCode('+15550100200'), type: 'phone_change' });
+    expect(verified.error).toBeNull();
+    expect(verified.data.user).toMatchObject({ email: 'pat@example.com', phone: '15550100200' });
+    expect(verified.data.user?.phone_confirmed_at).toBeTruthy();
+    expect(verified.data.user?.identities?.map((i) => i.provider).sort()).toEqual(['email', 'phone']);
+    expect(JSON.parse(Buffer.from(verified.data.session!.access_token.split('.')[1], 'base64url').toString()).amr[0].method).toBe('otp');
+    // The code is single use, and the number now signs in.
+    expect((await fresh().auth.verifyOtp({ phone: '+15550100200', token: lastCode('+15550100200'), type: 'phone_change' })).error?.code).toBe('otp_expired');
+    expect((await fresh().auth.signInWithPassword({ phone: '+15550100200', password: 'secret123' })).error).toBeNull();
+  });
+
+  it('a phone user moves to a new number; a taken number, a bad one and the send limit are refused as GoTrue does', async () => {
+    const sb = fresh();
+    expect((await sb.auth.signUp({ phone: '+15550100300', password: 'secret123' })).error).toBeNull();
+    expect((await sb.auth.verifyOtp({ phone: '+15550100300', token: lastCode('+15550100300'), type: 'sms' })).error).toBeNull();
+    expect((await sb.auth.updateUser({ phone: '+15550100200' })).error).toMatchObject({ status: 422, code: 'phone_exists', message: 'A user with this phone number has already been registered' });
+    expect((await sb.auth.updateUser({ phone: '+1-555-call-me' })).error).toMatchObject({ status: 400, message: 'Invalid phone number format (E.164 required)' });
+    expect((await sb.auth.updateUser({ phone: '+15550100301' })).error).toBeNull();
+    expect((await sb.auth.updateUser({ phone: '+15550100302' })).error).toMatchObject({ status: 429, code: 'over_sms_send_rate_limit' });
+    // Another user cannot confirm the change with their own session: the code is what counts, and it is the old number's owner's.
+    const moved = await fresh().auth.verifyOtp({ phone: '+15550100301', token: lastCode('+15550100301'), type: 'phone_change' });
+    expect(moved.error).toBeNull();
+    expect(moved.data.user?.phone).toBe('15550100301');
+    expect((await db.admin.query(`select identity_data->>'phone' as phone from auth.identities where provider = 'phone' and user_id = $1`, [moved.data.user!.id])).rows).toEqual([{ phone: '15550100301' }]);
+    expect((await fresh().auth.signInWithPassword({ phone: '+15550100300', password: 'secret123' })).error?.code).toBe('invalid_credentials');
+  });
+});

@@ -4,14 +4,15 @@
  * (`confirmation_token`, hex(sha224(phone || code)), kept as sha256 like the mail tokens of
  * auth/otp.ts) valid AUTH_SMS_OTP_EXP seconds, one per AUTH_SMS_MAX_FREQUENCY per user, sent
  * through the SMS provider (auth/sms.ts) — or, for the numbers of AUTH_SMS_TEST_OTP, a fixed
- * code sent nowhere.
+ * code sent nowhere. A new number (updateUser({phone})) is confirmed the same way with a
+ * `phone_change` code.
  */
 import { randomInt } from 'node:crypto';
 import type pg from 'pg';
 import type { AuthDeps } from './deps.ts';
 import { AuthError, AUTH_ERRORS } from './errors.ts';
 import { storedHash, tokenHash } from './otp.ts';
-import { secondsUntilNextMail, stampMailSent, takeToken, upsertToken, type ConsumedToken, type UserRow } from './store/index.ts';
+import { secondsUntilNextMail, setPhoneChange, stampMailSent, takeToken, upsertToken, type ConsumedToken, type UserRow } from './store/index.ts';
 
 const E164 = /^[1-9][0-9]{1,14}$/;
 
@@ -22,11 +23,22 @@ export function validatePhone(raw: string): string {
   return phone;
 }
 
-/** Sends `user` a sign-up / sign-in code at `phone`, in the caller's transaction; the provider's message id. */
-export async function sendPhoneOtp(d: AuthDeps, c: pg.PoolClient, user: UserRow, phone: string): Promise<string> {
+/** What an SMS code is for: signing up or in (`sms`), or confirming a new number (`phone_change`, GoTrue's phoneChangeVerification). */
+export type PhoneOtpKind = 'sms' | 'phone_change';
+const KINDS = {
+  sms: { sent: 'confirmation_sent_at', tokenType: 'confirmation_token' },
+  phone_change: { sent: 'phone_change_sent_at', tokenType: 'phone_change_token' },
+} as const;
+
+/**
+ * Sends `user` a code at `phone`, in the caller's transaction; the provider's message id. A
+ * phone_change code also records the number as the user's pending `phone_change`.
+ */
+export async function sendPhoneOtp(d: AuthDeps, c: pg.PoolClient, user: UserRow, phone: string, kind: PhoneOtpKind = 'sms'): Promise<string> {
   const sms = d.config.auth.sms;
+  const { sent, tokenType } = KINDS[kind];
   // Before the test codes too, so that they behave like real ones (as GoTrue).
-  const wait = sms.maxFrequency > 0 ? await secondsUntilNextMail(c, user.id, 'confirmation_sent_at', sms.maxFrequency) : null;
+  const wait = sms.maxFrequency > 0 ? await secondsUntilNextMail(c, user.id, sent, sms.maxFrequency) : null;
   if (wait !== null && wait !== undefined && wait > 0) {
     throw new AuthError(429, 'over_sms_send_rate_limit', `For security purposes, you can only request this after ${wait} seconds.`);
   }
@@ -40,16 +52,17 @@ export async function sendPhoneOtp(d: AuthDeps, c: pg.PoolClient, user: UserRow,
     try {
       messageId = await d.sms.send(phone, text);
     } catch (err) {
-      throw new AuthError(422, 'sms_send_failed', `Error sending confirmation OTP to provider: ${(err as Error).message}`);
+      throw new AuthError(422, 'sms_send_failed', `Error sending ${kind === 'sms' ? 'confirmation' : 'phone change'} OTP to provider: ${(err as Error).message}`);
     }
   }
-  await upsertToken(c, { userId: user.id, tokenType: 'confirmation_token', storedHash: storedHash(tokenHash(phone, code)), relatesTo: phone, flowStateId: null, ttlSeconds: sms.otpExp });
-  await stampMailSent(c, user.id, 'confirmation_sent_at');
+  await upsertToken(c, { userId: user.id, tokenType, storedHash: storedHash(tokenHash(phone, code)), relatesTo: phone, flowStateId: null, ttlSeconds: sms.otpExp });
+  if (kind === 'phone_change') await setPhoneChange(c, user.id, phone);
+  await stampMailSent(c, user.id, sent);
   return messageId;
 }
 
 /** Takes the code sent to `phone`, if it is one (not expired). */
-export async function takePhoneOtp(c: pg.PoolClient, phone: string, code: string): Promise<ConsumedToken | undefined> {
-  const token = await takeToken(c, storedHash(tokenHash(phone, code)), ['confirmation_token'], phone);
+export async function takePhoneOtp(c: pg.PoolClient, phone: string, code: string, kind: PhoneOtpKind = 'sms'): Promise<ConsumedToken | undefined> {
+  const token = await takeToken(c, storedHash(tokenHash(phone, code)), [KINDS[kind].tokenType], phone);
   return token && !token.expired ? token : undefined;
 }

@@ -141,6 +141,11 @@ describe('signInWithSSO and the ACS', () => {
     expect(data.user).toMatchObject({ email: 'ann@acme.test' });
     expect(data.user?.email_confirmed_at).toBeTruthy();
     expect(data.user?.identities?.map((i) => [i.provider, i.id, i.identity_data?.iss])).toEqual([[`sso:${acmeId}`, 'acme-u1', acme.entityId]]);
+    // Email, phone and password of an SSO account are the IdP's (GoTrue's user_sso_managed).
+    for (const change of [{ password: 'new-secret-1' }, { email: 'other@acme.test' }, { phone: '+15550100999' }]) {
+      expect((await sb.auth.updateUser(change)).error).toMatchObject({ status: 422, code: 'user_sso_managed', message: 'Updating email, phone, password of a SSO account only possible via SSO' });
+    }
+    expect((await sb.auth.updateUser({ data: { theme: 'dark' } })).error).toBeNull();
     // The same subject again: the same user.
     const again = await ssoRoundTrip(acme, { providerId: acmeId }, { nameId: 'acme-u1', attributes: { email: 'ann@acme.test' } });
     expect(claimsOf(again.fragment.access_token).sub).toBe(claims.sub);

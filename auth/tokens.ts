@@ -46,6 +46,8 @@ export function userJson(user: UserRow, identities: IdentityRow[], factors: Fact
     recovery_sent_at: iso(user.recovery_sent_at),
     new_email: user.email_change ?? undefined,
     email_change_sent_at: iso(user.email_change_sent_at),
+    new_phone: user.phone_change || undefined,
+    phone_change_sent_at: iso(user.phone_change_sent_at),
     invited_at: iso(user.invited_at),
     last_sign_in_at: iso(user.last_sign_in_at),
     app_metadata: appMetadata(user),

@@ -17,6 +17,7 @@ import {
   audit,
   confirmEmail,
   confirmPhone,
+  confirmPhoneChange,
   deleteConfirmationTokens,
   deleteFlowState,
   findUserByEmail,
@@ -151,6 +152,7 @@ export async function verifyPost(d: AuthDeps, req: FastifyRequest) {
   const phoneType = type === 'sms' || type === 'phone_change';
   if (!ACCEPTED_TOKENS[type] && !phoneType) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);
   if (type === 'sms' && d.sms && str(body.phone) && str(body.token) && !str(body.email)) return verifyPhoneCode(d, req, str(body.phone)!, str(body.token)!);
+  if (type === 'phone_change' && str(body.phone) && str(body.token) && !str(body.email)) return verifyPhoneChange(d, req, str(body.phone)!, str(body.token)!);
   if (phoneType || str(body.phone)) throw phoneVerifyRefusal(body);
   let linkToken: string;
   let email: string | undefined;
@@ -171,6 +173,21 @@ export async function verifyPost(d: AuthDeps, req: FastifyRequest) {
     return d.issue(c, outcome.user, outcome.method, req);
   });
   return result;
+}
+
+/** verifyOtp({phone, token, type: 'phone_change'}): the code sent to the new number makes it the user's, confirmed; a session (amr otp). */
+async function verifyPhoneChange(d: AuthDeps, req: FastifyRequest, rawPhone: string, code: string) {
+  const phone = validatePhone(rawPhone);
+  return withTransaction(d.pool, async (c) => {
+    const token = await takePhoneOtp(c, phone, code.trim(), 'phone_change');
+    if (!token) throw otpExpired();
+    const user = await findUserById(c, token.user_id);
+    if (!user || user.phone_change !== phone) throw otpExpired();
+    if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
+    await confirmPhoneChange(c, user.id);
+    await audit(c, 'user_modified', { actor_id: user.id, token_type: 'phone_change_token', provider: 'phone' });
+    return d.issue(c, (await findUserById(c, user.id))!, 'otp', req);
+  });
 }
 
 /** verifyOtp({phone, token, type: 'sms'}): the code sent by SMS confirms the number and signs in (amr otp). */

@@ -20,6 +20,11 @@ export interface UserRow {
   /** A pending email change (GoTrue's `new_email`). */
   email_change: string | null;
   email_change_sent_at: Date | null;
+  /** A pending phone change (GoTrue's `new_phone`; '' when none). */
+  phone_change: string | null;
+  phone_change_sent_at: Date | null;
+  /** Made by an SSO provider (auth/routes/sso.ts): email, phone and password are the IdP's. */
+  is_sso_user: boolean;
   invited_at: Date | null;
   last_sign_in_at: Date | null;
   raw_app_meta_data: Record<string, unknown>;
@@ -163,10 +168,10 @@ export async function deleteUser(db: Db, id: string): Promise<boolean> {
 }
 
 /** The column stamped when a mail of a kind is requested (GoTrue's `*_sent_at`). */
-export type SentColumn = 'confirmation_sent_at' | 'invited_at' | 'recovery_sent_at' | 'email_change_sent_at' | 'reauthentication_sent_at';
+export type SentColumn = 'confirmation_sent_at' | 'invited_at' | 'recovery_sent_at' | 'email_change_sent_at' | 'reauthentication_sent_at' | 'phone_change_sent_at';
 
 /** Stamps a `*_sent_at` column now (a link generated without a mail, an invite). */
-export async function stampSent(db: Db, id: string, column: Exclude<SentColumn, 'email_change_sent_at' | 'reauthentication_sent_at'>): Promise<void> {
+export async function stampSent(db: Db, id: string, column: Exclude<SentColumn, 'email_change_sent_at' | 'reauthentication_sent_at' | 'phone_change_sent_at'>): Promise<void> {
   await db.query(`update auth.users set "${column}" = now() where id = $1`, [id]);
 }
 
@@ -223,4 +228,25 @@ export async function findUserByPhone(db: Db, phone: string): Promise<UserRow | 
 export async function confirmPhone(db: Db, id: string): Promise<void> {
   await db.query(`update auth.users set phone_confirmed_at = coalesce(phone_confirmed_at, now()), updated_at = now() where id = $1`, [id]);
   await db.query(`update auth.identities set identity_data = identity_data || '{"phone_verified": true}', updated_at = now() where user_id = $1 and provider = 'phone'`, [id]);
+}
+
+/** Records a pending phone change (GoTrue's `phone_change`, shown as `new_phone`). */
+export async function setPhoneChange(db: Db, id: string, phone: string): Promise<void> {
+  await db.query(`update auth.users set phone_change = $2, updated_at = now() where id = $1`, [id, phone]);
+}
+
+/**
+ * GoTrue's ConfirmPhoneChange: the pending number becomes the user's, confirmed; the one-time
+ * tokens go; the phone identity is made or takes the new number.
+ */
+export async function confirmPhoneChange(db: Db, id: string): Promise<void> {
+  const { rows } = await db.query<{ phone: string }>(
+    `update auth.users set phone = phone_change, phone_change = '', phone_change_token = '', phone_confirmed_at = now(), updated_at = now()
+     where id = $1 returning phone`,
+    [id],
+  );
+  await db.query(`delete from auth.one_time_tokens where user_id = $1`, [id]);
+  const data = { sub: id, phone: rows[0].phone, email_verified: false, phone_verified: true };
+  const { rowCount } = await db.query(`update auth.identities set identity_data = identity_data || $2, updated_at = now() where user_id = $1 and provider = 'phone'`, [id, data]);
+  if (!rowCount) await db.query(`insert into auth.identities (provider_id, user_id, provider, identity_data, last_sign_in_at) values ($1::text, $1::uuid, 'phone', $2, now())`, [id, data]);
 }
