@@ -192,13 +192,29 @@ function storageConfig(v: EnvValues, problems: string[]): StorageConfig {
 /** Phone sign-in: on with an SMS provider (its credentials all set), as GoTrue's external.phone. */
 function smsConfig(v: EnvValues, problems: string[]) {
   const common = { testOtp: v.AUTH_SMS_TEST_OTP ?? {}, otpExp: v.AUTH_SMS_OTP_EXP, maxFrequency: v.AUTH_SMS_MAX_FREQUENCY, template: v.AUTH_SMS_TEMPLATE };
-  if (v.AUTH_SMS_PROVIDER === 'none') return { ...common, provider: undefined };
-  const sid = v.TWILIO_ACCOUNT_SID, token = v.TWILIO_AUTH_TOKEN, from = v.TWILIO_MESSAGE_SERVICE_SID;
-  if (!sid || !token || !from) {
-    problems.push('AUTH_SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_MESSAGE_SERVICE_SID');
+  const missing = (needs: string) => {
+    problems.push(`AUTH_SMS_PROVIDER=${v.AUTH_SMS_PROVIDER} needs ${needs}`);
     return { ...common, provider: undefined };
+  };
+  switch (v.AUTH_SMS_PROVIDER) {
+    case 'none':
+      return { ...common, provider: undefined };
+    case 'messagebird': {
+      const accessKey = v.MESSAGEBIRD_ACCESS_KEY, originator = v.MESSAGEBIRD_ORIGINATOR;
+      if (!accessKey || !originator) return missing('MESSAGEBIRD_ACCESS_KEY and MESSAGEBIRD_ORIGINATOR');
+      return { ...common, provider: { kind: 'messagebird' as const, accessKey, originator, apiUrl: v.MESSAGEBIRD_API_URL } };
+    }
+    case 'vonage': {
+      const apiKey = v.VONAGE_API_KEY, apiSecret = v.VONAGE_API_SECRET, from = v.VONAGE_FROM;
+      if (!apiKey || !apiSecret || !from) return missing('VONAGE_API_KEY, VONAGE_API_SECRET and VONAGE_FROM');
+      return { ...common, provider: { kind: 'vonage' as const, apiKey, apiSecret, from, apiUrl: v.VONAGE_API_URL } };
+    }
+    case 'twilio': {
+      const sid = v.TWILIO_ACCOUNT_SID, token = v.TWILIO_AUTH_TOKEN, from = v.TWILIO_MESSAGE_SERVICE_SID;
+      if (!sid || !token || !from) return missing('TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_MESSAGE_SERVICE_SID');
+      return { ...common, provider: { kind: 'twilio' as const, accountSid: sid, authToken: token, from, apiUrl: v.TWILIO_API_URL } };
+    }
   }
-  return { ...common, provider: { kind: 'twilio' as const, accountSid: sid, authToken: token, from, apiUrl: v.TWILIO_API_URL } };
 }
 
 /**
