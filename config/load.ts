@@ -299,6 +299,12 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     saml: samlConfig(v, publicUrl, problems),
     /** Where Google's ID-token signing keys are published (signInWithIdToken). */
     googleJwksUrl: v.GOOGLE_JWKS_URL,
+    /** signInWithIdToken for Apple, Azure and Facebook: the audiences accepted and where the signing keys are (unset client id: off). */
+    idTokens: {
+      apple: v.APPLE_CLIENT_ID?.length ? { clientIds: v.APPLE_CLIENT_ID, jwksUrl: v.APPLE_JWKS_URL } : undefined,
+      azure: v.AZURE_CLIENT_ID?.length ? { clientIds: v.AZURE_CLIENT_ID, jwksUrl: v.AZURE_JWKS_URL } : undefined,
+      facebook: v.FACEBOOK_CLIENT_ID?.length ? { clientIds: v.FACEBOOK_CLIENT_ID, jwksUrl: v.FACEBOOK_JWKS_URL } : undefined,
+    },
     oauth: {
       google: oauthProvider('Google', { clientId: v.GOOGLE_CLIENT_ID, clientSecret: v.GOOGLE_CLIENT_SECRET, authorizeUrl: v.GOOGLE_AUTHORIZE_URL, tokenUrl: v.GOOGLE_TOKEN_URL, apiUrl: v.GOOGLE_USERINFO_URL }, problems),
       github: oauthProvider('GitHub', { clientId: v.GITHUB_CLIENT_ID, clientSecret: v.GITHUB_CLIENT_SECRET, authorizeUrl: v.GITHUB_AUTHORIZE_URL, tokenUrl: v.GITHUB_TOKEN_URL, apiUrl: v.GITHUB_API_URL }, problems),
