@@ -152,7 +152,10 @@ export async function deliverAuthEmail(deps: { pool: pg.Pool; config: Config; tr
     email: recipient.email ?? job.email,
     newEmail: job.new_email,
     siteUrl: deps.config.auth.siteUrl,
-  });
+    tokenHash: token.hashedToken,
+    redirectTo: job.redirect_to ?? deps.config.auth.siteUrl,
+    data: recipient.data,
+  }, deps.config.auth.mailTemplates);
   await deps.transport.deliver({ to: job.email, ...content });
   counters.authEmailsSent.inc();
 }

@@ -6,6 +6,7 @@
  * anything starts.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { deriveApiKey } from './keys.ts';
@@ -243,6 +244,31 @@ function samlConfig(v: EnvValues, publicUrl: string, problems: string[]) {
   return { ...off, enabled: true, privateKeyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString() };
 }
 
+/** AUTH_MAILER_TEMPLATES_* / AUTH_MAILER_SUBJECTS_*: each mail's own template file and subject; a file that cannot be read is a problem. */
+function mailTemplates(v: EnvValues, problems: string[]) {
+  const kinds = {
+    confirmation: [v.AUTH_MAILER_TEMPLATES_CONFIRMATION, v.AUTH_MAILER_SUBJECTS_CONFIRMATION, 'CONFIRMATION'],
+    invite: [v.AUTH_MAILER_TEMPLATES_INVITE, v.AUTH_MAILER_SUBJECTS_INVITE, 'INVITE'],
+    recovery: [v.AUTH_MAILER_TEMPLATES_RECOVERY, v.AUTH_MAILER_SUBJECTS_RECOVERY, 'RECOVERY'],
+    magicLink: [v.AUTH_MAILER_TEMPLATES_MAGIC_LINK, v.AUTH_MAILER_SUBJECTS_MAGIC_LINK, 'MAGIC_LINK'],
+    emailChange: [v.AUTH_MAILER_TEMPLATES_EMAIL_CHANGE, v.AUTH_MAILER_SUBJECTS_EMAIL_CHANGE, 'EMAIL_CHANGE'],
+    reauthentication: [v.AUTH_MAILER_TEMPLATES_REAUTHENTICATION, v.AUTH_MAILER_SUBJECTS_REAUTHENTICATION, 'REAUTHENTICATION'],
+  } as const;
+  const out: Partial<Record<keyof typeof kinds, { html?: string; subject?: string }>> = {};
+  for (const [kind, [file, subject, env]] of Object.entries(kinds) as [keyof typeof kinds, (typeof kinds)[keyof typeof kinds]][]) {
+    let html: string | undefined;
+    if (file) {
+      try {
+        html = readFileSync(path.resolve(file), 'utf8');
+      } catch (err) {
+        problems.push(`AUTH_MAILER_TEMPLATES_${env}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+      }
+    }
+    if (html !== undefined || subject) out[kind] = { html, subject };
+  }
+  return out;
+}
+
 /** SITE_URL (else PUBLIC_URL) as a URL. */
 const siteOf = (v: EnvValues, publicUrl: string) => new URL(v.SITE_URL && URL.canParse(v.SITE_URL) ? v.SITE_URL : publicUrl);
 
@@ -295,6 +321,8 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     /** Unset: mails go to the dev inbox. */
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,
     mailFrom: { address: v.SMTP_ADMIN_EMAIL, name: v.SMTP_SENDER_NAME },
+    /** Custom mail templates and subjects (auth/templates.ts renders them); read once at start. */
+    mailTemplates: mailTemplates(v, problems),
     sms: smsConfig(v, problems),
     saml: samlConfig(v, publicUrl, problems),
     /** Where Google's ID-token signing keys are published (signInWithIdToken). */

@@ -34,9 +34,9 @@ export async function enqueueJob(db: Db, task: string, payload: unknown, maxAtte
  * Whom a queued mail goes to now: the user's current address, and whether a newer mail of the
  * kind was stamped since `sentAt`. Undefined when the user is gone.
  */
-export async function mailRecipient(db: Db, userId: string, column: SentColumn, sentAt: string | null): Promise<{ email: string | null; stale: boolean } | undefined> {
-  const { rows } = await db.query<{ email: string | null; stale: boolean }>(
-    `select email, coalesce("${column}" > $2::timestamptz, false) as stale from auth.users where id = $1 and deleted_at is null`,
+export async function mailRecipient(db: Db, userId: string, column: SentColumn, sentAt: string | null): Promise<{ email: string | null; stale: boolean; data: Record<string, unknown> } | undefined> {
+  const { rows } = await db.query<{ email: string | null; stale: boolean; data: Record<string, unknown> }>(
+    `select email, coalesce("${column}" > $2::timestamptz, false) as stale, raw_user_meta_data as data from auth.users where id = $1 and deleted_at is null`,
     [userId, sentAt],
   );
   return rows[0];
