@@ -67,6 +67,18 @@ export function withFragment(url: string, params: Record<string, string>): strin
   return `${base}#${new URLSearchParams(params).toString()}`;
 }
 
+/** `url` with a session in its fragment, as GoTrue's AccessTokenResponse.AsRedirectURL (implicit flow), `extra` after it. */
+export function withSessionFragment(url: string, s: { access_token: string; expires_at: number; expires_in: number; refresh_token: string }, extra: Record<string, string> = {}): string {
+  return withFragment(url, {
+    access_token: s.access_token,
+    expires_at: String(s.expires_at),
+    expires_in: String(s.expires_in),
+    refresh_token: s.refresh_token,
+    token_type: 'bearer',
+    ...extra,
+  });
+}
+
 /** `url` with `params` added to its query (PKCE: `?code=`), the fragment kept. */
 export function withQuery(url: string, params: Record<string, string>): string {
   const u = new URL(url);

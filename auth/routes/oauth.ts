@@ -17,7 +17,7 @@ import { challengeOf, createFlowState, FLOW_STATE_TTL_SECONDS, issueAuthCode } f
 import { queryOf, str } from '../http.ts';
 import { clean, userForProfile, type Profile } from '../external-users.ts';
 import { linkProfile } from '../linking.ts';
-import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
+import { errorRedirect, safeRedirect, withQuery, withSessionFragment } from '../redirects.ts';
 import { deleteFlowState, sweepFlowStates, takeFlowStateByOAuthState, withTransaction, type UserRow } from '../store/index.ts';
 
 const PROVIDERS = ['google', 'github'] as const;
@@ -193,14 +193,9 @@ export async function callback(d: AuthDeps, req: FastifyRequest, reply: FastifyR
       if (pkce) return { location: withQuery(target, { code: await issueAuthCode(c, flow.id, user.id, providerTokens) }) };
       await deleteFlowState(c, flow.id);
       const s = await d.issue(c, user, 'oauth', req);
-      return { location: withFragment(target, {
-        access_token: s.access_token,
-        expires_at: String(s.expires_at),
-        expires_in: String(s.expires_in),
+      return { location: withSessionFragment(target, s, {
         provider_token: tokens.access_token,
         ...(tokens.refresh_token ? { provider_refresh_token: tokens.refresh_token } : {}),
-        refresh_token: s.refresh_token,
-        token_type: 'bearer',
       }) };
     });
     if (outcome.refusal) return fail(redirectErrorName(outcome.refusal), outcome.refusal.code, outcome.refusal.message);

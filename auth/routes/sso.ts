@@ -12,7 +12,7 @@ import { asAuthError, AuthError, AUTH_ERRORS } from '../errors.ts';
 import { userForProfile } from '../external-users.ts';
 import { challengeOf, createFlowState, issueAuthCode } from '../flow-state.ts';
 import { bodyOf, queryOf, str } from '../http.ts';
-import { safeRedirect, withFragment, withQuery } from '../redirects.ts';
+import { safeRedirect, withQuery, withSessionFragment } from '../redirects.ts';
 import { authnRequestUrl, isMetadataStale, newRequestId, parseIdpMetadata, readAssertion, spMetadataXml, validateResponse, type AttributeMapping } from '../saml.ts';
 import { findSsoProvider, insertRelayState, refreshSamlMetadata, takeRelayState, withTransaction, type SsoProviderRow } from '../store/index.ts';
 import { fetchMetadata } from './sso-admin.ts';
@@ -146,12 +146,6 @@ async function handleAcs(d: AuthDeps, req: FastifyRequest): Promise<string> {
     const user = await userForProfile(c, name, { id: userId, email: email.toLowerCase(), emailVerified: true, data }, { sso: true });
     if (flowStateId) return withQuery(target, { code: await issueAuthCode(c, flowStateId, user.id) });
     const s = await d.issue(c, user, METHOD, req);
-    return withFragment(target, {
-      access_token: s.access_token,
-      expires_at: String(s.expires_at),
-      expires_in: String(s.expires_in),
-      refresh_token: s.refresh_token,
-      token_type: 'bearer',
-    });
+    return withSessionFragment(target, s);
   });
 }

@@ -9,9 +9,9 @@ import type { AuthDeps } from '../deps.ts';
 import { asAuthError, AuthError, AUTH_ERRORS, redirectErrorName } from '../errors.ts';
 import { issueAuthCode } from '../flow-state.ts';
 import { bodyOf, checkEmail, queryOf, str } from '../http.ts';
-import { takePhoneOtp, validatePhone } from '../phone.ts';
+import { takePhoneOtp, validatePhone, type PhoneOtpKind } from '../phone.ts';
 import { consumeToken, PKCE_PREFIX, tokenHash, ACCEPTED_TOKENS } from '../otp.ts';
-import { errorRedirect, safeRedirect, withFragment, withQuery } from '../redirects.ts';
+import { errorRedirect, safeRedirect, withFragment, withQuery, withSessionFragment } from '../redirects.ts';
 import {
   applyEmailChange,
   audit,
@@ -123,15 +123,7 @@ export async function verifyLink(d: AuthDeps, req: FastifyRequest, reply: Fastif
         return withQuery(target, { code });
       }
       const s = await d.issue(c, outcome.user, outcome.method, req);
-      return withFragment(target, {
-        access_token: s.access_token,
-        expires_at: String(s.expires_at),
-        expires_in: String(s.expires_in),
-        refresh_token: s.refresh_token,
-        token_type: 'bearer',
-        type,
-        sb: '',
-      });
+      return withSessionFragment(target, s, { type, sb: '' });
     });
     return reply.code(303).header('location', location).header('cache-control', 'no-store').send();
   } catch (err) {
@@ -152,7 +144,7 @@ export async function verifyPost(d: AuthDeps, req: FastifyRequest) {
   const phoneType = type === 'sms' || type === 'phone_change';
   if (!ACCEPTED_TOKENS[type] && !phoneType) throw AUTH_ERRORS.validation(`Verify requires a verification type (got "${type}")`);
   if (type === 'sms' && d.sms && str(body.phone) && str(body.token) && !str(body.email)) return verifyPhoneCode(d, req, str(body.phone)!, str(body.token)!);
-  if (type === 'phone_change' && str(body.phone) && str(body.token) && !str(body.email)) return verifyPhoneChange(d, req, str(body.phone)!, str(body.token)!);
+  if (type === 'phone_change' && str(body.phone) && str(body.token) && !str(body.email)) return verifyPhoneCode(d, req, str(body.phone)!, str(body.token)!, 'phone_change');
   if (phoneType || str(body.phone)) throw phoneVerifyRefusal(body);
   let linkToken: string;
   let email: string | undefined;
@@ -175,32 +167,21 @@ export async function verifyPost(d: AuthDeps, req: FastifyRequest) {
   return result;
 }
 
-/** verifyOtp({phone, token, type: 'phone_change'}): the code sent to the new number makes it the user's, confirmed; a session (amr otp). */
-async function verifyPhoneChange(d: AuthDeps, req: FastifyRequest, rawPhone: string, code: string) {
+/**
+ * verifyOtp({phone, token, type}) with an SMS code, which signs in (amr otp): `sms` confirms the
+ * user's number; `phone_change` makes the pending new number the user's, confirmed.
+ */
+async function verifyPhoneCode(d: AuthDeps, req: FastifyRequest, rawPhone: string, code: string, kind: PhoneOtpKind = 'sms') {
   const phone = validatePhone(rawPhone);
   return withTransaction(d.pool, async (c) => {
-    const token = await takePhoneOtp(c, phone, code.trim(), 'phone_change');
+    const token = await takePhoneOtp(c, phone, code.trim(), kind);
     if (!token) throw otpExpired();
     const user = await findUserById(c, token.user_id);
-    if (!user || user.phone_change !== phone) throw otpExpired();
+    if (!user || (kind === 'sms' ? user.phone : user.phone_change) !== phone) throw otpExpired();
     if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
-    await confirmPhoneChange(c, user.id);
-    await audit(c, 'user_modified', { actor_id: user.id, token_type: 'phone_change_token', provider: 'phone' });
-    return d.issue(c, (await findUserById(c, user.id))!, 'otp', req);
-  });
-}
-
-/** verifyOtp({phone, token, type: 'sms'}): the code sent by SMS confirms the number and signs in (amr otp). */
-async function verifyPhoneCode(d: AuthDeps, req: FastifyRequest, rawPhone: string, code: string) {
-  const phone = validatePhone(rawPhone);
-  return withTransaction(d.pool, async (c) => {
-    const token = await takePhoneOtp(c, phone, code.trim());
-    if (!token) throw otpExpired();
-    const user = await findUserById(c, token.user_id);
-    if (!user || user.phone !== phone) throw otpExpired();
-    if (user.banned_until && user.banned_until > new Date()) throw AUTH_ERRORS.userBanned();
-    await confirmPhone(c, user.id);
-    await audit(c, 'user_verified', { actor_id: user.id, token_type: 'confirmation_token', provider: 'phone' });
+    if (kind === 'sms') await confirmPhone(c, user.id);
+    else await confirmPhoneChange(c, user.id);
+    await audit(c, kind === 'sms' ? 'user_verified' : 'user_modified', { actor_id: user.id, token_type: kind === 'sms' ? 'confirmation_token' : 'phone_change_token', provider: 'phone' });
     return d.issue(c, (await findUserById(c, user.id))!, 'otp', req);
   });
 }
