@@ -22,7 +22,7 @@ export function automationTasks(deps: { config: Config; pool: pg.Pool; log: Logg
       [WEBHOOK_DELIVER_TASK]: webhookDeliverTask({ pool, policy, retryBaseMs: config.automation.retryBaseMs }),
       [NET_HTTP_TASK]: netHttpTask({ pool, policy }),
       [CRON_TICK_TASK]: cronTickTask({ pool, log }),
-      [CRON_RUN_TASK]: cronRunTask({ pool, ownerUrl: config.postgres.url, ownerUser: config.postgres.user, authenticatorUrl: authenticatorUrl(config.postgres), log }),
+      [CRON_RUN_TASK]: cronRunTask({ pool, ownerUrl: config.postgres.directUrl, ownerUser: config.postgres.user, authenticatorUrl: authenticatorUrl({ ...config.postgres, url: config.postgres.directUrl }), log }),
       [CLEANUP_TASK]: cleanupTask({ pool }),
     },
     crontab: AUTOMATION_CRONTAB,

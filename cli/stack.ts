@@ -58,7 +58,8 @@ export interface Database {
  */
 export async function startDatabase(config: Config, log: Logger, opts: { command: string; share?: boolean }): Promise<Database> {
   const pg = config.postgres;
-  if (!pg.embedded) return { url: pg.url, stop: async () => undefined };
+  // Past any transaction pooler: migrations hold a session advisory lock, dumps a snapshot.
+  if (!pg.embedded) return { url: pg.directUrl, stop: async () => undefined };
   const dataDir = path.join(config.dataDir, 'postgres');
   const ownerFile = path.join(config.dataDir, 'postgres.owner');
   if (opts.share) {
@@ -162,10 +163,10 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
   try {
     const database = await startDatabase(config, log, { command: 'start' });
     cleanup.push(['postgres', () => database.stop()]);
-    await migrateAll(config, config.postgres.url, (m) => log.info(m));
+    await migrateAll(config, database.url, (m) => log.info(m));
     const pools = createPools(config.postgres, 'nextmavens');
     cleanup.push(['pools', () => pools.end()]);
-    const jobs = await startJobs({ config, pool: pools.admin, log });
+    const jobs = await startJobs({ config, pool: pools.direct, log });
     cleanup.push(['jobs', () => jobs.stop()]);
     const ctx = { config, pools, log, embedded: true };
     const services = {} as Record<ServiceName, Service>;
@@ -219,7 +220,7 @@ export async function serveOne(name: ServiceName | 'gateway', config: Config, lo
     const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
     // The job worker too (mails, automation, backups, alert deliveries): it needs the owner's
     // connection, which in compose only the gateway keeps (the services log in as their roles).
-    const jobs = await startJobs({ config, pool: pools.admin, log });
+    const jobs = await startJobs({ config, pool: pools.direct, log });
     const admin = { config, db: pools.admin, log, clientAddress: guard.clientAddress, healthSummary: ops.summary, embedded: false };
     const extend = (a: FastifyInstance) => (ops.routes(a), mountAdmin(a, admin));
     const app = await buildGatewayApp({ verifier: createJwtVerifier(config.jwtSecret, config.jwks), healthChecks, log, extend, guard, audit: superAdminAudit(pools.admin, log) });

@@ -140,8 +140,14 @@ function postgresConfig(v: EnvValues, derived: Derived) {
     ...base,
     /** true when the stack starts its own Postgres (no DATABASE_URL / POSTGRESQL_HOST). */
     embedded,
-    /** The superuser/owner connection URL the services use. */
+    /** The superuser/owner connection URL the services use (possibly through a transaction pooler). */
     url: v.DATABASE_URL ?? buildUrl(base),
+    /** The owner's URL that bypasses any pooler: session state (LISTEN, session advisory locks, replication). */
+    directUrl: v.DATABASE_DIRECT_URL ?? v.DATABASE_URL ?? buildUrl(base),
+    /** Named prepared statements on request connections (false through PgBouncer < 1.21). */
+    preparedStatements: v.DB_PREPARED_STATEMENTS,
+    /** Streaming replicas for reads (db/read-pools.ts), their lag bound and its cache, in ms. */
+    replicas: { urls: v.DATABASE_READ_URL ?? [], maxLagMs: v.READ_REPLICA_MAX_LAG, checkIntervalMs: v.READ_REPLICA_CHECK_INTERVAL },
     /** The `authenticator` role's password (request pools); by default the owner's. */
     authenticatorPassword: v.POSTGRESQL_AUTHENTICATOR_PASSWORD ?? base.password,
     /** Passwords `migrate` gives the services' login roles (sql/0028_service_roles.sql). */

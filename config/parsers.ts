@@ -127,6 +127,15 @@ export const postgresUrl: Parser<string> = {
   },
 };
 
+/** A comma-separated list of postgres:// URLs (DATABASE_READ_URL). */
+export const postgresUrlList: Parser<string[]> = {
+  parse(raw, name, problems) {
+    const urls = list.parse(raw, name, problems);
+    for (const url of urls) postgresUrl.parse(url, name, problems);
+    return urls;
+  },
+};
+
 export const MIN_JWT_SECRET_LENGTH = 32;
 
 /** An HS256 secret: at least 32 characters. */

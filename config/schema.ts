@@ -6,7 +6,7 @@
  */
 import type { JSONWebKeySet } from 'jose';
 import { parseSigningKeys } from './keys.ts';
-import { absoluteUrl, bool, checked, cidrList, hostList, httpUrl, int, list, matching, oneOf, phoneCodes, port, postgresUrl, schemaList, secret, type Parser } from './parsers.ts';
+import { absoluteUrl, bool, checked, cidrList, hostList, httpUrl, int, list, matching, oneOf, phoneCodes, port, postgresUrl, postgresUrlList, schemaList, secret, type Parser } from './parsers.ts';
 
 export interface EnvVarSpec {
   name: string;
@@ -74,6 +74,11 @@ const SPECS = [
   { name: 'POSTGRESQL_REPLICATION_SLOT', parse: matching(/^[a-z0-9_]{1,63}$/, 'may contain only lower-case letters, digits and underscores (max 63)'), group: 'Database', default: 'nextmavens_slot', description: 'Logical replication slot consumed by the realtime service.' },
   { name: 'MIGRATIONS_DIR', group: 'Database', default: 'supabase/migrations', description: 'Folder of your own SQL migrations (<version>_<name>.sql, the Supabase CLI layout), relative to the working directory: applied after the stack\'s own at every start and by `db push`; `migration new` creates files here.' },
   { name: 'SEED_FILE', group: 'Database', default: 'supabase/seed.sql', description: 'SQL run by `db reset` after the migrations (skipped when the file does not exist).' },
+  { name: 'DATABASE_DIRECT_URL', parse: postgresUrl, group: 'Database', description: 'Connection URL (owner) that bypasses a transaction pooler such as PgBouncer in DATABASE_URL: migrations (session advisory lock), LISTEN (schema reloads, the job worker, GraphQL subscriptions and watch), realtime\'s replication slot and leader lock. Unset: DATABASE_URL (or POSTGRESQL_HOST) itself.' },
+  { name: 'DB_PREPARED_STATEMENTS', parse: bool, group: 'Database', default: 'true', description: 'Named (protocol-level) prepared statements on request connections. Set false when DATABASE_URL goes through PgBouncer in transaction mode before 1.21 (no max_prepared_statements): a statement prepared on one server connection does not exist on the next. Off, every query (PostGraphile\'s included) is sent unnamed.' },
+  { name: 'DATABASE_READ_URL', parse: postgresUrlList, group: 'Database', description: 'Comma-separated connection URLs (owner credentials; the authenticator logs in with its own password) of streaming read replicas. REST GET/HEAD (and GET RPC of non-volatile functions) and GraphQL queries go to one of them; writes, volatile RPC and subscriptions stay on the primary. Unset: every read on the primary.' },
+  { name: 'READ_REPLICA_MAX_LAG', parse: int(0, 86_400_000), group: 'Database', default: '1000', description: 'Milliseconds of replay lag past which a replica is skipped (reads go to another replica or the primary); the lag is measured at most every READ_REPLICA_CHECK_INTERVAL. A request with header `X-Read-Primary: true` always reads the primary (read-your-writes).' },
+  { name: 'READ_REPLICA_CHECK_INTERVAL', parse: int(100, 3_600_000), group: 'Database', default: '1000', description: 'Milliseconds a replica\'s measured lag (and reachability) is cached before it is measured again.' },
   { name: 'DB_POOL_MAX', parse: int(1, 1000), group: 'Database', default: '10', description: 'Maximum connections in each service pool.' },
   { name: 'DB_PREPARED_STATEMENTS', parse: bool, group: 'Database', default: 'true', description: "Requests run their statements as named prepared statements, parsed and planned once per connection (PostgREST's db-prepared-statements). Set false behind a transaction-pooling PgBouncer, which cannot keep them." },
   // Keys

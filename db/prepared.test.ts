@@ -38,7 +38,7 @@ afterAll(async () => {
 /** The caller's notes through `pools`, and the names of the statements prepared on its connection. */
 async function notesAs(pools: Pools, tenant: string) {
   return withRequestContext(pools.request, caller(tenant), async (client) => {
-    const { rows } = await client.query(prepared(pools.request, client, { text: NOTES, values: ['0'] }));
+    const { rows } = await client.query(prepared(client, { text: NOTES, values: ['0'] }));
     const names = await client.query<{ name: string }>('select name from pg_prepared_statements order by name');
     return { bodies: JSON.parse(rows[0].bodies) as string[], names: names.rows.map((r) => r.name) };
   }, { readOnly: true });
@@ -69,7 +69,7 @@ describe('named prepared statements (DB_PREPARED_STATEMENTS)', () => {
   it('a failing prepared statement leaves the connection usable and is prepared again after the fix', async () => {
     const bad = 'select count(*)::text as n from public.pnotes_later';
     const run = () =>
-      withRequestContext(on.request, caller(tenantA), async (client) => (await client.query(prepared(on.request, client, { text: bad }))).rows[0].n, { readOnly: true });
+      withRequestContext(on.request, caller(tenantA), async (client) => (await client.query(prepared(client, { text: bad }))).rows[0].n, { readOnly: true });
     await expect(run()).rejects.toMatchObject({ code: '42P01' });
     expect((await notesAs(on, tenantA)).bodies).toEqual(['a1', 'a2']);
     await db.admin.query('create table public.pnotes_later (id int); grant select on public.pnotes_later to authenticated');

@@ -14,7 +14,8 @@
 import { createHash } from 'node:crypto';
 import type pg from 'pg';
 
-const preparing = new WeakSet<pg.Pool>();
+/** Connections of registered pools (db/pool.ts), whatever server they are on: the primary or a read replica. */
+const preparing = new WeakSet<pg.ClientBase>();
 const names = new Map<string, string>();
 const named = new WeakMap<pg.ClientBase, Set<string>>();
 
@@ -23,7 +24,7 @@ export const PER_CONNECTION = 1_000;
 
 /** Requests on `pool` run named statements (see db/pool.ts). */
 export function registerPreparedStatements(pool: pg.Pool): void {
-  preparing.add(pool);
+  pool.on('connect', (client) => preparing.add(client));
 }
 
 /** The name of a statement text: `nm_` and 144 bits of its SHA-256. */
@@ -38,8 +39,8 @@ export function statementName(text: string): string {
 }
 
 /** `query` as a named prepared statement on `client` when its pool prepares them; else unchanged. */
-export function prepared<Q extends { text: string; values?: unknown[] }>(pool: pg.Pool, client: pg.ClientBase, query: Q): Q & { name?: string } {
-  if (!preparing.has(pool)) return query;
+export function prepared<Q extends { text: string; values?: unknown[] }>(client: pg.ClientBase, query: Q): Q & { name?: string } {
+  if (!preparing.has(client)) return query;
   const name = statementName(query.text);
   let mine = named.get(client);
   if (!mine) named.set(client, (mine = new Set()));

@@ -122,7 +122,7 @@ export async function withRequestContext<T>(
   // and their error wins over the "transaction is aborted" error it causes in fn's queries.
   // Corked, those messages (and the COMMIT of a single-query request) leave in one write: pg
   // writes each query on its own, and a syscall per message was a third of a request's CPU.
-  const context = prepared(pool, client, contextStatement(claims, opts));
+  const context = prepared(client, contextStatement(claims, opts));
   const stream = socketOf(client);
   stream?.cork();
   const setup = Promise.all([client.query(opts.readOnly ? 'begin read only' : 'begin'), client.query(context)]);

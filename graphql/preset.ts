@@ -4,14 +4,17 @@
  * caller — `role`, the role's own settings and `request.jwt.claims` as pgSettings, exactly as REST
  * sets them (db/request-context.ts), so one set of RLS policies governs both.
  */
-import { makePgService } from 'postgraphile/adaptors/pg';
+import { makePgAdaptorWithPgClient, makePgService, PgSubscriber, type NodePostgresPgClient } from 'postgraphile/adaptors/pg';
+import { getOperationAST } from 'postgraphile/graphql';
+import type { WithPgClient } from 'postgraphile/@dataplan/pg';
+import pg from 'pg';
 import { PostGraphileAmberPreset } from 'postgraphile/presets/amber';
 import { PgSimplifyInflectionPreset } from '@graphile/simplify-inflection';
 import { PostGraphileConnectionFilterPreset } from 'postgraphile-plugin-connection-filter';
 import type { IncomingMessage } from 'node:http';
 import type { JwtClaims } from '../core/jwt.ts';
 import type { ServiceContext } from '../core/service.ts';
-import { authenticatorUrl } from '../db/pool.ts';
+import { authenticatorUrl, clientClass, quietErrors } from '../db/pool.ts';
 import { DatabaseUnavailableStatusPlugin, makeMaskError } from './errors.ts';
 import { limitsPreset } from './limits.ts';
 import { committedRowCheck, RowChangeSubscriptionsPlugin, ROW_CHECK_CONTEXT } from './subscriptions.ts';
@@ -51,6 +54,44 @@ const DistinctFunctionNamesPlugin: GraphileConfig.Plugin = {
   },
 };
 
+/**
+ * The database of the schema. PostGraphile owns the pools (and its LISTEN connection) so that
+ * release() ends them. Requests' pool may go through a transaction pooler (PgBouncer): its client
+ * names no statements when DB_PREPARED_STATEMENTS is off (db/pool.ts). Watch mode's and
+ * subscriptions' LISTEN need a session of their own, so they connect past the pooler (directUrl).
+ */
+function pgService(ctx: ServiceContext): GraphileConfig.PgServiceConfiguration {
+  const { postgres } = ctx.config;
+  const common = { connectionString: authenticatorUrl(postgres), poolConfig: { max: postgres.poolMax, Client: clientClass(postgres) }, superuserConnectionString: postgres.directUrl, schemas: ctx.config.graphql.schemas };
+  if (postgres.directUrl === postgres.url) return makePgService({ ...common, pubsub: true });
+  const listenPool = quietErrors(new pg.Pool({ connectionString: authenticatorUrl({ ...postgres, url: postgres.directUrl }), max: 2, application_name: 'nextmavens graphql (listen)' }));
+  const pgSubscriber = new PgSubscriber(listenPool);
+  const service = makePgService({ ...common, pgSubscriber });
+  const release = service.release?.bind(service);
+  service.release = async () => {
+    await release?.();
+    pgSubscriber.release();
+    await listenPool.end();
+  };
+  return service;
+}
+
+/** One withPgClient per replica pool. */
+const replicaClients = new WeakMap<pg.Pool, WithPgClient<NodePostgresPgClient>>();
+
+/** `withPgClient` on a replica for a query operation when the read pools have one to offer. */
+async function replicaClient(ctx: ServiceContext, req: IncomingMessage | undefined, args: { document?: unknown; operationName?: string | null }): Promise<{ withPgClient?: WithPgClient<NodePostgresPgClient> }> {
+  const reads = ctx.pools.reads;
+  if (!reads?.enabled || !args.document) return {};
+  const op = getOperationAST(args.document as Parameters<typeof getOperationAST>[0], args.operationName ?? undefined);
+  if (op?.operation !== 'query') return {};
+  const pool = await reads.choose(req?.headers);
+  if (pool === reads.primary) return {};
+  let withPgClient = replicaClients.get(pool);
+  if (!withPgClient) replicaClients.set(pool, (withPgClient = makePgAdaptorWithPgClient(pool)));
+  return { withPgClient };
+}
+
 /** The preset; `claimsOf` gives the verified caller of an HTTP request or WebSocket. */
 export function graphqlPreset(ctx: ServiceContext, claimsOf: (req: IncomingMessage) => JwtClaims | undefined): GraphileConfig.Preset {
   const { config } = ctx;
@@ -62,16 +103,7 @@ export function graphqlPreset(ctx: ServiceContext, claimsOf: (req: IncomingMessa
     // ordering and filters on every column, indexed or not (as pg_graphql and REST offer).
     disablePlugins: ['NodePlugin', 'PgIndexBehaviorsPlugin'],
     plugins: [KeepIdColumnPlugin, DistinctFunctionNamesPlugin, RowChangeSubscriptionsPlugin, DatabaseUnavailableStatusPlugin],
-    pgServices: [
-      makePgService({
-        // PostGraphile owns this pool (and its LISTEN connection) so that release() ends them.
-        connectionString: authenticatorUrl(config.postgres),
-        poolConfig: { max: config.postgres.poolMax },
-        superuserConnectionString: config.postgres.url,
-        schemas: limits.schemas,
-        pubsub: true,
-      }),
-    ],
+    pgServices: [pgService(ctx)],
     // Watch mode's notifications come from the stack's DDL trigger (sql/0028), so the service needs
     // no superuser to install PostGraphile's own fixtures.
     gather: { installWatchFixtures: false },
@@ -93,6 +125,8 @@ export function graphqlPreset(ctx: ServiceContext, claimsOf: (req: IncomingMessa
         const claims = (req && claimsOf(req)) || { role: 'anon' };
         const role = claims.role as string;
         return {
+          // A query may run on a read replica (db/read-pools.ts); mutations and subscriptions on the primary.
+          ...(await replicaClient(ctx, req, args)),
           [ROW_CHECK_CONTEXT]: rowCheck,
           pgSettings: {
             ...args.contextValue?.pgSettings,

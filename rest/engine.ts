@@ -20,12 +20,15 @@ import { mutateStatements } from './query/mutate.ts';
 import { readStatements } from './query/read.ts';
 import type { Statements } from './query/statement.ts';
 import { callResponse, errorResponse, explainResponse, mutateResponse, readResponse, relationOptions, rpcOptions } from './response.ts';
-import { execute, explain, type ExecutedPlan } from './transaction.ts';
+import { execute, explain, poolFor, type ExecutedPlan } from './transaction.ts';
+import type { ReadPools } from '../db/read-pools.ts';
 
 export type { RestRequest, RestResponse };
 
 export interface RestEngineOptions {
   pool: pg.Pool;
+  /** Read replicas (DATABASE_READ_URL) for GET/HEAD reads (transaction.ts poolFor). */
+  reads?: ReadPools;
   verifier: JwtVerifier;
   /** Exposed schemas; the first is the default. */
   schemas: string[];
@@ -90,8 +93,9 @@ async function serve(opts: RestEngineOptions, req: RestRequest): Promise<RestRes
   }
   const { plan, statements } = planAndQuery(opts, api, model)!;
   const media = explainMedia(plan);
-  if (media) return explainResponse(api, media, await explain(opts.pool, api, plan, media, statements.main));
-  const { row, total } = await execute(opts.pool, api, plan, statements);
+  const pool = poolFor(opts, api, plan);
+  if (media) return explainResponse(api, media, await explain(pool, api, plan, media, statements.main));
+  const { row, total } = await execute(pool, api, plan, statements);
   if (plan.kind === 'read') return readResponse(api, plan, row, total);
   if (plan.kind === 'mutate') return mutateResponse(api, plan, row);
   return callResponse(api, plan, row, total);

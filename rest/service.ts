@@ -26,12 +26,13 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
     model = buildRestModel(await loadCatalog(ctx.pools.admin, schemas), schemas);
   };
   await reload();
-  const watcher = await watchSchema(ctx.config.postgres.url, () =>
+  const watcher = await watchSchema(ctx.config.postgres.directUrl, () =>
     reload().catch((err: Error) => ctx.log.error({ err }, 'rest: schema cache reload failed')),
   );
 
   const engine: RestEngineOptions = {
     pool: ctx.pools.request,
+    reads: ctx.pools.reads,
     verifier: createJwtVerifier(ctx.config.jwtSecret, ctx.config.jwks),
     schemas,
     model: () => model,

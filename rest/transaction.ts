@@ -6,6 +6,7 @@
  */
 import type pg from 'pg';
 import { prepared } from '../db/prepared.ts';
+import { ReadPools } from '../db/read-pools.ts';
 import { withRequestContext } from '../db/request-context.ts';
 import { headerValue, type RequestInfo } from './api-request.ts';
 import type { Preferences } from './ast.ts';
@@ -34,19 +35,15 @@ function requestGucs(api: RequestInfo, path: string) {
  * Runs `fn` in a transaction as the caller with PostgREST's GUCs. Errors roll back and are
  * mapped to RestErrors with the caller's role deciding 401 vs 403.
  */
-export async function inTransaction<T>(pool: pg.Pool, api: RequestInfo, readOnly: boolean, fn: (client: pg.PoolClient) => Promise<T>, singleQuery = false): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool | ReadPools, api: RequestInfo, readOnly: boolean, fn: (client: pg.PoolClient) => Promise<T>, singleQuery = false): Promise<T> {
   // PostgREST: the request's schema, then db-extra-search-path — Supabase's is `public, extensions`.
   const settings: Record<string, string> = { search_path: `${ident(api.schema)}, "public", "extensions"` };
   if (api.prefs.timezone) settings.timezone = api.prefs.timezone;
   const path = api.req.path.split('?')[0];
+  const run = (on: pg.Pool) =>
+    withRequestContext(on, api.caller.claims, fn, { readOnly, request: requestGucs(api, path), settings, rollback: api.prefs.tx === 'rollback', singleQuery });
   try {
-    return await withRequestContext(pool, api.caller.claims, fn, {
-      readOnly,
-      request: requestGucs(api, path),
-      settings,
-      rollback: api.prefs.tx === 'rollback',
-      singleQuery,
-    });
+    return await (pool instanceof ReadPools ? pool.run(api.req.headers, run) : run(pool));
   } catch (err) {
     throw toRestError(err, api.caller.role !== 'anon');
   }
@@ -86,13 +83,25 @@ const readOnlyOf = (plan: ExecutedPlan) => (plan.kind === 'read' ? true : plan.k
 /** Must the transaction stay open until checkResult has seen the row (a write it may refuse)? */
 const checkedBeforeCommit = (plan: ExecutedPlan) => !readOnlyOf(plan) && plan.kind !== 'read' && (plan.singular || plan.maxAffected !== undefined);
 
+/**
+ * May this run on a read replica (db/read-pools.ts)? GET and HEAD reads, and GET/HEAD calls of
+ * functions that are not volatile: PostgREST runs every GET read-only, but a volatile function
+ * is one that may write or must see the primary's latest state (nextval, now() of a write).
+ */
+const replicaReadable = (api: RequestInfo, plan: ExecutedPlan) =>
+  (api.req.method === 'GET' || api.req.method === 'HEAD') && (plan.kind === 'read' || (plan.kind === 'call' && plan.fn.volatility !== 'volatile'));
+
+/** The pool of a plan: the read pools for what a replica may serve, else the primary's request pool. */
+export const poolFor = (pools: { pool: pg.Pool; reads?: ReadPools }, api: RequestInfo, plan: ExecutedPlan): pg.Pool | ReadPools =>
+  pools.reads?.enabled && replicaReadable(api, plan) ? pools.reads : pools.pool;
+
 /** Runs a plan's statements; the main statement's row and the count (when asked). */
-export async function execute(pool: pg.Pool, api: RequestInfo, plan: ExecutedPlan, statements: Statements): Promise<{ row: ResultRow; total?: number }> {
+export async function execute(pool: pg.Pool | ReadPools, api: RequestInfo, plan: ExecutedPlan, statements: Statements): Promise<{ row: ResultRow; total?: number }> {
   const { main, count } = statements;
   const readOnly = readOnlyOf(plan);
   return inTransaction(pool, api, readOnly, async (client) => {
     const total = count ? await countRows(client, api.prefs, count, count.maxRows) : undefined;
-    const { rows } = await client.query<ResultRow>(prepared(pool, client, { text: main.sql, values: main.values }));
+    const { rows } = await client.query<ResultRow>(prepared(client, { text: main.sql, values: main.values }));
     checkResult(plan, rows[0]);
     return { row: rows[0], total };
   }, !count && !checkedBeforeCommit(plan));
@@ -106,7 +115,7 @@ const RAW_TEXT = { getTypeParser: () => (value: string) => value };
  * the request would have run in (with `analyze` the statement runs — a write is committed unless
  * tx=rollback, as in PostgREST). One line of text per row of EXPLAIN's output.
  */
-export async function explain(pool: pg.Pool, api: RequestInfo, plan: ExecutedPlan, media: ResponseMedia, main: Statement): Promise<string[]> {
+export async function explain(pool: pg.Pool | ReadPools, api: RequestInfo, plan: ExecutedPlan, media: ResponseMedia, main: Statement): Promise<string[]> {
   const options = [`format ${media.plan!.format}`, ...media.plan!.options].join(', ');
   return inTransaction(pool, api, readOnlyOf(plan), async (client) => {
     const { rows } = await client.query<{ 'QUERY PLAN': string }>({ text: `explain (${options}) ${main.sql}`, values: main.values, types: RAW_TEXT });

@@ -30,7 +30,7 @@ export async function startTestStack(opts: TestStackOptions = {}): Promise<TestS
   db.config.port = 0;
   db.config.host = '127.0.0.1';
   opts.configure?.(db);
-  const stack = await startStack(db.config, pino({ level: 'silent' }));
+  const stack = await startStack(db.config, pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }, pino.destination(2)));
   return {
     db,
     stack,
