@@ -140,6 +140,7 @@ export const EDGE_POLICY = {
       'baggage',
       'x-upsert',
       'x-request-id',
+      'x-read-primary', // db/read-pools.ts: read-your-writes past the read replicas
       'cache-control',
       'if-none-match',
       'if-modified-since',
