@@ -13,7 +13,7 @@ import { AuthError } from './errors.ts';
 import { str } from './http.ts';
 import { createAuthMail, type AuthMail } from './mailer.ts';
 import { checkPassword, hashPassword } from './passwords.ts';
-import { RateLimiter } from './rate-limit.ts';
+import { RateLimiter, type SharedWindows } from './rate-limit.ts';
 import { createSmsProvider, type SmsProvider } from './sms.ts';
 import { audit, createSession, factorsOf, findUserById, identitiesOf, type UserRow } from './store/index.ts';
 import { tokenTenantFor } from './tenancy.ts';
@@ -46,24 +46,26 @@ export interface AuthDeps extends AuthCaller {
   dummyHash(): Promise<string>;
 }
 
-export function createAuthDeps(config: Config, pool: pg.Pool): AuthDeps {
+/** `shared`: each limiter's windows across instances (Redis), by limiter name. */
+export function createAuthDeps(config: Config, pool: pg.Pool, shared?: (limiter: string) => SharedWindows): AuthDeps {
   const limits = config.auth.rateLimits;
+  const limited = (name: string, max: number, windowSeconds: number, error?: () => AuthError) => new RateLimiter(max, windowSeconds, error, shared?.(name));
   let dummyHash: Promise<string> | undefined;
   return {
     ...createCaller(createJwtVerifier(config.jwtSecret, config.jwks), pool),
     config,
     pool,
     mail: createAuthMail(config),
-    signinByIp: new RateLimiter(limits.signin, 300),
-    failuresByEmail: new RateLimiter(Math.ceil(limits.signin / 3), 900),
-    signupByIp: new RateLimiter(limits.signup, 3600),
-    refreshByIp: new RateLimiter(limits.refresh, 300),
-    otpByIp: new RateLimiter(limits.otp, 3600),
-    verifyByIp: new RateLimiter(limits.verify, 300),
-    mfaChallengeByIp: new RateLimiter(limits.mfa, 60),
-    mfaVerifyByIp: new RateLimiter(limits.mfa, 60),
+    signinByIp: limited('signinByIp', limits.signin, 300),
+    failuresByEmail: limited('failuresByEmail', Math.ceil(limits.signin / 3), 900),
+    signupByIp: limited('signupByIp', limits.signup, 3600),
+    refreshByIp: limited('refreshByIp', limits.refresh, 300),
+    otpByIp: limited('otpByIp', limits.otp, 3600),
+    verifyByIp: limited('verifyByIp', limits.verify, 300),
+    mfaChallengeByIp: limited('mfaChallengeByIp', limits.mfa, 60),
+    mfaVerifyByIp: limited('mfaVerifyByIp', limits.mfa, 60),
     sms: createSmsProvider(config),
-    smsSentPerHour: new RateLimiter(limits.smsSent, 3600, () => new AuthError(429, 'over_sms_send_rate_limit', 'SMS rate limit exceeded')),
+    smsSentPerHour: limited('smsSentPerHour', limits.smsSent, 3600, () => new AuthError(429, 'over_sms_send_rate_limit', 'SMS rate limit exceeded')),
     async issue(client, user, method, req) {
       const { session, refreshToken } = await createSession(client, user.id, method, config.auth.refreshTokenTtl, str(req.headers['user-agent']));
       const fresh = (await findUserById(client, user.id))!;

@@ -7,6 +7,8 @@
  * graphile-worker jobs in the request's transaction and sent by the worker the stack runs
  * (jobs/index.ts, started by cli/stack.ts); tokens carry the user's tenant.
  */
+import { connectRedis, redisReady } from '../core/redis.ts';
+import { redisWindows, type SharedWindows } from './rate-limit.ts';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
 import type { Logger } from 'pino';
@@ -20,7 +22,7 @@ import { registerRoutes } from './routes/index.ts';
 import { pingAuthSchema } from './store/index.ts';
 
 /** The auth Fastify app over the owner pool, ready (tests drive it with `app.inject()`). */
-export async function buildAuthApp(opts: { config: Config; pool: pg.Pool; log: Logger; logRequests: boolean }): Promise<FastifyInstance> {
+export async function buildAuthApp(opts: { config: Config; pool: pg.Pool; log: Logger; logRequests: boolean; sharedWindows?: (limiter: string) => SharedWindows }): Promise<FastifyInstance> {
   const { config, pool } = opts;
   const app = createServiceApp({ name: 'auth', log: opts.log, logRequests: opts.logRequests, trustProxy: config.trustProxy });
 
@@ -58,14 +60,17 @@ export async function buildAuthApp(opts: { config: Config; pool: pg.Pool; log: L
   });
   app.setNotFoundHandler((req, reply) => sendAuthError(req, reply, AUTH_ERRORS.notFound()));
 
-  registerRoutes(app, createAuthDeps(config, pool));
+  registerRoutes(app, createAuthDeps(config, pool, opts.sharedWindows));
   await app.ready();
   return app;
 }
 
 export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   const pool = ctx.pools.admin;
-  const app = await buildAuthApp({ config: ctx.config, pool, log: ctx.log, logRequests: !ctx.embedded });
+  // Several auth instances share their rate-limit windows through Redis (auth/rate-limit.ts).
+  const redis = ctx.config.realtime.redisUrl ? connectRedis(ctx.config.realtime.redisUrl, ctx.log, 'auth rate limits') : undefined;
+  if (redis) await redisReady(redis);
+  const app = await buildAuthApp({ config: ctx.config, pool, log: ctx.log, logRequests: !ctx.embedded, sharedWindows: redis && redisWindows(redis, `nextmavens:auth-rl:${ctx.config.postgres.database}`) });
   return {
     name: 'auth',
     handle: (req, res) => app.routing(req, res),
@@ -75,6 +80,7 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
     },
     async close() {
       await app.close();
+      redis?.disconnect();
     },
   };
 }

@@ -5,6 +5,8 @@
  * the domain (storage.ts, object.ts), its SQL (db.ts), the blob backend (backend/index.ts: fs or
  * s3) and the periodic cleanup (cleanup.ts) that collects whatever a crash leaves.
  */
+import { connectRedis, redisReady } from '../core/redis.ts';
+import { redisLocker } from './tus-locker.ts';
 import type { FastifyInstance } from 'fastify';
 import { createJwtVerifier } from '../core/jwt.ts';
 import type { Service, ServiceContext } from '../core/service.ts';
@@ -58,7 +60,11 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     frameworkErrors: (err, _req, reply) => sendStorageError(reply, err.code === 'FST_ERR_BAD_URL' ? STORAGE_ERRORS.invalidKey(err.message) : err),
   });
   addCommonHandling(app);
-  await registerRoutes(app, deps, { dataDir: config.dataDir });
+  // Several storage instances share TUS upload locks through Redis (storage/tus-locker.ts).
+  const redis = config.realtime.redisUrl ? [connectRedis(config.realtime.redisUrl, ctx.log, 'storage TUS locks'), connectRedis(config.realtime.redisUrl, ctx.log, 'storage TUS locks')] : [];
+  await Promise.all(redis.map((r) => redisReady(r)));
+  const tusLocker = redis.length ? await redisLocker(redis[0], redis[1], { prefix: `nextmavens:tus:${config.postgres.database}` }) : undefined;
+  await registerRoutes(app, deps, { dataDir: config.dataDir, tusLocker });
   await app.ready();
 
   const cleanup = startCleanupJob(backend, pools.admin, config.storage.cleanupInterval, ctx.log);
@@ -72,6 +78,8 @@ export async function createStorageService(ctx: ServiceContext): Promise<Service
     async close() {
       await cleanup.stop();
       await app.close();
+      await tusLocker?.close();
+      for (const r of redis) r.disconnect();
       backend.close?.();
     },
   };

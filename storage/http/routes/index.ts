@@ -3,6 +3,7 @@
  * (a verified API role, else AccessDenied) and the public scope (no caller needed, or anon),
  * then the short /storage routes in scopes of their own (simple-routes.ts).
  */
+import type { Locker } from '@tus/server';
 import type { FastifyInstance } from 'fastify';
 import type { StorageDeps } from '../../context.ts';
 import { storageScope } from '../scopes.ts';
@@ -12,8 +13,8 @@ import * as render from './render/index.ts';
 import { registerSimpleRoutes } from './simple-routes.ts';
 import { tusRoutes } from './tus.ts';
 
-export async function registerRoutes(app: FastifyInstance, deps: StorageDeps, opts: { dataDir: string }): Promise<void> {
-  await storageScope(app, deps, 'authenticated', [...bucket.authenticatedRoutes, ...object.authenticatedRoutes, ...render.authenticatedRoutes, tusRoutes(opts.dataDir)]);
+export async function registerRoutes(app: FastifyInstance, deps: StorageDeps, opts: { dataDir: string; tusLocker?: Locker }): Promise<void> {
+  await storageScope(app, deps, 'authenticated', [...bucket.authenticatedRoutes, ...object.authenticatedRoutes, ...render.authenticatedRoutes, tusRoutes(opts.dataDir, opts.tusLocker)]);
   await storageScope(app, deps, 'public', [...object.publicRoutes, ...render.publicRoutes]);
   await registerSimpleRoutes(app, deps);
 }

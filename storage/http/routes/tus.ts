@@ -12,14 +12,16 @@
  *   the row inserted as the caller, the blob committed to the configured backend), and the TUS
  *   file is deleted whether that succeeds or not. Errors are storage-shaped JSON bodies with the
  *   logical status (403 RLS, 404, 409 duplicate, 413, 415).
- * - Locks are in memory (one process per DATA_DIR); unfinished uploads expire after TUS_EXPIRY_MS.
+ * - Locks are in memory for one instance; several instances (REDIS_URL) share them in Redis
+ *   (storage/tus-locker.ts), and must share DATA_DIR (compose: one volume) for the staged files.
+ *   Unfinished uploads expire after TUS_EXPIRY_MS.
  *
  * Registered in the authenticated scope (http/scopes.ts): every request's caller must be verified.
  */
 import type { IncomingMessage } from 'node:http';
 import path from 'node:path';
 import { FileStore } from '@tus/file-store';
-import { Metadata, Server, type ServerOptions, type Upload } from '@tus/server';
+import { Metadata, Server, type Locker, type ServerOptions, type Upload } from '@tus/server';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { roleOf } from '../../../db/request-context.ts';
 import type { JwtClaims } from '../../../core/jwt.ts';
@@ -93,10 +95,11 @@ async function authorizeCreate(storage: Storage, node: IncomingMessage) {
 }
 
 /** The TUS server: its hooks authorise as the request's caller and finish through the upload pipeline. */
-function tusServer(scope: RouteScope, datastore: FileStore): Server {
+function tusServer(scope: RouteScope, datastore: FileStore, locker: Locker | undefined): Server {
   return new Server({
     path: TUS_PATH,
     datastore,
+    ...(locker ? { locker } : {}),
     disableTerminationForFinishedUploads: true,
     // CORS is the edge's job (gateway / Traefik): never widen it here.
     allowedOrigins: () => false,
@@ -154,11 +157,11 @@ function tusServer(scope: RouteScope, datastore: FileStore): Server {
   });
 }
 
-/** The TUS routes, with the upload files under `dataDir`/storage/tus. */
-export function tusRoutes(dataDir: string): RouteRegistrar {
+/** The TUS routes, with the upload files under `dataDir`/storage/tus; `locker`: shared locks (else in memory). */
+export function tusRoutes(dataDir: string, locker?: Locker): RouteRegistrar {
   return async (app: FastifyInstance, scope: RouteScope) => {
     const datastore = new FileStore({ directory: path.join(dataDir, 'storage', 'tus'), expirationPeriodInMilliseconds: TUS_EXPIRY_MS });
-    const server = tusServer(scope, datastore);
+    const server = tusServer(scope, datastore, locker);
     const timer = setInterval(() => void server.cleanUpExpiredUploads().catch(() => undefined), CLEANUP_INTERVAL_MS);
     timer.unref();
     app.addHook('onClose', async () => clearInterval(timer));
