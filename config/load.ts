@@ -143,7 +143,7 @@ function postgresConfig(v: EnvValues, derived: Derived) {
     /** The superuser/owner connection URL the services use (possibly through a transaction pooler). */
     url: v.DATABASE_URL ?? buildUrl(base),
     /** The owner's URL that bypasses any pooler: session state (LISTEN, session advisory locks, replication). */
-    directUrl: v.DATABASE_DIRECT_URL ?? v.DATABASE_URL ?? buildUrl(base),
+    directUrl: v.DATABASE_DIRECT_URL ?? (v.POSTGRESQL_DIRECT_HOST ? buildUrl({ ...base, host: v.POSTGRESQL_DIRECT_HOST, port: v.POSTGRESQL_DIRECT_PORT ?? base.port }) : (v.DATABASE_URL ?? buildUrl(base))),
     /** Named prepared statements on request connections (false through PgBouncer < 1.21). */
     preparedStatements: v.DB_PREPARED_STATEMENTS,
     /** Streaming replicas for reads (db/read-pools.ts), their lag bound and its cache, in ms. */

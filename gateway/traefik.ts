@@ -192,7 +192,9 @@ function dynamicConfig(): { http: Record<'middlewares' | 'routers' | 'services',
   };
 
   const services: Record<string, unknown> = {};
-  for (const [name, s] of Object.entries(SERVICES)) services[name] = { loadBalancer: { servers: [{ url: url(s) }] } };
+  // Health checks: a scaled service's replica that stops answering its health path leaves the
+  // rotation until it answers again (compose: `docker compose up --scale auth=3`).
+  for (const [name, s] of Object.entries(SERVICES)) services[name] = { loadBalancer: { servers: [{ url: url(s) }], healthCheck: { path: s.healthPath, interval: '10s', timeout: '3s' } } };
   services.gateway = { loadBalancer: { servers: [{ url: url(GATEWAY_SERVICE) }] } };
 
   return { http: { middlewares, routers, services } };

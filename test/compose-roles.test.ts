@@ -53,7 +53,9 @@ async function serviceEnv(service: ComposeService, port: number): Promise<Record
   const pgServer = inject('postgres');
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(service.environment ?? {})) env[key] = interpolate(String(value), dotenv);
-  expect(env.POSTGRESQL_HOST).toBe('db');
+  // Through PgBouncer (x-pooled-env) or not, here every login reaches the test server directly.
+  expect(['db', 'pgbouncer']).toContain(env.POSTGRESQL_HOST);
+  if (env.POSTGRESQL_DIRECT_HOST) Object.assign(env, { POSTGRESQL_DIRECT_HOST: pgServer.host, POSTGRESQL_DIRECT_PORT: String(pgServer.port) });
   Object.assign(env, { POSTGRESQL_HOST: pgServer.host, POSTGRESQL_PORT: String(pgServer.port), HOST: '127.0.0.1', LOG_LEVEL: 'silent', DATA_DIR: dataDir, ALERT_INTERVAL: '3600' });
   delete env.REDIS_URL;
   if (env.METRICS_PORT) env.METRICS_PORT = String(await freePort());

@@ -22,6 +22,9 @@ const OWN_PORT_ENV = { gateway: 'PORT', auth: 'AUTH_PORT', graphql: 'GRAPHILE_PO
 const OWN = Object.keys(OWN_PORT_ENV) as (keyof typeof OWN_PORT_ENV)[];
 const portOf = (name: keyof typeof OWN_PORT_ENV): number => (name === 'gateway' ? GATEWAY_SERVICE.port : SERVICES[name].port);
 
+/** Our services whose pools go through PgBouncer. */
+const POOLED = ['auth', 'graphql', 'realtime', 'storage'] as const;
+
 describe('docker-compose.yml', () => {
   it('validates against the compose-spec JSON schema (which does reject unknown keys)', () => {
     const validate = validator();
@@ -50,8 +53,11 @@ describe('docker-compose.yml', () => {
     const known = new Set(ENV_VARS.map((v) => v.name));
     for (const name of [...OWN, 'migrate'] as const) {
       const env = services[name].environment ?? {};
-      expect(env.POSTGRESQL_HOST, name).toBe('db');
+      // The scalable services through PgBouncer, their session work (and everyone else) on db itself.
+      const pooled = (POOLED as readonly string[]).includes(name);
+      expect(env.POSTGRESQL_HOST, name).toBe(pooled ? 'pgbouncer' : 'db');
       expect(env.POSTGRESQL_PORT, name).toBe('5432');
+      expect(env.POSTGRESQL_DIRECT_HOST, name).toBe(pooled ? 'db' : undefined);
       expect(env.JWT_SECRET, name).toMatch(/^\$\{JWT_SECRET:\?/);
       expect(Object.keys(env).filter((k) => !known.has(k)), name).toEqual([]);
     }
@@ -201,6 +207,39 @@ describe('docker-compose.https.yml', async () => {
   });
 });
 
+describe('scaling: PgBouncer and several replicas', () => {
+  it('puts PgBouncer in transaction mode between the scalable services and db, with SCRAM logins of their own roles', () => {
+    const pgb = services.pgbouncer;
+    expect(pgb.image).toMatch(/^edoburu\/pgbouncer:v1\.(2[1-9]|[3-9]\d)\.\d+-p\d+$/);
+    expect(pgb.environment).toMatchObject({ DB_HOST: 'db', DB_PORT: '5432', POOL_MODE: 'transaction', AUTH_TYPE: 'scram-sha-256' });
+    expect(pgb.environment?.IGNORE_STARTUP_PARAMETERS).toContain('extra_float_digits');
+    expect(pgb.healthcheck?.test).toEqual(['CMD', 'pg_isready', '-h', '127.0.0.1', '-p', '5432']);
+    expect(pgb.depends_on?.migrate?.condition).toBe('service_completed_successfully');
+    for (const name of POOLED) {
+      const s = services[name];
+      expect(s.depends_on?.pgbouncer?.condition, name).toBe('service_healthy');
+      // Tested through Debian's PgBouncer 1.18, which keeps no named prepared statements.
+      expect(s.environment?.DB_PREPARED_STATEMENTS, name).toBe('false');
+      expect(s.environment?.POSTGRESQL_DIRECT_PORT, name).toBe('5432');
+    }
+  });
+
+  it('lets the API services scale: no container name, no published port, shared state in Redis and the volume', () => {
+    for (const name of [...POOLED, 'rest'] as const) {
+      const s = services[name] as Compose['services'][string] & { container_name?: string; ports?: unknown };
+      expect(s.container_name, name).toBeUndefined();
+      expect(s.ports, name).toBeUndefined();
+    }
+    for (const name of POOLED) expect(services[name].environment?.REDIS_URL, name).toBe('redis://redis:6379');
+    expect(JSON.stringify(services.storage.volumes)).toContain('storage-data:/data');
+  });
+
+  it('has Traefik health-check every replica of each service on its health path', () => {
+    const dyn = traefikDynamicConfig().http.services as Record<string, { loadBalancer: { healthCheck?: { path: string } } }>;
+    for (const name of SERVICE_NAMES) expect(dyn[name].loadBalancer.healthCheck?.path, name).toBe(SERVICES[name].healthPath);
+  });
+});
+
 describe('least-privileged database logins', () => {
   const roleSql = readFile(path.join(ROOT, 'sql/0028_service_roles.sql'), 'utf8');
   const LOGINS = { auth: 'nextmavens_auth', storage: 'nextmavens_storage', realtime: 'nextmavens_realtime', graphql: 'authenticator' } as const;
@@ -210,7 +249,8 @@ describe('least-privileged database logins', () => {
     for (const [name, service] of Object.entries(services)) {
       const env = JSON.stringify(service.environment ?? {});
       const owner = env.includes('"${POSTGRESQL_PASSWORD');
-      expect(owner, name).toBe(['db', 'migrate', 'gateway'].includes(name));
+      // PgBouncer looks the logins' SCRAM secrets up as the owner (auth_query over pg_authid).
+      expect(owner, name).toBe(['db', 'migrate', 'gateway', 'pgbouncer'].includes(name));
     }
     for (const [name, role] of Object.entries(LOGINS)) {
       const env = services[name].environment!;
@@ -238,7 +278,7 @@ describe('docker-compose.rest-engine.yml', async () => {
     expect(rest.healthcheck?.test.join(' ')).toContain(`http://127.0.0.1:${SERVICES.rest.port}${SERVICES.rest.healthPath}`);
     expect(rest.depends_on?.migrate?.condition).toBe('service_completed_successfully');
     // The Traefik side is unchanged: the generated service still points at rest:3000.
-    expect(traefikDynamicConfig().http.services.rest).toEqual({ loadBalancer: { servers: [{ url: `http://rest:${SERVICES.rest.port}` }] } });
+    expect(traefikDynamicConfig().http.services.rest).toEqual({ loadBalancer: { servers: [{ url: `http://rest:${SERVICES.rest.port}` }], healthCheck: { path: SERVICES.rest.healthPath, interval: '10s', timeout: '3s' } } });
   });
 
   it('replaces PostgREST\'s environment by the shared one, logging in as authenticator', () => {
