@@ -13,7 +13,6 @@ import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
 import type { PostgresConfig } from '../../config/load.ts';
 import { freePort } from './net.ts';
 import { startTestStack, type TestStack, type TestStackOptions } from './stack.ts';
@@ -36,6 +35,8 @@ export interface PgBouncer {
 export interface PgBouncerOptions {
   /** Server connections per database and user pair (default_pool_size). */
   poolSize?: number;
+  /** The Postgres in front of which (and its owner, whose password `authenticator` shares); default: the test run's. */
+  server?: { host: string; port: number; user: string; password: string };
 }
 
 function userIds(): { uid: number; gid: number } | undefined {
@@ -47,7 +48,8 @@ function userIds(): { uid: number; gid: number } | undefined {
 
 /** Starts PgBouncer (pool_mode = transaction) for every database of the run's Postgres. */
 export async function startPgBouncer(opts: PgBouncerOptions = {}): Promise<PgBouncer> {
-  const server = inject('postgres');
+  // Outside vitest (bench/scale.ts) the server is given: vitest is imported only for the test run's.
+  const server = opts.server ?? (await import('vitest')).inject('postgres');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nextmavens-pgbouncer-'));
   const port = await freePort();
   // The users PgBouncer logs in as (the owner and `authenticator`: test/global-setup.ts gives both the owner's password).
