@@ -203,7 +203,7 @@ const SPECS = [
   { name: 'REALTIME_JWT_SECRET', parse: secret, group: 'Realtime', description: 'Secret realtime verifies tokens with. Default: JWT_SECRET.' },
   { name: 'REALTIME_MAX_EVENTS_PER_SECOND', parse: int(0, 1_000_000), group: 'Realtime', default: '100', description: "Messages one socket may send per second (heartbeats excepted), as Supabase's max_events_per_second; over it they are dropped with ClientRateLimitReached (0 = unlimited)." },
   { name: 'REALTIME_TENANT_MAX_EVENTS_PER_SECOND', parse: int(0, 100_000_000), group: 'Realtime', default: '0', description: 'Messages all sockets of one tenant (the JWT tenant claim) may send per second together (0 = unlimited).' },
-  { name: 'REDIS_URL', group: 'Realtime', description: 'Redis for fan-out across several realtime instances and for the gateway\'s rate limits shared by several gateways (optional; one instance needs none; while it is unreachable each gateway counts in memory).' },
+  { name: 'REDIS_URL', group: 'Realtime', description: 'Redis for what several instances share: realtime fan-out, the gateway\'s and auth\'s rate-limit counters, TUS upload locks (optional; one instance needs none; while it is unreachable each instance counts in memory).' },
   // GraphQL
   { name: 'GRAPHILE_PORT', parse: port, group: 'GraphQL', default: '4004', description: 'Port of the standalone GraphQL service.' },
   { name: 'GRAPHILE_SCHEMA', parse: schemaList, group: 'GraphQL', default: 'public', description: 'Comma-separated schemas exposed through GraphQL.' },
