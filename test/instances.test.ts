@@ -14,22 +14,16 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type RunningStack } from '../cli/stack.ts';
 import { createTestDatabase, type TestDatabase } from './helpers/db.ts';
+import { TENANT_A, TENANT_B, twoTenantsSql } from './helpers/two-tenants.ts';
 import { until } from './helpers/wait.ts';
 
-const A = '00000000-0000-4000-8000-0000000000a1';
-const B = '00000000-0000-4000-8000-0000000000b2';
+const A = TENANT_A;
+const B = TENANT_B;
 const opts = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } } as const;
 const OTP_LIMIT = 4;
 
 const SQL = `
-  insert into public.tenants (id, name, slug) values ('${A}', 'A', 'tenant-a'), ('${B}', 'B', 'tenant-b');
-  create table public.posts (
-    id bigint generated always as identity primary key,
-    tenant_id uuid not null default auth.tenant_id() references public.tenants (id),
-    title text not null
-  );
-  select public.enable_tenant_isolation('public.posts');
-  grant select, insert on public.posts to authenticated;
+  ${twoTenantsSql('posts')}
   alter publication nextmavens_realtime add table public.posts;
   insert into storage.buckets (id, name, public) values ('files', 'files', false);
   create policy files_own on storage.objects for all to authenticated

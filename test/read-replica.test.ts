@@ -15,24 +15,18 @@ import { loadConfig, type Config } from '../config/load.ts';
 import { READ_PRIMARY_HEADER } from '../db/read-pools.ts';
 import { fixturePool, TEST_JWT_SECRET, testToken } from './helpers/db.ts';
 import { startReplicaPair, type ReplicaPair } from './helpers/replica.ts';
+import { TENANT_A, TENANT_B, twoTenantsSql } from './helpers/two-tenants.ts';
 import { until } from './helpers/wait.ts';
 
-const A = '00000000-0000-4000-8000-0000000000a1';
-const B = '00000000-0000-4000-8000-0000000000b2';
+const A = TENANT_A;
+const B = TENANT_B;
 const ANN = '11111111-1111-4111-8111-11111111111a';
 const BOB = '11111111-1111-4111-8111-11111111111b';
 const opts = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } } as const;
 const MAX_LAG_MS = 5000;
 
 const SQL = `
-  insert into public.tenants (id, name, slug) values ('${A}', 'A', 'tenant-a'), ('${B}', 'B', 'tenant-b');
-  create table public.items (
-    id bigint generated always as identity primary key,
-    tenant_id uuid not null default auth.tenant_id() references public.tenants (id),
-    title text not null
-  );
-  select public.enable_tenant_isolation('public.items');
-  grant select, insert on public.items to authenticated;
+  ${twoTenantsSql('items')}
   create function public.item_count() returns bigint language sql stable as $$ select count(*) from public.items $$;
   create function public.item_count_volatile() returns bigint language sql volatile as $$ select count(*) from public.items $$;
   grant execute on function public.item_count(), public.item_count_volatile() to authenticated;
