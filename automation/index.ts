@@ -7,7 +7,7 @@
 import type { ParsedCronItem, TaskList } from 'graphile-worker';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { Config } from '../config/load.ts';
+import { directUrlOf, type Config } from '../config/load.ts';
 import { egressPolicy } from '../core/egress.ts';
 import { authenticatorUrl } from '../db/pool.ts';
 import { AUTOMATION_CRONTAB, CLEANUP_TASK, CRON_RUN_TASK, CRON_TICK_TASK, cleanupTask, cronRunTask, cronTickTask } from './cron.ts';
@@ -22,7 +22,7 @@ export function automationTasks(deps: { config: Config; pool: pg.Pool; log: Logg
       [WEBHOOK_DELIVER_TASK]: webhookDeliverTask({ pool, policy, retryBaseMs: config.automation.retryBaseMs }),
       [NET_HTTP_TASK]: netHttpTask({ pool, policy }),
       [CRON_TICK_TASK]: cronTickTask({ pool, log }),
-      [CRON_RUN_TASK]: cronRunTask({ pool, ownerUrl: config.postgres.directUrl, ownerUser: config.postgres.user, authenticatorUrl: authenticatorUrl({ ...config.postgres, url: config.postgres.directUrl }), log }),
+      [CRON_RUN_TASK]: cronRunTask({ pool, ownerUrl: directUrlOf(config.postgres), ownerUser: config.postgres.user, authenticatorUrl: authenticatorUrl({ ...config.postgres, url: directUrlOf(config.postgres) }), log }),
       [CLEANUP_TASK]: cleanupTask({ pool }),
     },
     crontab: AUTOMATION_CRONTAB,

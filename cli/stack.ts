@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../config/load.ts';
+import { directUrlOf, type Config } from '../config/load.ts';
 import { EmbeddedPostgres, findRunningPostgres } from '../db/embedded.ts';
 import { migrateAll } from '../db/project-migrations.ts';
 import { createPools, type Pools } from '../db/pool.ts';
@@ -59,7 +59,7 @@ export interface Database {
 export async function startDatabase(config: Config, log: Logger, opts: { command: string; share?: boolean }): Promise<Database> {
   const pg = config.postgres;
   // Past any transaction pooler: migrations hold a session advisory lock, dumps a snapshot.
-  if (!pg.embedded) return { url: pg.directUrl, stop: async () => undefined };
+  if (!pg.embedded) return { url: directUrlOf(pg), stop: async () => undefined };
   const dataDir = path.join(config.dataDir, 'postgres');
   const ownerFile = path.join(config.dataDir, 'postgres.owner');
   if (opts.share) {

@@ -27,6 +27,9 @@ type Env = Record<string, string | undefined>;
 
 export type Config = ReturnType<typeof buildConfig>;
 export type PostgresConfig = Config['postgres'];
+
+/** The URL for session work: past the pooler when there is one (DATABASE_DIRECT_URL, POSTGRESQL_DIRECT_HOST), else `url`. */
+export const directUrlOf = (pg: { url: string; directUrl?: string }): string => pg.directUrl ?? pg.url;
 export type OAuthProviderConfig = NonNullable<Config['auth']['oauth']['google']>;
 export type OpsConfig = Config['ops'];
 
@@ -142,8 +145,11 @@ function postgresConfig(v: EnvValues, derived: Derived) {
     embedded,
     /** The superuser/owner connection URL the services use (possibly through a transaction pooler). */
     url: v.DATABASE_URL ?? buildUrl(base),
-    /** The owner's URL that bypasses any pooler: session state (LISTEN, session advisory locks, replication). */
-    directUrl: v.DATABASE_DIRECT_URL ?? (v.POSTGRESQL_DIRECT_HOST ? buildUrl({ ...base, host: v.POSTGRESQL_DIRECT_HOST, port: v.POSTGRESQL_DIRECT_PORT ?? base.port }) : (v.DATABASE_URL ?? buildUrl(base))),
+    /**
+     * The owner's URL past a transaction pooler in `url`, for session state (LISTEN, session advisory
+     * locks, replication); unset without one (`directUrlOf` is then `url`, whatever `url` becomes).
+     */
+    directUrl: v.DATABASE_DIRECT_URL ?? (v.POSTGRESQL_DIRECT_HOST ? buildUrl({ ...base, host: v.POSTGRESQL_DIRECT_HOST, port: v.POSTGRESQL_DIRECT_PORT ?? base.port }) : undefined),
     /** Named prepared statements on request connections (false through PgBouncer < 1.21). */
     preparedStatements: v.DB_PREPARED_STATEMENTS,
     /** Streaming replicas for reads (db/read-pools.ts), their lag bound and its cache, in ms. */

@@ -7,8 +7,8 @@
  *   become the superuser whatever its token says. See withRequestContext.
  */
 import pg from 'pg';
-import type { PostgresConfig } from '../config/load.ts';
 import { registerPreparedStatements } from './prepared.ts';
+import { directUrlOf, type PostgresConfig } from '../config/load.ts';
 import { ReadPools } from './read-pools.ts';
 import { RoleSettings, registerRoleSettings } from './role-settings.ts';
 
@@ -33,7 +33,8 @@ export function createPools(cfg: PostgresConfig, applicationName: string): Pools
   const common = { max: cfg.poolMax, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 10_000, Client: clientClass(cfg) };
   const admin = new pg.Pool({ ...common, connectionString: cfg.url, application_name: `${applicationName} (admin)` });
   const request = requestPool(cfg, { host: cfg.host, port: cfg.port, database: cfg.database }, applicationName);
-  const direct = cfg.directUrl === cfg.url ? admin : new pg.Pool({ ...common, max: Math.min(cfg.poolMax, 4), connectionString: cfg.directUrl, application_name: `${applicationName} (direct)` });
+  const directUrl = directUrlOf(cfg);
+  const direct = directUrl === cfg.url ? admin : new pg.Pool({ ...common, max: Math.min(cfg.poolMax, 4), connectionString: directUrl, application_name: `${applicationName} (direct)` });
   const owned = [...new Set([admin, request, direct])];
   for (const pool of owned) quietErrors(pool);
   const roleSettings = new RoleSettings(admin);

@@ -4,6 +4,7 @@
  * caller — `role`, the role's own settings and `request.jwt.claims` as pgSettings, exactly as REST
  * sets them (db/request-context.ts), so one set of RLS policies governs both.
  */
+import { directUrlOf } from '../config/load.ts';
 import { makePgAdaptorWithPgClient, makePgService, PgSubscriber, type NodePostgresPgClient } from 'postgraphile/adaptors/pg';
 import { getOperationAST } from 'postgraphile/graphql';
 import type { WithPgClient } from 'postgraphile/@dataplan/pg';
@@ -62,9 +63,9 @@ const DistinctFunctionNamesPlugin: GraphileConfig.Plugin = {
  */
 function pgService(ctx: ServiceContext): GraphileConfig.PgServiceConfiguration {
   const { postgres } = ctx.config;
-  const common = { connectionString: authenticatorUrl(postgres), poolConfig: { max: postgres.poolMax, Client: clientClass(postgres) }, superuserConnectionString: postgres.directUrl, schemas: ctx.config.graphql.schemas };
-  if (postgres.directUrl === postgres.url) return makePgService({ ...common, pubsub: true });
-  const listenPool = quietErrors(new pg.Pool({ connectionString: authenticatorUrl({ ...postgres, url: postgres.directUrl }), max: 2, application_name: 'nextmavens graphql (listen)' }));
+  const common = { connectionString: authenticatorUrl(postgres), poolConfig: { max: postgres.poolMax, Client: clientClass(postgres) }, superuserConnectionString: directUrlOf(postgres), schemas: ctx.config.graphql.schemas };
+  if (directUrlOf(postgres) === postgres.url) return makePgService({ ...common, pubsub: true });
+  const listenPool = quietErrors(new pg.Pool({ connectionString: authenticatorUrl({ ...postgres, url: directUrlOf(postgres) }), max: 2, application_name: 'nextmavens graphql (listen)' }));
   const pgSubscriber = new PgSubscriber(listenPool);
   const service = makePgService({ ...common, pgSubscriber });
   const release = service.release?.bind(service);

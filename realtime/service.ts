@@ -21,6 +21,7 @@
  * (postgres_changes delivery), socket.ts (the WebSocket transport and its limits), rest-api.ts
  * (REST broadcast, health), tokens.ts; this file wires them together with the bus.
  */
+import { directUrlOf } from '../config/load.ts';
 import type { Service, ServiceContext } from '../core/service.ts';
 import { localBus, redisBus, type Bus, type BusMessage } from './bus.ts';
 import { createChannelMessages } from './channel-messages.ts';
@@ -39,7 +40,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const bus: Bus = config.realtime.redisUrl ? await redisBus(config.realtime.redisUrl, config.postgres.replicationSlot, log) : localBus();
   const broker = new ChannelBroker();
   const presence = new Presence(broker, bus, log);
-  const changes = createChangeFanout({ url: config.postgres.directUrl, slot: config.postgres.replicationSlot, admin: ctx.pools.admin, broker, bus, log });
+  const changes = createChangeFanout({ url: directUrlOf(config.postgres), slot: config.postgres.replicationSlot, admin: ctx.pools.admin, broker, bus, log });
   const messages = createChannelMessages({ admin: ctx.pools.admin, roleSettings: ctx.pools.roleSettings, broker, presence, changes, bus, tokens, log });
   const rate = new MessageRate(config.realtime.maxEventsPerSecond, config.realtime.tenantMaxEventsPerSecond);
   const sockets = createSocketTransport({ broker, messages, tokens, rate, log });

@@ -4,6 +4,7 @@
  * table created while the stack runs is served without a restart.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { directUrlOf } from '../config/load.ts';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { observeHttp } from '../core/metrics.ts';
 import type { ServiceContext, Service } from '../core/service.ts';
@@ -26,7 +27,7 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
     model = buildRestModel(await loadCatalog(ctx.pools.admin, schemas), schemas);
   };
   await reload();
-  const watcher = await watchSchema(ctx.config.postgres.directUrl, () =>
+  const watcher = await watchSchema(directUrlOf(ctx.config.postgres), () =>
     reload().catch((err: Error) => ctx.log.error({ err }, 'rest: schema cache reload failed')),
   );
 
