@@ -150,7 +150,7 @@ function postgresConfig(v: EnvValues, derived: Derived) {
      * locks, replication); unset without one (`directUrlOf` is then `url`, whatever `url` becomes).
      */
     directUrl: v.DATABASE_DIRECT_URL ?? (v.POSTGRESQL_DIRECT_HOST ? buildUrl({ ...base, host: v.POSTGRESQL_DIRECT_HOST, port: v.POSTGRESQL_DIRECT_PORT ?? base.port }) : undefined),
-    /** Named prepared statements on request connections (false through PgBouncer < 1.21). */
+    /** Request statements as named prepared statements (db/prepared.ts); false through PgBouncer < 1.21 (db/pool.ts strips every name). */
     preparedStatements: v.DB_PREPARED_STATEMENTS,
     /** Streaming replicas for reads (db/read-pools.ts), their lag bound and its cache, in ms. */
     replicas: { urls: v.DATABASE_READ_URL ?? [], maxLagMs: v.READ_REPLICA_MAX_LAG, checkIntervalMs: v.READ_REPLICA_CHECK_INTERVAL },
@@ -164,8 +164,6 @@ function postgresConfig(v: EnvValues, derived: Derived) {
     },
     replicationSlot: v.POSTGRESQL_REPLICATION_SLOT,
     poolMax: v.DB_POOL_MAX,
-    /** Request statements as named prepared statements (db/prepared.ts). */
-    preparedStatements: v.DB_PREPARED_STATEMENTS,
     /** Your own migrations and seed (the Supabase CLI layout), absolute. */
     migrationsDir: path.resolve(v.MIGRATIONS_DIR),
     seedFile: path.resolve(v.SEED_FILE),
