@@ -8,7 +8,7 @@ import type { Task } from 'graphile-worker';
 import type { Logger } from 'pino';
 import { backupFor } from '../../backup/run.ts';
 import { openStore } from '../../backup/store.ts';
-import type { Config } from '../../config/load.ts';
+import { directUrlOf, type Config } from '../../config/load.ts';
 import { createBackend } from '../../storage/backend/index.ts';
 
 export const BACKUP_TASK = 'nextmavens_backup';
@@ -24,7 +24,7 @@ export function backupTask(opts: { config: Config; log: Logger }): Task {
     const store = await openStore(config.backup.target);
     const backend = await createBackend(config);
     try {
-      const result = await backupFor(config, { url: config.postgres.url, store, backend, progress: (line) => log.debug({ component: 'backup' }, line) });
+      const result = await backupFor(config, { url: directUrlOf(config.postgres), store, backend, progress: (line) => log.debug({ component: 'backup' }, line) });
       log.info({ component: 'backup', backup: result.id, bytes: result.manifest.bytes }, `scheduled backup written to ${result.location}`);
     } finally {
       backend.close?.();
