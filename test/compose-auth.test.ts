@@ -1,8 +1,9 @@
 /**
  * docker-compose.yml hands the auth service every Auth setting of config/schema.ts, each as
  * `NAME: ${NAME:-}` (empty = unset, so the schema's default applies), and the gateway — whose job
- * worker renders and delivers auth mail (cli/stack.ts serveOne) — the ones that mail needs. The
- * interpolated environments load through our configuration loader, as the containers would.
+ * worker renders and delivers auth mail (cli/stack.ts serveOne) — the ones that mail needs;
+ * docker-compose.projects.yml's `projects` gets all of them. The interpolated environments load
+ * through our configuration loader, as the containers would.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,6 +16,8 @@ import { COMPOSE_DOT_ENV, interpolatedEnv, mergeCompose, type ComposeService } f
 
 const compose = await mergeCompose('docker-compose.yml');
 const { auth, gateway } = compose.services;
+/** docker-compose.projects.yml's `projects`: every other project's auth, with the stack's policies (projects/config.ts), and their mail. */
+const { projects } = (await mergeCompose('docker-compose.yml', 'docker-compose.projects.yml')).services;
 const AUTH_VARS = ENV_VARS.filter((v) => v.group === 'Auth').map((v) => v.name);
 /** What deliverAuthEmail and deliverTenantInvitation read (auth/mailer.ts, auth/tenant-invitations.ts). */
 const MAIL_VARS = AUTH_VARS.filter((n) => n.startsWith('SMTP_') || n.startsWith('AUTH_MAILER_') || n === 'SITE_URL' || n === 'AUTH_OTP_EXP');
@@ -53,11 +56,15 @@ describe('docker-compose.yml: auth settings', () => {
     for (const name of ['AUTH_SAML_PRIVATE_KEY', 'TWILIO_AUTH_TOKEN', 'VONAGE_API_SECRET', 'GITHUB_CLIENT_SECRET']) expect(gateway.environment?.[name], name).toBeUndefined();
   });
 
-  it('mounts ./auth-templates read-only at the same path in both containers', () => {
+  it('passes every Auth variable to docker-compose.projects.yml\'s projects service, as auth gets it (no anchor crosses files)', () => {
+    for (const name of AUTH_VARS) expect(projects.environment?.[name], name).toBe(auth.environment?.[name]);
+  });
+
+  it('mounts ./auth-templates read-only at the same path in every container that renders auth mail', () => {
     const mount = mountOf(auth, 'auth-templates');
     expect(mount).toBe('/templates');
-    expect(mountOf(gateway, 'auth-templates')).toBe(mount);
-    for (const s of [auth, gateway]) expect(s.volumes?.find((v) => v.startsWith('./auth-templates:'))).toMatch(/:ro$/);
+    for (const s of [gateway, projects]) expect(mountOf(s, 'auth-templates')).toBe(mount);
+    for (const s of [auth, gateway, projects]) expect(s.volumes?.find((v) => v.startsWith('./auth-templates:'))).toMatch(/:ro$/);
   });
 
   it('loads with nothing set: every empty value means the schema default (compose\'s AUTH_AUTOCONFIRM=false aside)', async () => {
