@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config/load.ts';
-import { ENV_VARS } from '../config/schema.ts';
+import { ENV_VARS, readEnv } from '../config/schema.ts';
 import { COMPOSE_DOT_ENV, interpolatedEnv, mergeCompose, type ComposeService } from './helpers/compose-files.ts';
 
 const compose = await mergeCompose('docker-compose.yml');
@@ -65,6 +65,17 @@ describe('docker-compose.yml: auth settings', () => {
     expect(mount).toBe('/templates');
     for (const s of [gateway, projects]) expect(mountOf(s, 'auth-templates')).toBe(mount);
     for (const s of [auth, gateway, projects]) expect(s.volumes?.find((v) => v.startsWith('./auth-templates:'))).toMatch(/:ro$/);
+  });
+
+  it('reads an empty or blank value as unset for every variable of the schema, whatever its parser (what ${NAME:-} relies on)', () => {
+    const unset = readEnv({});
+    for (const { name } of ENV_VARS) {
+      for (const raw of ['', '  ']) {
+        const { values, problems } = readEnv({ [name]: raw });
+        expect(problems, name).toEqual(unset.problems);
+        expect(values, name).toEqual(unset.values);
+      }
+    }
   });
 
   it('loads with nothing set: every empty value means the schema default (compose\'s AUTH_AUTOCONFIRM=false aside)', async () => {
