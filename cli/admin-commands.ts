@@ -9,11 +9,10 @@ import type { Config } from '../config/load.ts';
 import { createAdminAccount } from '../admin/accounts.ts';
 import { countAdmins, listAdmins } from '../admin/store.ts';
 import { optionValue } from './args.ts';
+import { UsageError } from './usage-error.ts';
 import { withDatabase } from './tenants.ts';
 
-export class AdminUsageError extends Error {
-  override name = 'AdminUsageError';
-}
+export class AdminUsageError extends UsageError {}
 
 const say = (m: string): void => void process.stdout.write(`${m}\n`);
 

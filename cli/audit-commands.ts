@@ -8,8 +8,9 @@ import { openStore } from '../backup/store.ts';
 import { parseBackupTarget, type Config } from '../config/load.ts';
 import { optionValue } from './args.ts';
 import { withDatabase } from './tenants.ts';
+import { UsageError } from './usage-error.ts';
 
-export class AuditUsageError extends Error {}
+export class AuditUsageError extends UsageError {}
 
 export async function commandAudit(config: Config, what: string | undefined, args: string[]): Promise<void> {
   switch (what) {

@@ -14,8 +14,9 @@ import { parseBackupTarget, type Config } from '../config/load.ts';
 import { createLogger } from '../config/logger.ts';
 import { createBackend } from '../storage/backend/index.ts';
 import { startDatabase } from './stack.ts';
+import { UsageError } from './usage-error.ts';
 
-export class BackupUsageError extends Error {}
+export class BackupUsageError extends UsageError {}
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 

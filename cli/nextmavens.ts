@@ -13,16 +13,11 @@ import { renderEnvExample, withEnvTable } from '../config/schema.ts';
 import { generateSigningJwk, parseSigningKeys } from '../config/keys.ts';
 import { VERSION } from '../config/version.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
-import { AuditUsageError, commandAudit } from './audit-commands.ts';
-import { BackupUsageError, commandBackup, commandRestore } from './backup-commands.ts';
 import { renderBanner } from './banner.ts';
-import { writeComposeEnv } from './compose-env.ts';
-import { commandTenants } from './tenants.ts';
-import { commandProjects, ProjectsUsageError } from './projects-commands.ts';
-import { serveProjects } from '../projects/serve.ts';
-import { commandDbDiff, commandDbPush, commandDbReset, commandMigrationNew } from './db-commands.ts';
-import { serveOne, startDatabase, startStack, type RunningStack } from './stack.ts';
 import { optionValue } from './args.ts';
+import { UsageError } from './usage-error.ts';
+// Each command's modules load when it runs: `gen env` or `keys` need not load the whole stack.
+import type { RunningStack } from './stack.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -97,6 +92,7 @@ async function commandStart(config: Config): Promise<void> {
   const log = createLogger(config);
   captureConsole(log);
   const started = performance.now();
+  const { startStack } = await import('./stack.ts');
   const running = await startStack(config, log);
   process.stdout.write(renderBanner(config, running.port, performance.now() - started));
   runUntilSignal(running, log);
@@ -108,7 +104,7 @@ async function commandServe(config: Config, name: string | undefined): Promise<v
   }
   const log = createLogger(config);
   captureConsole(log);
-  const running = name === 'projects' ? await serveProjects(config, log) : await serveOne(name as ServiceName | 'gateway', config, log);
+  const running = name === 'projects' ? await (await import('../projects/serve.ts')).serveProjects(config, log) : await (await import('./stack.ts')).serveOne(name as ServiceName | 'gateway', config, log);
   log.info(`${name} ready on port ${running.port}`);
   runUntilSignal(running, log);
 }
@@ -119,7 +115,7 @@ async function commandGen(config: () => Promise<Config>, what: string | undefine
       if (args.includes('--compose')) {
         const option = (flag: string) => optionValue(args, flag);
         const file = path.resolve(option('--out') ?? '.env');
-        await writeComposeEnv(file, args.includes('--force'), option('--public-url'));
+        await (await import('./compose-env.ts')).writeComposeEnv(file, args.includes('--force'), option('--public-url'));
         process.stdout.write(`wrote ${path.relative(process.cwd(), file) || file} with fresh secrets and the matching API keys\n`);
         return;
       }
@@ -137,6 +133,7 @@ async function commandGen(config: () => Promise<Config>, what: string | undefine
     case 'types': {
       const cfg = await config();
       const log = createLogger(cfg);
+      const { startDatabase } = await import('./stack.ts');
       const database = await startDatabase(cfg, log, { command: 'gen types', share: true });
       try {
         const { generateTypesFromDatabase } = await import('./typegen.ts');
@@ -195,17 +192,16 @@ async function commandKeys(config: () => Promise<Config>, option: string | undef
 async function commandDb(config: Config, what: string | undefined, args: string[]): Promise<void> {
   switch (what) {
     case 'push':
-      return commandDbPush(config, 'db push');
+      return (await import('./db-commands.ts')).commandDbPush(config, 'db push');
     case 'reset':
-      return commandDbReset(config, args);
+      return (await import('./db-commands.ts')).commandDbReset(config, args);
     case 'diff':
-      return commandDbDiff(config, args);
+      return (await import('./db-commands.ts')).commandDbDiff(config, args);
     default:
       throw new UsageError('db: expected push, reset or diff');
   }
 }
 
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...args] = argv;
@@ -225,28 +221,28 @@ async function main(argv: string[]): Promise<void> {
     case 'serve':
       return commandServe(await config(), args[0]);
     case 'migrate':
-      return commandDbPush(await config(), 'migrate');
+      return (await import('./db-commands.ts')).commandDbPush(await config(), 'migrate');
     case 'migration':
       if (args[0] !== 'new') throw new UsageError('migration: expected `migration new <name>`');
-      return commandMigrationNew(await config(), args.slice(1).join(' ') || undefined);
+      return (await import('./db-commands.ts')).commandMigrationNew(await config(), args.slice(1).join(' ') || undefined);
     case 'db':
       return commandDb(await config(), args[0], args.slice(1));
     case 'keys':
       return commandKeys(config, args[0]);
     case 'tenants':
-      return commandTenants(await config(), args[0], args.slice(1));
+      return (await import('./tenants.ts')).commandTenants(await config(), args[0], args.slice(1));
     case 'projects':
-      return commandProjects(await config(), args[0], args.slice(1));
+      return (await import('./projects-commands.ts')).commandProjects(await config(), args[0], args.slice(1));
     case 'gen':
       return commandGen(config, args[0], args.slice(1));
     case 'status':
       return commandStatus(await config());
     case 'backup':
-      return commandBackup(await config(), args);
+      return (await import('./backup-commands.ts')).commandBackup(await config(), args);
     case 'restore':
-      return commandRestore(await config(), args);
+      return (await import('./backup-commands.ts')).commandRestore(await config(), args);
     case 'audit':
-      return commandAudit(await config(), args[0], args.slice(1));
+      return (await import('./audit-commands.ts')).commandAudit(await config(), args[0], args.slice(1));
     case 'admin': {
       // Loaded on use: `start` does not carry the admin dashboard's modules (admin/mount.ts loads them on the first /admin request).
       const { commandAdmin } = await import('./admin-commands.ts');
@@ -260,7 +256,7 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`${err.message}\nSee .env.example for every variable.\n`);
-  } else if (err instanceof UsageError || err instanceof ProjectsUsageError || err instanceof BackupUsageError || err instanceof AuditUsageError || (err as Error)?.name === 'AdminUsageError') {
+  } else if (err instanceof UsageError) {
     process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
   } else {
     process.stderr.write(`nextmavens: ${(err as Error)?.message ?? err}\n`);

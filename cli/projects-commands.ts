@@ -11,10 +11,11 @@ import { parseCreate } from '../projects/admin-api.ts';
 import { projectsAdmin, type ProjectKeys } from '../projects/manage.ts';
 import { optionValue } from './args.ts';
 import { startDatabase } from './stack.ts';
+import { UsageError } from './usage-error.ts';
 
 const say = (m: string): void => void process.stdout.write(`${m}\n`);
 
-export class ProjectsUsageError extends Error {}
+export class ProjectsUsageError extends UsageError {}
 
 function number(args: string[], flag: string): number | undefined {
   const v = optionValue(args, flag);
