@@ -4,14 +4,18 @@
  * throwaway embedded Postgres.
  */
 import '../config/process-env.ts';
+import { fork } from 'node:child_process';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import pino from 'pino';
 import { startStack, type RunningStack } from '../cli/stack.ts';
 import { loadConfig, type Config } from '../config/load.ts';
 import { freePort } from '../test/helpers/net.ts';
+import type { CannonJob } from './cannon-worker.ts';
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 export const CONNECTIONS = 16;
@@ -27,7 +31,6 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** One autocannon run at CONNECTIONS for SECONDS; any non-2xx or error fails the bench. */
 /** `work` called in a loop by `concurrency` workers for `seconds` (a floor measured in-process): the figures of every call. */
 export async function closedLoop(work: (i: number) => Promise<unknown>, concurrency = CONNECTIONS, seconds = SECONDS): Promise<Figures> {
   const latencies: number[] = [];
@@ -46,11 +49,26 @@ export async function closedLoop(work: (i: number) => Promise<unknown>, concurre
   return { requests: latencies.length, rps: latencies.length / seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
+/** One autocannon run at CONNECTIONS for SECONDS; any non-2xx or error fails the bench. */
 export async function cannon(opts: autocannon.Options): Promise<Figures> {
   const result = await autocannon({ connections: CONNECTIONS, duration: SECONDS, ...opts });
   if (result.non2xx || result.errors) throw new Error(`${opts.title}: ${result.non2xx} non-2xx, ${result.errors} errors`);
   if (!result.requests.total) throw new Error(`${opts.title}: no request completed in ${SECONDS} s; raise BENCH_SECONDS`);
   return { requests: result.requests.total, rps: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99 };
+}
+
+/** cannon() in a child process (bench/cannon-worker.ts), so the client's work is not the server's event loop's. */
+export async function cannonInProcess(job: Omit<CannonJob, 'connections' | 'duration'>): Promise<Figures> {
+  const child = fork(fileURLToPath(new URL('./cannon-worker.ts', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = once(child, 'exit');
+  child.send({ connections: CONNECTIONS, duration: SECONDS, ...job } satisfies CannonJob);
+  const [r] = (await Promise.race([once(child, 'message'), exited.then(() => Promise.reject(new Error(`${job.title}: the load generator exited`)))])) as [
+    { total: number; duration: number; p50: number; p99: number; non2xx: number; errors: number },
+  ];
+  await exited;
+  if (r.non2xx || r.errors) throw new Error(`${job.title}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  if (!r.total) throw new Error(`${job.title}: no request completed in ${SECONDS} s; raise BENCH_SECONDS`);
+  return { requests: r.total, rps: r.total / r.duration, p50: r.p50, p99: r.p99 };
 }
 
 export interface BenchStack {
