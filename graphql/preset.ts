@@ -16,11 +16,10 @@ import type { IncomingMessage } from 'node:http';
 import type { JwtClaims } from '../core/jwt.ts';
 import type { ServiceContext } from '../core/service.ts';
 import { authenticatorUrl, clientClass, quietErrors } from '../db/pool.ts';
-import { DatabaseUnavailableStatusPlugin, makeMaskError } from './errors.ts';
+import { DatabaseUnavailableStatusPlugin, makeMaskError } from './mask-error.ts';
 import { limitsPreset } from './limits.ts';
+import { GRAPHQL_PATH } from './paths.ts';
 import { committedRowCheck, RowChangeSubscriptionsPlugin, ROW_CHECK_CONTEXT } from './subscriptions.ts';
-
-export const GRAPHQL_PATH = '/graphql';
 
 /** Without Relay global ids there is no `id` to avoid: keep a column named `id` as `id`. */
 const KeepIdColumnPlugin: GraphileConfig.Plugin = {

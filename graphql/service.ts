@@ -3,7 +3,11 @@
  * and `/graphql` (with the Ruru playground on GET in a browser). Every operation runs as the
  * caller exactly as REST does — the JWT verified by the shared module, then `role` and
  * `request.jwt.claims` set transaction-locally — so one set of RLS policies governs both.
- * The schema follows DDL while the stack runs (watch mode).
+ * The schema follows DDL while the stack runs (watch mode). PostGraphile is loaded and the schema
+ * built on the first GraphQL request (graphql/engine.ts), not at start: until then /health reports
+ * graphql up with `detail.schema: "not loaded yet"` (the database is still checked); a build that
+ * fails answers 503 SCHEMA_UNAVAILABLE, reports graphql down with the reason, and is retried by the
+ * next request.
  *
  * Subscriptions (graphql-ws) share the path: graphql/websocket.ts authenticates connections and
  * graphql/subscriptions.ts adds `<table>Changed` fields for opted-in tables. Limits (body size,
@@ -12,18 +16,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { postgraphile } from 'postgraphile';
 import { metricsEnabled, observeHttp } from '../core/metrics.ts';
-import { grafserv } from 'postgraphile/grafserv/node';
 import { createJwtVerifier, type JwtClaims } from '../core/jwt.ts';
+import type { GraphqlEngine } from './engine.ts';
 import { GRAPHQL_ERRORS, GraphqlServiceError, sendGraphqlError } from './errors.ts';
-import { GRAPHQL_PATH, graphqlPreset } from './preset.ts';
-import { createGraphqlWebSockets, type GraphqlWebSockets } from './websocket.ts';
-import type { Service, ServiceContext } from '../core/service.ts';
+import { GRAPHQL_PATH, V1_PATH } from './paths.ts';
+import type { ComponentHealth, Service, ServiceContext } from '../core/service.ts';
 import { callerToken, isApiRole } from '../core/caller.ts';
 import { isTenantSuspendedFor } from '../db/tenants.ts';
 
-const V1_PATH = '/graphql/v1';
 
 export async function createGraphqlService(ctx: ServiceContext): Promise<Service> {
   const { config } = ctx;
@@ -48,16 +49,32 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
 
   /** Claims of HTTP requests, verified in `handle` before Grafserv sees the request. */
   const httpClaims = new WeakMap<IncomingMessage, JwtClaims>();
-  // Set once the server exists (the context callback only runs after that).
-  let sockets: GraphqlWebSockets | undefined;
 
-  const preset = graphqlPreset(ctx, (req) => httpClaims.get(req) ?? sockets?.claimsOf(req));
-
-  const pgl = postgraphile(preset);
-  const serv = pgl.createServ(grafserv);
-  const handler = serv.createHandler();
-  await pgl.getSchema(); // fail at start, not on the first request, if the schema cannot be built
-  sockets = createGraphqlWebSockets(serv, authenticate, { maxPayload: limits.maxBodyBytes });
+  /** The engine being built or built; undefined before the first request and after a failed build. */
+  let engine: Promise<GraphqlEngine> | undefined;
+  let loaded = false;
+  /** Why the last build failed (cleared when one succeeds). */
+  let buildFailure: string | undefined;
+  let closed = false;
+  function load(): Promise<GraphqlEngine> {
+    if (closed) return Promise.reject(GRAPHQL_ERRORS.schemaUnavailable('the service is closing'));
+    engine ??= import('./engine.ts')
+      .then((m) => m.buildGraphqlEngine(ctx, (req) => httpClaims.get(req), authenticate))
+      .then(
+        (built) => {
+          loaded = true;
+          buildFailure = undefined;
+          return built;
+        },
+        (err: Error) => {
+          engine = undefined;
+          buildFailure = err.message;
+          ctx.log.error({ err }, 'graphql: the schema could not be built');
+          throw GRAPHQL_ERRORS.schemaUnavailable('see the server log');
+        },
+      );
+    return engine;
+  }
 
   /** `/graphql/v1…` is served as `/graphql…`; returns the path without the query. */
   const toGraphqlPath = (req: IncomingMessage) => {
@@ -67,17 +84,18 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
     return q === -1 ? req.url! : req.url!.slice(0, q);
   };
 
-  async function health(): Promise<{ status: 'up' }> {
-    await pgl.getSchema();
-    // The schema is cached: only a query tells whether requests can reach the database.
+  async function health(): Promise<ComponentHealth> {
+    // The schema is cached once built: only a query tells whether requests can reach the database.
     await ctx.pools.request.query('select 1');
+    if (buildFailure !== undefined) return { status: 'down', error: `the GraphQL schema could not be built: ${buildFailure}` };
+    if (!loaded) return { status: 'up', detail: { schema: engine ? 'loading' : 'not loaded yet (built on the first GraphQL request)' } };
     return { status: 'up' };
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.url === '/health') {
       // Compose: the gateway's /health asks this; down (503) while the database is unreachable.
-      const up = await health().then(() => true, () => false);
+      const up = await health().then((h) => h.status === 'up', () => false);
       res.writeHead(up ? 200 : 503, { 'content-type': 'application/json' }).end(up ? '{"status":"up"}' : '{"status":"down"}');
       return;
     }
@@ -93,7 +111,14 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
       if (err instanceof GraphqlServiceError) return sendGraphqlError(res, err);
       throw err;
     }
-    handler(req, res, () => sendGraphqlError(res, GRAPHQL_ERRORS.notFound(path)));
+    let built: GraphqlEngine;
+    try {
+      built = await load();
+    } catch (err) {
+      if (err instanceof GraphqlServiceError) return sendGraphqlError(res, err);
+      throw err;
+    }
+    built.handler(req, res, () => sendGraphqlError(res, GRAPHQL_ERRORS.notFound(path)));
   }
 
   return {
@@ -117,14 +142,16 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
-      sockets!.upgrade(req, socket, head);
+      load().then(
+        (built) => built.sockets.upgrade(req, socket, head),
+        () => socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'),
+      );
     },
     health,
     close: async () => {
-      await sockets?.close();
-      await pgl.release();
-      // pgl.release() stops the server and watch mode, not the pools (and LISTEN client) of the services.
-      for (const pgService of pgl.getResolvedPreset().pgServices ?? []) await pgService.release?.();
+      closed = true;
+      const built = await engine?.catch(() => undefined);
+      await built?.release();
     },
   };
 }
