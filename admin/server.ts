@@ -18,6 +18,7 @@ import { accountRoutes } from './routes/account.ts';
 import { tableRoutes } from './routes/tables.ts';
 import { sqlRoutes } from './routes/sql.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { logRoutes } from './routes/logs.ts';
 import { upstreamRoutes } from './routes/upstream.ts';
 
 /** What each route module gets: the deps and the session/role/audit helpers bound to them. */
@@ -69,6 +70,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
   tableRoutes(app, ctx);
   sqlRoutes(app, ctx);
   opsRoutes(app, ctx);
+  logRoutes(app, ctx);
   upstreamRoutes(app, ctx);
   await app.ready();
   return app;

@@ -16,6 +16,7 @@ import { migrateAll } from '../db/project-migrations.ts';
 import { createPools, type Pools } from '../db/pool.ts';
 import { buildGatewayApp } from '../gateway/app.ts';
 import { buildEmbeddedEdge } from '../gateway/embedded-edge.ts';
+import { createRequestLogSink } from '../gateway/request-log-sink.ts';
 import { createEdgeGuard } from '../gateway/edge.ts';
 import { superAdminAudit } from '../gateway/super-admin-audit.ts';
 import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
@@ -184,7 +185,10 @@ export async function startStack(config: Config, log: Logger): Promise<RunningSt
     const audit = superAdminAudit(pools.admin, log);
     const admin = { config, db: pools.admin, log, clientAddress: guard.clientAddress, healthSummary: ops.summary, embedded: true };
     const extend = (app: FastifyInstance) => (ops.routes(app), mountAdmin(app, admin));
-    const { server } = await buildEmbeddedEdge(config, { services, verifier, healthChecks, log, guard, audit, extend }, (what, stop) => cleanup.push([what, stop]));
+    // Requests kept for the admin dashboard's Logs page (sql/0036), written after the server stops.
+    const requestLog = config.requestLog.retentionHours > 0 ? createRequestLogSink({ pool: pools.admin, log, ...config.requestLog }) : undefined;
+    if (requestLog) cleanup.push(['request log', () => requestLog.close()]);
+    const { server } = await buildEmbeddedEdge(config, { services, verifier, healthChecks, log, guard, audit, extend, requestLog }, (what, stop) => cleanup.push([what, stop]));
     // Projects beside the default one (projects/): their requests are taken before it sees them.
     const projects = await startProjects({ config, admin: pools.admin, log, guard, verifier });
     cleanup.push(['projects', () => projects.close()]);

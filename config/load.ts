@@ -409,6 +409,8 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     ops: opsConfig(v),
     /** The admin dashboard (admin/): session lifetime, the sign-in rate limit. */
     admin: { sessionHours: v.ADMIN_SESSION_HOURS, loginMaxFailures: v.ADMIN_LOGIN_MAX_FAILURES },
+    /** Requests kept for the admin dashboard (gateway/request-log-sink.ts); retentionHours 0: none. */
+    requestLog: { retentionHours: v.REQUEST_LOG_RETENTION_HOURS, maxRows: v.REQUEST_LOG_MAX_ROWS },
     /** Projects beside the default one (projects/): their domain, idle release, servers, and the registry's encryption key. */
     projects: {
       domain: v.PROJECTS_DOMAIN,

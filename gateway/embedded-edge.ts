@@ -17,6 +17,7 @@ import type { HealthCheck } from './health.ts';
 import { createRateLimits, type RateLimits } from './rate-limit.ts';
 import type { ServiceName } from './routes.ts';
 import type { SuperAdminAudit } from './super-admin-audit.ts';
+import type { RequestLogSink } from './request-log-sink.ts';
 
 export interface EmbeddedEdge {
   server: http.Server;
@@ -26,7 +27,7 @@ export interface EmbeddedEdge {
 
 export async function buildEmbeddedEdge(
   config: Config,
-  opts: { services: Record<ServiceName, Service>; verifier: JwtVerifier; healthChecks: Record<string, HealthCheck>; log: Logger; guard: EdgeGuard; audit: SuperAdminAudit; extend?: (app: FastifyInstance) => void; rateKeyPrefix?: string },
+  opts: { services: Record<ServiceName, Service>; verifier: JwtVerifier; healthChecks: Record<string, HealthCheck>; log: Logger; guard: EdgeGuard; audit: SuperAdminAudit; extend?: (app: FastifyInstance) => void; rateKeyPrefix?: string; requestLog?: RequestLogSink },
   onPart: (what: string, close: () => Promise<unknown>) => void = () => undefined,
 ): Promise<EmbeddedEdge> {
   const { services, verifier, healthChecks, log, guard, audit } = opts;
@@ -44,6 +45,7 @@ export async function buildEmbeddedEdge(
     rateLimits,
     guard,
     audit,
+    requestLog: opts.requestLog && ((fields) => opts.requestLog!.push(fields)),
   });
   return { server, gatewayApp, rateLimits };
 }

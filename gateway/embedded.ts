@@ -3,7 +3,8 @@
  * from the same route table and edge policy — request id, CORS first, the apikey/JWT check, the
  * allowlist of sensitive requests, the rate limit of the route's group, its body limit, prefix
  * stripping — and then hands the request to the service's own handler. Paths no route matches go
- * to the gateway app (/health, /verify, the dashboard, /metrics, 404). One log line per request.
+ * to the gateway app (/health, /verify, the dashboard, /metrics, 404). One log line per request
+ * (and, given `requestLog`, one entry kept in Postgres).
  */
 import { randomUUID } from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
@@ -20,7 +21,7 @@ import type { SuperAdminAudit } from './super-admin-audit.ts';
 import { createEdgeGuard, rateKey, type EdgeGuard } from './edge.ts';
 import { rateLimitHeaders, type RateLimits } from './rate-limit.ts';
 import { countStreamedBody, declaredTooLarge } from './body-limit.ts';
-import { requestLogFields } from './request-log.ts';
+import { requestLogFields, type RequestLogFields } from './request-log.ts';
 
 export interface EmbeddedGatewayOptions {
   services: Record<ServiceName, Service>;
@@ -36,6 +37,8 @@ export interface EmbeddedGatewayOptions {
   audit?: SuperAdminAudit;
   /** The client address and the allowlist; default: the peer address, no allowlist. */
   guard?: EdgeGuard;
+  /** Each request's log entry also goes here (gateway/request-log-sink.ts: kept for the admin dashboard). */
+  requestLog?: (fields: RequestLogFields) => void;
 }
 
 const REQUEST_ID = 'x-request-id';
@@ -127,7 +130,11 @@ export function createEmbeddedGateway(opts: EmbeddedGatewayOptions): http.Server
     const route = matchRoute(path);
     const ip = guard.clientAddress(req);
     let identity: EdgeIdentity | undefined;
-    res.on('finish', () => log.info(requestLogFields({ reqId: id, method: req.method, url, route, status: res.statusCode, started, identity, ip }), 'request'));
+    res.on('finish', () => {
+      const fields = requestLogFields({ reqId: id, method: req.method, url, route, status: res.statusCode, started, identity, ip });
+      log.info(fields, 'request');
+      opts.requestLog?.(fields);
+    });
     if (applyCors(req, res, opts.corsOrigins)) return;
     if (!route) {
       if (!guard.adminAllowed(path, undefined, ip)) return sendDenial(res, edgeRefusal(undefined, { kind: 'address_not_allowed' }, req.headers));

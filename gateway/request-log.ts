@@ -50,6 +50,7 @@ export interface RequestLogFields {
   method: string | undefined;
   url: string;
   route: string;
+  service?: string;
   group?: string;
   status: number;
   ms: number;
@@ -75,6 +76,7 @@ export function requestLogFields(p: {
     method: p.method,
     url: redactUrl(p.url),
     route: p.route?.name ?? 'gateway',
+    service: p.route?.service,
     group: p.route?.group,
     status: p.status,
     ms: Math.round((performance.now() - p.started) * 10) / 10,

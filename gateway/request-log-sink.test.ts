@@ -1,0 +1,53 @@
+/**
+ * The request log sink (gateway/request-log-sink.ts) over real Postgres: entries pushed are
+ * written in batches to nextmavens.request_log, pruned to the row cap, and with Postgres away
+ * pushes neither throw nor wait — the lost entries are counted.
+ */
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
+import { createRequestLogSink } from './request-log-sink.ts';
+import type { RequestLogFields } from './request-log.ts';
+
+const log = pino({ level: 'silent' });
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+}, 60_000);
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+const entry = (i: number): RequestLogFields => ({ reqId: `r-${i}`, method: 'GET', url: `/rest/v1/t?n=${i}`, route: 'rest', service: 'rest', group: 'rest', status: 200, ms: 1.5, role: 'anon', ip: '127.0.0.1' });
+
+describe('request log sink', () => {
+  it('writes pushed entries in batches and prunes to the row cap', async () => {
+    const sink = createRequestLogSink({ pool: db.admin, log, retentionHours: 24, maxRows: 1000, batchSize: 100, pruneEveryMs: 0 });
+    for (let i = 0; i < 1250; i++) sink.push(entry(i));
+    expect(sink.stats().buffered).toBe(1250);
+    await sink.flush();
+    expect(sink.stats()).toEqual({ written: 1250, dropped: 0, buffered: 0 });
+    const { rows } = await db.admin.query(`select count(*)::int as n, min(request_id) filter (where path = '/rest/v1/t?n=1249') as last from nextmavens.request_log`);
+    // Pruned after the writes: the newest 1000 are left.
+    expect(rows[0]).toEqual({ n: 1000, last: 'r-1249' });
+    const oldest = await db.admin.query(`select request_id, method, status, duration_ms, role, service, route_group from nextmavens.request_log order by id limit 1`);
+    expect(oldest.rows[0]).toEqual({ request_id: 'r-250', method: 'GET', status: 200, duration_ms: 1.5, role: 'anon', service: 'rest', route_group: 'rest' });
+    await sink.close();
+  });
+
+  it('drops and counts entries while Postgres is away, never throwing from push', async () => {
+    // Nothing listens on this port: every write fails as with a stopped server.
+    const away = new pg.Pool({ connectionString: 'postgresql://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });
+    const sink = createRequestLogSink({ pool: away, log, retentionHours: 24, maxRows: 1000, batchSize: 10, maxBuffered: 20 });
+    for (let i = 0; i < 25; i++) sink.push(entry(i));
+    // The buffer is bounded: 5 are dropped at once.
+    expect(sink.stats()).toMatchObject({ dropped: 5, buffered: 20 });
+    await sink.flush();
+    expect(sink.stats()).toEqual({ written: 0, dropped: 25, buffered: 0 });
+    await sink.close();
+    await away.end();
+  });
+});
