@@ -195,8 +195,13 @@ describe.skipIf(!haveChromium)(`the admin dashboard in a browser${haveChromium ?
     expect(await page.locator('pre.code').first().innerText()).toContain("supabase.from('todos').select('*')");
 
     await page.getByRole('link', { name: 'Logs & jobs' }).click();
+    // The gateway's request log lists supabase-js's requests of the todos above (written within a second or so).
+    const requests = page.getByRole('form', { name: 'Filter the request logs' });
+    await requests.getByLabel('Path contains').fill('/rest/v1/todos');
+    await requests.getByRole('button', { name: 'Filter' }).click();
+    await expect.poll(async () => (await requests.getByRole('button', { name: 'Refresh' }).click(), await page.getByRole('table', { name: 'Requests' }).innerText()), { timeout: 15_000 }).toMatch(/GET\s+\/rest\/v1\/todos/);
     await page.getByLabel('Action starts with').fill('admin.tables');
-    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByRole('form', { name: 'Filter the audit log' }).getByRole('button', { name: 'Filter' }).click();
     await expect.poll(() => page.getByRole('table', { name: 'Audit entries' }).innerText(), { timeout: 10_000 }).toContain('admin.tables.create');
   }, 60_000);
 
