@@ -7,6 +7,7 @@
 import type { EdgeIdentity } from '../core/caller.ts';
 import { NO_TENANT } from '../core/caller.ts';
 import type { RouteDef } from './routes.ts';
+import type { RequestLogEntry } from '../ops/request-log-store.ts';
 
 /** Query parameters whose values are secrets (compared case-insensitively). */
 export const SECRET_QUERY_PARAMS = new Set([
@@ -45,20 +46,8 @@ export function redactUrl(url: string): string {
   return `${url.slice(0, q)}?${parts.join('&')}`;
 }
 
-export interface RequestLogFields {
-  reqId: string;
-  method: string | undefined;
-  url: string;
-  route: string;
-  service?: string;
-  group?: string;
-  status: number;
-  ms: number;
-  tenant?: string;
-  user?: string;
-  role?: string;
-  ip?: string;
-}
+/** The fields of the line (and of a row of nextmavens.request_log, ops/request-log-store.ts). */
+export type RequestLogFields = Omit<RequestLogEntry, 'at' | 'method'> & { method: string | undefined };
 
 export function requestLogFields(p: {
   reqId: string;
