@@ -7,6 +7,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
+import { registry } from '../core/metrics.ts';
 import { createRequestLogSink } from './request-log-sink.ts';
 import type { RequestLogFields } from './request-log.ts';
 
@@ -22,6 +23,8 @@ afterAll(async () => {
 });
 
 const entry = (i: number): RequestLogFields => ({ reqId: `r-${i}`, method: 'GET', url: `/rest/v1/t?n=${i}`, route: 'rest', service: 'rest', group: 'rest', status: 200, ms: 1.5, role: 'anon', ip: '127.0.0.1' });
+
+const droppedMetric = async () => (await registry.getSingleMetric('nextmavens_request_log_dropped_total')!.get()).values[0]?.value ?? 0;
 
 describe('request log sink', () => {
   it('writes pushed entries in batches and prunes to the row cap', async () => {
@@ -41,12 +44,14 @@ describe('request log sink', () => {
   it('drops and counts entries while Postgres is away, never throwing from push', async () => {
     // Nothing listens on this port: every write fails as with a stopped server.
     const away = new pg.Pool({ connectionString: 'postgresql://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });
+    const droppedBefore = await droppedMetric();
     const sink = createRequestLogSink({ pool: away, log, retentionHours: 24, maxRows: 1000, batchSize: 10, maxBuffered: 20 });
     for (let i = 0; i < 25; i++) sink.push(entry(i));
     // The buffer is bounded: 5 are dropped at once.
     expect(sink.stats()).toMatchObject({ dropped: 5, buffered: 20 });
     await sink.flush();
     expect(sink.stats()).toEqual({ written: 0, dropped: 25, buffered: 0 });
+    expect((await droppedMetric()) - droppedBefore).toBe(25);
     await sink.close();
     await away.end();
   });

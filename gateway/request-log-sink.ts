@@ -4,12 +4,16 @@
  * buffer; a timer writes the buffer in one INSERT every `flushMs` (sooner once `batchSize` are
  * waiting) and prunes the table about once a minute. While Postgres is away or slow the buffer
  * fills to `maxBuffered` and further entries are dropped and counted; a failed batch is dropped and
- * counted too. A request never waits for, nor fails because of, this.
+ * counted too (`nextmavens_request_log_dropped_total` on /metrics). A request never waits for, nor fails because of, this.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { serviceCounter } from '../core/metrics.ts';
 import { insertRequestLog, pruneRequestLog, type RequestLogEntry } from '../ops/request-log-store.ts';
 import type { RequestLogFields } from './request-log.ts';
+
+/** On /metrics: entries lost while Postgres was away or slow (this sink's `stats().dropped`, summed over sinks). */
+const droppedTotal = serviceCounter('nextmavens_request_log_dropped_total', 'Request log entries not kept in nextmavens.request_log (buffer full or a failed write while Postgres was away).');
 
 export interface RequestLogSink {
   push(fields: RequestLogFields): void;
@@ -56,6 +60,7 @@ export function createRequestLogSink(opts: RequestLogSinkOptions): RequestLogSin
         written += batch.length;
       } catch (err) {
         dropped += batch.length;
+        droppedTotal.inc(batch.length);
         warn(err, `${batch.length} entries dropped (cannot write to nextmavens.request_log)`);
       }
     }
@@ -77,6 +82,7 @@ export function createRequestLogSink(opts: RequestLogSinkOptions): RequestLogSin
     push(f) {
       if (buffer.length >= maxBuffered) {
         dropped += 1;
+        droppedTotal.inc();
         return;
       }
       buffer.push({ ...f, method: f.method ?? 'GET', at: new Date(Date.now() - f.ms) });
