@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import type pg from 'pg';
 import type { Config } from '../config/load.ts';
+import { effectiveAuthConfig } from '../core/auth-settings.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
 import { createCaller, type AuthCaller } from './caller.ts';
 import { AuthError } from './errors.ts';
@@ -22,6 +23,8 @@ import { counters } from '../core/metrics.ts';
 
 export interface AuthDeps extends AuthCaller {
   config: Config;
+  /** `config` with the SMTP, sender and providers in effect now (env, else the dashboard's, core/auth-settings.ts). */
+  effectiveConfig(): Promise<Config>;
   pool: pg.Pool;
   mail: AuthMail;
   signinByIp: RateLimiter;
@@ -55,6 +58,7 @@ export function createAuthDeps(config: Config, pool: pg.Pool, shared?: (limiter:
     ...createCaller(createJwtVerifier(config.jwtSecret, config.jwks), pool),
     config,
     pool,
+    effectiveConfig: () => effectiveAuthConfig(config, pool),
     mail: createAuthMail(config),
     signinByIp: limited('signinByIp', limits.signin, 300),
     failuresByEmail: limited('failuresByEmail', Math.ceil(limits.signin / 3), 900),

@@ -2,7 +2,7 @@
  * Auth mail: requests queue a `send_email` job (graphile-worker) in their own transaction
  * (auth/store/mail.ts); the worker jobs/ runs (jobs/tasks/send-email.ts) hands each job to
  * deliverAuthEmail, which issues the one-time token, renders the template and delivers it over
- * SMTP (nodemailer) — or, without SMTP_HOST, into the dev inbox table read at
+ * SMTP (nodemailer) — or, without an SMTP server (SMTP_HOST or the dashboard's), into the dev inbox table read at
  * `GET /auth/v1/admin/inbox`. Tokens are minted by the job, so no live secret sits in the queue.
  * Auth only enqueues: it does not import jobs/.
  *
@@ -13,6 +13,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
 import type pg from 'pg';
 import type { Config } from '../config/load.ts';
+import { effectiveAuthConfig } from '../core/auth-settings.ts';
 import { AuthError } from './errors.ts';
 import { issueToken, VERIFY_TYPE, type EmailAction } from './otp.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -47,31 +48,40 @@ export interface MailTransport {
   close(): void;
 }
 
-/** SMTP when configured, else the dev inbox. */
+/**
+ * SMTP when configured, else the dev inbox — decided per mail from the settings in effect then
+ * (SMTP_* from the environment, else the dashboard's, core/auth-settings.ts), so a change made
+ * in the dashboard applies to the next mail without a restart. One nodemailer transporter per
+ * SMTP configuration, replaced when the configuration changes.
+ */
 export function createTransport(config: Config, pool: pg.Pool): MailTransport {
-  const smtp = config.auth.smtp;
-  if (!smtp) {
-    return {
-      async deliver(mail) {
-        await insertDevInbox(pool, mail);
-      },
-      close() {},
-    };
-  }
-  const transporter: Transporter = nodemailer.createTransport({
-    host: smtp.host,
-    port: smtp.port,
-    secure: smtp.port === 465,
-    auth: smtp.user ? { user: smtp.user, pass: smtp.pass ?? '' } : undefined,
-    connectionTimeout: 10_000,
-    greetingTimeout: 10_000,
-    socketTimeout: 30_000,
-  });
+  let current: { key: string; transporter: Transporter } | undefined;
+  const transporterFor = (smtp: NonNullable<Config['auth']['smtp']>): Transporter => {
+    const key = JSON.stringify([smtp.host, smtp.port, smtp.user, smtp.pass]);
+    if (current?.key === key) return current.transporter;
+    current?.transporter.close();
+    const transporter = nodemailer.createTransport({
+      host: smtp.host,
+      port: smtp.port,
+      secure: smtp.port === 465,
+      auth: smtp.user ? { user: smtp.user, pass: smtp.pass ?? '' } : undefined,
+      connectionTimeout: 10_000,
+      greetingTimeout: 10_000,
+      socketTimeout: 30_000,
+    });
+    current = { key, transporter };
+    return transporter;
+  };
   return {
     async deliver(mail) {
-      await transporter.sendMail({ from: { name: config.auth.mailFrom.name, address: config.auth.mailFrom.address }, ...mail });
+      const { auth } = await effectiveAuthConfig(config, pool);
+      if (!auth.smtp) return void (await insertDevInbox(pool, mail));
+      await transporterFor(auth.smtp).sendMail({ from: { name: auth.mailFrom.name, address: auth.mailFrom.address }, ...mail });
     },
-    close: () => transporter.close(),
+    close() {
+      current?.transporter.close();
+      current = undefined;
+    },
   };
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { JSONWebKeySet } from 'jose';
 import { deriveApiKey } from './keys.ts';
 import { MIN_JWT_SECRET_LENGTH } from './parsers.ts';
-import { isSet, readEnv, type EnvValues } from './schema.ts';
+import { isSet, readEnv, type EnvName, type EnvValues } from './schema.ts';
 import { loadOrCreateSecrets } from './secrets.ts';
 
 export class ConfigError extends Error {
@@ -118,6 +118,8 @@ function backupConfig(v: EnvValues, dataDir: string, problems: string[]): Backup
 /** Secrets the configuration does not give: generated once and kept in DATA_DIR. */
 interface Derived {
   dataDir: string;
+  /** Whether the environment sets a variable (not its default): settings stored in the database yield to it. */
+  envSets: (name: EnvName) => boolean;
   jwtSecret: string;
   postgresPassword?: string;
 }
@@ -282,7 +284,7 @@ function mailTemplates(v: EnvValues, problems: string[]) {
 /** SITE_URL (else PUBLIC_URL) as a URL. */
 const siteOf = (v: EnvValues, publicUrl: string) => new URL(v.SITE_URL && URL.canParse(v.SITE_URL) ? v.SITE_URL : publicUrl);
 
-function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
+function authConfig(v: EnvValues, publicUrl: string, envSets: Derived['envSets'], problems: string[]) {
   return {
     accessTokenTtl: v.AUTH_ACCESS_TOKEN_TTL,
     refreshTokenTtl: v.AUTH_REFRESH_TOKEN_TTL,
@@ -331,6 +333,8 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
     /** Unset: mails go to the dev inbox. */
     smtp: v.SMTP_HOST ? { host: v.SMTP_HOST, port: v.SMTP_PORT, user: v.SMTP_USER, pass: v.SMTP_PASS } : undefined,
     mailFrom: { address: v.SMTP_ADMIN_EMAIL, name: v.SMTP_SENDER_NAME },
+    /** Which of mailFrom the environment sets (the rest may come from the database, core/auth-settings.ts). */
+    mailFromEnv: { address: envSets('SMTP_ADMIN_EMAIL'), name: envSets('SMTP_SENDER_NAME') },
     /** Custom mail templates and subjects (auth/templates.ts renders them); read once at start. */
     mailTemplates: mailTemplates(v, problems),
     sms: smsConfig(v, problems),
@@ -342,6 +346,11 @@ function authConfig(v: EnvValues, publicUrl: string, problems: string[]) {
       apple: v.APPLE_CLIENT_ID?.length ? { clientIds: v.APPLE_CLIENT_ID, jwksUrl: v.APPLE_JWKS_URL } : undefined,
       azure: v.AZURE_CLIENT_ID?.length ? { clientIds: v.AZURE_CLIENT_ID, jwksUrl: v.AZURE_JWKS_URL } : undefined,
       facebook: v.FACEBOOK_CLIENT_ID?.length ? { clientIds: v.FACEBOOK_CLIENT_ID, jwksUrl: v.FACEBOOK_JWKS_URL } : undefined,
+    },
+    /** The providers' endpoints, also for a provider enabled in the database (core/auth-settings.ts). */
+    oauthEndpoints: {
+      google: { authorizeUrl: v.GOOGLE_AUTHORIZE_URL, tokenUrl: v.GOOGLE_TOKEN_URL, apiUrl: v.GOOGLE_USERINFO_URL },
+      github: { authorizeUrl: v.GITHUB_AUTHORIZE_URL, tokenUrl: v.GITHUB_TOKEN_URL, apiUrl: v.GITHUB_API_URL },
     },
     oauth: {
       google: oauthProvider('Google', { clientId: v.GOOGLE_CLIENT_ID, clientSecret: v.GOOGLE_CLIENT_SECRET, authorizeUrl: v.GOOGLE_AUTHORIZE_URL, tokenUrl: v.GOOGLE_TOKEN_URL, apiUrl: v.GOOGLE_USERINFO_URL }, problems),
@@ -398,7 +407,7 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
       statementTimeoutMs: v.GRAPHQL_STATEMENT_TIMEOUT,
     },
     rest: { schemas: v.REST_SCHEMAS, maxRows: v.REST_MAX_ROWS, planEnabled: v.REST_DB_PLAN_ENABLED },
-    auth: authConfig(v, publicUrl, problems),
+    auth: authConfig(v, publicUrl, derived.envSets, problems),
     telegram: { botToken: v.TELEGRAM_BOT_TOKEN, channelId: v.TELEGRAM_CHANNEL_ID, apiUrl: v.TELEGRAM_API_URL },
     storage: storageConfig(v, problems),
     /** Database webhooks, net.http_* and cron (automation/). */
@@ -458,7 +467,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
   const needsGenerated = v.JWT_SECRET === undefined || (embedded && v.POSTGRESQL_PASSWORD === undefined);
   const generated = problems.length === 0 && needsGenerated ? await loadOrCreateSecrets(dataDir) : undefined;
   const jwtSecret = v.JWT_SECRET ?? generated?.jwtSecret ?? 'unused: the configuration is refused'.padEnd(MIN_JWT_SECRET_LENGTH, '.');
-  const config = buildConfig(v, { dataDir, jwtSecret, postgresPassword: generated?.postgresPassword }, problems);
+  const config = buildConfig(v, { dataDir, jwtSecret, postgresPassword: generated?.postgresPassword, envSets: (name) => isSet(env, name) }, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   config.anonKey ||= await deriveApiKey('anon', jwtSecret);

@@ -126,7 +126,8 @@ export async function authorize(d: AuthDeps, req: FastifyRequest, reply: Fastify
  * `linkingTargetId` the callback links the identity to that user (linkIdentity).
  */
 export async function toProvider(d: AuthDeps, req: FastifyRequest, reply: FastifyReply, linkingTargetId?: string) {
-  const { config, pool } = d;
+  const { pool } = d;
+  const config = await d.effectiveConfig();
   const q = queryOf(req);
   const name = (str(q.provider) ?? '').toLowerCase();
   const p = provider(config, name);
@@ -152,7 +153,8 @@ export async function toProvider(d: AuthDeps, req: FastifyRequest, reply: Fastif
 
 /** GET /callback: the provider's answer; every outcome, errors included, is a redirect to redirect_to. */
 export async function callback(d: AuthDeps, req: FastifyRequest, reply: FastifyReply) {
-  const { config, pool } = d;
+  const { pool } = d;
+  const config = await d.effectiveConfig();
   const q = queryOf(req);
   const state = str(q.state);
   // The flow the state names (single use: the state is cleared).

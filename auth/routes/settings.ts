@@ -3,7 +3,7 @@ import type { AuthDeps } from '../deps.ts';
 import { enabledProviders } from './oauth.ts';
 
 export async function settings(d: AuthDeps) {
-  const { config } = d;
+  const config = await d.effectiveConfig();
   return {
     external: {
       email: true, phone: !!d.sms, anonymous_users: config.auth.anonymousSignins, ...enabledProviders(config),

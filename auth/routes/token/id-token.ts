@@ -119,7 +119,8 @@ function checkNonce(sent: string, inToken: unknown): void {
 }
 
 export async function idTokenGrant(d: AuthDeps, req: FastifyRequest) {
-  const { config } = d;
+  // Google's client id (the ID token's audience) may be the dashboard's (core/auth-settings.ts).
+  const config = await d.effectiveConfig();
   const body = bodyOf(req);
   const idToken = str(body.id_token) ?? '';
   if (!idToken) throw invalid('id_token required');
