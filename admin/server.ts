@@ -20,6 +20,7 @@ import { sqlRoutes } from './routes/sql.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { logRoutes } from './routes/logs.ts';
 import { upstreamRoutes } from './routes/upstream.ts';
+import { settingsRoutes } from './routes/settings.ts';
 
 /** What each route module gets: the deps and the session/role/audit helpers bound to them. */
 export interface AdminContext {
@@ -72,6 +73,7 @@ export async function buildAdminServer(deps: AdminDeps): Promise<FastifyInstance
   opsRoutes(app, ctx);
   logRoutes(app, ctx);
   upstreamRoutes(app, ctx);
+  settingsRoutes(app, ctx);
   await app.ready();
   return app;
 }

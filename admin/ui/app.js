@@ -6,6 +6,7 @@ import { Alert, api, html, setCsrf } from './api.js';
 import { TablesPage } from './pages/tables.js';
 import { SqlPage } from './pages/sql.js';
 import { UsersPage } from './pages/users.js';
+import { AuthSettingsPage } from './pages/auth-settings.js';
 import { StoragePage } from './pages/storage.js';
 import { RealtimePage } from './pages/realtime.js';
 import { LogsPage } from './pages/logs.js';
@@ -17,6 +18,7 @@ const PAGES = [
   ['tables', 'Table editor', TablesPage],
   ['sql', 'SQL editor', SqlPage],
   ['users', 'Auth users', UsersPage],
+  ['auth-settings', 'Auth settings', AuthSettingsPage],
   ['storage', 'Storage', StoragePage],
   ['realtime', 'Realtime', RealtimePage],
   ['logs', 'Logs & jobs', LogsPage],
