@@ -10,9 +10,12 @@
 import { createClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminClient } from '../test/helpers/admin-client.ts';
+import { CHROMIUM, haveChromium, launchChromium, warnIfNoChromium } from '../test/helpers/browser.ts';
 import { startFakeProvider } from '../test/helpers/oauth-provider.ts';
 import { startSmtp, type TestSmtp } from '../test/helpers/smtp.ts';
 import { startTestStack, type TestStack } from '../test/helpers/stack.ts';
+
+warnIfNoChromium('admin/settings.test.ts');
 
 const SITE = 'http://app.test';
 const authOpts = { auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false } } as const;
@@ -180,12 +183,50 @@ describe('settings from the dashboard (nothing in the environment)', () => {
         c.release();
       }
     }
+    // Auth's own login (compose runs auth as nextmavens_auth) reads the rows and cannot change them.
+    const c = await t.db.admin.connect();
+    try {
+      await c.query('begin');
+      await c.query('set local role nextmavens_auth');
+      expect((await c.query('select count(*)::int as n from nextmavens.settings')).rows[0].n).toBeGreaterThan(0);
+      await expect(c.query(`update nextmavens.settings set value = '{}'`)).rejects.toMatchObject({ code: '42501' });
+    } finally {
+      await c.query('rollback');
+      c.release();
+    }
     const r = await reader.call('POST', '/admin/api/sql', { sql: 'select count(*) from nextmavens.settings' });
     expect(r.status).toBe(200);
     expect(r.json.results[0].rows).toEqual([['0']]);
     // The owner's view: the rows are there.
     expect((await t.db.admin.query('select count(*)::int as n from nextmavens.settings')).rows[0].n).toBeGreaterThan(0);
   });
+  it.skipIf(!haveChromium)(`edits the sender on the Auth settings page in a browser${haveChromium ? '' : ` (skipped: ${CHROMIUM} is not installed)`}`, async () => {
+    const browser = await launchChromium();
+    try {
+      const context = await browser.newContext();
+      const [name, value] = dev.cookie!.split('=');
+      await context.addCookies([{ name, value, url: t.stack.url }]);
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (err) => errors.push(err.message));
+      await page.goto(`${t.stack.url}/admin#/auth-settings`);
+      await page.getByRole('heading', { name: 'Auth settings', level: 1 }).waitFor();
+      // The stored secret is only a placeholder; the field itself is empty.
+      const secret = page.getByRole('form', { name: 'GitHub sign-in' }).getByLabel('Client secret');
+      expect(await secret.inputValue()).toBe('');
+      expect(await secret.getAttribute('placeholder')).toBe('set — leave empty to keep');
+      expect(await page.content()).not.toContain('smtp-pass-not-shown');
+      expect(await page.getByRole('form', { name: 'GitHub sign-in' }).getByLabel('Client id').inputValue()).toBe('github-client-2');
+      const sender = page.getByRole('form', { name: 'Sender' });
+      await sender.getByLabel('Sender name').fill('From the page');
+      await sender.getByRole('button', { name: 'Save Sender' }).click();
+      await sender.getByRole('status').waitFor();
+      expect((await dev.call('GET', '/admin/api/settings/auth')).json.mail_from.sender_name).toEqual({ source: 'database', value: 'From the page' });
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 30_000);
 });
 
 describe('the environment wins', () => {

@@ -15,3 +15,14 @@ create table nextmavens.settings (
 );
 alter table nextmavens.settings enable row level security;
 revoke all on nextmavens.settings from public;
+
+-- Auth reads the rows where it runs as its own login (compose: nextmavens_auth, sql/0028; BYPASSRLS):
+-- SELECT only, on this table only. The dashboard writes as the owner.
+do $$
+begin
+  if to_regrole('nextmavens_auth') is not null then
+    grant usage on schema nextmavens to nextmavens_auth;
+    grant select on nextmavens.settings to nextmavens_auth;
+  end if;
+end
+$$;

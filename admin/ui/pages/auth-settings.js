@@ -28,8 +28,8 @@ function Field({ group, name, label, field, editable }) {
       ${field.set && editable && html`<label><input type="checkbox" name=${`${name}__clear`} /> clear</label>`}</div>`;
   }
   return html`<div class="field"><label for=${id}>${label}</label>
-    <input id=${id} name=${name} type=${name === 'port' ? 'number' : name === 'admin_email' ? 'email' : 'text'} min="1" max="65535"
-      value=${field.value ?? ''} disabled=${!editable} placeholder=${field.source === 'default' ? 'default' : ''} />
+    <input id=${id} name=${name} type=${name === 'port' ? 'number' : name === 'admin_email' ? 'email' : 'text'}
+      min=${name === 'port' ? 1 : undefined} max=${name === 'port' ? 65535 : undefined} value=${field.value ?? ''} disabled=${!editable} placeholder=${field.source === 'default' ? 'default' : ''} />
     <small>${field.source === 'database' ? 'saved here' : 'default'}</small></div>`;
 }
 
