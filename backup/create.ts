@@ -88,11 +88,15 @@ export function throttle(fn: (n: number) => void, everyBytes = 64 * MB): (n: num
   };
 }
 
-/** The user tables of the connected database, qualified and quoted. */
+/**
+ * The user tables of the connected database, qualified and quoted. Only permanent ones: an UNLOGGED
+ * table (nextmavens.request_log) writes no WAL, so a base backup or a recovery brings back its init
+ * fork only — it is empty after every restore by design, and its count is not the backup's to check.
+ */
 async function tables(c: pg.ClientBase): Promise<{ name: string; sql: string }[]> {
   const { rows } = await c.query<{ schema: string; table: string }>(
     `select n.nspname as schema, c.relname as table from pg_class c join pg_namespace n on n.oid = c.relnamespace
-      where c.relkind in ('r', 'p') and not c.relispartition and n.nspname not in ('pg_catalog', 'information_schema')
+      where c.relkind in ('r', 'p') and c.relpersistence = 'p' and not c.relispartition and n.nspname not in ('pg_catalog', 'information_schema')
         and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%' order by 1, 2`,
   );
   return rows.map((r) => ({ name: `${r.schema}.${r.table}`, sql: `${c.escapeIdentifier(r.schema)}.${c.escapeIdentifier(r.table)}` }));
