@@ -18,7 +18,7 @@ import { buildGatewayApp } from '../gateway/app.ts';
 import { buildEmbeddedEdge } from '../gateway/embedded-edge.ts';
 import { createRequestLogSink } from '../gateway/request-log-sink.ts';
 import { createEdgeGuard } from '../gateway/edge.ts';
-import { superAdminAudit } from '../gateway/super-admin-audit.ts';
+import { superAdminAudit } from '../core/super-admin-audit.ts';
 import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
 import { createJwtVerifier } from '../core/jwt.ts';
 import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';

@@ -81,18 +81,20 @@ export async function verifyRequest(verifier: JwtVerifier, headers: IncomingHttp
       return deny(what === 'API key' ? 'invalid_api_key' : code, what === 'API key' ? `Invalid API key: ${message}` : message);
     }
   }
-  const role = typeof claims!.role === 'string' ? claims!.role : 'anon';
-  if (!(API_ROLES as readonly string[]).includes(role)) {
-    return deny('invalid_role', `Role "${role}" is not allowed`, `Tokens must have one of the roles ${API_ROLES.join(', ')}`);
+  const identity = identityOf(claims!);
+  if (!isApiRole(identity.role)) {
+    return deny('invalid_role', `Role "${identity.role}" is not allowed`, `Tokens must have one of the roles ${API_ROLES.join(', ')}`);
   }
+  return { ok: true, identity };
+}
+
+/** The identity verified claims name (no `role`: anon), as the edge and the protocols see it. */
+export function identityOf(claims: JwtClaims): EdgeIdentity {
   return {
-    ok: true,
-    identity: {
-      role,
-      userId: typeof claims!.sub === 'string' ? claims!.sub : '',
-      tenantId: tenantOf(claims!) ?? NO_TENANT,
-      claims: claims!,
-    },
+    role: typeof claims.role === 'string' ? claims.role : 'anon',
+    userId: typeof claims.sub === 'string' ? claims.sub : '',
+    tenantId: tenantOf(claims) ?? NO_TENANT,
+    claims,
   };
 }
 

@@ -13,7 +13,7 @@ import { denialFor, edgeRefusal, identityHeaders } from './verify.ts';
 import { createEdgeGuard, rateKey, type EdgeGuard } from './edge.ts';
 import type { JwtVerifier } from '../core/jwt.ts';
 import { VERSION } from '../config/version.ts';
-import type { SuperAdminAudit } from './super-admin-audit.ts';
+import type { SuperAdminAudit } from '../core/super-admin-audit.ts';
 
 export interface GatewayAppOptions {
   verifier: JwtVerifier;
@@ -25,7 +25,7 @@ export interface GatewayAppOptions {
   extend?: (app: FastifyInstance) => void;
   /** The client address and ADMIN_IP_ALLOWLIST; default: the peer address, no allowlist. */
   guard?: EdgeGuard;
-  /** /verify writes a foreign super-admin's request to the audit log first (gateway/super-admin-audit.ts). */
+  /** /verify writes a foreign super-admin's request to the audit log first (core/super-admin-audit.ts). */
   audit?: SuperAdminAudit;
 }
 

@@ -16,7 +16,7 @@ import { createEmbeddedGateway } from './embedded.ts';
 import type { HealthCheck } from './health.ts';
 import { createRateLimits, type RateLimits } from './rate-limit.ts';
 import type { ServiceName } from './routes.ts';
-import type { SuperAdminAudit } from './super-admin-audit.ts';
+import type { SuperAdminAudit } from '../core/super-admin-audit.ts';
 import type { RequestLogSink } from './request-log-sink.ts';
 
 export interface EmbeddedEdge {

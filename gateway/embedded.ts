@@ -17,7 +17,7 @@ import type { Service } from '../core/service.ts';
 import type { JwtVerifier } from '../core/jwt.ts';
 import { verifyRequest, type Denial, type EdgeIdentity } from '../core/caller.ts';
 import { denialFor, edgeRefusal, identityHeaders } from './verify.ts';
-import type { SuperAdminAudit } from './super-admin-audit.ts';
+import type { SuperAdminAudit } from '../core/super-admin-audit.ts';
 import { createEdgeGuard, rateKey, type EdgeGuard } from './edge.ts';
 import { rateLimitHeaders, type RateLimits } from './rate-limit.ts';
 import { countStreamedBody, declaredTooLarge } from './body-limit.ts';
@@ -33,7 +33,7 @@ export interface EmbeddedGatewayOptions {
   bodyLimits: Record<BufferedGroup, number>;
   /** Per-group rate limits (gateway/rate-limit.ts); undefined: none. */
   rateLimits?: RateLimits;
-  /** Writes a foreign super-admin's request to the audit log first (gateway/super-admin-audit.ts). */
+  /** Writes a foreign super-admin's request to the audit log first (core/super-admin-audit.ts). */
   audit?: SuperAdminAudit;
   /** The client address and the allowlist; default: the peer address, no allowlist. */
   guard?: EdgeGuard;

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { createJwtVerifier } from '../core/jwt.ts';
 import { createTestDatabase, TEST_JWT_SECRET, testToken, type TestDatabase } from '../test/helpers/db.ts';
 import { buildGatewayApp } from './app.ts';
-import { superAdminAudit } from './super-admin-audit.ts';
+import { superAdminAudit } from '../core/super-admin-audit.ts';
 
 const TENANT = '7d1f0c4e-2a55-4f3e-9b1a-5a0f6c2d9e11';
 const ROOT = '0b6a5a3e-8f3c-4c69-a2b1-0e7d5c4f3a21';

@@ -9,6 +9,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { first, type Denial, type EdgeIdentity } from '../core/caller.ts';
 import { bearerToken, unsecuredJwtError } from '../core/jwt.ts';
+import { PROTOCOL_REFUSALS } from '../core/protocol-admission.ts';
 import type { ServiceName } from '../core/service.ts';
 import { API_VERSION, AUTH_ERRORS, AuthError } from '../auth/errors.ts';
 import { StorageError } from '../storage/errors.ts';
@@ -22,7 +23,7 @@ export function identityHeaders(identity: EdgeIdentity): Record<string, string> 
 /**
  * The edge's own refusals: over the group's rate limit (429), a body over its limit (413), a
  * sensitive request from an address not in ADMIN_IP_ALLOWLIST (403), a super-admin's request into a
- * foreign tenant that could not be audited (503, gateway/super-admin-audit.ts).
+ * foreign tenant that could not be audited (503, core/super-admin-audit.ts).
  */
 export type EdgeRefusal =
   | { kind: 'rate_limited'; limit: number; retryAfter: number }
@@ -40,8 +41,7 @@ const REFUSALS = {
 function refusalMessage(r: EdgeRefusal): string {
   if (r.kind === 'rate_limited') return `Too many requests: the limit is ${r.limit} per minute; retry after ${r.retryAfter} s`;
   if (r.kind === 'too_large') return `Request body exceeds the limit of ${r.limit} bytes`;
-  if (r.kind === 'not_audited') return 'The audit log cannot record this super-admin action right now; nothing was done';
-  return 'This operation is not allowed from your address';
+  return PROTOCOL_REFUSALS[r.kind];
 }
 
 /**

@@ -29,7 +29,7 @@ type SchemaResult = Parameters<Parameters<typeof watchSchema>[1]>[1] & object;
 export async function buildGraphqlEngine(
   ctx: ServiceContext,
   httpClaimsOf: (req: IncomingMessage) => JwtClaims | undefined,
-  authenticate: (token: string | undefined) => Promise<JwtClaims>,
+  authenticate: (token: string | undefined, req: IncomingMessage) => Promise<JwtClaims>,
 ): Promise<GraphqlEngine> {
   // Set once the server exists (the context callback only runs after that).
   let sockets: GraphqlWebSockets | undefined;

@@ -6,6 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { ServiceError } from '../core/errors.ts';
+import { PROTOCOL_REFUSALS } from '../core/protocol-admission.ts';
 
 export type GraphqlErrorCode =
   | 'INVALID_JWT'
@@ -17,7 +18,9 @@ export type GraphqlErrorCode =
   | 'DATABASE_UNAVAILABLE'
   | 'NOT_FOUND'
   | 'TENANT_SUSPENDED'
-  | 'SCHEMA_UNAVAILABLE';
+  | 'SCHEMA_UNAVAILABLE'
+  | 'FORBIDDEN'
+  | 'SERVICE_UNAVAILABLE';
 
 export class GraphqlServiceError extends ServiceError {
   declare readonly code: GraphqlErrorCode;
@@ -46,6 +49,9 @@ export const GRAPHQL_ERRORS = {
   tenantSuspended: () => new GraphqlServiceError('TENANT_SUSPENDED', 403, 'The tenant is suspended'),
   /** The PostGraphile schema (built on the first request) could not be built. */
   schemaUnavailable: (reason: string) => new GraphqlServiceError('SCHEMA_UNAVAILABLE', 503, `The GraphQL schema could not be built: ${reason}`),
+  /** A token in connection_init refused as the edge refuses a request's (core/protocol-admission.ts). */
+  addressNotAllowed: () => new GraphqlServiceError('FORBIDDEN', 403, PROTOCOL_REFUSALS.address_not_allowed),
+  notAudited: () => new GraphqlServiceError('SERVICE_UNAVAILABLE', 503, PROTOCOL_REFUSALS.not_audited),
 } as const;
 
 /** Writes a service error as a GraphQL response (used before Grafserv sees the request). */

@@ -5,7 +5,9 @@
  * `connection_init`. The token comes from the connection params (`Authorization: Bearer …`,
  * then `apikey`), else from the upgrade request's headers; none means anon. An invalid token
  * closes the socket with 4403 and the reason, and a valid one closes it (4403 "Token has expired")
- * when it expires. The verified claims are kept per connection for the GraphQL context.
+ * when it expires. The token is also admitted as the edge admits a request's (graphql/service.ts,
+ * core/protocol-admission.ts): ADMIN_IP_ALLOWLIST for service_role, the audit for super-admins.
+ * The verified claims are kept per connection for the GraphQL context.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -44,7 +46,7 @@ export function connectionToken(params: Record<string, unknown> | undefined, req
 
 export function createGraphqlWebSockets(
   serv: GrafservBase,
-  authenticate: (token: string | undefined) => Promise<JwtClaims>,
+  authenticate: (token: string | undefined, req: IncomingMessage) => Promise<JwtClaims>,
   opts: { maxPayload: number; keepAliveMs?: number },
 ): GraphqlWebSockets {
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxPayload });
@@ -59,7 +61,7 @@ export function createGraphqlWebSockets(
         const { socket, request } = ctx.extra;
         let verified: JwtClaims;
         try {
-          verified = await authenticate(connectionToken(ctx.connectionParams, request));
+          verified = await authenticate(connectionToken(ctx.connectionParams, request), request);
         } catch (err) {
           closeWith(socket, (err as Error).message);
           return false;

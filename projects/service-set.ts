@@ -18,7 +18,7 @@ import { buildEmbeddedEdge } from '../gateway/embedded-edge.ts';
 import type { EdgeGuard } from '../gateway/edge.ts';
 import type { HealthCheck } from '../gateway/health.ts';
 import { SERVICE_NAMES, type ServiceName } from '../gateway/routes.ts';
-import { superAdminAudit } from '../gateway/super-admin-audit.ts';
+import { superAdminAudit } from '../core/super-admin-audit.ts';
 import { startJobs } from '../jobs/index.ts';
 import type { JobWorker } from '../jobs/worker.ts';
 import { SERVICE_FACTORIES } from '../cli/registry.ts';

@@ -109,7 +109,7 @@ async function join(deps: ChannelMessageDeps, conn: Connection, m: PhxMessage): 
   let claims = conn.claims;
   if (typeof p.access_token === 'string' && !p.access_token.startsWith('sb_')) {
     try {
-      claims = await deps.tokens.channel(p.access_token);
+      claims = await deps.tokens.channel(p.access_token, { address: conn.address, method: 'phx_join', path: m.topic, route: 'realtime-join' });
     } catch (err) {
       const refused = tokenRefusal(err, p.access_token);
       return reply(conn, m, 'error', { reason: `${refused.code}: ${refused.message}` });
@@ -234,7 +234,7 @@ async function handle(deps: ChannelMessageDeps, conn: Connection, m: PhxMessage)
       if (typeof token !== 'string' || token.startsWith('sb_')) return;
       let claims: JwtClaims;
       try {
-        claims = await deps.tokens.channel(token);
+        claims = await deps.tokens.channel(token, { address: conn.address, method: 'access_token', path: ch.topic, route: 'realtime-access-token' });
       } catch (err) {
         system(ch, 'error', tokenRefusal(err, token).message);
         leave(deps, ch, true);

@@ -25,6 +25,8 @@ export interface Connection {
   rate: SocketRate;
   /** The tenant claim of the socket's token (per-tenant message limit). */
   tenant: string | undefined;
+  /** The client's address (TRUST_PROXY rules), for tokens given in joins and refreshes. */
+  address: string;
 }
 
 /** A postgres_changes subscription of a channel. */

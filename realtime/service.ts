@@ -33,17 +33,20 @@ import { createRealtimeRestApi } from './rest-api.ts';
 import { createSocketTransport } from './socket.ts';
 import { realtimeTokens } from './tokens.ts';
 import { gaugeSource } from '../core/metrics.ts';
+import { createClientGuard } from '../core/client-guard.ts';
+import { createProtocolAdmission } from '../core/protocol-admission.ts';
 
 export async function createRealtimeService(ctx: ServiceContext): Promise<Service> {
   const { config, log } = ctx;
-  const tokens = realtimeTokens(config.realtime.jwtSecret, config.jwks);
+  const edge = { trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist };
+  const tokens = realtimeTokens(config.realtime.jwtSecret, config.jwks, createProtocolAdmission(edge, ctx.pools.admin, log));
   const bus: Bus = config.realtime.redisUrl ? await redisBus(config.realtime.redisUrl, config.postgres.replicationSlot, log) : localBus();
   const broker = new ChannelBroker();
   const presence = new Presence(broker, bus, log);
   const changes = createChangeFanout({ url: directUrlOf(config.postgres), slot: config.postgres.replicationSlot, admin: ctx.pools.admin, broker, bus, log });
   const messages = createChannelMessages({ admin: ctx.pools.admin, roleSettings: ctx.pools.roleSettings, broker, presence, changes, bus, tokens, log });
   const rate = new MessageRate(config.realtime.maxEventsPerSecond, config.realtime.tenantMaxEventsPerSecond);
-  const sockets = createSocketTransport({ broker, messages, tokens, rate, log });
+  const sockets = createSocketTransport({ broker, messages, tokens, rate, log, clientAddress: createClientGuard(edge).clientAddress });
 
   // Other instances: their broadcasts, presences and (from the leader) transactions.
   bus.onMessage((from: string, m: BusMessage) => {

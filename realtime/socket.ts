@@ -28,6 +28,8 @@ export interface SocketTransportDeps {
   tokens: RealtimeTokens;
   rate: MessageRate;
   log: Logger;
+  /** The client's address of an upgrade request (core/client-guard.ts). */
+  clientAddress(req: IncomingMessage): string;
 }
 
 export interface SocketTransport {
@@ -93,7 +95,7 @@ export function createSocketTransport(deps: SocketTransportDeps): SocketTranspor
       }
       const vsn: Vsn = url.searchParams.get('vsn') === '2.0.0' ? '2.0.0' : '1.0.0';
       wss.handleUpgrade(req, socket, head, (ws) =>
-        accept({ ws, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0, rate: rate.socket(), tenant: tenantOf(claims) }),
+        accept({ ws, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0, rate: rate.socket(), tenant: tenantOf(claims), address: deps.clientAddress(req) }),
       );
     },
     close() {

@@ -295,7 +295,7 @@ describe('permissions as policies', () => {
     const members = await fetch(`${t.stack.url}/auth/v1/tenants/${A}/members`, { headers: { apikey: t.db.config.anonKey, authorization: `Bearer ${token}` } });
     expect(members.status).toBe(200);
     expect(((await members.json()) as { user_id: string }[]).map((m) => m.user_id)).not.toContain(root.id);
-    // Every one of those requests is in the audit chain, written before it was served (gateway/super-admin-audit.ts).
+    // Every one of those requests is in the audit chain, written before it was served (core/super-admin-audit.ts).
     const { rows: audited } = await t.db.admin.query<{ target: string; tenant_id: string; actor_role: string }>(
       `select target, tenant_id, actor_role from audit.entries where action = 'super_admin.request' and actor_id = $1 order by id`, [root.id]);
     expect(audited.map((r) => r.target)).toEqual(expect.arrayContaining(['POST /rest/v1/rpc/whoami', 'GET /rest/v1/projects', 'POST /rest/v1/projects', `GET /auth/v1/tenants/${A}/members`]));

@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import type { EdgeIdentity } from '../core/caller.ts';
+import type { EdgeIdentity } from './caller.ts';
 
 export interface AuditedRequest {
   method: string;
