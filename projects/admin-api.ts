@@ -72,7 +72,13 @@ export function parseCreate(body: Record<string, unknown>): { ref: string; serve
   return { ref: body.ref, server: body.server as string | undefined, settings, limits };
 }
 
-export function projectsAdminApi(opts: { admin: ProjectsAdmin; verifier: JwtVerifier; guard: EdgeGuard; log: Logger }) {
+/**
+ * `evict` forgets this instance's cached record and service set of a project whose status or
+ * existence the API just changed, before the answer goes out: a pause holds from the next request
+ * here, not only once the registry's NOTIFY arrives (which evicts it on the other instances).
+ */
+export function projectsAdminApi(opts: { admin: ProjectsAdmin; verifier: JwtVerifier; guard: EdgeGuard; log: Logger; evict?: (ref: string) => Promise<void> }) {
+  const evicted = async <T>(ref: string, result: T): Promise<T> => (await opts.evict?.(ref), result);
   async function route(req: IncomingMessage, path: string, query: URLSearchParams): Promise<[number, unknown]> {
     const result = await verifyRequest(opts.verifier, req.headers, req.url);
     if (!result.ok) return [result.status, result.body];
@@ -92,9 +98,9 @@ export function projectsAdminApi(opts: { admin: ProjectsAdmin; verifier: JwtVeri
       }
     } else if (!action) {
       if (method === 'GET') return [200, await admin.get(ref)];
-      if (method === 'DELETE') return [200, await admin.delete(ref, { backup: query.get('backup') !== 'false' })];
+      if (method === 'DELETE') return [200, await evicted(ref, await admin.delete(ref, { backup: query.get('backup') !== 'false' }))];
     } else if (action === 'keys' && method === 'GET') return [200, await admin.keys(ref)];
-    else if ((action === 'pause' || action === 'resume') && method === 'POST') return [200, await admin.setStatus(ref, action === 'pause' ? 'paused' : 'active')];
+    else if ((action === 'pause' || action === 'resume') && method === 'POST') return [200, await evicted(ref, await admin.setStatus(ref, action === 'pause' ? 'paused' : 'active'))];
     return [405, { code: 'method_not_allowed', message: `${method} is not allowed here` }];
   }
 

@@ -25,7 +25,7 @@ export interface Projects {
 
 export async function startProjects(opts: { config: Config; admin: pg.Pool; log: Logger; guard: EdgeGuard; verifier: JwtVerifier }): Promise<Projects> {
   const router = await createProjectRouter(opts);
-  const api = projectsAdminApi({ admin: projectsAdmin(opts.config, opts.admin), verifier: opts.verifier, guard: opts.guard, log: opts.log });
+  const api = projectsAdminApi({ admin: projectsAdmin(opts.config, opts.admin), verifier: opts.verifier, guard: opts.guard, log: opts.log, evict: router.evict });
   return {
     router,
     attach(server) {
