@@ -3,7 +3,9 @@
  * sign-in, sign-up and refresh, answered with GoTrue's 429 `over_request_rate_limit`.
  *
  * Each process counts in memory; with REDIS_URL the windows are also counted in Redis, shared by
- * every auth instance behind the load balancer (INCR of one key per window, expiring with it).
+ * every auth instance behind the load balancer (INCR of one key per window, expiring with it), or,
+ * without Redis, in the primary of one `nextmavens start` whose workers (WEB_CONCURRENCY) share them
+ * (core/cluster.ts).
  * `hit` stays synchronous, so it decides on the count as this process last learned it: its own
  * hits plus what Redis answered for its previous ones. A key spread over N instances may thus get
  * a few requests past the limit (about N−1, more while a reply is still on its way) before every

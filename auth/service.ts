@@ -8,6 +8,7 @@
  * (jobs/index.ts, started by cli/stack.ts); tokens carry the user's tenant.
  */
 import { connectRedis, redisReady } from '../core/redis.ts';
+import { clusterLink } from '../core/cluster.ts';
 import { redisWindows, type SharedWindows } from './rate-limit.ts';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
@@ -70,7 +71,11 @@ export async function createAuthService(ctx: ServiceContext): Promise<Service> {
   // Several auth instances share their rate-limit windows through Redis (auth/rate-limit.ts).
   const redis = ctx.config.realtime.redisUrl ? connectRedis(ctx.config.realtime.redisUrl, ctx.log, 'auth rate limits') : undefined;
   if (redis) await redisReady(redis);
-  const app = await buildAuthApp({ config: ctx.config, pool, log: ctx.log, logRequests: !ctx.embedded, sharedWindows: redis && redisWindows(redis, `nextmavens:auth-rl:${ctx.config.postgres.database}`) });
+  // The workers of one `nextmavens start` (WEB_CONCURRENCY) without Redis: the primary's counters (core/cluster.ts).
+  const link = redis ? undefined : clusterLink();
+  const prefix = `nextmavens:auth-rl:${ctx.config.postgres.database}`;
+  const sharedWindows: ((limiter: string) => SharedWindows) | undefined = redis ? redisWindows(redis, prefix) : link && ((limiter) => link.counter(`${prefix}:${limiter}`));
+  const app = await buildAuthApp({ config: ctx.config, pool, log: ctx.log, logRequests: !ctx.embedded, sharedWindows });
   return {
     name: 'auth',
     handle: (req, res) => app.routing(req, res),

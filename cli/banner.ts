@@ -29,7 +29,7 @@ export function renderBanner(config: Config, port: number, startMs: number): str
   const lines = rows.map(([k, v]) => `${k.padStart(width)}: ${v}`);
   return [
     '',
-    `NextMavens Stack ${VERSION} started in ${(startMs / 1000).toFixed(1)} s${config.postgres.embedded ? ' (embedded Postgres 17)' : ''}`,
+    `NextMavens Stack ${VERSION} started in ${(startMs / 1000).toFixed(1)} s${config.postgres.embedded ? ' (embedded Postgres 17)' : ''}${config.webConcurrency > 1 ? `, ${config.webConcurrency} workers (WEB_CONCURRENCY)` : ''}`,
     '',
     ...lines,
     '',

@@ -88,14 +88,53 @@ function runUntilSignal(running: RunningStack, log: ReturnType<typeof createLogg
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+/**
+ * `start`: the whole stack in this process, or with WEB_CONCURRENCY > 1 the cluster's primary
+ * (cli/cluster.ts) — or, when the primary forked this process, one of its workers.
+ */
 async function commandStart(config: Config): Promise<void> {
   const log = createLogger(config);
   captureConsole(log);
   const started = performance.now();
-  const { startStack } = await import('./stack.ts');
-  const running = await startStack(config, log);
+  const link = (await import('../core/cluster.ts')).clusterLink();
+  if (link) return startWorker(config, log, link.slot);
+  const running = config.webConcurrency > 1 ? await (await import('./cluster.ts')).startCluster(config, log) : await (await import('./stack.ts')).startStack(config, log);
   process.stdout.write(renderBanner(config, running.port, performance.now() - started));
   runUntilSignal(running, log);
+}
+
+/**
+ * A worker of the cluster: reports to the primary once it listens, and stops when the primary
+ * says so (SIGTERM) or is gone (the IPC channel closes). SIGINT — Ctrl-C reaches the whole process
+ * group — is left to the primary, which stops the workers before Postgres.
+ */
+async function startWorker(config: Config, log: ReturnType<typeof createLogger>, slot: number): Promise<void> {
+  const { startStack } = await import('./stack.ts');
+  const report = (m: import('./cluster.ts').WorkerReport) => process.connected && process.send?.(m);
+  let running: RunningStack;
+  try {
+    running = await startStack(config, log, { worker: { slot } });
+  } catch (err) {
+    report({ nm: 'worker', ready: false, error: (err as Error)?.message ?? String(err) });
+    throw err;
+  }
+  report({ nm: 'worker', ready: true, port: running.port });
+  let stopping = false;
+  const stop = (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`worker ${slot}: ${why}; shutting down`);
+    running.close().then(
+      () => log.flush(() => process.exit(0)),
+      (err) => {
+        log.error({ err }, 'shutdown failed');
+        log.flush(() => process.exit(1));
+      },
+    );
+  };
+  process.on('SIGINT', () => undefined);
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('disconnect', () => stop('the primary is gone'));
 }
 
 async function commandServe(config: Config, name: string | undefined): Promise<void> {

@@ -157,18 +157,30 @@ function shutdownSequence(log: Logger, steps: [string, () => Promise<unknown> | 
     })());
 }
 
-export async function startStack(config: Config, log: Logger): Promise<RunningStack> {
+/**
+ * `worker`: this process is one of the node:cluster workers of `nextmavens start` with
+ * WEB_CONCURRENCY > 1 (cli/cluster.ts): the primary has started Postgres and migrated, so the
+ * worker starts neither; the worker of slot 1 alone runs the job worker. Everything else runs in
+ * every worker: realtime elects its replication leader by advisory lock, the alert engine's
+ * unique indexes decide which instance sends (ops/alerts/engine.ts), and what must be shared
+ * goes through the primary (core/cluster.ts) or Redis.
+ */
+export async function startStack(config: Config, log: Logger, opts: { worker?: { slot: number } } = {}): Promise<RunningStack> {
   const cleanup: [string, () => Promise<unknown> | undefined][] = [];
   const close = () => shutdownSequence(log, [...cleanup].reverse())();
   setMetricsEnabled(config.ops.metricsEnabled); // before the services: their apps record requests
   try {
-    const database = await startDatabase(config, log, { command: 'start' });
-    cleanup.push(['postgres', () => database.stop()]);
-    await migrateAll(config, database.url, (m) => log.info(m));
-    const pools = createPools(config.postgres, 'nextmavens');
+    if (!opts.worker) {
+      const database = await startDatabase(config, log, { command: 'start' });
+      cleanup.push(['postgres', () => database.stop()]);
+      await migrateAll(config, database.url, (m) => log.info(m));
+    }
+    const pools = createPools(config.postgres, opts.worker ? `nextmavens worker ${opts.worker.slot}` : 'nextmavens');
     cleanup.push(['pools', () => pools.end()]);
-    const jobs = await startJobs({ config, pool: pools.direct, log });
-    cleanup.push(['jobs', () => jobs.stop()]);
+    if (!opts.worker || opts.worker.slot === 1) {
+      const jobs = await startJobs({ config, pool: pools.direct, log });
+      cleanup.push(['jobs', () => jobs.stop()]);
+    }
     const ctx = { config, pools, log, embedded: true };
     const services = {} as Record<ServiceName, Service>;
     for (const name of SERVICE_NAMES) {

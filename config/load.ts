@@ -375,6 +375,8 @@ function buildConfig(v: EnvValues, derived: Derived, problems: string[]) {
     logFormat: v.LOG_FORMAT,
     host: v.HOST,
     port: v.PORT,
+    /** WEB_CONCURRENCY: node:cluster workers of `nextmavens start` (cli/cluster.ts); 1 = one process. */
+    webConcurrency: v.WEB_CONCURRENCY,
     publicUrl,
     corsOrigins: v.CORS_ALLOWED_ORIGINS,
     /** Fastify's trustProxy: whose X-Forwarded-For to believe for the client address. */

@@ -90,6 +90,7 @@ const SPECS = [
   { name: 'SERVICE_ROLE_KEY', group: 'Keys', description: 'Secret API key (a JWT with role service_role, bypasses RLS). Derived from JWT_SECRET when unset.' },
   // Gateway
   { name: 'PORT', parse: port, group: 'Gateway', default: '8000', description: 'Port of the gateway (the one URL clients use).' },
+  { name: 'WEB_CONCURRENCY', parse: int(1, 64), group: 'Gateway', default: '1', description: 'Processes serving HTTP in `nextmavens start` (node:cluster workers sharing PORT, the Heroku/Node convention): 1 = the whole stack in one process; N > 1 = one primary (embedded Postgres, migrations) and N workers, one of them the job worker; broadcast, presence, postgres_changes and rate limits are shared between the workers over IPC without REDIS_URL (README "Several processes on one machine" for the limits).' },
   { name: 'HOST', group: 'Gateway', default: '0.0.0.0', description: 'Address the gateway and standalone services bind to.' },
   { name: 'PUBLIC_URL', parse: absoluteUrl, group: 'Gateway', description: 'Public base URL of the API (used in printed URLs and links). Default: http://localhost:PORT.' },
   { name: 'CORS_ALLOWED_ORIGINS', parse: list, group: 'Gateway', default: '*', description: 'Comma-separated origins allowed by CORS, or *.' },

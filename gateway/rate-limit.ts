@@ -1,7 +1,8 @@
 /**
  * The edge's rate limits: per route group (RATE_LIMIT_<GROUP>, requests per minute) and per caller
  * key (gateway/edge.ts rateKey), with rate-limiter-flexible. With REDIS_URL the counts live in Redis,
- * shared by every gateway instance; while Redis is unreachable each instance counts in memory
+ * shared by every gateway instance (without it, the node:cluster workers of one `nextmavens start`
+ * count in their primary: core/cluster.ts); while Redis is unreachable each instance counts in memory
  * (the insurance limiter) instead of failing requests. Each key is its own counter: one tenant's
  * flood never waits on another's (no locks, no queues).
  */
@@ -9,6 +10,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { ROUTE_GROUPS, type RouteGroup } from './routes.ts';
+import { clusterLink } from '../core/cluster.ts';
 
 const WINDOW_SECONDS = 60;
 
@@ -73,10 +75,20 @@ export async function createRateLimits(opts: RateLimitOptions): Promise<RateLimi
     const limiter = redis ? new RateLimiterRedis({ ...base, storeClient: redis, rejectIfRedisNotReady: true, insuranceLimiter: memory }) : memory;
     limiters.set(group, { limiter, points });
   }
+  // The workers of one `nextmavens start` (WEB_CONCURRENCY) without Redis count in the primary
+  // (core/cluster.ts), each worker's memory limiter standing in if the primary does not answer.
+  const shared = redis ? undefined : clusterLink()?.counter(prefix);
   return {
     async consume(group, key) {
       const entry = limiters.get(group);
       if (!entry) return undefined;
+      if (shared) {
+        const counted = await shared.hit(`${group}:${key}`, WINDOW_SECONDS * 1000).catch(() => undefined);
+        if (counted) {
+          const allowed = counted.count <= entry.points;
+          return { allowed, limit: entry.points, remaining: Math.max(0, entry.points - counted.count), resetSeconds: Math.max(1, Math.ceil(counted.ttlMs / 1000)) };
+        }
+      }
       try {
         return decision(await entry.limiter.consume(key), entry.points, true);
       } catch (err) {

@@ -1,6 +1,7 @@
 /**
  * Fan-out between realtime instances. Without REDIS_URL there is one instance and the bus
- * carries nothing; with it, every instance publishes to and subscribes on one Redis pub/sub
+ * carries nothing (or, in the node:cluster workers of one `nextmavens start`, the primary relays
+ * it: clusterBus below); with it, every instance publishes to and subscribes on one Redis pub/sub
  * channel, and keeps a heartbeat key with a TTL so the others can tell when it died (its
  * presences are then removed). A message is delivered to every instance except its sender
  * (which has already delivered it to its own clients). Messages from one instance arrive in
@@ -9,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import type { ClusterLink } from '../core/cluster.ts';
 import type { Transaction } from './changes.ts';
 
 /** Presence of one topic key: presence key → metas. */
@@ -110,6 +112,27 @@ export async function redisBus(url: string, namespace: string, log: Logger): Pro
       await pub.del(aliveKey(instanceId)).catch(() => undefined);
       sub.disconnect();
       await pub.quit().catch(() => pub.disconnect());
+    },
+  };
+}
+
+/**
+ * The workers of one `nextmavens start` with WEB_CONCURRENCY > 1 and no REDIS_URL: the same
+ * fan-out over the primary's IPC relay (core/cluster.ts). A worker that exits is no longer
+ * `alive`, so the others drop its presences as they do for an instance whose heartbeat lapsed.
+ */
+export function clusterBus(link: ClusterLink, namespace: string): Bus {
+  const channel = `realtime:${namespace}`;
+  const unsubscribe: (() => void)[] = [];
+  return {
+    instanceId: link.instanceId,
+    clustered: true,
+    publish: async (m) => link.publish(channel, m),
+    onMessage: (h) => void unsubscribe.push(link.subscribe(channel, (from, m) => h(from, m as BusMessage))),
+    onReconnect: () => undefined, // the IPC channel does not come back: a worker whose primary is gone stops
+    alive: (ids) => (ids.length ? link.alive(ids) : Promise.resolve(new Set())),
+    close: async () => {
+      for (const u of unsubscribe.splice(0)) u();
     },
   };
 }

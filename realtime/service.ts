@@ -23,7 +23,8 @@
  */
 import { directUrlOf } from '../config/load.ts';
 import type { Service, ServiceContext } from '../core/service.ts';
-import { localBus, redisBus, type Bus, type BusMessage } from './bus.ts';
+import { clusterBus, localBus, redisBus, type Bus, type BusMessage } from './bus.ts';
+import { clusterLink } from '../core/cluster.ts';
 import { createChannelMessages } from './channel-messages.ts';
 import { ChannelBroker } from './channels.ts';
 import { createChangeFanout } from './fanout.ts';
@@ -40,7 +41,9 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const { config, log } = ctx;
   const edge = { trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist };
   const tokens = realtimeTokens(config.realtime.jwtSecret, config.jwks, createProtocolAdmission(edge, ctx.pools.admin, log));
-  const bus: Bus = config.realtime.redisUrl ? await redisBus(config.realtime.redisUrl, config.postgres.replicationSlot, log) : localBus();
+  // Redis between compose instances; the primary's IPC relay between the workers of one `nextmavens start` (WEB_CONCURRENCY).
+  const link = clusterLink();
+  const bus: Bus = config.realtime.redisUrl ? await redisBus(config.realtime.redisUrl, config.postgres.replicationSlot, log) : link ? clusterBus(link, config.postgres.replicationSlot) : localBus();
   const broker = new ChannelBroker();
   const presence = new Presence(broker, bus, log);
   const changes = createChangeFanout({ url: directUrlOf(config.postgres), slot: config.postgres.replicationSlot, admin: ctx.pools.admin, broker, bus, log });
