@@ -3,8 +3,9 @@
  * embedded Postgres and two node:cluster workers on one port. Both workers run (the primary's
  * children in the process list); the gateway's rate limit holds for the stack, not per worker
  * (connections alternate between the workers, so per-worker counting would let twice the limit
- * through); realtime broadcast and presence reach clients whichever worker their socket landed
- * on (the official @supabase/realtime-js, four sockets over two workers); a worker killed is
+ * through); realtime broadcast, presence and postgres_changes (read from the slot by one worker)
+ * reach clients whichever worker their socket landed on (the official @supabase/realtime-js, four
+ * sockets over two workers); a worker killed is
  * replaced; Ctrl-C stops everything.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -13,6 +14,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './helpers/net.ts';
 import { until } from './helpers/wait.ts';
@@ -120,6 +122,39 @@ describe('WEB_CONCURRENCY=2', () => {
     for (const [i, ch] of channels.entries()) await ch.track({ n: i });
     await until(() => channels.every((ch) => Object.keys(ch.presenceState()).length === 4), 15_000, 'every presence on every socket');
   });
+
+  it('delivers postgres_changes from the one slot reader to sockets on every worker, once each', async () => {
+    const db = new pg.Client({ connectionString: out.match(/DB URL: (postgresql:\/\/\S+)/)![1] });
+    await db.connect();
+    try {
+      await db.query(`create table public.cluster_notes (id serial primary key, body text not null);
+        grant select on public.cluster_notes to anon;
+        alter publication nextmavens_realtime add table public.cluster_notes;`);
+      const got: string[][] = [];
+      for (let i = 0; i < 4; i++) {
+        const c = new RealtimeClient(`ws://127.0.0.1:${port}/realtime/v1`, { params: { apikey: anonKey } });
+        clients.push(c);
+        const mine: string[] = [];
+        got.push(mine);
+        await subscribed(c.channel(`notes-${i}`).on('postgres_changes', { event: 'INSERT', schema: 'public', table: 'cluster_notes' }, (p) => mine.push((p.new as { body: string }).body)));
+      }
+      // Until the subscriptions are live (the first insert may precede them): one row every 500 ms.
+      let n = 0;
+      let last = 0;
+      await until(async () => {
+        if (Date.now() - last > 500) {
+          last = Date.now();
+          await db.query('insert into public.cluster_notes (body) values ($1)', [`note ${++n}`]);
+        }
+        return got.every((mine) => mine.length > 0);
+      }, 30_000, `a change on every socket (${JSON.stringify(got)})`);
+      await db.query(`insert into public.cluster_notes (body) values ('last')`);
+      await until(() => got.every((mine) => mine.includes('last')), 15_000, `the last change on every socket (${JSON.stringify(got)})`);
+      for (const mine of got) expect(new Set(mine).size).toBe(mine.length);
+    } finally {
+      await db.end();
+    }
+  }, 40_000);
 
   it('replaces a worker that dies', async () => {
     const [first] = workerPids();
