@@ -1,33 +1,56 @@
 /**
- * npm run bench:storage — storage upload and download throughput on the fs backend against the
- * floor of plain file I/O on the same disk, and peak RSS while 256 MiB objects stream through.
+ * npm run bench:storage — storage upload and download throughput on the fs backend, beside the
+ * figures the real supabase/storage server (fs backend) gave on the same 2-core machine, and
+ * beside the floor of plain file I/O on the same disk.
  *
- * Starts the whole stack on a throwaway embedded Postgres with DATA_DIR in the OS temp dir, then
- * for 1 MiB objects (BENCH_SMALL_COUNT of them, default 64) and 256 MiB objects (BENCH_LARGE_COUNT,
- * default 2):
- *   upload   POST /storage/v1/object/bench/<key> with a raw body streamed from a generator
- *   download GET of the same object, drained as it arrives
- * and, for the floor, in the same DATA_DIR: the generator piped into a file (write), that file
- * read to nowhere (read) and fs.copyFile of it (copy). Client and server share this process, as
- * RSS figures then cover both: peak RSS minus the RSS before the 256 MiB transfers.
- * Prints MB/s (10^6 bytes/s) for each and the ratio storage/floor.
+ * Starts the whole stack on a throwaway embedded Postgres with DATA_DIR in the OS temp dir, a
+ * private bucket `bench` and storage.objects policies (insert and select of one's own objects,
+ * `owner_id = auth.jwt()->>'sub'`), so RLS decides every request; the client is an
+ * `authenticated` user with a JWT, through the gateway (`/storage/v1/…`):
+ *   upload   POST /storage/v1/object/bench/<key>, raw body (application/octet-stream)
+ *   download GET  /storage/v1/object/bench/<key> (storage-js `download`) with the same JWT, drained
+ * Phases: BENCH_SMALL_COUNT (default 500) 64 KiB objects by BENCH_CONCURRENCY (default 10)
+ * concurrent clients, as the reference was measured; BENCH_LARGE_COUNT (default 3) 64 MiB objects
+ * one after the other. The client runs in a child process (this file with `--client`), so its
+ * HTTP work is not the server's event loop's, and peak RSS is the server's (this process: the
+ * whole stack but Postgres). Postgres's committed and rolled-back transactions per small upload
+ * and download come from pg_stat_database (deltas, minus the stack's idle rate over the same time).
+ *
+ * The floor, in the same DATA_DIR and with the same concurrency: the body streamed into a file
+ * (write) and that file read to nowhere (read), in this process, no HTTP.
  */
-import { copyFile, mkdir, rm } from 'node:fs/promises';
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { SignJWT } from 'jose';
-import pg from 'pg';
-import { startBenchStack } from './harness.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 
+const KiB = 1024;
 const MiB = 1024 * 1024;
-const SMALL_COUNT = Number(process.env.BENCH_SMALL_COUNT ?? 64);
-const LARGE_COUNT = Number(process.env.BENCH_LARGE_COUNT ?? 2);
+const SMALL = 64 * KiB;
+const LARGE = 64 * MiB;
+const SMALL_COUNT = Number(process.env.BENCH_SMALL_COUNT ?? 500);
+const LARGE_COUNT = Number(process.env.BENCH_LARGE_COUNT ?? 3);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 
-/** `size` bytes in 1 MiB chunks (or one smaller chunk), generated as read. */
+/**
+ * supabase/storage (fs backend) measured earlier on this machine with the same phases: 64 KiB
+ * objects by 10 concurrent clients, 64 MiB objects one after the other.
+ */
+const REFERENCE = {
+  smallUp: [193, 200], // uploads/s
+  smallDown: [396, 455], // downloads/s
+  largeUp: [116, 122], // MB/s
+  largeDown: [84, 93], // MB/s
+} as const;
+
+/** `size` bytes in chunks of at most 1 MiB, generated as read. */
 function body(size: number): Readable {
   const chunk = Buffer.alloc(Math.min(size, MiB), 0x5a);
   let sent = 0;
@@ -36,12 +59,81 @@ function body(size: number): Readable {
       if (sent >= size) return void this.push(null);
       const n = Math.min(chunk.length, size - sent);
       sent += n;
-      this.push(n === chunk.length ? Buffer.from(chunk) : chunk.subarray(0, n));
+      this.push(n === chunk.length ? chunk : chunk.subarray(0, n));
     },
   });
 }
 
 const sink = () => new Writable({ write: (_c, _e, cb) => cb() });
+
+/** `count` calls of `fn` by `concurrency` workers; seconds taken. */
+async function timed(count: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<number> {
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) await fn(next++);
+    }),
+  );
+  return (performance.now() - start) / 1000;
+}
+
+// ------------------------------------------------------------------------------------ client
+
+interface ClientJob {
+  url: string;
+  token: string;
+  prefix: string;
+  op: 'upload' | 'download';
+  size: number;
+  count: number;
+  concurrency: number;
+}
+
+async function client(): Promise<void> {
+  const [job] = (await once(process, 'message')) as [ClientJob];
+  const agent = new http.Agent({ keepAlive: true, maxSockets: job.concurrency });
+  const headers = { authorization: `Bearer ${job.token}` };
+  const upload = (key: string) =>
+    new Promise<void>((resolve, reject) => {
+      const req = http.request(`${job.url}/storage/v1/object/bench/${key}`, {
+        method: 'POST',
+        agent,
+        headers: { ...headers, 'content-type': 'application/octet-stream', 'content-length': String(job.size) },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`upload ${key}: HTTP ${res.statusCode} ${Buffer.concat(chunks)}`))));
+      });
+      req.on('error', reject);
+      body(job.size).pipe(req);
+    });
+  const download = (key: string) =>
+    new Promise<void>((resolve, reject) => {
+      http.get(`${job.url}/storage/v1/object/bench/${key}`, { agent, headers }, (res) => {
+        if (res.statusCode !== 200) return reject(new Error(`download ${key}: HTTP ${res.statusCode}`));
+        let n = 0;
+        res.on('data', (c: Buffer) => (n += c.length));
+        res.on('end', () => (n === job.size ? resolve() : reject(new Error(`download ${key}: ${n} of ${job.size} bytes`))));
+        res.on('error', reject);
+      }).on('error', reject);
+    });
+  const seconds = await timed(job.count, job.concurrency, (i) => (job.op === 'upload' ? upload : download)(`${job.prefix}-${i}`));
+  agent.destroy();
+  process.send!({ seconds });
+}
+
+/** One client run in a child process; seconds taken. */
+async function runClient(job: ClientJob): Promise<number> {
+  const child = fork(fileURLToPath(import.meta.url), ['--client'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = once(child, 'exit');
+  child.send(job);
+  const [r] = (await Promise.race([once(child, 'message'), exited.then(() => Promise.reject(new Error(`${job.op} ${job.prefix}: the client exited`)))])) as [{ seconds: number }];
+  await exited;
+  return r.seconds;
+}
+
+// ------------------------------------------------------------------------------------ server
 
 /** Samples RSS every 20 ms while `fn` runs. */
 async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peak: number }> {
@@ -55,90 +147,107 @@ async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peak: 
   }
 }
 
-/** MB/s of `count` sequential runs of `fn`, each moving `size` bytes. */
-async function rate(size: number, count: number, fn: (i: number) => Promise<void>): Promise<number> {
-  const start = performance.now();
-  for (let i = 0; i < count; i++) await fn(i);
-  return (size * count) / 1e6 / ((performance.now() - start) / 1000);
-}
-
 async function main(): Promise<void> {
+  const { startBenchStack } = await import('./harness.ts');
+  const { SignJWT } = await import('jose');
+  const { default: pg } = await import('pg');
   const { config, stack, close } = await startBenchStack({ STORAGE_BACKEND: 'fs', STORAGE_CLEANUP_INTERVAL: '0' });
   const dir = config.dataDir;
   const admin = new pg.Client({ connectionString: config.postgres.url });
   await admin.connect();
   await admin.query(`insert into storage.buckets (id, name) values ('bench', 'bench')`);
-  await admin.end();
-  const token = await new SignJWT({ role: 'service_role' }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(config.jwtSecret));
-  const agent = new http.Agent({ keepAlive: true });
-  const objectUrl = (key: string) => new URL(`${stack.url}/storage/v1/object/bench/${key}`);
+  await admin.query(`create policy "bench own objects" on storage.objects for insert to authenticated
+                       with check (bucket_id = 'bench' and owner_id = auth.jwt()->>'sub')`);
+  await admin.query(`create policy "bench read own" on storage.objects for select to authenticated
+                       using (bucket_id = 'bench' and owner_id = auth.jwt()->>'sub')`);
+  const user = crypto.randomUUID();
+  const token = await new SignJWT({ role: 'authenticated', sub: user, aud: 'authenticated' })
+    .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(config.jwtSecret));
 
-  const upload = (key: string, size: number) =>
-    new Promise<void>((resolve, reject) => {
-      const req = http.request(objectUrl(key), {
-        method: 'POST',
-        agent,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream', 'content-length': String(size), 'x-upsert': 'true' },
-      }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`upload ${key}: HTTP ${res.statusCode}`))));
-      });
-      req.on('error', reject);
-      body(size).pipe(req);
-    });
-  const download = (key: string) =>
-    new Promise<void>((resolve, reject) => {
-      http.get(objectUrl(key), { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-        if (res.statusCode !== 200) return reject(new Error(`download ${key}: HTTP ${res.statusCode}`));
-        pipeline(res, sink()).then(resolve, reject);
-      }).on('error', reject);
-    });
+  /** Committed and rolled-back transactions of the database so far (the stats flush at most every second: wait). */
+  const xacts = async () => {
+    await sleep(2500);
+    await admin.query('select pg_stat_clear_snapshot()');
+    const { rows } = await admin.query<{ c: string; r: string }>(`select xact_commit as c, xact_rollback as r from pg_stat_database where datname = current_database()`);
+    return { commit: Number(rows[0].c), rollback: Number(rows[0].r), at: performance.now() };
+  };
+  /** Transactions per call of `n` calls of `fn`, minus the idle rate measured just before. */
+  let idleRate = { commit: 0, rollback: 0 };
+  const measureIdle = async () => {
+    const a = await xacts();
+    const b = await xacts();
+    const s = (b.at - a.at) / 1000;
+    // Each xacts() call itself commits one transaction (the stats query).
+    idleRate = { commit: (b.commit - a.commit - 1) / s, rollback: (b.rollback - a.rollback) / s };
+  };
+  const perCall = async <T>(n: number, fn: () => Promise<T>): Promise<{ result: T; commit: number; rollback: number }> => {
+    const a = await xacts();
+    const result = await fn();
+    const b = await xacts();
+    const s = (b.at - a.at) / 1000;
+    return { result, commit: (b.commit - a.commit - 1 - idleRate.commit * s) / n, rollback: (b.rollback - a.rollback - idleRate.rollback * s) / n };
+  };
 
   const floorDir = path.join(dir, 'floor');
-  await rm(floorDir, { recursive: true, force: true });
-  await mkdir(floorDir);
+  await mkdir(floorDir, { recursive: true });
   const floorFile = (i: number) => path.join(floorDir, `f${i}`);
-
-  interface Row { label: string; up: number; down: number; write: number; read: number; copy: number }
-  const rows: Row[] = [];
-  const rss: string[] = [];
-  for (const [label, size, count] of [['1 MiB', MiB, SMALL_COUNT], ['256 MiB', 256 * MiB, LARGE_COUNT]] as const) {
-    const write = await rate(size, count, (i) => pipeline(body(size), createWriteStream(floorFile(i))));
-    const read = await rate(size, count, (i) => pipeline(createReadStream(floorFile(i)), sink()));
-    const copy = await rate(size, count, (i) => copyFile(floorFile(i), `${floorFile(i)}.copy`));
+  const floor = async (size: number, count: number, concurrency: number) => {
+    const write = await timed(count, concurrency, (i) => pipeline(body(size), createWriteStream(floorFile(i))));
+    const read = await timed(count, concurrency, (i) => pipeline(createReadStream(floorFile(i)), sink()));
     await rm(floorDir, { recursive: true, force: true });
     await mkdir(floorDir);
+    return { write, read };
+  };
+  const job = (op: ClientJob['op'], prefix: string, size: number, count: number, concurrency: number): ClientJob => ({ url: stack.url, token, prefix, op, size, count, concurrency });
 
-    globalThis.gc?.();
-    const before = process.memoryUsage.rss();
-    const up = await withPeakRss(() => rate(size, count, (i) => upload(`${label.replace(' ', '')}-${i}`, size)));
-    const down = await withPeakRss(() => rate(size, count, (i) => download(`${label.replace(' ', '')}-${i}`)));
-    rows.push({ label, up: up.result, down: down.result, write, read, copy });
-    if (size > MiB) {
-      rss.push(
-        `peak RSS during the ${label} transfers: upload +${((up.peak - before) / 1e6).toFixed(0)} MB, download +${((down.peak - before) / 1e6).toFixed(0)} MB ` +
-          `(baseline ${(before / 1e6).toFixed(0)} MB; client and server in this process)`,
-      );
-    }
-  }
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  await measureIdle();
 
-  const f = (n: number) => `${n.toFixed(0).padStart(6)} MB/s`;
-  process.stdout.write(`\nstorage (fs backend) vs plain file I/O on the same disk (${dir}), ${os.cpus().length} cores\n\n`);
-  for (const r of rows) {
-    const n = r.label === '1 MiB' ? SMALL_COUNT : LARGE_COUNT;
-    process.stdout.write(
-      `${r.label} objects (${n} sequential)\n` +
-        `  upload  : ${f(r.up)}   floor write (stream → file): ${f(r.write)}   ratio ${(r.up / r.write).toFixed(2)}\n` +
-        `  download: ${f(r.down)}   floor read  (file → stream): ${f(r.read)}   ratio ${(r.down / r.read).toFixed(2)}\n` +
-        `  (fs.copyFile of the same files: ${f(r.copy)})\n\n`,
-    );
-  }
-  for (const line of rss) process.stdout.write(`${line}\n`);
-  agent.destroy();
+  // 64 KiB objects, CONCURRENCY clients.
+  const smallFloor = await floor(SMALL, SMALL_COUNT, CONCURRENCY);
+  await runClient(job('upload', 'warm', SMALL, 50, CONCURRENCY));
+  await runClient(job('download', 'warm', SMALL, 50, CONCURRENCY));
+  const smallUp = await perCall(SMALL_COUNT, () => runClient(job('upload', 's', SMALL, SMALL_COUNT, CONCURRENCY)));
+  const smallDown = await perCall(SMALL_COUNT, () => runClient(job('download', 's', SMALL, SMALL_COUNT, CONCURRENCY)));
+
+  // 64 MiB objects, one at a time.
+  const largeFloor = await floor(LARGE, LARGE_COUNT, 1);
+  globalThis.gc?.();
+  const before = process.memoryUsage.rss();
+  const largeUp = await withPeakRss(() => runClient(job('upload', 'l', LARGE, LARGE_COUNT, 1)));
+  const largeDown = await withPeakRss(() => runClient(job('download', 'l', LARGE, LARGE_COUNT, 1)));
+
+  const range = (r: readonly number[]) => `${r[0]}–${r[1]}`;
+  const line = (label: string, value: number, unit: string, ref: readonly number[], floorValue: number) =>
+    `  ${label.padEnd(9)} ${value.toFixed(0).padStart(6)} ${unit}   reference ${range(ref).padStart(9)} ${unit}   ×${(value / ref[1]).toFixed(2)} of its top   ` +
+    `floor ${floorValue.toFixed(0).padStart(6)} ${unit} (${(value / floorValue).toFixed(2)})\n`;
+  const mb = (size: number, count: number, s: number) => (size * count) / 1e6 / s;
+  const tx = (p: { commit: number; rollback: number }) => `${p.commit.toFixed(2)} committed + ${p.rollback.toFixed(2)} rolled back`;
+  process.stdout.write(
+    `\nstorage (fs backend, ${dir}) as an authenticated user under RLS, through the gateway; ${os.cpus().length} cores, load average ${load}\n` +
+      `reference: supabase/storage (fs backend) measured earlier on this machine; floor: plain file I/O here, no HTTP\n\n` +
+      `64 KiB objects, ${SMALL_COUNT} by ${CONCURRENCY} concurrent clients\n` +
+      line('upload', SMALL_COUNT / smallUp.result, 'req/s', REFERENCE.smallUp, SMALL_COUNT / smallFloor.write) +
+      line('download', SMALL_COUNT / smallDown.result, 'req/s', REFERENCE.smallDown, SMALL_COUNT / smallFloor.read) +
+      `  Postgres transactions per upload: ${tx(smallUp)}; per download: ${tx(smallDown)}\n\n` +
+      `64 MiB objects, ${LARGE_COUNT} one after the other\n` +
+      line('upload', mb(LARGE, LARGE_COUNT, largeUp.result), 'MB/s ', REFERENCE.largeUp, mb(LARGE, LARGE_COUNT, largeFloor.write)) +
+      line('download', mb(LARGE, LARGE_COUNT, largeDown.result), 'MB/s ', REFERENCE.largeDown, mb(LARGE, LARGE_COUNT, largeFloor.read)) +
+      `  peak RSS of the server process: upload +${((largeUp.peak - before) / 1e6).toFixed(0)} MB, download +${((largeDown.peak - before) / 1e6).toFixed(0)} MB ` +
+      `(baseline ${(before / 1e6).toFixed(0)} MB)\n`,
+  );
+  await admin.end();
   await close();
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (process.argv.includes('--client')) {
+  client().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+} else {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

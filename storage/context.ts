@@ -9,7 +9,7 @@ import type { Pools } from '../db/pool.ts';
 import type { JwtClaims, JwtVerifier } from '../core/jwt.ts';
 import { verifyRequest } from '../core/caller.ts';
 import type { StorageBackend } from './backend/index.ts';
-import { StorageDb, withCaller, type BucketRow, type RequestLike } from './db.ts';
+import { StorageDb, withCaller, type BucketRow, type CallerOptions, type RequestLike } from './db.ts';
 import { STORAGE_ERRORS } from './errors.ts';
 import { checkBucketId } from './names.ts';
 
@@ -73,8 +73,8 @@ export class StorageContext {
   }
 
   /** Runs `fn` in a transaction as the caller (RLS decides); `rollback` undoes it (permission tests). */
-  async asCaller<T>(fn: (db: StorageDb) => Promise<T>, rollback = false): Promise<T> {
-    return withCaller(this.deps.pools, await this.claims(), this.caller.request, fn, rollback);
+  async asCaller<T>(fn: (db: StorageDb) => Promise<T>, opts: CallerOptions = {}): Promise<T> {
+    return withCaller(this.deps.pools, await this.claims(), this.caller.request, fn, opts);
   }
 
   /** The bucket read as superuser, or NoSuchBucket. */

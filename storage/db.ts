@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type pg from 'pg';
 import type { Pools } from '../db/pool.ts';
+import { prepared } from '../db/prepared.ts';
 import { withRequestContext } from '../db/request-context.ts';
 import type { JwtClaims } from '../core/jwt.ts';
 
@@ -21,6 +22,9 @@ export interface BucketRow {
   created_at: Date;
   updated_at: Date;
 }
+
+/** What uploads and downloads need of a bucket (storage.bucket_settings, sql/0041_storage_bucket_settings.sql). */
+export type BucketSettings = Pick<BucketRow, 'id' | 'public' | 'file_size_limit' | 'allowed_mime_types'>;
 
 /** A storage.objects row. */
 export interface ObjectRow {
@@ -108,11 +112,26 @@ export class StorageDb {
     this.q = q;
   }
 
+  /**
+   * Runs a statement; on a connection of the request pool as a named prepared statement
+   * (db/prepared.ts), so each connection parses and plans it once. The query is sent before this
+   * returns, so several calls without an await in between go out together on a pipelining
+   * connection (db/pool.ts).
+   */
+  private run<R extends pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.q.query<R>(prepared(this.q as pg.ClientBase, { text, values }));
+  }
+
   async ping(): Promise<void> {
     await this.q.query('select 1 from storage.buckets limit 1');
   }
 
   // ----------------------------------------------------------------------- buckets
+
+  /** The bucket's settings, whatever the connection's role may see of storage.buckets. */
+  async bucketSettings(id: string): Promise<BucketSettings | undefined> {
+    return (await this.run<BucketSettings>(`select * from storage.bucket_settings($1)`, [id])).rows[0];
+  }
 
   async findBucket(id: string): Promise<BucketRow | undefined> {
     return (await this.q.query<BucketRow>(`select * from storage.buckets where id = $1`, [id])).rows[0];
@@ -150,7 +169,7 @@ export class StorageDb {
   // ----------------------------------------------------------------------- objects
 
   async findObject(bucketId: string, name: string, opts: { forUpdate?: boolean } = {}): Promise<ObjectRow | undefined> {
-    return (await this.q.query<ObjectRow>(`select * from storage.objects where bucket_id = $1 and name = $2${opts.forUpdate ? ' for update' : ''}`, [bucketId, name])).rows[0];
+    return (await this.run<ObjectRow>(`select * from storage.objects where bucket_id = $1 and name = $2${opts.forUpdate ? ' for update' : ''}`, [bucketId, name])).rows[0];
   }
 
   async findObjectById(id: string, version?: string): Promise<ObjectRow | undefined> {
@@ -170,7 +189,7 @@ export class StorageDb {
    * needs INSERT, UPDATE and SELECT), as in supabase/storage.
    */
   async insertObject(o: NewObject, upsert: boolean): Promise<string> {
-    const r = await this.q.query<{ id: string }>(
+    const r = await this.run<{ id: string }>(
       `insert into storage.objects (id, bucket_id, name, owner, owner_id, version, metadata, user_metadata)
           values ($7, $1, $2, ${OWNER_UUID('$3')}, $3, $4, $5, $6)
           ${upsert ? UPSERT_OBJECT : ''}`,
@@ -181,7 +200,7 @@ export class StorageDb {
 
   /** Writers of one name take turns until the transaction ends (each knows the version it replaces). */
   async lockName(bucketId: string, name: string): Promise<void> {
-    await this.q.query(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, [`storage.objects/${bucketId}/${name}`]);
+    await this.run(`select pg_advisory_xact_lock(hashtextextended($1, 0))`, [`storage.objects/${bucketId}/${name}`]);
   }
 
   /** Moves the row to a new bucket, name and version (owner: the mover, when known); undefined when the UPDATE saw no row. */
@@ -274,7 +293,13 @@ export class StorageDb {
   }
 }
 
-/** Runs `fn` in a transaction as `claims` (RLS decides); `rollback` undoes it (permission tests). */
-export function withCaller<T>(pools: Pools, claims: JwtClaims, req: RequestLike, fn: (db: StorageDb) => Promise<T>, rollback = false): Promise<T> {
-  return withRequestContext(pools.request, claims, (c) => fn(new StorageDb(c)), { request: { method: req.method, path: (req.url ?? '').split('?')[0] }, rollback });
+/** How withCaller runs: `rollback` undoes the work (permission tests); `singleQuery`: db/request-context.ts's (COMMIT sent right behind `fn`'s statements). */
+export interface CallerOptions {
+  rollback?: boolean;
+  singleQuery?: boolean;
+}
+
+/** Runs `fn` in a transaction as `claims` (RLS decides). */
+export function withCaller<T>(pools: Pools, claims: JwtClaims, req: RequestLike, fn: (db: StorageDb) => Promise<T>, opts: CallerOptions = {}): Promise<T> {
+  return withRequestContext(pools.request, claims, (c) => fn(new StorageDb(c)), { request: { method: req.method, path: (req.url ?? '').split('?')[0] }, ...opts });
 }

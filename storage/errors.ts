@@ -78,7 +78,7 @@ export function asStorageError(err: unknown): StorageError | undefined {
   }
   // A request body that is not what it claims to be (busboy's multipart errors).
   const message = err instanceof Error ? err.message : '';
-  if (/^(Unexpected end of (form|file)|Malformed part header|Multipart: |Malformed urlencoded form|Unexpected end of multipart data)/.test(message)) {
+  if (/^(Unexpected end of (form|file)|Malformed part header|Multipart: |Malformed urlencoded form|Unexpected end of multipart data|Part terminated early)/.test(message)) {
     return STORAGE_ERRORS.invalidRequest(`Invalid multipart body: ${message}`);
   }
   return undefined;

@@ -44,12 +44,12 @@ export function mimeAllowed(mime: string, allowed: string[] | null): boolean {
 }
 
 /** The largest object the bucket accepts (bucket limit capped by the global one), in bytes. */
-export function uploadLimit(b: BucketRow): number {
+export function uploadLimit(b: Pick<BucketRow, 'file_size_limit'>): number {
   return Math.min(MAX_UPLOAD_BYTES, b.file_size_limit === null ? Infinity : Number(b.file_size_limit));
 }
 
 /** Throws InvalidMimeType unless the bucket accepts the type. */
-export function checkMime(b: BucketRow, mimetype: string): void {
+export function checkMime(b: Pick<BucketRow, 'allowed_mime_types'>, mimetype: string): void {
   if (!mimeAllowed(mimetype, b.allowed_mime_types)) throw STORAGE_ERRORS.mimeType(mimetype);
 }
 

@@ -14,12 +14,13 @@
  * Inside the transaction the blob is copied to the new version's key (a hard link on fs, a
  * server-side copy on S3); a failure rolls the row back and deletes the new blob.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { BlobNotFound, SizeLimitExceeded, blobKey, type BlobRange } from './backend/index.ts';
+import { BlobNotFound, SizeLimitExceeded, blobKey, putBytes, type BlobRange } from './backend/index.ts';
 import type { StorageContext } from './context.ts';
-import type { ListV1Query, ListV2Query, ListedRow, ObjectRow, StorageDb } from './db.ts';
-import { STORAGE_ERRORS } from './errors.ts';
+import type { BucketSettings, ListV1Query, ListV2Query, ListedRow, ObjectRow, StorageDb } from './db.ts';
+import { STORAGE_ERRORS, StorageError } from './errors.ts';
+import { checkBucketId } from './names.ts';
 import { checkMime, mimeAllowed, subOf, uploadLimit } from './limits.ts';
 import { signObjectToken, verifyObjectToken, type DownloadToken, type UploadToken } from './tokens.ts';
 import { counters } from '../core/metrics.ts';
@@ -44,6 +45,8 @@ export interface UploadBody {
   userMetadata: Record<string, unknown> | null;
   /** The declared length of a raw body (Content-Length), checked against the limit before reading. */
   declaredLength?: number;
+  /** The most bytes the body can have (the request's Content-Length), when known. */
+  boundedLength?: number;
   /** Multipart only: the text fields sent before the file part, and the file part's filename. */
   fields?: Record<string, string>;
   filename?: string;
@@ -61,6 +64,36 @@ export interface CopyOptions {
 
 const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === '23505';
 
+/**
+ * Bodies that cannot be larger than this (bytes: their Content-Length says so) are read into
+ * memory and stored in one transaction (storeBuffered); larger ones stream (storeStreamed).
+ */
+export const BUFFERED_UPLOAD_BYTES = 256 * 1024;
+
+/** What storeObject wrote. */
+export interface StoredObject {
+  id: string;
+  version: string;
+}
+
+interface Stored extends StoredObject {
+  size: number;
+  /** The row an upsert replaced. */
+  previous?: ObjectRow;
+}
+
+/** The whole of a body known to be at most `max` bytes (more is TooLarge). */
+async function readBody(stream: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw STORAGE_ERRORS.tooLarge();
+    chunks.push(chunk);
+  }
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+}
+
 export class ObjectStorage {
   readonly ctx: StorageContext;
   readonly bucketId: string;
@@ -74,25 +107,116 @@ export class ObjectStorage {
 
   /** Throws unless the caller may insert (or upsert) the object: the insert runs as the caller and is rolled back. */
   async canUpload(name: string, upsert: boolean): Promise<void> {
-    const owner = subOf(await this.ctx.claims());
-    const probe = { id: randomUUID(), bucketId: this.bucketId, name, owner, version: randomUUID(), metadata: {}, userMetadata: null };
-    await this.ctx.asCaller((db) => db.insertObject(probe, upsert), true).catch((err) => {
-      throw isUniqueViolation(err) ? STORAGE_ERRORS.keyExists() : err;
-    });
+    await this.probe(name, upsert, () => undefined);
   }
 
-  /** The upload pipeline every way of writing goes through: limits, MIME, staged bytes committed with the row inserted as the caller. `name` is checked (checkKey). */
-  async storeObject(name: string, upsert: boolean, body: UploadBody): Promise<ObjectRow> {
-    const { stream, mimetype, cacheControl, userMetadata } = body;
-    const b = await this.ctx.bucket(this.bucketId);
-    const limit = uploadLimit(b);
-    // Refused here, the body is never read: the error answer releases it (http/release-body.ts).
-    checkMime(b, mimetype);
-    if ((body.declaredLength ?? 0) > limit) throw STORAGE_ERRORS.tooLarge();
-    // RLS (and a duplicate key without upsert) decide before a byte is read, as in supabase/storage:
-    // a caller who may not write here cannot make the server stream a body to the backend.
-    await this.canUpload(name, upsert);
+  /**
+   * One rolled-back transaction as the caller: the bucket's settings (NoSuchBucket), `check` of
+   * them, then a probe row inserted as the caller (RLS, and a duplicate key without upsert,
+   * decide); sent together, in one round trip. The bucket's settings.
+   */
+  private async probe(name: string, upsert: boolean, check: (b: BucketSettings) => void): Promise<BucketSettings> {
+    const owner = subOf(await this.ctx.claims());
+    const row = { id: randomUUID(), bucketId: this.bucketId, name, owner, version: randomUUID(), metadata: {}, userMetadata: null };
+    return this.ctx
+      .asCaller(async (db) => {
+        const settings = db.bucketSettings(this.bucketId);
+        const inserted = db.insertObject(row, upsert);
+        inserted.catch(() => undefined);
+        const b = await settings;
+        if (!b) throw STORAGE_ERRORS.noSuchBucket();
+        check(b);
+        await inserted;
+        return b;
+      }, { rollback: true })
+      .catch((err) => {
+        throw isUniqueViolation(err) ? STORAGE_ERRORS.keyExists() : err;
+      });
+  }
 
+  /**
+   * The upload pipeline every way of writing goes through: limits, MIME, the bytes committed with
+   * the row inserted as the caller. `name` is checked (checkKey). The stored object's id and
+   * version (storedRow reads the row back).
+   *
+   * A body that cannot be larger than BUFFERED_UPLOAD_BYTES (its Content-Length says so) is read
+   * first and stored in one transaction as the caller (storeBuffered); any other streams to the
+   * backend between a probe of RLS and the transaction that inserts the row (storeStreamed), so
+   * no connection is held while a large or slow body arrives.
+   */
+  async storeObject(name: string, upsert: boolean, body: UploadBody): Promise<StoredObject> {
+    checkBucketId(this.bucketId);
+    const stored =
+      body.boundedLength !== undefined && body.boundedLength <= BUFFERED_UPLOAD_BYTES ? await this.storeBuffered(name, upsert, body) : await this.storeStreamed(name, upsert, body);
+    counters.storageBytesIn.inc(stored.size);
+    if (stored.previous && stored.previous.version !== stored.version) await this.ctx.dropBlobs([blobKey(stored.previous)]);
+    return { id: stored.id, version: stored.version };
+  }
+
+  /** The row storeObject wrote, read back as superuser (a plain upload needs no SELECT policy): only that version, by id. */
+  async storedRow(stored: StoredObject): Promise<ObjectRow> {
+    const row = await this.ctx.superUser.findObjectById(stored.id, stored.version);
+    if (!row) throw STORAGE_ERRORS.noSuchKey(); // replaced or removed since
+    return row;
+  }
+
+  /**
+   * A small body: read into memory (at most what a refused request's body is drained anyway,
+   * http/release-body.ts), then one transaction as the caller whose first round trip carries the
+   * bucket's settings, the name's lock and the row it replaces (upsert), and the row's INSERT, on
+   * which RLS decides. Only once all of them passed are the bytes written to the backend, still
+   * inside the transaction, and then it commits; whatever fails rolls the row back and deletes
+   * the blob. A refused upload writes no byte and leaves no row.
+   */
+  private async storeBuffered(name: string, upsert: boolean, body: UploadBody): Promise<Stored> {
+    const { mimetype, cacheControl, userMetadata } = body;
+    const bytes = await readBody(body.stream, BUFFERED_UPLOAD_BYTES);
+    if ((body.stream as { truncated?: boolean }).truncated) throw STORAGE_ERRORS.tooLarge();
+    const owner = subOf(await this.ctx.claims());
+    const version = randomUUID();
+    const key = blobKey({ bucket_id: this.bucketId, name, version });
+    const etag = `"${createHash('md5').update(bytes).digest('hex')}"`;
+    const metadata = { eTag: etag, size: bytes.length, mimetype, cacheControl, lastModified: new Date().toUTCString(), contentLength: bytes.length, httpStatusCode: 200 };
+    let written = false;
+    try {
+      return await this.ctx.asCaller(async (db) => {
+        const settings = db.bucketSettings(this.bucketId);
+        // Concurrent upserts of one key take turns, so each knows the version it replaces (and deletes its blob).
+        const locked = upsert ? db.lockName(this.bucketId, name) : undefined;
+        const previous = upsert ? db.findObject(this.bucketId, name) : undefined;
+        const inserted = db.insertObject({ id: randomUUID(), bucketId: this.bucketId, name, owner, version, metadata, userMetadata }, upsert);
+        for (const p of [locked, previous, inserted]) p?.catch(() => undefined);
+        const b = await settings;
+        if (!b) throw STORAGE_ERRORS.noSuchBucket();
+        checkMime(b, mimetype);
+        if (bytes.length > uploadLimit(b)) throw STORAGE_ERRORS.tooLarge();
+        await locked;
+        const replaced = await previous;
+        const id = await inserted;
+        written = true;
+        await putBytes(this.ctx.backend, key, bytes, { maxBytes: uploadLimit(b), contentType: mimetype, cacheControl });
+        return { id, version, size: bytes.length, previous: replaced };
+      });
+    } catch (err) {
+      if (written) await this.ctx.dropBlobs([key]);
+      throw isUniqueViolation(err) ? STORAGE_ERRORS.keyExists() : err;
+    }
+  }
+
+  /**
+   * Any other body: RLS (and a duplicate key without upsert) decide in a probe before a byte is
+   * read, as in supabase/storage — a caller who may not write here cannot make the server stream
+   * a body to the backend — then the bytes stream to a staged blob (counted and hashed on the
+   * way, never buffered whole), which is committed inside the transaction that inserts the row.
+   */
+  private async storeStreamed(name: string, upsert: boolean, body: UploadBody): Promise<Stored> {
+    const { stream, mimetype, cacheControl, userMetadata } = body;
+    // Refused here, the body is never read: the error answer releases it (http/release-body.ts).
+    const b = await this.probe(name, upsert, (bucket) => {
+      checkMime(bucket, mimetype);
+      if ((body.declaredLength ?? 0) > uploadLimit(bucket)) throw STORAGE_ERRORS.tooLarge();
+    });
+    const limit = uploadLimit(b);
     const version = randomUUID();
     let staged;
     try {
@@ -107,43 +231,69 @@ export class ObjectStorage {
     }
     const metadata = { eTag: staged.etag, size: staged.size, mimetype, cacheControl, lastModified: new Date().toUTCString(), contentLength: staged.size, httpStatusCode: 200 };
     const owner = subOf(await this.ctx.claims());
-    let previous: ObjectRow | undefined;
-    let id: string = randomUUID();
     try {
-      await this.ctx.asCaller(async (db) => {
+      return await this.ctx.asCaller(async (db) => {
+        let previous: ObjectRow | undefined;
         if (upsert) {
           // Concurrent upserts of one key take turns, so each knows the version it replaces (and deletes its blob).
           await db.lockName(this.bucketId, name);
           previous = await db.findObject(this.bucketId, name);
         }
-        id = await db.insertObject({ id, bucketId: this.bucketId, name, owner, version, metadata, userMetadata }, upsert);
+        const id = await db.insertObject({ id: randomUUID(), bucketId: this.bucketId, name, owner, version, metadata, userMetadata }, upsert);
         await staged.commit(); // inside the transaction: a failed commit leaves no row
+        return { id, version, size: staged.size, previous };
       });
     } catch (err) {
       await staged.abort().catch(() => undefined);
       await this.ctx.dropBlobs([staged.key]);
       throw isUniqueViolation(err) ? STORAGE_ERRORS.keyExists() : err;
     }
-    counters.storageBytesIn.inc(staged.size);
-    if (previous && previous.version !== version) await this.ctx.dropBlobs([blobKey(previous)]);
-    // Read back as superuser (a plain upload needs no SELECT policy): only the row this request wrote, by id and version.
-    const row = await this.ctx.superUser.findObjectById(id, version);
-    const now = new Date();
-    return row ?? { id, bucket_id: this.bucketId, name, owner: null, owner_id: owner, version, metadata, user_metadata: userMetadata, created_at: now, updated_at: now, last_accessed_at: now };
   }
 
   // ----------------------------------------------------------------------- read
 
   /** The object row as the caller may see it (public buckets: everyone, unless `authenticated`; otherwise RLS), or NoSuchKey. */
   async visibleObject(name: string, mode: ReadMode): Promise<ObjectRow> {
-    const b = await this.ctx.bucket(this.bucketId);
-    if (mode === 'public' && !b.public) throw STORAGE_ERRORS.noSuchBucket();
-    const row =
-      (b.public && mode !== 'authenticated') || mode === 'signed'
-        ? await this.ctx.superUser.findObject(this.bucketId, name)
-        : await this.ctx.asCaller((db) => db.findObject(this.bucketId, name));
+    const row = mode === 'default' || mode === 'authenticated' ? await this.callerVisible(name, mode) : await this.superUserVisible(name, mode);
     if (!row) throw STORAGE_ERRORS.noSuchKey();
     return row;
+  }
+
+  /** Public and signed reads: the bucket and the row as superuser. */
+  private async superUserVisible(name: string, mode: ReadMode): Promise<ObjectRow | undefined> {
+    const b = await this.ctx.bucket(this.bucketId);
+    if (mode === 'public' && !b.public) throw STORAGE_ERRORS.noSuchBucket();
+    return b.public || mode === 'signed' ? this.ctx.superUser.findObject(this.bucketId, name) : this.ctx.asCaller((db) => db.findObject(this.bucketId, name));
+  }
+
+  /**
+   * Reads as the caller: one transaction, one round trip (BEGIN, the context, the bucket's
+   * settings, the row as RLS shows it, COMMIT). A public bucket is everyone's in `default` mode,
+   * whoever the caller is: when RLS hides the row there, or the caller's transaction fails (a
+   * suspended tenant's caller, a role's statement timeout), it is read as superuser, as
+   * superUserVisible does.
+   */
+  private async callerVisible(name: string, mode: ReadMode): Promise<ObjectRow | undefined> {
+    checkBucketId(this.bucketId);
+    let read: { b: BucketSettings; row?: ObjectRow };
+    try {
+      read = await this.ctx.asCaller(async (db) => {
+        const settings = db.bucketSettings(this.bucketId);
+        const found = db.findObject(this.bucketId, name);
+        found.catch(() => undefined);
+        const b = await settings;
+        if (!b) throw STORAGE_ERRORS.noSuchBucket();
+        return { b, row: await found };
+      }, { singleQuery: true });
+    } catch (err) {
+      if (mode === 'default' && !(err instanceof StorageError)) {
+        const b = await this.ctx.superUser.bucketSettings(this.bucketId);
+        if (b?.public) return this.ctx.superUser.findObject(this.bucketId, name);
+      }
+      throw err;
+    }
+    if (!read.row && read.b.public && mode === 'default') return this.ctx.superUser.findObject(this.bucketId, name);
+    return read.row;
   }
 
   /** A stream of the object's bytes (or of `range`); NoSuchKey when its blob is missing. */

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { PassThrough, Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import type { BlobInfo, BlobRange, PutOptions, StagedBlob, StagedInfo, StorageBackend, WrittenBlob } from './types.ts';
+import { putBytes, type BlobInfo, type BlobRange, type PutOptions, type StagedBlob, type StagedInfo, type StorageBackend, type WrittenBlob } from './types.ts';
 
 /** Where archived files are written and read: a directory (directoryArchive) or a backup target (backup/store.ts). */
 export interface BlobArchive {
@@ -167,6 +167,11 @@ export class ArchivingBackend implements StorageBackend {
     const written = await this.inner.put(key, body, opts);
     await archiveBlob(this.archive, this.inner, key);
     return written;
+  }
+
+  async putBytes(key: string, bytes: Buffer, opts: PutOptions): Promise<void> {
+    await putBytes(this.inner, key, bytes, opts);
+    await archiveBlob(this.archive, this.inner, key);
   }
 
   async copy(from: string, to: string): Promise<void> {

@@ -5,7 +5,7 @@
  * never exposes half a file. Blobs are immutable, so a copy is a hard link.
  */
 import { createWriteStream, type Dirent } from 'node:fs';
-import { link, mkdir, open, opendir, rename, rm, rmdir, stat, utimes } from 'node:fs/promises';
+import { link, mkdir, open, opendir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -107,6 +107,20 @@ export class FsBackend implements StorageBackend {
       commit: () => this.place(key, (target) => rename(tmp, target)),
       abort: () => rm(tmp, { force: true }),
     };
+  }
+
+  /** As put, for bytes in memory: one write of the staging file, no stream. */
+  async putBytes(key: string, bytes: Buffer): Promise<void> {
+    this.file(key);
+    await mkdir(this.tmp, { recursive: true });
+    const tmp = path.join(this.tmp, randomUUID());
+    try {
+      await writeFile(tmp, bytes);
+      await this.place(key, (target) => rename(tmp, target));
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
   }
 
   async put(key: string, body: Readable, opts: PutOptions): Promise<WrittenBlob> {

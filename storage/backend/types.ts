@@ -4,7 +4,7 @@
  * once under a key that no row references yet, published by `commit`, and never modified after,
  * so readers only ever see whole blobs and a row always points at complete bytes.
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 export interface PutOptions {
   /** Bytes beyond this abort the write with SizeLimitExceeded. */
@@ -52,6 +52,8 @@ export interface StorageBackend {
   stage(key: string, body: Readable, opts: PutOptions): Promise<StagedBlob>;
   /** stage + commit. */
   put(key: string, body: Readable, opts: PutOptions): Promise<WrittenBlob>;
+  /** put of bytes already in memory, when the backend has a cheaper way than a stream (putBytes below falls back to put). */
+  putBytes?(key: string, bytes: Buffer, opts: PutOptions): Promise<void>;
   /** A stream of the blob (or of `range`); BlobNotFound when it does not exist. */
   get(key: string, range?: BlobRange): Promise<Readable>;
   head(key: string): Promise<BlobInfo | null>;
@@ -66,6 +68,13 @@ export interface StorageBackend {
   removeStaged(id: string): Promise<void>;
   /** Releases connections. */
   close?(): void;
+}
+
+/** Writes `bytes` at `key` (published at once, as put), through the backend's putBytes when it has one. */
+export async function putBytes(backend: StorageBackend, key: string, bytes: Buffer, opts: PutOptions): Promise<void> {
+  if (bytes.length > opts.maxBytes) throw new SizeLimitExceeded();
+  if (backend.putBytes) return backend.putBytes(key, bytes, opts);
+  await backend.put(key, Readable.from([bytes]), opts);
 }
 
 export class SizeLimitExceeded extends Error {

@@ -33,6 +33,14 @@ function detached(raw: Readable): Readable {
   return body;
 }
 
+/** The request's Content-Length, when it declares one (and no chunked body). */
+function requestLength(req: FastifyRequest): number | undefined {
+  const declared = req.headers['content-length'];
+  if (declared === undefined || req.headers['transfer-encoding'] !== undefined) return undefined;
+  const n = Number(declared);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
 export async function uploadBody(req: FastifyRequest): Promise<UploadBody> {
   let cacheControl = 'no-cache';
   let userMetadata: Record<string, unknown> | null = null;
@@ -47,7 +55,8 @@ export async function uploadBody(req: FastifyRequest): Promise<UploadBody> {
     if (fields.cacheControl) cacheControl = `max-age=${fields.cacheControl}`;
     const meta = fields.metadata ?? fields.userMetadata;
     if (meta) userMetadata = jsonObject(meta, 'metadata');
-    return { stream: file.file, mimetype: fields.contentType ?? file.mimetype, cacheControl, userMetadata, fields, filename: file.filename || undefined };
+    // The file part is smaller than the whole request.
+    return { stream: file.file, mimetype: fields.contentType ?? file.mimetype, cacheControl, userMetadata, fields, filename: file.filename || undefined, boundedLength: requestLength(req) };
   }
   if (!req.body || typeof (req.body as Readable).pipe !== 'function') throw STORAGE_ERRORS.invalidRequest('No content provided');
   if (req.headers['cache-control']) cacheControl = String(req.headers['cache-control']);
@@ -58,5 +67,6 @@ export async function uploadBody(req: FastifyRequest): Promise<UploadBody> {
     cacheControl,
     userMetadata,
     declaredLength: Number(req.headers['content-length'] ?? 0),
+    boundedLength: requestLength(req),
   };
 }

@@ -48,7 +48,8 @@ async function upload(_app: FastifyInstance, scope: RouteScope): Promise<void> {
         throw STORAGE_ERRORS.invalidRequest('The path field is required when the file has no name');
       }
       const upsert = value('upsert') === 'true' || req.headers['x-upsert'] === 'true';
-      const row = await storage.from(bucketId).storeObject(checkKey(rawName), upsert, body);
+      const objects = storage.from(bucketId);
+      const row = await objects.storedRow(await objects.storeObject(checkKey(rawName), upsert, body));
       reply.code(201).header('location', `/storage/${row.id}`);
       return fileJson(row);
     });

@@ -13,9 +13,9 @@ async function upload(scope: RouteScope, req: FastifyRequest, upsert: boolean) {
   const storage = await scope.caller(req);
   const bucketId = param(req, 'bucket');
   const name = keyParam(req.params);
-  await storage.bucket(bucketId);
-  const row = await storage.from(bucketId).storeObject(name, upsert, await uploadBody(req));
-  return { Id: row.id, Key: `${bucketId}/${name}` };
+  // storeObject reads the bucket (NoSuchBucket) in its own first round trip.
+  const stored = await storage.from(bucketId).storeObject(name, upsert, await uploadBody(req));
+  return { Id: stored.id, Key: `${bucketId}/${name}` };
 }
 
 export default async function createObject(_app: FastifyInstance, scope: RouteScope): Promise<void> {
