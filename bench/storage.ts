@@ -135,6 +135,36 @@ async function runClient(job: ClientJob): Promise<number> {
 
 // ------------------------------------------------------------------------------------ server
 
+/** CPU seconds (user + system) of the Postgres server whose data directory is under `dir`: the postmaster and its children. */
+async function postgresCpu(dir: string): Promise<number> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const tick = 100; // USER_HZ on Linux
+  const procs: { pid: string; ppid: string; cpu: number; cmd: string }[] = [];
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cmd = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
+      procs.push({ pid, ppid: f[1], cpu: (Number(f[11]) + Number(f[12])) / tick, cmd });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const master = procs.find((p) => p.cmd.includes('postgres') && p.cmd.includes(dir));
+  if (!master) return NaN;
+  return procs.filter((p) => p.pid === master.pid || p.ppid === master.pid).reduce((sum, p) => sum + p.cpu, 0);
+}
+
+/** `fn`'s CPU seconds in this process (the stack but Postgres) and in Postgres. */
+async function cpuOf<T>(dir: string, fn: () => Promise<T>): Promise<{ result: T; node: number; postgres: number }> {
+  const pg0 = await postgresCpu(dir);
+  const node0 = process.cpuUsage();
+  const result = await fn();
+  const node = process.cpuUsage(node0);
+  return { result, node: (node.user + node.system) / 1e6, postgres: (await postgresCpu(dir)) - pg0 };
+}
+
 /** Samples RSS every 20 ms while `fn` runs. */
 async function withPeakRss<T>(fn: () => Promise<T>): Promise<{ result: T; peak: number }> {
   let peak = process.memoryUsage.rss();
@@ -207,21 +237,29 @@ async function main(): Promise<void> {
   const smallFloor = await floor(SMALL, SMALL_COUNT, CONCURRENCY);
   await runClient(job('upload', 'warm', SMALL, 50, CONCURRENCY));
   await runClient(job('download', 'warm', SMALL, 50, CONCURRENCY));
-  const smallUp = await perCall(SMALL_COUNT, () => runClient(job('upload', 's', SMALL, SMALL_COUNT, CONCURRENCY)));
-  const smallDown = await perCall(SMALL_COUNT, () => runClient(job('download', 's', SMALL, SMALL_COUNT, CONCURRENCY)));
+  const up = await perCall(SMALL_COUNT, () => cpuOf(dir, () => runClient(job('upload', 's', SMALL, SMALL_COUNT, CONCURRENCY))));
+  const down = await perCall(SMALL_COUNT, () => cpuOf(dir, () => runClient(job('download', 's', SMALL, SMALL_COUNT, CONCURRENCY))));
+  const smallUp = { ...up, result: up.result.result };
+  const smallDown = { ...down, result: down.result.result };
+  const smallUpCpu = up.result;
+  const smallDownCpu = down.result;
 
   // 64 MiB objects, one at a time.
   const largeFloor = await floor(LARGE, LARGE_COUNT, 1);
   globalThis.gc?.();
   const before = process.memoryUsage.rss();
-  const largeUp = await withPeakRss(() => runClient(job('upload', 'l', LARGE, LARGE_COUNT, 1)));
-  const largeDown = await withPeakRss(() => runClient(job('download', 'l', LARGE, LARGE_COUNT, 1)));
+  const largeUpCpu = await cpuOf(dir, () => withPeakRss(() => runClient(job('upload', 'l', LARGE, LARGE_COUNT, 1))));
+  const largeDownCpu = await cpuOf(dir, () => withPeakRss(() => runClient(job('download', 'l', LARGE, LARGE_COUNT, 1))));
+  const largeUp = largeUpCpu.result;
+  const largeDown = largeDownCpu.result;
+  const perMB = (seconds: number) => ((seconds * 1e3) / ((LARGE * LARGE_COUNT) / 1e6)).toFixed(2);
 
   const range = (r: readonly number[]) => `${r[0]}–${r[1]}`;
   const line = (label: string, value: number, unit: string, ref: readonly number[], floorValue: number) =>
     `  ${label.padEnd(9)} ${value.toFixed(0).padStart(6)} ${unit}   reference ${range(ref).padStart(9)} ${unit}   ×${(value / ref[1]).toFixed(2)} of its top   ` +
     `floor ${floorValue.toFixed(0).padStart(6)} ${unit} (${(value / floorValue).toFixed(2)})\n`;
   const mb = (size: number, count: number, s: number) => (size * count) / 1e6 / s;
+  const us = (seconds: number) => ((seconds * 1e6) / SMALL_COUNT).toFixed(0);
   const tx = (p: { commit: number; rollback: number }) => `${p.commit.toFixed(2)} committed + ${p.rollback.toFixed(2)} rolled back`;
   process.stdout.write(
     `\nstorage (fs backend, ${dir}) as an authenticated user under RLS, through the gateway; ${os.cpus().length} cores, load average ${load}\n` +
@@ -229,10 +267,12 @@ async function main(): Promise<void> {
       `64 KiB objects, ${SMALL_COUNT} by ${CONCURRENCY} concurrent clients\n` +
       line('upload', SMALL_COUNT / smallUp.result, 'req/s', REFERENCE.smallUp, SMALL_COUNT / smallFloor.write) +
       line('download', SMALL_COUNT / smallDown.result, 'req/s', REFERENCE.smallDown, SMALL_COUNT / smallFloor.read) +
-      `  Postgres transactions per upload: ${tx(smallUp)}; per download: ${tx(smallDown)}\n\n` +
+      `  Postgres transactions per upload: ${tx(smallUp)}; per download: ${tx(smallDown)}\n` +
+      `  CPU per upload: server ${us(smallUpCpu.node)} µs, Postgres ${us(smallUpCpu.postgres)} µs; per download: server ${us(smallDownCpu.node)} µs, Postgres ${us(smallDownCpu.postgres)} µs\n\n` +
       `64 MiB objects, ${LARGE_COUNT} one after the other\n` +
       line('upload', mb(LARGE, LARGE_COUNT, largeUp.result), 'MB/s ', REFERENCE.largeUp, mb(LARGE, LARGE_COUNT, largeFloor.write)) +
       line('download', mb(LARGE, LARGE_COUNT, largeDown.result), 'MB/s ', REFERENCE.largeDown, mb(LARGE, LARGE_COUNT, largeFloor.read)) +
+      `  CPU per MB: upload server ${perMB(largeUpCpu.node)} ms, Postgres ${perMB(largeUpCpu.postgres)} ms; download server ${perMB(largeDownCpu.node)} ms, Postgres ${perMB(largeDownCpu.postgres)} ms\n` +
       `  peak RSS of the server process: upload +${((largeUp.peak - before) / 1e6).toFixed(0)} MB, download +${((largeDown.peak - before) / 1e6).toFixed(0)} MB ` +
       `(baseline ${(before / 1e6).toFixed(0)} MB)\n`,
   );
