@@ -194,9 +194,13 @@ async function main(): Promise<void> {
   const token = await new SignJWT({ role: 'authenticated', sub: user, aud: 'authenticated' })
     .setProtectedHeader({ alg: 'HS256' }).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(config.jwtSecret));
 
-  /** Committed and rolled-back transactions of the database so far (the stats flush at most every second: wait). */
+  /**
+   * Committed and rolled-back transactions of the database so far. A backend reports its counts
+   * when it goes idle, at most once a second, and an idle pooled connection's last ones only after
+   * 10 s (Postgres's PGSTAT_IDLE_INTERVAL): wait for them.
+   */
   const xacts = async () => {
-    await sleep(2500);
+    await sleep(11_000);
     await admin.query('select pg_stat_clear_snapshot()');
     const { rows } = await admin.query<{ c: string; r: string }>(`select xact_commit as c, xact_rollback as r from pg_stat_database where datname = current_database()`);
     return { commit: Number(rows[0].c), rollback: Number(rows[0].r), at: performance.now() };

@@ -15,7 +15,7 @@
  * server-side copy on S3); a failure rolls the row back and deletes the new blob.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { BlobNotFound, SizeLimitExceeded, blobKey, putBytes, type BlobRange } from './backend/index.ts';
 import type { StorageContext } from './context.ts';
 import type { BucketSettings, ListV1Query, ListV2Query, ListedRow, ObjectRow, StorageDb } from './db.ts';
@@ -297,8 +297,15 @@ export class ObjectStorage {
   }
 
   /** A stream of the object's bytes (or of `range`); NoSuchKey when its blob is missing. */
-  async readBlob(o: ObjectRow, range?: BlobRange): Promise<Readable> {
+  async readBlob(o: ObjectRow, range?: BlobRange): Promise<Readable | Buffer> {
     try {
+      // A small whole blob in one read, sent as one buffer: no file stream to open, pipe and close.
+      const size = Number((o.metadata as { size?: unknown } | null)?.size);
+      if (!range && this.ctx.backend.getBytes && size <= BUFFERED_UPLOAD_BYTES) {
+        const bytes = await this.ctx.backend.getBytes(blobKey(o));
+        if (bytes.length === size) return bytes;
+        return Readable.from([bytes]); // not the size its row says: as the stream would send it
+      }
       return await this.ctx.backend.get(blobKey(o), range);
     } catch (err) {
       throw err instanceof BlobNotFound ? STORAGE_ERRORS.noSuchKey() : err;

@@ -5,7 +5,7 @@
  * never exposes half a file. Blobs are immutable, so a copy is a hard link.
  */
 import { createWriteStream, type Dirent } from 'node:fs';
-import { link, mkdir, open, opendir, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, opendir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -150,6 +150,15 @@ export class FsBackend implements StorageBackend {
       throw err;
     }
     return handle.createReadStream({ highWaterMark: STREAM_CHUNK, ...(range ? { start: range.start, end: range.end } : {}) });
+  }
+
+  async getBytes(key: string): Promise<Buffer> {
+    try {
+      return await readFile(this.file(key));
+    } catch (err) {
+      if (errno(err) === 'ENOENT') throw new BlobNotFound(key);
+      throw err;
+    }
   }
 
   async head(key: string): Promise<BlobInfo | null> {

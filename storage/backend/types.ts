@@ -54,6 +54,8 @@ export interface StorageBackend {
   put(key: string, body: Readable, opts: PutOptions): Promise<WrittenBlob>;
   /** put of bytes already in memory, when the backend has a cheaper way than a stream (putBytes below falls back to put). */
   putBytes?(key: string, bytes: Buffer, opts: PutOptions): Promise<void>;
+  /** The whole blob in memory, when the backend has a cheaper way than a stream (for small blobs; BlobNotFound as get). */
+  getBytes?(key: string): Promise<Buffer>;
   /** A stream of the blob (or of `range`); BlobNotFound when it does not exist. */
   get(key: string, range?: BlobRange): Promise<Readable>;
   head(key: string): Promise<BlobInfo | null>;

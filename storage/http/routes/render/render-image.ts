@@ -17,7 +17,8 @@ export async function renderImage(objects: ObjectStorage, req: FastifyRequest, r
   const cacheHeaders = () => reply.header('etag', etag).header('cache-control', meta.cacheControl).header('last-modified', meta.lastModified).header('vary', 'Accept');
   if (req.headers['if-none-match'] === etag) return cacheHeaders().code(304).send();
 
-  const bytes = Buffer.concat(await (await objects.readBlob(o)).toArray());
+  const blob = await objects.readBlob(o);
+  const bytes = Buffer.isBuffer(blob) ? blob : Buffer.concat(await blob.toArray());
   const { data, format } = await transformImage(bytes, t, requested, mime);
   const download = downloadParam(req.query);
   if (download !== undefined) reply.header('content-disposition', contentDisposition(download || `${path.posix.parse(o.name).name}.${format === 'jpeg' ? 'jpg' : format}`));
