@@ -25,6 +25,39 @@ export interface Figures {
   rps: number;
   p50: number;
   p99: number;
+  /** This process's CPU time (user + system) per request during the run, in µs (cannonInProcess only). */
+  cpuUs?: number;
+  /** The CPU time of the Postgres measurePostgres() named (postmaster and backends) per request, in µs. */
+  pgCpuUs?: number;
+}
+
+let postgresPort: number | undefined;
+
+/** cannonInProcess also reports the CPU time of the Postgres on `port` (Linux /proc; elsewhere nothing). */
+export function measurePostgres(port: number): void {
+  postgresPort = port;
+}
+
+/** µs of CPU the postmaster listening on `port` and its children have used so far (exited backends' in its cutime), or undefined. */
+async function postgresCpuUs(port: number | undefined): Promise<number | undefined> {
+  if (port === undefined || process.platform !== 'linux') return undefined;
+  const { readdir, readFile } = await import('node:fs/promises');
+  const stats: { pid: string; ppid: string; ticks: number; children: number }[] = [];
+  let postmaster: string | undefined;
+  for (const pid of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const [cmdline, stat] = await Promise.all([readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => ''), readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')]);
+    if (!stat) continue;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    stats.push({ pid, ppid: f[1], ticks: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) });
+    const args = cmdline.split('\0');
+    if (/postgres$/.test(args[0]) && args.includes('-p') && args[args.indexOf('-p') + 1] === String(port)) postmaster = pid;
+  }
+  if (!postmaster) return undefined;
+  let ticks = 0;
+  for (const s of stats) if (s.pid === postmaster) ticks += s.ticks + s.children;
+  else if (s.ppid === postmaster) ticks += s.ticks;
+  return (ticks * 1e6) / 100; // USER_HZ is 100 on Linux
 }
 
 export function percentile(sorted: number[], p: number): number {
@@ -57,18 +90,54 @@ export async function cannon(opts: autocannon.Options): Promise<Figures> {
   return { requests: result.requests.total, rps: result.requests.total / result.duration, p50: result.latency.p50, p99: result.latency.p99 };
 }
 
-/** cannon() in a child process (bench/cannon-worker.ts), so the client's work is not the server's event loop's. */
+/**
+ * `BENCH_PROFILE=<dir>`: each cannonInProcess run is CPU-profiled (node:inspector, 100 µs
+ * sampling) into `<dir>/<title>.cpuprofile`, for Chrome DevTools or speedscope.
+ */
+const PROFILE_DIR = process.env.BENCH_PROFILE;
+
+async function profiled<T>(title: string, run: () => Promise<T>): Promise<T> {
+  if (!PROFILE_DIR) return run();
+  const { Session } = await import('node:inspector/promises');
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 100 });
+  await session.post('Profiler.start');
+  try {
+    return await run();
+  } finally {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    await mkdir(PROFILE_DIR, { recursive: true });
+    await writeFile(path.join(PROFILE_DIR, `${title.replace(/[^\w.-]+/g, '_')}.cpuprofile`), JSON.stringify(profile));
+  }
+}
+
+/**
+ * cannon() in a child process (bench/cannon-worker.ts), so the client's work is not the server's
+ * event loop's; with this process's CPU time per request (the servers', not the client's).
+ */
 export async function cannonInProcess(job: Omit<CannonJob, 'connections' | 'duration'>): Promise<Figures> {
+  return profiled(job.title, () => cannonChild(job));
+}
+
+async function cannonChild(job: Omit<CannonJob, 'connections' | 'duration'>): Promise<Figures> {
+  const pg0 = await postgresCpuUs(postgresPort);
+  const cpu = process.cpuUsage();
   const child = fork(fileURLToPath(new URL('./cannon-worker.ts', import.meta.url)), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(child, 'exit');
   child.send({ connections: CONNECTIONS, duration: SECONDS, ...job } satisfies CannonJob);
   const [r] = (await Promise.race([once(child, 'message'), exited.then(() => Promise.reject(new Error(`${job.title}: the load generator exited`)))])) as [
     { total: number; duration: number; p50: number; p99: number; non2xx: number; errors: number },
   ];
+  const used = process.cpuUsage(cpu);
+  const pg1 = pg0 === undefined ? undefined : await postgresCpuUs(postgresPort);
   await exited;
   if (r.non2xx || r.errors) throw new Error(`${job.title}: ${r.non2xx} non-2xx, ${r.errors} errors`);
   if (!r.total) throw new Error(`${job.title}: no request completed in ${SECONDS} s; raise BENCH_SECONDS`);
-  return { requests: r.total, rps: r.total / r.duration, p50: r.p50, p99: r.p99 };
+  return { requests: r.total, rps: r.total / r.duration, p50: r.p50, p99: r.p99, cpuUs: (used.user + used.system) / r.total, ...(pg1 !== undefined && { pgCpuUs: (pg1 - pg0!) / r.total }) };
 }
 
 export interface BenchStack {

@@ -45,7 +45,7 @@ import { withRequestContext } from '../db/request-context.ts';
 import { jwtVerify, type JWTPayload } from 'jose';
 import { loadItems, tenantUser } from './fixtures.ts';
 import type { CannonJob } from './cannon-worker.ts';
-import { CONNECTIONS, SECONDS, cannonInProcess, startBenchStack, type Figures } from './harness.ts';
+import { CONNECTIONS, SECONDS, cannonInProcess, measurePostgres, startBenchStack, type Figures } from './harness.ts';
 
 const AS_JSON = (select: string) => `select coalesce(json_agg(t), '[]')::text as body from (${select}) t`;
 
@@ -67,6 +67,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 300)); // schema cache reload after the DDL
 
   const user = await tenantUser(config);
+  measurePostgres(config.postgres.port);
   const service = { headers: { apikey: config.serviceRoleKey, authorization: `Bearer ${config.serviceRoleKey}`, 'content-type': 'application/json' } };
   const pools = createPools(config.postgres, 'bench floor');
   const pkRow = AS_JSON('select * from public.bench_items where id = $1');
@@ -171,12 +172,13 @@ async function main(): Promise<void> {
   const rows: [string, Figures, Figures][] = [];
   for (const [i, c] of cases.entries()) rows.push([c.name, await cannonInProcess({ title: c.name, ...c.rest }), await cannonInProcess({ title: `${c.name} (floor)`, ...floorJob(i, c) })]);
 
-  const fmt = (f: Figures) => `${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms`;
+  const fmt = (f: Figures) =>
+    `${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms  CPU µs/request: Node ${f.cpuUs!.toFixed(0).padStart(4)}${f.pgCpuUs === undefined ? '' : `, Postgres ${f.pgCpuUs.toFixed(0).padStart(4)}`}`;
   process.stdout.write(
     `\nREST vs floor (node:http + pg: cached token check, the product's one-round-trip transaction as the caller, the same statement prepared), both driven by autocannon in a child process, concurrency ${CONNECTIONS}, ${SECONDS} s each, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}, bodies checked equal\n\n`,
   );
   for (const [name, rest, fl] of rows) {
-    process.stdout.write(`${name}\n  REST : ${fmt(rest)}\n  floor: ${fmt(fl)}\n  ratio REST/floor: ${(rest.rps / fl.rps).toFixed(2)}   p99 REST/floor: ${(rest.p99 / fl.p99).toFixed(2)}\n\n`);
+    process.stdout.write(`${name}\n  REST : ${fmt(rest)}\n  floor: ${fmt(fl)}\n  ratio REST/floor: ${(rest.rps / fl.rps).toFixed(2)}   p99 REST/floor: ${(rest.p99 / fl.p99).toFixed(2)}   Node CPU REST/floor: ${(rest.cpuUs! / fl.cpuUs!).toFixed(2)}${rest.pgCpuUs === undefined ? '' : `   Postgres CPU REST/floor: ${(rest.pgCpuUs / fl.pgCpuUs!).toFixed(2)}`}\n\n`);
   }
   floorServer.close();
   await pools.end();
