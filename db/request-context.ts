@@ -60,24 +60,45 @@ export function roleOf(claims: JwtClaims | null | undefined, anonRole = DEFAULT_
   return typeof role === 'string' && role.length > 0 ? role : anonRole;
 }
 
+/**
+ * The text of a context statement of `pairs` set_config calls (and the tenant check): it depends
+ * on their number only, so each is built once and every request of that shape reuses the same
+ * string (db/prepared.ts names it by a map lookup of that string, not a rebuilt copy).
+ */
+const settingsTexts: string[] = [];
+const contextTexts: string[] = [];
+function settingsText(pairs: number): string {
+  let text = settingsTexts[pairs];
+  if (text === undefined) {
+    const calls: string[] = [];
+    for (let i = 1; i <= pairs; i++) calls.push(`set_config($${2 * i - 1}, $${2 * i}, true)`);
+    settingsTexts[pairs] = text = `select ${calls.join(', ')}`;
+  }
+  return text;
+}
+
 /** The statement that sets the request context, and its parameters (every value bound); no tenant check. */
 export function settingsStatement(claims: JwtClaims | null | undefined, opts: RequestContextOptions = {}): pg.QueryConfig & { values: (string | null)[] } {
   const role = roleOf(claims, opts.anonRole);
   const req = opts.request ?? {};
   const values: (string | null)[] = [];
-  const calls: string[] = [];
-  const set = (name: string, value: string) => {
-    values.push(name, value);
-    calls.push(`set_config($${values.length - 1}, $${values.length}, true)`);
-  };
-  for (const [name, value] of Object.entries({ ...opts.roleSettings, ...opts.settings })) set(name, value);
-  set('role', role);
-  set('request.jwt.claims', JSON.stringify({ ...claims, role }));
-  set('request.method', req.method ?? '');
-  set('request.path', req.path ?? '');
-  set('request.headers', JSON.stringify(req.headers ?? {}));
-  set('request.cookies', JSON.stringify(req.cookies ?? {}));
-  return { text: `select ${calls.join(', ')}`, values };
+  const merged = opts.roleSettings && opts.settings ? { ...opts.roleSettings, ...opts.settings } : (opts.settings ?? opts.roleSettings);
+  if (merged) for (const name of Object.keys(merged)) values.push(name, merged[name]);
+  values.push(
+    'role',
+    role,
+    'request.jwt.claims',
+    JSON.stringify({ ...claims, role }),
+    'request.method',
+    req.method ?? '',
+    'request.path',
+    req.path ?? '',
+    'request.headers',
+    JSON.stringify(req.headers ?? {}),
+    'request.cookies',
+    JSON.stringify(req.cookies ?? {}),
+  );
+  return { text: settingsText(values.length / 2), values };
 }
 
 /**
@@ -86,9 +107,11 @@ export function settingsStatement(claims: JwtClaims | null | undefined, opts: Re
  * lookup is a primary-key probe.
  */
 export function contextStatement(claims: JwtClaims | null | undefined, opts: RequestContextOptions = {}): pg.QueryConfig {
-  const { text, values } = settingsStatement(claims, opts);
+  const { values } = settingsStatement(claims, opts);
+  const pairs = values.length / 2;
   values.push(claimedTenant(claims) ?? null);
-  return { text: `${text}, auth.check_tenant($${values.length}::uuid)`, values };
+  const text = (contextTexts[pairs] ??= `${settingsText(pairs)}, auth.check_tenant($${values.length}::uuid)`);
+  return { text, values };
 }
 
 /** The socket a pg client writes to (pg keeps it on `connection.stream`), when it is one. */
