@@ -28,10 +28,17 @@ export const SECRET_QUERY_PARAMS = new Set([
   'jwt',
 ]);
 
+/** Any secret name anywhere (case-insensitively): SECRET_QUERY_PARAMS as one regular expression. */
+const SECRET_NAME = new RegExp([...SECRET_QUERY_PARAMS].join('|'), 'i');
+
 /** `url` with the value of every secret query parameter replaced by `[redacted]`. */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
   if (q === -1) return url;
+  // Printable ASCII without escapes or `+`: the names are as written, and when none of the
+  // secret names appears in the query at all (most requests), there is nothing to redact.
+  const query = url.slice(q + 1);
+  if (!/[^\x21-\x7e]|[%+]/.test(query) && !SECRET_NAME.test(query)) return url;
   const parts = url.slice(q + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=');
     const raw = eq === -1 ? pair : pair.slice(0, eq);

@@ -56,6 +56,8 @@ type Target = { ref: string; url: string } | { refusal: [number, string, string]
 
 /** The project of a request: its Host's first label under the domain, or the path prefix. */
 export function projectTarget(host: string | undefined, url: string, domain: string): Target {
+  // Neither a project path nor a Host under the domain (the default project's every request).
+  if (!url.startsWith(PATH_PREFIX) && !(host ?? '').toLowerCase().includes(domain)) return undefined;
   const name = (host ?? '').toLowerCase().replace(/:\d+$/, '').replace(/\.$/, '');
   const hostRef = name.endsWith(`.${domain}`) ? name.slice(0, -domain.length - 1) : undefined;
   let pathRef: string | undefined;

@@ -62,8 +62,23 @@ function contentRange(first: number, rows: number, total: number | undefined): s
   return rows > 0 ? `${first}-${first + rows - 1}/${t}` : `*/${t}`;
 }
 
+/** A `name=value` pair that URLSearchParams reads and writes back unchanged (no escapes, `+`, `&`, `=` in the value or other characters it encodes). */
+const PLAIN_PAIR = /^[A-Za-z0-9*._-]+=[A-Za-z0-9*._-]*$/;
+
 /** Canonical query for Content-Location: params sorted by key (§1.2). */
 function canonicalLocation(path: string, search: string): string {
+  // Most queries (`id=eq.5`, `order=id&limit=20`) are plain pairs: sorted as they are, without
+  // URLSearchParams' decoding and re-encoding, the same string (a stable sort by name, as below).
+  if (search === '') return path;
+  const pairs = search.split('&');
+  if (pairs.every((p) => PLAIN_PAIR.test(p))) {
+    if (pairs.length > 1) pairs.sort((x, y) => {
+      const a = x.slice(0, x.indexOf('='));
+      const b = y.slice(0, y.indexOf('='));
+      return a < b ? -1 : a > b ? 1 : 0;
+    });
+    return `${path}?${pairs.join('&')}`;
+  }
   const params = [...new URLSearchParams(search)].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const q = new URLSearchParams(params).toString();
   return q ? `${path}?${q}` : path;
