@@ -13,26 +13,16 @@ import type { FastifyInstance } from 'fastify';
 import { directUrlOf, type Config } from '../config/load.ts';
 import { EmbeddedPostgres, findRunningPostgres } from '../db/embedded.ts';
 import { migrateAll } from '../db/project-migrations.ts';
-import { createPools, type Pools } from '../db/pool.ts';
-import { buildGatewayApp } from '../gateway/app.ts';
-import { buildEmbeddedEdge } from '../gateway/embedded-edge.ts';
-import { createRequestLogSink } from '../gateway/request-log-sink.ts';
-import { createEdgeGuard } from '../gateway/edge.ts';
-import { superAdminAudit } from '../core/super-admin-audit.ts';
-import { httpHealthCheck, type HealthCheck } from '../gateway/health.ts';
-import { createJwtVerifier } from '../core/jwt.ts';
+import type { Pools } from '../db/pool.ts';
+import type { HealthCheck } from '../gateway/health.ts';
 import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';
 import type { Service } from '../core/service.ts';
 import { walArchiveSettings } from '../backup/wal-archive.ts';
-import { lastVerification } from '../backup/verify.ts';
-import { startJobs } from '../jobs/index.ts';
-import { SERVICE_FACTORIES } from './registry.ts';
-import { setMetricsEnabled } from '../core/metrics.ts';
-import { checkHealth } from '../gateway/health.ts';
 import { VERSION } from '../config/version.ts';
-import { metricsOnly, startOps } from '../ops/index.ts';
-import { mountAdmin } from '../admin/mount.ts';
-import { startProjects } from '../projects/index.ts';
+// The rest loads on use, in startStack while Postgres starts (cli/stack-modules.ts says why).
+import type * as StackModules from './stack-modules.ts';
+
+type Modules = typeof StackModules;
 
 export interface RunningStack {
   url: string;
@@ -104,7 +94,7 @@ function databaseCheck(pools: Pools): HealthCheck {
 }
 
 /** The last verified restore (`nextmavens backup verify`): down only when that verification failed. */
-function backupsCheck(pools: Pools): HealthCheck {
+function backupsCheck(pools: Pools, lastVerification: Modules['lastVerification']): HealthCheck {
   return async () => {
     const last = await lastVerification(pools.admin);
     const detail = { last_verified_restore: last?.verified_at.toISOString() ?? null, last_verified_backup: last?.backup ?? null };
@@ -158,6 +148,19 @@ function shutdownSequence(log: Logger, steps: [string, () => Promise<unknown> | 
 }
 
 /**
+ * Where start time goes: each phase's duration and the time since the process started (Node's
+ * performance.now() counts from then), at debug level (LOG_LEVEL=debug). bench/footprint.ts times the whole.
+ */
+export function startPhases(log: Logger): (phase: string) => void {
+  let last = 0; // the first phase runs from the process's start: Node, the CLI's modules, the configuration
+  return (phase) => {
+    const now = performance.now();
+    log.debug({ phase, ms: Math.round(now - last), at: Math.round(now) }, `start: ${phase} took ${Math.round(now - last)} ms`);
+    last = now;
+  };
+}
+
+/**
  * `worker`: this process is one of the node:cluster workers of `nextmavens start` with
  * WEB_CONCURRENCY > 1 (cli/cluster.ts): the primary has started Postgres and migrated, so the
  * worker starts neither; the worker of slot 1 alone runs the job worker. Everything else runs in
@@ -166,32 +169,43 @@ function shutdownSequence(log: Logger, steps: [string, () => Promise<unknown> | 
  * goes through the primary (core/cluster.ts) or Redis.
  */
 export async function startStack(config: Config, log: Logger, opts: { worker?: { slot: number } } = {}): Promise<RunningStack> {
+  const phase = startPhases(log);
+  phase('cli');
   const cleanup: [string, () => Promise<unknown> | undefined][] = [];
   const close = () => shutdownSequence(log, [...cleanup].reverse())();
-  setMetricsEnabled(config.ops.metricsEnabled); // before the services: their apps record requests
+  const loading = import('./stack-modules.ts');
+  loading.catch(() => undefined); // awaited below; a failed Postgres start must not leave it unhandled
   try {
     if (!opts.worker) {
       const database = await startDatabase(config, log, { command: 'start' });
       cleanup.push(['postgres', () => database.stop()]);
+      phase('postgres');
       await migrateAll(config, database.url, (m) => log.info(m));
+      phase('migrations');
     }
+    const m = await loading;
+    phase('modules');
+    const { createPools, startJobs, SERVICE_FACTORIES, createJwtVerifier, startOps, createEdgeGuard, superAdminAudit, mountAdmin, createRequestLogSink, buildEmbeddedEdge, startProjects } = m;
+    m.setMetricsEnabled(config.ops.metricsEnabled); // before the services: their apps record requests
     const pools = createPools(config.postgres, opts.worker ? `nextmavens worker ${opts.worker.slot}` : 'nextmavens');
     cleanup.push(['pools', () => pools.end()]);
     if (!opts.worker || opts.worker.slot === 1) {
       const jobs = await startJobs({ config, pool: pools.direct, log });
       cleanup.push(['jobs', () => jobs.stop()]);
     }
+    phase('jobs');
     const ctx = { config, pools, log, embedded: true };
     const services = {} as Record<ServiceName, Service>;
     for (const name of SERVICE_NAMES) {
       services[name] = await SERVICE_FACTORIES[name](ctx);
       cleanup.push([name, () => services[name].close()]);
+      phase(`service ${name}`);
     }
     const verifier = createJwtVerifier(config.jwtSecret, config.jwks);
     const healthChecks: Record<string, HealthCheck> = { database: databaseCheck(pools) };
     for (const name of SERVICE_NAMES) healthChecks[name] = () => services[name].health();
-    healthChecks.backups = backupsCheck(pools);
-    const ops = startOps({ config, admin: pools.admin, pools: { admin: pools.admin, request: pools.request }, health: () => checkHealth(healthChecks, VERSION), log });
+    healthChecks.backups = backupsCheck(pools, m.lastVerification);
+    const ops = startOps({ config, admin: pools.admin, pools: { admin: pools.admin, request: pools.request }, health: () => m.checkHealth(healthChecks, VERSION), log });
     cleanup.push(['ops', () => ops.stop()]);
     const guard = createEdgeGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
     const audit = superAdminAudit(pools.admin, log);
@@ -200,13 +214,17 @@ export async function startStack(config: Config, log: Logger, opts: { worker?: {
     // Requests kept for the admin dashboard's Logs page (sql/0036), written after the server stops.
     const requestLog = config.requestLog.retentionHours > 0 ? createRequestLogSink({ pool: pools.admin, log, ...config.requestLog }) : undefined;
     if (requestLog) cleanup.push(['request log', () => requestLog.close()]);
+    phase('ops');
     const { server } = await buildEmbeddedEdge(config, { services, verifier, healthChecks, log, guard, audit, extend, requestLog }, (what, stop) => cleanup.push([what, stop]));
+    phase('edge');
     // Projects beside the default one (projects/): their requests are taken before it sees them.
     const projects = await startProjects({ config, admin: pools.admin, log, guard, verifier });
     cleanup.push(['projects', () => projects.close()]);
     projects.attach(server);
+    phase('projects');
     const port = await listen(server, config.port, config.host);
     cleanup.push(['http server', () => closeServer(server)]);
+    phase('listen');
     return { url: `http://localhost:${port}`, port, close };
   } catch (err) {
     await close();
@@ -216,6 +234,7 @@ export async function startStack(config: Config, log: Logger, opts: { worker?: {
 
 /** Compose mode: one service alone (`gateway` = /health and /verify with remote health checks). */
 export async function serveOne(name: ServiceName | 'gateway', config: Config, log: Logger): Promise<RunningStack> {
+  const { setMetricsEnabled, createPools, httpHealthCheck, startOps, checkHealth, createEdgeGuard, startJobs, mountAdmin, buildGatewayApp, createJwtVerifier, superAdminAudit, SERVICE_FACTORIES, metricsOnly } = await import('./stack-modules.ts');
   setMetricsEnabled(config.ops.metricsEnabled);
   const pools = createPools(config.postgres, `nextmavens ${name}`);
   const poolsByName = { admin: pools.admin, request: pools.request };
