@@ -94,13 +94,18 @@ export async function migrate(url: string, opts: MigrateOptions = {}): Promise<M
       opts.log?.(`applied sql/${String(m.version).padStart(4, '0')}_${m.name}.sql`);
       applied.push(m);
     }
-    const passwords = { authenticator: opts.authenticatorPassword, ...opts.rolePasswords };
-    for (const [role, password] of Object.entries(passwords)) if (password) await setRolePassword(client, role, password);
+    await setRolePasswords(client, opts);
     return { applied, skipped: migrations.length - applied.length };
   } finally {
     await client.query('select pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
     await client.end();
   }
+}
+
+/** Gives the login roles their configured passwords (MigrateOptions: authenticatorPassword, rolePasswords). */
+export async function setRolePasswords(client: pg.Client, opts: Pick<MigrateOptions, 'authenticatorPassword' | 'rolePasswords'>): Promise<void> {
+  const passwords = { authenticator: opts.authenticatorPassword, ...opts.rolePasswords };
+  for (const [role, password] of Object.entries(passwords)) if (password) await setRolePassword(client, role, password);
 }
 
 /**

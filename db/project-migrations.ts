@@ -6,6 +6,7 @@
  * `supabase_migrations.schema_migrations (version, name, statements)`. A seed file
  * (`SEED_FILE`, default `supabase/seed.sql`) is run by `db reset`.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import pg from 'pg';
 import type { Config } from '../config/load.ts';
 import { quoteIdent } from './identifiers.ts';
 import { Logger, runMigrations } from 'graphile-worker';
-import { migrate } from './migrate.ts';
+import { migrate, readMigrations, setRolePasswords, type Migration } from './migrate.ts';
 
 /** `20261202103000_add_todos.sql`: a version of digits, then the name. */
 const FILE_PATTERN = /^(\d+)_(.+)\.sql$/;
@@ -155,15 +156,95 @@ export async function dropDatabase(client: pg.ClientBase, name: string): Promise
   await client.query(`drop database if exists ${quoteIdent(name)} with (force)`);
 }
 
-/** The stack's migrations and then the project's, on the database at `url`. */
+/** What migrateAll applies: the stack's migrations (sql/), graphile-worker's schema revision, the project's migrations. */
+interface Shipped {
+  stack: Migration[];
+  /** The highest migration of the installed graphile-worker; undefined when it cannot be read (then no run is skipped). */
+  worker: number | undefined;
+  project: ProjectMigration[];
+}
+
+async function workerRevision(): Promise<number | undefined> {
+  try {
+    // The compiled migrations runMigrations applies: a module beside graphile-worker's entry
+    // (dist/index.js) that its `exports` does not list, so imported by its file URL.
+    const file = new URL('./generated/sql.js', import.meta.resolve('graphile-worker')).href;
+    const { migrations } = (await import(file)) as { migrations: Record<string, string> };
+    return Math.max(...Object.keys(migrations).map((file) => parseInt(file.slice(0, 6), 10)));
+  } catch {
+    return undefined;
+  }
+}
+
+function fingerprintOf(shipped: Shipped): string {
+  const parts = { stack: shipped.stack.map((m) => [m.version, m.checksum]), worker: shipped.worker, project: shipped.project.map((m) => m.version) };
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
+}
+
+/**
+ * Whether the database already holds everything `shipped` would apply: the fingerprint the last
+ * complete run recorded (sql/0045_migration_state.sql) is this one's, and the records still hold
+ * every shipped migration (the stack's with the same checksum: a changed file takes the full run,
+ * which reports it) and graphile-worker's revision. One query; any missing table means "no".
+ */
+async function isCurrent(client: pg.Client, shipped: Shipped, fingerprint: string): Promise<boolean> {
+  if (shipped.worker === undefined) return false;
+  try {
+    const { rows } = await client.query<{ fingerprint: string | null; stack: [number, string][]; project: string[]; worker: number | null }>(`select
+      (select fingerprint from nextmavens.migration_state) as fingerprint,
+      (select coalesce(json_agg(json_build_array(version, checksum)), '[]') from nextmavens.schema_migrations) as stack,
+      (select coalesce(json_agg(version), '[]') from supabase_migrations.schema_migrations) as project,
+      (select max(id) from graphile_worker.migrations) as worker`);
+    const row = rows[0];
+    if (row.fingerprint !== fingerprint || row.worker !== shipped.worker) return false;
+    const stack = new Map(row.stack);
+    const project = new Set(row.project);
+    return shipped.stack.every((m) => stack.get(m.version) === m.checksum) && shipped.project.every((m) => project.has(m.version));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The stack's migrations and then the project's, on the database at `url`. When the database
+ * already holds the shipped set (isCurrent: the usual start), only the role passwords are set,
+ * over one connection; otherwise everything runs, and the new fingerprint is recorded last.
+ */
 export async function migrateAll(config: Config, url: string, log: (m: string) => void = () => undefined): Promise<{ stack: number; project: number; skipped: number }> {
   const { authenticatorPassword, rolePasswords } = config.postgres;
+  const [stackMigrations, worker, projectMigrations] = await Promise.all([readMigrations(), workerRevision(), readProjectMigrations(config.postgres.migrationsDir)]);
+  const shipped: Shipped = { stack: stackMigrations, worker, project: projectMigrations };
+  const fingerprint = fingerprintOf(shipped);
+  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
+  await client.connect();
+  try {
+    if (await isCurrent(client, shipped, fingerprint)) {
+      await setRolePasswords(client, { authenticatorPassword, rolePasswords });
+      return { stack: 0, project: 0, skipped: shipped.stack.length + shipped.project.length };
+    }
+  } finally {
+    await client.end();
+  }
   const stack = await migrate(url, { authenticatorPassword, rolePasswords, log });
   await installJobSchema(url);
   const project = await applyProjectMigrations(url, config.postgres.migrationsDir, log);
+  if (worker !== undefined) await recordFingerprint(url, fingerprint);
   return { stack: stack.applied.length, project: project.applied.length, skipped: stack.skipped + project.skipped };
 }
 
+async function recordFingerprint(url: string, fingerprint: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
+  await client.connect();
+  try {
+    await client.query(
+      `insert into nextmavens.migration_state (fingerprint) values ($1)
+       on conflict (id) do update set fingerprint = excluded.fingerprint, updated_at = now()`,
+      [fingerprint],
+    );
+  } finally {
+    await client.end();
+  }
+}
 
 /**
  * graphile-worker's schema, installed here by the owner rather than by the first worker to start,
