@@ -4,10 +4,15 @@
  * otherwise or with LOG_FORMAT=json. Tokens never reach the logs: the gateway logs paths without
  * query strings, and credentials headers are removed.
  */
+import { createRequire } from 'node:module';
 import { format } from 'node:util';
 import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import type PinoPretty from 'pino-pretty';
 import type { Config } from './load.ts';
+
+// pino-pretty (and its dependencies) is loaded only for readable logs: not for JSON lines, which
+// is what a service under compose, systemd or `nextmavens start` piped into a file writes.
+const require = createRequire(import.meta.url);
 
 export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Logger {
   const options = {
@@ -17,6 +22,7 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'logFormat'>): Lo
   };
   const readable = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stderr.isTTY === true);
   if (!readable) return pino(options, pino.destination({ fd: 2, sync: false }));
+  const pretty = require('pino-pretty') as typeof PinoPretty;
   return pino(options, pretty({ destination: 2, colorize: process.stderr.isTTY === true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,app', sync: true }));
 }
 
