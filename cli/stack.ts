@@ -47,7 +47,7 @@ export interface Database {
  * command can tell a live stack from an orphan. `start` on a DATA_DIR a live process holds refuses
  * (DataDirInUseError) instead of stopping it.
  */
-export async function startDatabase(config: Config, log: Logger, opts: { command: string; share?: boolean }): Promise<Database> {
+export async function startDatabase(config: Config, log: Logger, opts: { command: string; share?: boolean; onSpawn?: () => void }): Promise<Database> {
   const pg = config.postgres;
   // Past any transaction pooler: migrations hold a session advisory lock, dumps a snapshot.
   if (!pg.embedded) return { url: directUrlOf(pg), stop: async () => undefined };
@@ -72,6 +72,7 @@ export async function startDatabase(config: Config, log: Logger, opts: { command
     command: `nextmavens ${opts.command}`,
     settings: walArchiveSettings(config),
     onLog: (line) => log.debug({ component: 'postgres' }, line),
+    onSpawn: opts.onSpawn,
   });
   const first = !existsSync(path.join(dataDir, 'PG_VERSION'));
   if (first) log.info(`first start: creating the Postgres cluster in ${dataDir}`);
@@ -173,17 +174,23 @@ export async function startStack(config: Config, log: Logger, opts: { worker?: {
   phase('cli');
   const cleanup: [string, () => Promise<unknown> | undefined][] = [];
   const close = () => shutdownSequence(log, [...cleanup].reverse())();
-  const loading = import('./stack-modules.ts');
-  loading.catch(() => undefined); // awaited below; a failed Postgres start must not leave it unhandled
+  // The rest of the stack's modules load beside Postgres: from the moment initdb or the server is
+  // spawned (onSpawn), or at once for an external database.
+  let loading: Promise<Modules> | undefined;
+  const load = () => {
+    loading ??= import('./stack-modules.ts');
+    loading.catch(() => undefined); // awaited below; a failed Postgres start must not leave it unhandled
+    return loading;
+  };
   try {
     if (!opts.worker) {
-      const database = await startDatabase(config, log, { command: 'start' });
+      const database = await startDatabase(config, log, { command: 'start', onSpawn: load });
       cleanup.push(['postgres', () => database.stop()]);
       phase('postgres');
       await migrateAll(config, database.url, (m) => log.info(m));
       phase('migrations');
     }
-    const m = await loading;
+    const m = await load();
     phase('modules');
     const { createPools, startJobs, SERVICE_FACTORIES, createJwtVerifier, startOps, createEdgeGuard, superAdminAudit, mountAdmin, createRequestLogSink, buildEmbeddedEdge, startProjects } = m;
     m.setMetricsEnabled(config.ops.metricsEnabled); // before the services: their apps record requests

@@ -42,6 +42,12 @@ export interface EmbeddedPostgresOptions {
    * for an external server of another version.
    */
   binDir?: string;
+  /**
+   * Called as soon as the first child process of a start (initdb or the server) is spawned, so the
+   * caller's own start-up work runs beside it on another core: cli/stack.ts loads the services'
+   * modules then — not before, as their loading is largely synchronous and would hold the spawn back.
+   */
+  onSpawn?: () => void;
 }
 
 /** A Postgres running on a data directory: postmaster.pid's process is alive and its port answers. */
@@ -269,6 +275,7 @@ export class EmbeddedPostgres {
   private run(bin: string, args: string[], owner: { uid: number; gid: number } | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawn(bin, args, { ...owner, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      this.opts.onSpawn?.();
       let output = '';
       child.stdout.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -291,6 +298,7 @@ export class EmbeddedPostgres {
     });
     this.child = child;
     process.on('exit', this.onProcessExit);
+    this.opts.onSpawn?.();
     const onOutput = (d: Buffer) => {
       for (const line of d.toString().split('\n')) {
         if (!line.trim()) continue;
