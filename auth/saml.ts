@@ -6,14 +6,21 @@
  * responses come by HTTP-POST, and either the Response or its Assertion must carry a valid
  * signature of one of the certificates in the IdP's metadata (crewjam/saml's rule).
  */
-// @peculiar/x509 (its tsyringe) needs the Reflect metadata API loaded first.
-import 'reflect-metadata';
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
-import { SAML, ValidateInResponseTo, type CacheProvider, type Profile } from '@node-saml/node-saml';
-import { X509CertificateGenerator } from '@peculiar/x509';
+import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
+import type { X509CertificateGenerator } from '@peculiar/x509';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import type { Config } from '../config/load.ts';
 import { AUTH_ERRORS } from './errors.ts';
+
+// node-saml (xml-crypto, xml-encryption, xmldom, xmlbuilder) and @peculiar/x509 (its ASN.1 and
+// tsyringe) load on the first SAML request, not with the stack: ~300 modules most stacks never
+// use (README "Performance", start time and memory).
+let nodeSaml: Promise<typeof import('@node-saml/node-saml')> | undefined;
+const samlLibrary = () => (nodeSaml ??= import('@node-saml/node-saml'));
+let x509: Promise<typeof import('@peculiar/x509')> | undefined;
+// @peculiar/x509 (its tsyringe) needs the Reflect metadata API loaded first.
+const x509Library = () => (x509 ??= import('reflect-metadata').then(() => import('@peculiar/x509')));
 
 export const NAME_ID_FORMATS = {
   persistent: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
@@ -107,7 +114,8 @@ export async function selfSignedCertificate(privateKeyPem: string, commonName: s
   const privateKey = await webcrypto.subtle.importKey('pkcs8', key.export({ format: 'der', type: 'pkcs8' }), alg, true, ['sign']);
   const publicKey = await webcrypto.subtle.importKey('spki', createPublicKey(key).export({ format: 'der', type: 'spki' }), alg, true, ['verify']);
   const now = Date.now();
-  const made = await X509CertificateGenerator.createSelfSigned({
+  const { X509CertificateGenerator: Generator } = await x509Library();
+  const made = await Generator.createSelfSigned({
     serialNumber: `01${randomBytes(8).toString('hex')}`,
     name: `CN=${commonName}`,
     notBefore: new Date(now - 60_000),
@@ -139,7 +147,8 @@ function knownRequests(ids: string[]): CacheProvider {
   };
 }
 
-function serviceProvider(saml: SamlConfig, idp: IdpMetadata, o: { requestId?: string; nameIdFormat?: string | null; expectedRequestIds?: string[] }): SAML {
+async function serviceProvider(saml: SamlConfig, idp: IdpMetadata, o: { requestId?: string; nameIdFormat?: string | null; expectedRequestIds?: string[] }): Promise<SAML> {
+  const { SAML, ValidateInResponseTo } = await samlLibrary();
   return new SAML({
     callbackUrl: acsUrl(saml),
     issuer: spEntityId(saml),
@@ -167,7 +176,7 @@ export const newRequestId = () => `id-${randomBytes(20).toString('hex')}`;
 /** The IdP's URL for an SP-initiated sign-in: a signed HTTP-Redirect AuthnRequest carrying `relayState`. */
 export async function authnRequestUrl(saml: SamlConfig, idp: IdpMetadata, requestId: string, relayState: string, nameIdFormat: string | null): Promise<string> {
   if (!idp.ssoUrl) throw AUTH_ERRORS.validation('SAML Metadata of this provider has no HTTP-Redirect SingleSignOnService');
-  return serviceProvider(saml, idp, { requestId, nameIdFormat }).getAuthorizeUrlAsync(relayState, undefined, {});
+  return (await serviceProvider(saml, idp, { requestId, nameIdFormat })).getAuthorizeUrlAsync(relayState, undefined, {});
 }
 
 /**
@@ -175,7 +184,7 @@ export async function authnRequestUrl(saml: SamlConfig, idp: IdpMetadata, reques
  * conditions and (SP-initiated) InResponseTo hold; throws with the library's reason otherwise.
  */
 export async function validateResponse(saml: SamlConfig, idp: IdpMetadata, samlResponse: string, expectedRequestIds: string[] | undefined): Promise<Profile> {
-  const { profile } = await serviceProvider(saml, idp, { expectedRequestIds }).validatePostResponseAsync({ SAMLResponse: samlResponse });
+  const { profile } = await (await serviceProvider(saml, idp, { expectedRequestIds })).validatePostResponseAsync({ SAMLResponse: samlResponse });
   if (!profile) throw new Error('no assertion in the SAML response');
   return profile;
 }

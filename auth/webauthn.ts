@@ -6,15 +6,13 @@
  * (AUTH_WEBAUTHN_RP_ID, AUTH_WEBAUTHN_RP_ORIGINS) and, for assertions, the stored public key
  * and signature counter.
  */
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Config } from '../config/load.ts';
+
+// @simplewebauthn/server (and its ASN.1 and COSE dependencies) loads on the first WebAuthn
+// request, not with the stack: most stacks never see one (README "Performance", start time and memory).
+let library: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const webauthn = () => (library ??= import('@simplewebauthn/server'));
 
 export type RelyingParty = Config['auth']['webauthn'];
 
@@ -34,7 +32,7 @@ export interface WebauthnSession {
 }
 
 export async function creationOptions(rp: RelyingParty, user: { id: string; email: string | null; phone: string | null }, exclude: StoredCredential[], passkey = false) {
-  const options = await generateRegistrationOptions({
+  const options = await (await webauthn()).generateRegistrationOptions({
     rpName: rp.rpName,
     rpID: rp.rpId,
     userID: new TextEncoder().encode(user.id),
@@ -49,7 +47,7 @@ export async function creationOptions(rp: RelyingParty, user: { id: string; emai
 
 /** Request options for `credential`, or — without one — for any discoverable credential (passkey sign-in). */
 export async function requestOptions(rp: RelyingParty, credential?: StoredCredential) {
-  const options = await generateAuthenticationOptions({
+  const options = await (await webauthn()).generateAuthenticationOptions({
     rpID: rp.rpId,
     allowCredentials: credential ? [{ id: credential.id, transports: credential.transports as never }] : [],
     userVerification: 'preferred',
@@ -59,7 +57,7 @@ export async function requestOptions(rp: RelyingParty, credential?: StoredCreden
 
 /** A new credential from a creation response, with its authenticator's AAGUID; throws when it does not verify. */
 export async function verifyCreation(rp: RelyingParty, session: WebauthnSession, response: unknown): Promise<{ credential: StoredCredential; aaguid: string; backupEligible: boolean; backedUp: boolean }> {
-  const result = await verifyRegistrationResponse({
+  const result = await (await webauthn()).verifyRegistrationResponse({
     response: response as RegistrationResponseJSON,
     expectedChallenge: session.challenge,
     expectedOrigin: rp.rpOrigins,
@@ -78,7 +76,7 @@ export async function verifyCreation(rp: RelyingParty, session: WebauthnSession,
 
 /** The credential's new signature counter after a request response; throws when it does not verify. */
 export async function verifyAssertion(rp: RelyingParty, session: WebauthnSession, credential: StoredCredential, response: unknown): Promise<number> {
-  const result = await verifyAuthenticationResponse({
+  const result = await (await webauthn()).verifyAuthenticationResponse({
     response: response as AuthenticationResponseJSON,
     expectedChallenge: session.challenge,
     expectedOrigin: rp.rpOrigins,
