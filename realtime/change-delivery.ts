@@ -22,6 +22,25 @@ export interface DeliveryDeps {
   log: Logger;
 }
 
+/**
+ * SQL statements the delivery of changes has sent (the RLS check, the visibility wait, the
+ * suspended-tenant lookup) and the changes it checked: bench/realtime.ts prints their ratio.
+ */
+export const deliveryStats = { statements: 0, changes: 0 };
+
+const statementsIn = (sql: unknown) => (typeof sql === 'string' ? sql.split(';').filter((s) => s.trim()).length : 1);
+/** `db` with every statement it sends counted in deliveryStats. */
+function counted<T extends object>(db: T): T {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === 'query') return (q: unknown, ...rest: unknown[]) => ((deliveryStats.statements += statementsIn((q as { text?: string })?.text ?? q)), (target as any).query(q, ...rest));
+      if (prop === 'connect') return async () => counted(await (target as any).connect());
+      const v = Reflect.get(target, prop, target);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
 /** Does `b` ask for changes of this kind on this table? (Its filters are applied to what the subscriber may see.) */
 export const bindingTargets = (b: Binding, c: RowChange) =>
   (b.schema === '*' || b.schema === c.schema) && (b.table === '*' || b.table === c.table) && (b.event === '*' || b.event === c.type);
@@ -58,6 +77,7 @@ interface Located {
 
 /** Delivers a batch of transactions, in commit order, to this instance's subscribers. */
 export async function deliverChanges(deps: DeliveryDeps, txs: Transaction[]): Promise<void> {
+  deps = { ...deps, admin: counted(deps.admin) };
   let subscribers = deps.broker.channels().filter((ch) => ch.bindings.length);
   if (!subscribers.length) return;
   // A suspended tenant's subscribers receive nothing (sql/0026_tenant_rbac.sql): one lookup per batch.
@@ -88,6 +108,7 @@ export async function deliverChanges(deps: DeliveryDeps, txs: Transaction[]): Pr
     const oldIndex = c.oldRecord ? t.rows.push(c.oldRecord) - 1 : -1;
     t.changes.push({ c, newIndex, oldIndex });
   }
+  for (const t of tables.values()) deliveryStats.changes += t.changes.length;
   const located = new Map<RowChange, Located>();
   await Promise.all(
     [...tables.values()].map(async (t) => {
