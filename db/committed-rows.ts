@@ -1,7 +1,9 @@
 /**
  * RLS over rows as committed: one call of realtime.check_rows (sql/0016_realtime_committed_rows.sql)
- * on the owner pool, inside a read-only transaction that is always rolled back. Used by realtime
- * (rows from the WAL) and by GraphQL subscriptions (rows from their trigger). See
+ * on the owner pool, inside a read-only transaction that is always rolled back — for GraphQL
+ * subscriptions (rows from their trigger) — or, for realtime (rows from the WAL), one statement of
+ * realtime.check_changes (sql/0042_realtime_check_changes.sql), which also waits for the
+ * transactions to be visible and names the groups of suspended tenants. See
  * docs/realtime-changes.md.
  */
 import type pg from 'pg';
@@ -45,6 +47,42 @@ export async function checkCommittedRows(pool: pg.Pool, entity: string | number,
   } finally {
     await client.query('rollback').catch((err: Error) => (broken = err));
     client.release(broken);
+  }
+  return out;
+}
+
+export interface CheckedChanges extends CheckedRows {
+  /** Indexes (in the order given) of the groups whose tenant is suspended: they get nothing. */
+  suspended: Set<number>;
+}
+
+/**
+ * One table's changed rows from the WAL checked for `claims` (groups of subscribers) in one
+ * statement: realtime.check_changes waits until the transactions `xids` are visible, then checks
+ * as checkCommittedRows does, read-only and rolled back inside the call. `tenants[i]` is group
+ * i's tenant claim (undefined: none). `db` bounds the statement's time (its connection's
+ * statement_timeout). Throws when the check itself cannot run.
+ */
+export async function checkCommittedChanges(
+  db: Pick<pg.Pool, 'query'>,
+  entity: string,
+  rows: unknown[],
+  claims: Record<string, unknown>[],
+  xids: number[],
+  tenants: (string | undefined)[],
+): Promise<CheckedChanges> {
+  const out: CheckedChanges = { rendered: rows.map(() => ({})), keys: rows.map(() => undefined), visible: claims.map(() => new Set()), suspended: new Set() };
+  const { rows: result } = await db.query<{ claims_index: number; row_index: number; record: Record<string, unknown> | null; key: Record<string, unknown> | null }>(
+    'select claims_index, row_index, record, key from realtime.check_changes($1::regclass, $2::jsonb, $3::jsonb[], $4::bigint[], $5::text[])',
+    [entity, JSON.stringify(rows), claims.map((c) => JSON.stringify(c)), xids, tenants.map((t) => t ?? null)],
+  );
+  for (const r of result) {
+    const i = r.row_index - 1;
+    if (r.claims_index === 0) {
+      out.rendered[i] = r.record ?? {};
+      out.keys[i] = r.key ?? undefined;
+    } else if (i < 0) out.suspended.add(r.claims_index - 1);
+    else out.visible[r.claims_index - 1]?.add(i);
   }
   return out;
 }

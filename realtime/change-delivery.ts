@@ -1,140 +1,193 @@
 /**
  * Who gets what of a batch of database changes (docs/realtime-changes.md): each table's rows of
- * the batch are checked and rendered by Postgres in one round trip for every claims group of
- * this instance's subscribers (db/committed-rows.ts, over the rows as committed), then each
- * channel gets the view of each change its group may see, filtered by its bindings, in commit
- * order. Frames identical for several channels are encoded once.
+ * the batch are checked and rendered by Postgres for every claims group of this instance's
+ * subscribers (db/committed-rows.ts checkCommittedChanges, over the rows as committed) in one
+ * statement per GROUPS_PER_CHECK groups, then each group's view of each change is worked out
+ * once, filtered once per set of alike channels (same socket version, topic and bindings), and
+ * the frame, encoded once per distinct content, goes as the same Buffer to every channel that
+ * gets it, in commit order.
  */
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import type { JwtClaims } from '../core/jwt.ts';
-import { checkCommittedRows, qualifiedName, type CheckedRows } from '../db/committed-rows.ts';
-import { claimedTenant, suspendedAmong } from '../db/tenants.ts';
-import { waitUntilVisible, type RowChange, type Transaction, type WalRow } from './changes.ts';
+import { checkCommittedChanges, qualifiedName, type CheckedRows } from '../db/committed-rows.ts';
+import { claimedTenant } from '../db/tenants.ts';
+import type { RowChange, Transaction, WalRow } from './changes.ts';
 import type { ChannelBroker } from './channels.ts';
 import { sendFrame, type Binding, type Channel } from './connection.ts';
 import { matchesFilters } from './filters.ts';
-import { encode } from './phoenix.ts';
+import { encode, type Vsn } from './phoenix.ts';
 
 export interface DeliveryDeps {
-  admin: pg.Pool;
+  /** Where the checks run, one statement each; its connections bound a statement's time (realtime/service.ts). */
+  checks: Pick<pg.Pool, 'query'>;
   broker: ChannelBroker;
   log: Logger;
 }
 
-/**
- * SQL statements the delivery of changes has sent (the RLS check, the visibility wait, the
- * suspended-tenant lookup) and the changes it checked: bench/realtime.ts prints their ratio.
- */
-export const deliveryStats = { statements: 0, changes: 0 };
+/** Claims groups checked by one statement: a table's changes of a batch cost ⌈groups / 100⌉ statements. */
+export const GROUPS_PER_CHECK = 100;
 
-const statementsIn = (sql: unknown) => (typeof sql === 'string' ? sql.split(';').filter((s) => s.trim()).length : 1);
-/** `db` with every statement it sends counted in deliveryStats. */
-function counted<T extends object>(db: T): T {
-  return new Proxy(db, {
-    get(target, prop) {
-      if (prop === 'query') return (q: unknown, ...rest: unknown[]) => ((deliveryStats.statements += statementsIn((q as { text?: string })?.text ?? q)), (target as any).query(q, ...rest));
-      if (prop === 'connect') return async () => counted(await (target as any).connect());
-      const v = Reflect.get(target, prop, target);
-      return typeof v === 'function' ? v.bind(target) : v;
-    },
-  });
-}
+/** SQL statements the delivery of changes has sent and the changes it checked: bench/realtime.ts prints their ratio. */
+export const deliveryStats = { statements: 0, changes: 0 };
 
 /** Does `b` ask for changes of this kind on this table? (Its filters are applied to what the subscriber may see.) */
 export const bindingTargets = (b: Binding, c: RowChange) =>
   (b.schema === '*' || b.schema === c.schema) && (b.table === '*' || b.table === c.table) && (b.event === '*' || b.event === c.type);
 
-/**
- * One table's changed rows of a batch, checked and rendered by Postgres: each row as Postgres
- * renders it, its key, and which rows each claims group may SELECT. Every new and old row the
- * WAL carries is one entry. Policies are evaluated over the values as committed, so a row a
- * later transaction changed or deleted before this check is judged as it was, not dropped
- * (docs/realtime-changes.md).
- */
-interface CheckedTable extends Omit<CheckedRows, 'visible'> {
-  /** Per claims group key: the indexes of the rows it may SELECT. */
-  visible: Map<string, Set<number>>;
+/** A group's channels with the same socket version, topic and bindings: they get identical frames. */
+interface Alike {
+  vsn: Vsn;
+  topic: string;
+  bindings: Binding[];
+  channels: Channel[];
 }
 
-async function checkRows(deps: DeliveryDeps, schema: string, table: string, rows: WalRow[], groups: Map<string, JwtClaims>): Promise<CheckedTable> {
-  const groupKeys = [...groups.keys()];
+/** Subscribers with identical claims: one check, one view of each change. */
+interface Group {
+  claims: JwtClaims;
+  tenant: string | undefined;
+  alike: Alike[];
+}
+
+// Claims (frozen by core/jwt.ts's cache) and a channel's bindings (set at its join) do not
+// change: their keys are computed once.
+const claimsKeys = new WeakMap<object, string>();
+const bindingsKeys = new WeakMap<Binding[], string>();
+function keyOf<T extends object>(keys: WeakMap<T, string>, value: T): string {
+  let key = keys.get(value);
+  if (key === undefined) keys.set(value, (key = JSON.stringify(value)));
+  return key;
+}
+
+function groupSubscribers(subscribers: Channel[]): Group[] {
+  const groups = new Map<string, { group: Group; alike: Map<string, Alike> }>();
+  for (const ch of subscribers) {
+    const key = keyOf(claimsKeys, ch.claims);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { group: { claims: ch.claims, tenant: claimedTenant(ch.claims), alike: [] }, alike: new Map() }));
+    const alikeKey = `${ch.conn.vsn}\u0000${ch.topic}\u0000${keyOf(bindingsKeys, ch.bindings)}`;
+    let a = g.alike.get(alikeKey);
+    if (!a) {
+      g.alike.set(alikeKey, (a = { vsn: ch.conn.vsn, topic: ch.topic, bindings: ch.bindings, channels: [] }));
+      g.group.alike.push(a);
+    }
+    a.channels.push(ch);
+  }
+  return [...groups.values()].map((g) => g.group);
+}
+
+/**
+ * One table's changed rows of a batch, checked and rendered by Postgres: each row as Postgres
+ * renders it, its key, which rows each claims group may SELECT, and which groups' tenants are
+ * suspended (they get nothing). Every new and old row the WAL carries is one entry. Policies are
+ * evaluated over the values as committed, so a row a later transaction changed or deleted
+ * before this check is judged as it was, not dropped (docs/realtime-changes.md).
+ */
+interface CheckedTable extends Omit<CheckedRows, 'visible'> {
+  visible: Map<Group, Set<number>>;
+  suspended: Set<Group>;
+}
+
+interface TableBatch {
+  name: string;
+  rows: WalRow[];
+  groups: Set<Group>;
+  changes: { c: RowChange; newIndex: number; oldIndex: number }[];
+}
+
+/** undefined: the check could not run, and nothing of the table is delivered. */
+async function checkTable(deps: DeliveryDeps, t: TableBatch, xids: number[]): Promise<CheckedTable | undefined> {
+  const groups = [...t.groups];
+  const chunks: Group[][] = [];
+  for (let i = 0; i < groups.length; i += GROUPS_PER_CHECK) chunks.push(groups.slice(i, i + GROUPS_PER_CHECK));
   try {
-    const checked = await checkCommittedRows(deps.admin, qualifiedName(schema, table), rows, [...groups.values()]);
-    return { ...checked, visible: new Map(groupKeys.map((k, i) => [k, checked.visible[i]])) };
+    const results = await Promise.all(
+      chunks.map((chunk) => {
+        deliveryStats.statements++;
+        return checkCommittedChanges(deps.checks, t.name, t.rows, chunk.map((g) => g.claims), xids, chunk.map((g) => g.tenant));
+      }),
+    );
+    const checked: CheckedTable = { rendered: results[0].rendered, keys: results[0].keys, visible: new Map(), suspended: new Set() };
+    chunks.forEach((chunk, k) =>
+      chunk.forEach((g, i) => {
+        checked.visible.set(g, results[k].visible[i]);
+        if (results[k].suspended.has(i)) checked.suspended.add(g);
+      }),
+    );
+    return checked;
   } catch (err) {
     deps.log.warn({ err }, 'realtime: visibility check failed; not delivering');
-    return { rendered: rows.map(() => ({})), keys: rows.map(() => undefined), visible: new Map() };
+    return undefined;
   }
 }
 
 /** Where a change's rows sit in its table's CheckedTable. */
 interface Located {
   checked: CheckedTable;
+  groups: Set<Group>;
   newIndex: number;
   oldIndex: number;
 }
 
 /** Delivers a batch of transactions, in commit order, to this instance's subscribers. */
 export async function deliverChanges(deps: DeliveryDeps, txs: Transaction[]): Promise<void> {
-  deps = { ...deps, admin: counted(deps.admin) };
-  let subscribers = deps.broker.channels().filter((ch) => ch.bindings.length);
+  const subscribers = deps.broker.channels().filter((ch) => ch.bindings.length);
   if (!subscribers.length) return;
-  // A suspended tenant's subscribers receive nothing (sql/0026_tenant_rbac.sql): one lookup per batch.
-  const tenants = subscribers.map((ch) => claimedTenant(ch.claims)).filter((t): t is string => t !== undefined);
-  if (tenants.length) {
-    const suspended = await suspendedAmong(deps.admin, tenants).catch((err: unknown) => {
-      deps.log.warn({ err }, 'realtime: tenant status check failed; not delivering');
-      return undefined;
-    });
-    if (!suspended) return;
-    if (suspended.size) subscribers = subscribers.filter((ch) => !suspended.has(claimedTenant(ch.claims) ?? ''));
-    if (!subscribers.length) return;
-  }
-  // Policies may read other tables written by the same transaction (memberships): those reads
-  // must see it committed.
-  await waitUntilVisible(deps.admin, txs.map((tx) => tx.xid));
-  const claimsKeys = new Map<Channel, string>(subscribers.map((ch) => [ch, JSON.stringify(ch.claims)]));
+  const groups = groupSubscribers(subscribers);
   // Per table: its rows (new and old) and the claims groups subscribed to any of its changes.
-  const tables = new Map<string, { schema: string; table: string; rows: WalRow[]; groups: Map<string, JwtClaims>; changes: { c: RowChange; newIndex: number; oldIndex: number }[] }>();
-  for (const c of txs.flatMap((tx) => tx.changes)) {
-    const wanted = subscribers.filter((ch) => ch.bindings.some((b) => bindingTargets(b, c)));
-    if (!wanted.length) continue;
-    const name = `${c.schema}.${c.table}`;
-    let t = tables.get(name);
-    if (!t) tables.set(name, (t = { schema: c.schema, table: c.table, rows: [], groups: new Map(), changes: [] }));
-    for (const ch of wanted) t.groups.set(claimsKeys.get(ch)!, ch.claims);
-    const newIndex = c.record ? t.rows.push(c.record) - 1 : -1;
-    const oldIndex = c.oldRecord ? t.rows.push(c.oldRecord) - 1 : -1;
-    t.changes.push({ c, newIndex, oldIndex });
+  const tables = new Map<string, TableBatch>();
+  for (const tx of txs) {
+    for (const c of tx.changes) {
+      const wanted = groups.filter((g) => g.alike.some((a) => a.bindings.some((b) => bindingTargets(b, c))));
+      if (!wanted.length) continue;
+      const name = qualifiedName(c.schema, c.table);
+      let t = tables.get(name);
+      if (!t) tables.set(name, (t = { name, rows: [], groups: new Set(), changes: [] }));
+      for (const g of wanted) t.groups.add(g);
+      const newIndex = c.record ? t.rows.push(c.record) - 1 : -1;
+      const oldIndex = c.oldRecord ? t.rows.push(c.oldRecord) - 1 : -1;
+      t.changes.push({ c, newIndex, oldIndex });
+    }
   }
-  for (const t of tables.values()) deliveryStats.changes += t.changes.length;
+  if (!tables.size) return;
+  // Policies may read other tables written by the same transactions (memberships): the check
+  // waits until those are visible.
+  const xids = txs.map((tx) => tx.xid);
   const located = new Map<RowChange, Located>();
   await Promise.all(
     [...tables.values()].map(async (t) => {
-      const checked = await checkRows(deps, t.schema, t.table, t.rows, t.groups);
-      for (const { c, newIndex, oldIndex } of t.changes) located.set(c, { checked, newIndex, oldIndex });
+      deliveryStats.changes += t.changes.length;
+      const checked = await checkTable(deps, t, xids);
+      if (checked) for (const { c, newIndex, oldIndex } of t.changes) located.set(c, { checked, groups: t.groups, newIndex, oldIndex });
     }),
   );
   for (const tx of txs) {
     for (const c of tx.changes) {
       const at = located.get(c);
-      if (!at) continue;
-      // Frames are identical for every channel of one topic, binding set and view of the row: encode once.
-      const frames = new Map<string, string>();
-      for (const ch of subscribers) {
-        const view = changeView(c, at, at.checked.visible.get(claimsKeys.get(ch)!));
-        if (!view) continue;
-        const ids = ch.bindings.filter((b) => bindingTargets(b, c) && matchesFilters(b.filters, view.filterable)).map((b) => b.id);
-        if (!ids.length) continue;
-        const frameKey = `${ch.conn.vsn}\u0000${ch.topic}\u0000${ids.join(',')}\u0000${view.variant}`;
-        let frame = frames.get(frameKey);
-        if (frame === undefined) {
-          frame = encode({ join_ref: null, ref: null, topic: ch.topic, event: 'postgres_changes', payload: { ids, data: { ...view.data, commit_timestamp: tx.commitTimestamp } } }, ch.conn.vsn);
-          frames.set(frameKey, frame);
-        }
-        sendFrame(ch.conn, frame);
+      if (at) deliverChange(c, at, tx.commitTimestamp);
+    }
+  }
+}
+
+/** One change to every channel that may see it: each group's view once, each distinct frame encoded once. */
+function deliverChange(c: RowChange, at: Located, commitTimestamp: string): void {
+  const frames = new Map<string, Buffer>();
+  for (const g of at.groups) {
+    if (at.checked.suspended.has(g)) continue;
+    const view = changeView(c, at, at.checked.visible.get(g));
+    if (!view) continue;
+    for (const a of g.alike) {
+      const ids: number[] = [];
+      for (const b of a.bindings) if (bindingTargets(b, c) && matchesFilters(b.filters, view.filterable)) ids.push(b.id);
+      if (!ids.length) continue;
+      const frameKey = `${a.vsn}\u0000${a.topic}\u0000${ids.join(',')}\u0000${view.variant}`;
+      let frame = frames.get(frameKey);
+      if (frame === undefined) {
+        const msg = { join_ref: null, ref: null, topic: a.topic, event: 'postgres_changes', payload: { ids, data: { ...view.data, commit_timestamp: commitTimestamp } } };
+        frames.set(frameKey, (frame = Buffer.from(encode(msg, a.vsn))));
       }
+      for (const ch of a.channels) sendFrame(ch.conn, frame);
     }
   }
 }

@@ -77,26 +77,6 @@ function commitTimestamp(commitTime: unknown): string {
   return (date.getUTCFullYear() > 2000 ? date : new Date()).toISOString();
 }
 
-/**
- * Logical decoding can hand over a commit an instant before the transaction is visible to new
- * snapshots; RLS checks read the table, so wait (briefly) until it is. The 32-bit xid is widened
- * with the epoch of the current snapshot's xmax.
- */
-export async function waitUntilVisible(db: pg.Pool, xids: number | number[], timeoutMs = 500): Promise<void> {
-  const list = Array.isArray(xids) ? xids : [xids];
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const { rows } = await db.query<{ visible: boolean }>(
-      `with x as (select pg_current_snapshot() as snap, pg_snapshot_xmax(pg_current_snapshot())::text::bigint as xmax),
-            c as (select snap, xmax, (xmax & ~4294967295::bigint) | t.xid as full_xid from x, unnest($1::bigint[]) t(xid))
-       select coalesce(bool_and(pg_visible_in_snapshot((case when full_xid > xmax then full_xid - 4294967296 else full_xid end)::text::xid8, snap)), true) as visible from c`,
-      [list],
-    );
-    if (rows[0]?.visible) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** Starts consuming `slot` (created if missing) and calls `onTransaction` for each commit. */
 export async function startChangeStream(url: string, slot: string, log: Logger, onTransaction: (tx: Transaction) => Promise<void>): Promise<ChangeStream> {
   if (!/^[a-z0-9_]{1,63}$/.test(slot)) throw new Error(`invalid replication slot name: ${slot}`);

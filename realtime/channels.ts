@@ -44,7 +44,7 @@ export class ChannelBroker {
   deliverBroadcast(key: string, event: string, payload: unknown, from?: Channel): void {
     // One topic per key: each frame is encoded once for all its receivers.
     let binaryFrame: Buffer | undefined;
-    let jsonFrames: Partial<Record<Vsn, string>> | undefined;
+    let jsonFrames: Partial<Record<Vsn, Buffer>> | undefined;
     for (const ch of this.subscribers(key)) {
       if (ch === from && !ch.self) continue;
       if (!canReceive(ch, 'broadcast')) continue;
@@ -55,7 +55,7 @@ export class ChannelBroker {
         } else counters.realtimeDrops.inc();
       } else if (!Buffer.isBuffer(payload)) {
         jsonFrames ??= {};
-        sendFrame(ch.conn, (jsonFrames[ch.conn.vsn] ??= encode({ join_ref: null, ref: null, topic: ch.topic, event: 'broadcast', payload: { type: 'broadcast', event, payload } }, ch.conn.vsn)));
+        sendFrame(ch.conn, (jsonFrames[ch.conn.vsn] ??= Buffer.from(encode({ join_ref: null, ref: null, topic: ch.topic, event: 'broadcast', payload: { type: 'broadcast', event, payload } }, ch.conn.vsn))));
       }
     }
   }

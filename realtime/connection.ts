@@ -63,6 +63,13 @@ export const canReceive = (ch: Channel, ext: 'broadcast' | 'presence') => !ch.po
 /** Whether the socket can take one more frame now (open, not over the buffer limit). */
 export const canTake = (conn: Connection) => conn.ws.readyState === conn.ws.OPEN && conn.ws.bufferedAmount <= MAX_BUFFERED_BYTES;
 
+/** ws copies its options per send: one object for every text frame. */
+const TEXT = { binary: false };
+
+/**
+ * Sends a text frame: a string, or the UTF-8 Buffer of one — a frame that several sockets get is
+ * encoded once and the same Buffer sent to each (ws would convert a string for every socket).
+ */
 export function sendFrame(conn: Connection, frame: string | Buffer): void {
   if (conn.ws.readyState !== conn.ws.OPEN) return;
   if (conn.ws.bufferedAmount > MAX_BUFFERED_BYTES) {
@@ -71,7 +78,7 @@ export function sendFrame(conn: Connection, frame: string | Buffer): void {
     return;
   }
   counters.realtimeDeliveries.inc();
-  conn.ws.send(frame);
+  conn.ws.send(frame, TEXT);
 }
 
 export const send = (conn: Connection, msg: PhxMessage) => sendFrame(conn, encode(msg, conn.vsn));

@@ -22,6 +22,8 @@ export interface ChangeFanoutDeps {
   url: string;
   slot: string;
   admin: pg.Pool;
+  /** Where changes are checked against RLS (change-delivery.ts): one statement per check, time-bounded by its connections. */
+  checks: Pick<pg.Pool, 'query'>;
   broker: ChannelBroker;
   bus: Bus;
   log: Logger;

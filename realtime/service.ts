@@ -21,7 +21,9 @@
  * (postgres_changes delivery), socket.ts (the WebSocket transport and its limits), rest-api.ts
  * (REST broadcast, health), tokens.ts; this file wires them together with the bus.
  */
+import pg from 'pg';
 import { directUrlOf } from '../config/load.ts';
+import { clientClass, quietErrors } from '../db/pool.ts';
 import type { Service, ServiceContext } from '../core/service.ts';
 import { clusterBus, localBus, redisBus, type Bus, type BusMessage } from './bus.ts';
 import { clusterLink } from '../core/cluster.ts';
@@ -46,7 +48,22 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const bus: Bus = config.realtime.redisUrl ? await redisBus(config.realtime.redisUrl, config.postgres.replicationSlot, log) : link ? clusterBus(link, config.postgres.replicationSlot) : localBus();
   const broker = new ChannelBroker();
   const presence = new Presence(broker, bus, log);
-  const changes = createChangeFanout({ url: directUrlOf(config.postgres), slot: config.postgres.replicationSlot, admin: ctx.pools.admin, broker, bus, log });
+  // The RLS checks of postgres_changes (change-delivery.ts): one statement each
+  // (sql/0042_realtime_check_changes.sql), bounded by its session's statement_timeout as the
+  // check's transaction used to bound itself (SET LOCAL); owner connections past any pooler, as
+  // the replication stream's.
+  const checks = quietErrors(
+    new pg.Pool({
+      connectionString: directUrlOf(config.postgres),
+      max: 4,
+      idleTimeoutMillis: 30_000,
+      connectionTimeoutMillis: 10_000,
+      statement_timeout: 10_000,
+      application_name: 'nextmavens realtime (checks)',
+      Client: clientClass(config.postgres),
+    }),
+  );
+  const changes = createChangeFanout({ url: directUrlOf(config.postgres), slot: config.postgres.replicationSlot, admin: ctx.pools.admin, checks, broker, bus, log });
   const messages = createChannelMessages({ admin: ctx.pools.admin, roleSettings: ctx.pools.roleSettings, broker, presence, changes, bus, tokens, log });
   const rate = new MessageRate(config.realtime.maxEventsPerSecond, config.realtime.tenantMaxEventsPerSecond);
   const sockets = createSocketTransport({ broker, messages, tokens, rate, log, clientAddress: createClientGuard(edge).clientAddress });
@@ -119,6 +136,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
       untrack();
       clearInterval(reaper);
       await changes.close();
+      await checks.end();
       sockets.close();
       await bus.close();
       await app.close();
