@@ -60,7 +60,7 @@ function keyOf<T extends object>(keys: WeakMap<T, string>, value: T): string {
   return key;
 }
 
-function groupSubscribers(subscribers: Channel[]): Group[] {
+function groupSubscribers(subscribers: Iterable<Channel>): Group[] {
   const groups = new Map<string, { group: Group; alike: Map<string, Alike> }>();
   for (const ch of subscribers) {
     const key = keyOf(claimsKeys, ch.claims);
@@ -75,6 +75,24 @@ function groupSubscribers(subscribers: Channel[]): Group[] {
     a.channels.push(ch);
   }
   return [...groups.values()].map((g) => g.group);
+}
+
+/**
+ * The groups of the broker's subscribers, kept until a channel joins or leaves or a channel's
+ * claims change (a token refresh, channel-messages.ts): compared by identity, as claims are
+ * replaced, never changed.
+ */
+const grouped = new WeakMap<ChannelBroker, { version: number; claims: Map<Channel, JwtClaims>; groups: Group[] }>();
+function groupsOf(broker: ChannelBroker): Group[] {
+  const cached = grouped.get(broker);
+  if (cached && cached.version === broker.subscribedVersion) {
+    let same = true;
+    for (const [ch, claims] of cached.claims) if (ch.claims !== claims) same = false;
+    if (same) return cached.groups;
+  }
+  const groups = groupSubscribers(broker.subscribed);
+  grouped.set(broker, { version: broker.subscribedVersion, claims: new Map([...broker.subscribed].map((ch) => [ch, ch.claims])), groups });
+  return groups;
 }
 
 /**
@@ -132,9 +150,8 @@ interface Located {
 
 /** Delivers a batch of transactions, in commit order, to this instance's subscribers. */
 export async function deliverChanges(deps: DeliveryDeps, txs: Transaction[]): Promise<void> {
-  const subscribers = deps.broker.channels().filter((ch) => ch.bindings.length);
-  if (!subscribers.length) return;
-  const groups = groupSubscribers(subscribers);
+  if (!deps.broker.subscribed.size) return;
+  const groups = groupsOf(deps.broker);
   // Per table: its rows (new and old) and the claims groups subscribed to any of its changes.
   const tables = new Map<string, TableBatch>();
   for (const tx of txs) {
@@ -162,11 +179,18 @@ export async function deliverChanges(deps: DeliveryDeps, txs: Transaction[]): Pr
       if (checked) for (const { c, newIndex, oldIndex } of t.changes) located.set(c, { checked, groups: t.groups, newIndex, oldIndex });
     }),
   );
-  for (const tx of txs) {
-    for (const c of tx.changes) {
-      const at = located.get(c);
-      if (at) deliverChange(c, at, tx.commitTimestamp);
+  // Several changes: each socket's frames of the batch leave in one write, not one each.
+  const cork = located.size > 1;
+  if (cork) for (const ch of deps.broker.subscribed) ch.conn.socket.cork();
+  try {
+    for (const tx of txs) {
+      for (const c of tx.changes) {
+        const at = located.get(c);
+        if (at) deliverChange(c, at, tx.commitTimestamp);
+      }
     }
+  } finally {
+    if (cork) for (const ch of deps.broker.subscribed) ch.conn.socket.uncork();
   }
 }
 

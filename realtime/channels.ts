@@ -9,16 +9,23 @@ import { counters } from '../core/metrics.ts';
 
 export class ChannelBroker {
   readonly #topics = new Map<string, Set<Channel>>();
+  readonly #subscribed = new Set<Channel>();
+  #subscribedVersion = 0;
   /** Every open socket of this instance. */
   readonly connections = new Set<Connection>();
 
   add(ch: Channel): void {
     ch.conn.channels.set(ch.topic, ch);
     (this.#topics.get(ch.key) ?? this.#topics.set(ch.key, new Set()).get(ch.key)!).add(ch);
+    if (ch.bindings.length) {
+      this.#subscribed.add(ch);
+      this.#subscribedVersion++;
+    }
   }
 
   /** Removes a channel from its topic and its socket (no messages sent). */
   remove(ch: Channel): void {
+    if (this.#subscribed.delete(ch)) this.#subscribedVersion++;
     this.#topics.get(ch.key)?.delete(ch);
     if (!this.#topics.get(ch.key)?.size) this.#topics.delete(ch.key);
     if (ch.conn.channels.get(ch.topic) === ch) ch.conn.channels.delete(ch.topic);
@@ -27,6 +34,16 @@ export class ChannelBroker {
   /** This instance's channels on a routing key. */
   subscribers(key: string): Iterable<Channel> {
     return this.#topics.get(key) ?? [];
+  }
+
+  /** The channels with postgres_changes bindings (a channel's bindings are set at its join). */
+  get subscribed(): ReadonlySet<Channel> {
+    return this.#subscribed;
+  }
+
+  /** Changes whenever a channel joins or leaves `subscribed` (change-delivery.ts keeps what it derives from them until then). */
+  get subscribedVersion(): number {
+    return this.#subscribedVersion;
   }
 
   /** Every joined channel of every socket. */

@@ -3,6 +3,7 @@
  * reach it: a slow consumer whose unsent frames pass MAX_BUFFERED_BYTES is disconnected rather
  * than buffered without bound.
  */
+import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { JwtClaims } from '../core/jwt.ts';
 import type { ChannelPolicies } from './authorization.ts';
@@ -15,6 +16,8 @@ export const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 
 export interface Connection {
   ws: WebSocket;
+  /** The socket under `ws`: corked while a batch of changes goes out, so its frames leave in one write (change-delivery.ts). */
+  socket: Duplex;
   vsn: Vsn;
   claims: JwtClaims;
   channels: Map<string, Channel>;

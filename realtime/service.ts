@@ -118,7 +118,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
     () => ({
       sockets: broker.connections.size,
       channels: broker.channelCount,
-      subscribers: broker.channels().filter((ch) => ch.bindings.length > 0).length,
+      subscribers: broker.subscribed.size,
       queue: changes.queueDepth(),
     }),
   );

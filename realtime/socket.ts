@@ -95,7 +95,7 @@ export function createSocketTransport(deps: SocketTransportDeps): SocketTranspor
       }
       const vsn: Vsn = url.searchParams.get('vsn') === '2.0.0' ? '2.0.0' : '1.0.0';
       wss.handleUpgrade(req, socket, head, (ws) =>
-        accept({ ws, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0, rate: rate.socket(), tenant: tenantOf(claims), address: deps.clientAddress(req) }),
+        accept({ ws, socket, vsn, claims, channels: new Map(), queue: Promise.resolve(), queued: 0, rate: rate.socket(), tenant: tenantOf(claims), address: deps.clientAddress(req) }),
       );
     },
     close() {
