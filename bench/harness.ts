@@ -147,6 +147,20 @@ export interface BenchStack {
 }
 
 /** The embedded stack on fresh ports and a temporary DATA_DIR, with `env` on top of the defaults. */
+/**
+ * The edge's per-tenant rate limits count per client address for anon callers: every request of
+ * a bench comes from 127.0.0.1, so they are off. `METRICS_ENABLED=false npm run bench:rest`: the
+ * same bench without the HTTP metrics.
+ */
+export const BENCH_LIMITS_ENV: Record<string, string> = {
+  RATE_LIMIT_REST: '0',
+  RATE_LIMIT_GRAPHQL: '0',
+  RATE_LIMIT_STORAGE: '0',
+  RATE_LIMIT_REALTIME: '0',
+  RATE_LIMIT_AUTH: '0',
+  ...(process.env.METRICS_ENABLED !== undefined && { METRICS_ENABLED: process.env.METRICS_ENABLED }),
+};
+
 export async function startBenchStack(env: Record<string, string> = {}): Promise<BenchStack> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'nextmavens-bench-'));
   await chmod(dir, 0o755);
@@ -155,15 +169,7 @@ export async function startBenchStack(env: Record<string, string> = {}): Promise
     PORT: String(await freePort()),
     POSTGRESQL_PORT: String(await freePort()),
     LOG_LEVEL: 'silent',
-    // The edge's per-tenant rate limits count per client address for anon callers: every request of
-    // a test or bench comes from 127.0.0.1, so they are off unless a test sets them (gateway-limits).
-    RATE_LIMIT_REST: '0',
-    RATE_LIMIT_GRAPHQL: '0',
-    RATE_LIMIT_STORAGE: '0',
-    RATE_LIMIT_REALTIME: '0',
-    RATE_LIMIT_AUTH: '0',
-    // `METRICS_ENABLED=false npm run bench:rest`: the same bench without the HTTP metrics.
-    ...(process.env.METRICS_ENABLED !== undefined && { METRICS_ENABLED: process.env.METRICS_ENABLED }),
+    ...BENCH_LIMITS_ENV,
     ...env,
   });
   config.host = '127.0.0.1';

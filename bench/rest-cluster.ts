@@ -29,7 +29,7 @@ import { createPools } from '../db/pool.ts';
 import { withRequestContext } from '../db/request-context.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { loadItems, tenantUser } from './fixtures.ts';
-import { CONNECTIONS, SECONDS, cannonInProcess, type Figures } from './harness.ts';
+import { BENCH_LIMITS_ENV, CONNECTIONS, SECONDS, cannonInProcess, type Figures } from './harness.ts';
 
 const CLI = fileURLToPath(new URL('../cli/nextmavens.ts', import.meta.url));
 const PK_ROW = `select coalesce(json_agg(t), '[]')::text as body from (select * from public.bench_items where id = $1) t`;
@@ -66,13 +66,7 @@ function stackEnv(dir: string, port: number, pgPort: number, workers: number): R
     LOG_LEVEL: 'silent',
     DB_POOL_MAX: String(CONNECTIONS),
     WEB_CONCURRENCY: String(workers),
-    // Every request comes from 127.0.0.1: the edge's per-address limits are off, as in bench/harness.ts.
-    RATE_LIMIT_REST: '0',
-    RATE_LIMIT_GRAPHQL: '0',
-    RATE_LIMIT_STORAGE: '0',
-    RATE_LIMIT_REALTIME: '0',
-    RATE_LIMIT_AUTH: '0',
-    ...(process.env.METRICS_ENABLED !== undefined && { METRICS_ENABLED: process.env.METRICS_ENABLED }),
+    ...BENCH_LIMITS_ENV,
   };
 }
 
