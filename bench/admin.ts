@@ -10,10 +10,11 @@
  * without the dashboard; its "loaded" line is then meaningless).
  */
 import '../config/process-env.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnStart } from '../test/helpers/cli.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { AdminClient } from '../test/helpers/admin-client.ts';
 
@@ -28,26 +29,9 @@ interface Started {
 }
 
 async function start(env: Record<string, string>): Promise<Started> {
-  const child = spawn(process.execPath, [CLI, 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 120_000;
-  while (!/ready: accepting requests/.test(out)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the stack did not start:\n${out}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const startedMs = Number(/started in ([\d.]+) s/.exec(out)![1]) * 1000;
-  return {
-    child,
-    startedMs,
-    url: `http://127.0.0.1:${env.PORT}`,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGINT');
-      await exited;
-    },
-  };
+  const started = await spawnStart({ ...process.env, ...env }, { timeoutMs: 120_000, cli: CLI });
+  const startedMs = Number(/started in ([\d.]+) s/.exec(started.output())![1]) * 1000;
+  return { child: started.child, startedMs, url: `http://127.0.0.1:${env.PORT}`, stop: started.stop };
 }
 
 /** RSS and PSS of a process in MiB. */

@@ -11,7 +11,7 @@
  * REST/floor, and what the second worker adds (2/1).
  * BENCH_SECONDS sets the duration of each run.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import cluster from 'node:cluster';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -20,18 +20,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import autocannon from 'autocannon';
 import '../config/process-env.ts';
 import { loadConfig } from '../config/load.ts';
 import { createPools } from '../db/pool.ts';
 import { withRequestContext } from '../db/request-context.ts';
+import { spawnStart } from '../test/helpers/cli.ts';
 import { freePort } from '../test/helpers/net.ts';
 import { loadItems, tenantUser } from './fixtures.ts';
 import { BENCH_LIMITS_ENV, CONNECTIONS, SECONDS, cannonInProcess, type Figures } from './harness.ts';
 
-const CLI = fileURLToPath(new URL('../cli/nextmavens.ts', import.meta.url));
 const PK_ROW = `select coalesce(json_agg(t), '[]')::text as body from (select * from public.bench_items where id = $1) t`;
 const SERVICE_CLAIMS = { role: 'service_role' };
 
@@ -103,32 +102,13 @@ async function startFloor(env: Record<string, string>, workers: number): Promise
   };
 }
 
-/** `nextmavens start` until it says ready; stopped with SIGINT as Ctrl-C does. */
+/** `nextmavens start` until it says ready (test/helpers/cli.ts); stopped with SIGINT as Ctrl-C does. */
 async function startCli(env: Record<string, string>): Promise<{ pid: number; stop(): Promise<void> }> {
   const inherited = { ...process.env };
   for (const name of ['DATABASE_URL', 'POSTGRESQL_HOST', 'REDIS_URL']) delete inherited[name];
   // The banner (with `ready`) is written to stdout whatever LOG_LEVEL says (cli/nextmavens.ts).
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'start'], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 300_000;
-  while (!/ready: accepting requests/.test(out)) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`the stack did not start:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return {
-    pid: child.pid!,
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGINT');
-      await exited;
-    },
-  };
+  const started = await spawnStart({ ...inherited, ...env }, { timeoutMs: 300_000 });
+  return { pid: started.child.pid!, stop: started.stop };
 }
 
 interface Row {

@@ -8,7 +8,7 @@
  * sockets over two workers); a worker killed is
  * replaced; Ctrl-C stops everything.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -16,16 +16,16 @@ import path from 'node:path';
 import { RealtimeClient, type RealtimeChannel } from '@supabase/realtime-js';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnStart, type StartProcess } from './helpers/cli.ts';
 import { freePort } from './helpers/net.ts';
 import { until } from './helpers/wait.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../cli/nextmavens.ts');
 const RATE_LIMIT = 6;
 
 let dir: string;
 let port: number;
 let child: ChildProcess;
-let out = '';
+let started: StartProcess;
 let anonKey = '';
 const clients: RealtimeClient[] = [];
 
@@ -66,12 +66,9 @@ beforeAll(async () => {
   };
   const inherited = { ...process.env };
   for (const name of ['DATABASE_URL', 'POSTGRESQL_HOST', 'JWT_SECRET', 'ANON_KEY', 'SERVICE_ROLE_KEY', 'REDIS_URL']) delete inherited[name];
-  child = spawn(process.execPath, [CLI, 'start'], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  await until(() => /ready: accepting requests/.test(out) || child.exitCode !== null, 180_000, 'the stack to start');
-  if (child.exitCode !== null) throw new Error(`the stack did not start:\n${out}`);
-  anonKey = out.match(/anon key: (\S+)/)![1];
+  started = await spawnStart({ ...inherited, ...env }, { timeoutMs: 180_000 });
+  child = started.child;
+  anonKey = started.output().match(/anon key: (\S+)/)![1];
 }, 200_000);
 
 afterAll(async () => {
@@ -85,7 +82,7 @@ afterAll(async () => {
 
 describe('WEB_CONCURRENCY=2', () => {
   it('runs two workers besides Postgres, both serving the one port', async () => {
-    expect(out).toContain('2 workers (WEB_CONCURRENCY)');
+    expect(started.output()).toContain('2 workers (WEB_CONCURRENCY)');
     expect(new Set(workerPids()).size).toBe(2);
     const health = await fetch(`http://127.0.0.1:${port}/health`);
     expect(health.status).toBe(200);
@@ -124,7 +121,7 @@ describe('WEB_CONCURRENCY=2', () => {
   });
 
   it('delivers postgres_changes from the one slot reader to sockets on every worker, once each', async () => {
-    const db = new pg.Client({ connectionString: out.match(/DB URL: (postgresql:\/\/\S+)/)![1] });
+    const db = new pg.Client({ connectionString: started.output().match(/DB URL: (postgresql:\/\/\S+)/)![1] });
     await db.connect();
     try {
       await db.query(`create table public.cluster_notes (id serial primary key, body text not null);

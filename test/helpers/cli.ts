@@ -31,26 +31,49 @@ export interface StartedCli {
   stop(): Promise<void>;
 }
 
-/** `nextmavens start` until it says ready. */
-export async function startCli(project: CliProject, extraEnv: Record<string, string> = {}): Promise<StartedCli> {
-  const child: ChildProcess = spawn(process.execPath, [CLI, 'start'], { cwd: project.dir, env: { ...process.env, ...project.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** A `nextmavens start` left running. */
+export interface StartProcess {
+  child: ChildProcess;
+  /** Everything it has printed so far, both streams interleaved. */
+  output(): string;
+  /** Ctrl-C (SIGINT), then its exit; nothing when it has already exited. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `nextmavens start` (or `cli`'s) with exactly `env` until it says ready; killed, and the start
+ * refused with what it printed, when it exits or `timeoutMs` passes first. Tests and benches
+ * (bench/admin.ts, bench/rest-cluster.ts) start the stack this way.
+ */
+export async function spawnStart(env: NodeJS.ProcessEnv, opts: { timeoutMs: number; cwd?: string; cli?: string }): Promise<StartProcess> {
+  const child: ChildProcess = spawn(process.execPath, [opts.cli ?? CLI, 'start'], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + opts.timeoutMs;
   while (!/ready: accepting requests/.test(out)) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`the stack did not start:\n${out}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 20));
   }
-  const stop = async () => {
-    if (child.exitCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGINT');
-    await exited;
+  return {
+    child,
+    output: () => out,
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await exited;
+    },
   };
-  const match = (re: RegExp) => out.match(re)?.[1] ?? '';
-  return { banner: out, anonKey: match(/anon key: (\S+)/), serviceRoleKey: match(/service_role key: (\S+)/), dbUrl: match(/DB URL: (postgresql:\/\/\S+)/), stop };
+}
+
+/** `nextmavens start` until it says ready. */
+export async function startCli(project: CliProject, extraEnv: Record<string, string> = {}): Promise<StartedCli> {
+  const started = await spawnStart({ ...process.env, ...project.env, ...extraEnv }, { cwd: project.dir, timeoutMs: 60_000 });
+  const banner = started.output();
+  const match = (re: RegExp) => banner.match(re)?.[1] ?? '';
+  return { banner, anonKey: match(/anon key: (\S+)/), serviceRoleKey: match(/service_role key: (\S+)/), dbUrl: match(/DB URL: (postgresql:\/\/\S+)/), stop: started.stop };
 }
