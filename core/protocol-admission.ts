@@ -7,6 +7,7 @@
  * as at the edge: service_role only from the allowlist (core/client-guard.ts), and a foreign
  * super-admin's use written to the audit chain first, fail closed (core/super-admin-audit.ts).
  */
+import type { IncomingMessage } from 'node:http';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { identityOf } from './caller.ts';
@@ -33,6 +34,8 @@ export interface ProtocolUse {
 }
 
 export interface ProtocolAdmission {
+  /** The client's address of a connection's upgrade request (core/client-guard.ts), the `address` of its uses. */
+  clientAddress(req: IncomingMessage): string;
   /** undefined when the token may be used here; else why not. */
   admit(claims: JwtClaims, use: ProtocolUse): Promise<ProtocolRefusal | undefined>;
 }
@@ -41,6 +44,7 @@ export function createProtocolAdmission(opts: ClientGuardOptions, admin: pg.Pool
   const guard = createClientGuard(opts);
   const audit = superAdminAudit(admin, log);
   return {
+    clientAddress: guard.clientAddress,
     async admit(claims, use) {
       const identity = identityOf(claims);
       if (identity.role === 'service_role' && !guard.adminAddress(use.address)) return 'address_not_allowed';

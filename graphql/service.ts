@@ -24,7 +24,6 @@ import { GRAPHQL_PATH, V1_PATH } from './paths.ts';
 import type { ComponentHealth, Service, ServiceContext } from '../core/service.ts';
 import { callerToken, isApiRole } from '../core/caller.ts';
 import { isTenantSuspendedFor } from '../db/tenants.ts';
-import { createClientGuard } from '../core/client-guard.ts';
 import { createProtocolAdmission } from '../core/protocol-admission.ts';
 
 
@@ -53,11 +52,10 @@ export async function createGraphqlService(ctx: ServiceContext): Promise<Service
   // edge admits a request's: service_role only from ADMIN_IP_ALLOWLIST, a foreign super-admin's
   // connection audited first (core/protocol-admission.ts).
   const admission = createProtocolAdmission({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist }, ctx.pools.admin, ctx.log);
-  const clients = createClientGuard({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist });
   /** The caller of a graphql-ws connection (its connection_init token, else the upgrade's). */
   async function authenticateSocket(token: string | undefined, req: IncomingMessage): Promise<JwtClaims> {
     const claims = await authenticate(token);
-    const refusal = await admission.admit(claims, { address: clients.clientAddress(req), method: 'connection_init', path: GRAPHQL_PATH, route: 'graphql-ws' });
+    const refusal = await admission.admit(claims, { address: admission.clientAddress(req), method: 'connection_init', path: GRAPHQL_PATH, route: 'graphql-ws' });
     if (refusal === 'address_not_allowed') throw GRAPHQL_ERRORS.addressNotAllowed();
     if (refusal === 'not_audited') throw GRAPHQL_ERRORS.notAudited();
     return claims;

@@ -36,13 +36,12 @@ import { createRealtimeRestApi } from './rest-api.ts';
 import { createSocketTransport } from './socket.ts';
 import { realtimeTokens } from './tokens.ts';
 import { gaugeSource } from '../core/metrics.ts';
-import { createClientGuard } from '../core/client-guard.ts';
 import { createProtocolAdmission } from '../core/protocol-admission.ts';
 
 export async function createRealtimeService(ctx: ServiceContext): Promise<Service> {
   const { config, log } = ctx;
-  const edge = { trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist };
-  const tokens = realtimeTokens(config.realtime.jwtSecret, config.jwks, createProtocolAdmission(edge, ctx.pools.admin, log));
+  const admission = createProtocolAdmission({ trustProxy: config.trustProxy, adminIpAllowlist: config.adminIpAllowlist }, ctx.pools.admin, log);
+  const tokens = realtimeTokens(config.realtime.jwtSecret, config.jwks, admission);
   // Redis between compose instances; the primary's IPC relay between the workers of one `nextmavens start` (WEB_CONCURRENCY).
   const link = clusterLink();
   const bus: Bus = config.realtime.redisUrl ? await redisBus(config.realtime.redisUrl, config.postgres.replicationSlot, log) : link ? clusterBus(link, config.postgres.replicationSlot) : localBus();
@@ -66,7 +65,7 @@ export async function createRealtimeService(ctx: ServiceContext): Promise<Servic
   const changes = createChangeFanout({ url: directUrlOf(config.postgres), slot: config.postgres.replicationSlot, admin: ctx.pools.admin, checks, broker, bus, log });
   const messages = createChannelMessages({ admin: ctx.pools.admin, roleSettings: ctx.pools.roleSettings, broker, presence, changes, bus, tokens, log });
   const rate = new MessageRate(config.realtime.maxEventsPerSecond, config.realtime.tenantMaxEventsPerSecond);
-  const sockets = createSocketTransport({ broker, messages, tokens, rate, log, clientAddress: createClientGuard(edge).clientAddress });
+  const sockets = createSocketTransport({ broker, messages, tokens, rate, log, clientAddress: admission.clientAddress });
 
   // Other instances: their broadcasts, presences and (from the leader) transactions.
   bus.onMessage((from: string, m: BusMessage) => {
