@@ -68,7 +68,7 @@ export function clusterLink(): ClusterLink | undefined {
 function createLink(slot: number): ClusterLink {
   const instanceId = String(process.pid);
   const subscribers = new Map<string, Set<(from: string, data: unknown) => void>>();
-  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>();
+  const pending = new Map<number, { resolve: (v: unknown) => void; timer: NodeJS.Timeout }>();
   let nextId = 1;
   const send = (m: ToPrimary) => {
     // process.send throws once the channel is closed (the primary is gone; the worker is stopping).
@@ -99,7 +99,7 @@ function createLink(slot: number): ClusterLink {
         reject(new Error('the cluster primary did not answer'));
       }, REQUEST_TIMEOUT_MS);
       timer.unref();
-      pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      pending.set(id, { resolve: resolve as (v: unknown) => void, timer });
       if (!send({ nm: 1, k: 'req', id, ...m })) {
         pending.delete(id);
         clearTimeout(timer);

@@ -39,7 +39,7 @@ export function redactUrl(url: string): string {
   // secret names appears in the query at all (most requests), there is nothing to redact.
   const query = url.slice(q + 1);
   if (!/[^\x21-\x7e]|[%+]/.test(query) && !SECRET_NAME.test(query)) return url;
-  const parts = url.slice(q + 1).split('&').map((pair) => {
+  const parts = query.split('&').map((pair) => {
     const eq = pair.indexOf('=');
     const raw = eq === -1 ? pair : pair.slice(0, eq);
     let name = raw;
