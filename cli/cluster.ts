@@ -23,12 +23,13 @@ const RESTART_DELAY_MS = 1000;
 const STOP_GRACE_MS = 30_000;
 
 export async function startCluster(config: Config, log: Logger): Promise<RunningStack> {
-  const database = await startDatabase(config, log, { command: 'start' });
+  const database = await startDatabase(config, log, { command: 'start', settleLater: true });
   const hub = createClusterHub(log);
   const workers = new Map<number, Worker>();
   let stopping = false;
   try {
     await migrateAll(config, database.url, (m) => log.info(m));
+    await database.settled();
     // The workers run this same command (process.argv) with their slot in the environment.
     cluster.setupPrimary({ serialization: 'json' });
 

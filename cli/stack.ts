@@ -38,6 +38,8 @@ export interface Database {
   stop(): Promise<void>;
   /** The live command whose embedded Postgres this is (shared), e.g. `nextmavens start (pid 123)`. */
   sharedWith?: string;
+  /** Resolves when what a new embedded cluster's start left running is done (EmbeddedPostgres.settled). */
+  settled(): Promise<void>;
 }
 
 /**
@@ -47,10 +49,14 @@ export interface Database {
  * command can tell a live stack from an orphan. `start` on a DATA_DIR a live process holds refuses
  * (DataDirInUseError) instead of stopping it.
  */
-export async function startDatabase(config: Config, log: Logger, opts: { command: string; share?: boolean; onSpawn?: () => void }): Promise<Database> {
+export async function startDatabase(
+  config: Config,
+  log: Logger,
+  opts: { command: string; share?: boolean; onSpawn?: () => void; /** The caller awaits settled() before it serves. */ settleLater?: boolean },
+): Promise<Database> {
   const pg = config.postgres;
   // Past any transaction pooler: migrations hold a session advisory lock, dumps a snapshot.
-  if (!pg.embedded) return { url: directUrlOf(pg), stop: async () => undefined };
+  if (!pg.embedded) return { url: directUrlOf(pg), stop: async () => undefined, settled: async () => undefined };
   const dataDir = path.join(config.dataDir, 'postgres');
   const ownerFile = path.join(config.dataDir, 'postgres.owner');
   if (opts.share) {
@@ -60,7 +66,7 @@ export async function startDatabase(config: Config, log: Logger, opts: { command
       log.info(`using the running Postgres${by} on ${dataDir}, port ${running.port}`);
       const url = new URL(pg.url);
       url.port = String(running.port);
-      return { url: url.toString(), stop: async () => undefined, sharedWith: running.owner ? `${running.owner.command} (pid ${running.owner.pid})` : undefined };
+      return { url: url.toString(), stop: async () => undefined, settled: async () => undefined, sharedWith: running.owner ? `${running.owner.command} (pid ${running.owner.pid})` : undefined };
     }
   }
   const server = new EmbeddedPostgres({
@@ -79,12 +85,12 @@ export async function startDatabase(config: Config, log: Logger, opts: { command
   await server.start();
   if (first) log.info(`Postgres ${pg.port} ready; applying the migrations`);
   try {
-    await server.ensureDatabase(pg.database);
+    await server.ensureDatabase(pg.database, { maintenanceLater: opts.settleLater });
   } catch (err) {
     await server.stop();
     throw err;
   }
-  return { url: pg.url, stop: () => server.stop() };
+  return { url: pg.url, stop: () => server.stop(), settled: () => server.settled() };
 }
 
 function databaseCheck(pools: Pools): HealthCheck {
@@ -184,11 +190,13 @@ export async function startStack(config: Config, log: Logger, opts: { worker?: {
   };
   try {
     if (!opts.worker) {
-      const database = await startDatabase(config, log, { command: 'start', onSpawn: load });
+      const database = await startDatabase(config, log, { command: 'start', onSpawn: load, settleLater: true });
       cleanup.push(['postgres', () => database.stop()]);
       phase('postgres');
       await migrateAll(config, database.url, (m) => log.info(m));
       phase('migrations');
+      await database.settled();
+      phase('settled');
     }
     const m = await load();
     phase('modules');

@@ -13,8 +13,7 @@ import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/load.ts';
 import { quoteIdent } from './identifiers.ts';
-import { Logger, runMigrations } from 'graphile-worker';
-import { migrate, readMigrations, setRolePasswords, type Migration } from './migrate.ts';
+import { migrate, readMigrations, setRolePasswords, withoutEventTriggers, type MigrateOptions, type MigrateResult, type Migration } from './migrate.ts';
 
 /** `20261202103000_add_todos.sql`: a version of digits, then the name. */
 const FILE_PATTERN = /^(\d+)_(.+)\.sql$/;
@@ -76,7 +75,10 @@ export async function applyProjectMigrations(url: string, dir: string, log: (m: 
   await client.connect();
   try {
     await client.query('select pg_advisory_lock($1)', [LOCK_KEY]);
+    // The history table is the stack's DDL (no audit entry each start); the project's own is audited.
+    await withoutEventTriggers(client);
     await client.query(HISTORY);
+    await withoutEventTriggers(client, false);
     const { rows } = await client.query<{ version: string }>('select version from supabase_migrations.schema_migrations');
     const done = new Set(rows.map((r) => r.version));
     const applied: ProjectMigration[] = [];
@@ -225,8 +227,7 @@ export async function migrateAll(config: Config, url: string, log: (m: string) =
   } finally {
     await client.end();
   }
-  const stack = await migrate(url, { authenticatorPassword, rolePasswords, log });
-  await installJobSchema(url);
+  const stack = await migrateStack(url, { authenticatorPassword, rolePasswords, log });
   const project = await applyProjectMigrations(url, config.postgres.migrationsDir, log);
   if (worker !== undefined) await recordFingerprint(url, fingerprint);
   return { stack: stack.applied.length, project: project.applied.length, skipped: stack.skipped + project.skipped };
@@ -251,16 +252,54 @@ async function recordFingerprint(url: string, fingerprint: string): Promise<void
  * so that the services' roles get their grants on it (nextmavens.grant_service_roles, sql/0028)
  * before any of them queues a job.
  */
-const quietLogger = new Logger(() => () => undefined);
+/** sql/0028_service_roles.sql grants the services' roles on graphile_worker's tables: from it on, the schema must be there. */
+const GRANTS_ON_JOB_SCHEMA = 28;
 
-export async function installJobSchema(url: string): Promise<void> {
-  await runMigrations({ connectionString: url, logger: quietLogger });
+/**
+ * The stack's migrations (sql/) and graphile-worker's schema side by side, on two connections
+ * (two cores for DDL that is CPU-bound, ~0.4 s saved on a new database): they touch different
+ * schemas, and the first migration that needs the job schema (GRANTS_ON_JOB_SCHEMA) waits for it.
+ * Both run without event triggers (withoutEventTriggers) and are settled before this returns;
+ * then the grants, for what either added, and — when a stack migration was applied — one
+ * schema-reload notice and one `stack.migrate` audit entry for all of their DDL.
+ */
+export async function migrateStack(url: string, opts: MigrateOptions): Promise<MigrateResult> {
+  const workerPool = new pg.Pool({ connectionString: url, application_name: 'nextmavens migrate', max: 1 });
+  workerPool.on('connect', (client) => void withoutEventTriggers(client));
+  workerPool.on('error', () => undefined); // an idle client's; a failing migration rejects runMigrations
+  // Loaded here, not with this module: the CLI imports it before Postgres starts, and
+  // graphile-worker's ~0.1 s of import is by now in the cache (jobs/ loads it beside initdb).
+  const { Logger, runMigrations } = await import('graphile-worker');
+  const jobSchema = runMigrations({ pgPool: workerPool, logger: new Logger(() => () => undefined) });
+  const [stack, worker] = await Promise.allSettled([
+    migrate(url, { ...opts, before: (m) => (m.version >= GRANTS_ON_JOB_SCHEMA ? jobSchema : undefined) }),
+    jobSchema,
+  ]).finally(() => workerPool.end());
+  if (stack.status === 'rejected') throw stack.reason;
+  if (worker.status === 'rejected') throw worker.reason;
+  await finishStackMigration(url, stack.value.applied);
+  return stack.value;
+}
+
+async function finishStackMigration(url: string, applied: Migration[]): Promise<void> {
   const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
   await client.connect();
   try {
+    await withoutEventTriggers(client);
     await client.query(`do $$ begin
       if to_regprocedure('nextmavens.grant_service_roles()') is not null then perform nextmavens.grant_service_roles(); end if;
     end $$`);
+    if (!applied.length) return;
+    await client.query(`select pg_notify('nextmavens_ddl', 'MIGRATE'), pg_notify('pgrst', 'reload schema')`);
+    const files = applied.map((m) => `${String(m.version).padStart(4, '0')}_${m.name}.sql`);
+    await client.query('begin');
+    await client.query(`select set_config('nextmavens.migrated', $1, true)`, [JSON.stringify(files)]);
+    await client.query(`do $$ begin
+      if to_regprocedure('audit.record(text, text, jsonb)') is not null then
+        perform audit.record('stack.migrate', null, jsonb_build_object('applied', current_setting('nextmavens.migrated')::jsonb));
+      end if;
+    end $$`);
+    await client.query('commit');
   } finally {
     await client.end();
   }

@@ -8,8 +8,8 @@
 import pg from 'pg';
 import type { Config } from '../config/load.ts';
 import { quoteIdent } from '../db/identifiers.ts';
-import { migrate, readMigrations } from '../db/migrate.ts';
-import { dropDatabase, installJobSchema } from '../db/project-migrations.ts';
+import { readMigrations } from '../db/migrate.ts';
+import { dropDatabase, migrateStack } from '../db/project-migrations.ts';
 import { serverDatabaseUrl } from './config.ts';
 import { templateName } from './names.ts';
 
@@ -27,8 +27,7 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 /** The stack's migrations and graphile-worker's schema on a database (a no-op when it is up to date). */
 async function migrateFully(config: Config, url: string): Promise<void> {
   const { authenticatorPassword, rolePasswords } = config.postgres;
-  await migrate(url, { authenticatorPassword, rolePasswords });
-  await installJobSchema(url);
+  await migrateStack(url, { authenticatorPassword, rolePasswords });
 }
 
 let newest: Promise<{ version: number; checksum: string } | undefined> | undefined;

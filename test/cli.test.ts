@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readMigrations } from '../db/migrate.ts';
 import { body } from './helpers/http.ts';
 import { freePort } from './helpers/net.ts';
 
@@ -77,6 +78,20 @@ describe('nextmavens start', () => {
     const health = await fetch(`http://127.0.0.1:${env.PORT}/health`);
     expect(health.status).toBe(200);
     expect((await body(health)).services.database.status).toBe('up');
+
+    // The first start's database is initdb's `postgres` renamed, and a new `postgres` stands beside
+    // it (db/embedded.ts ensureDatabase); the stack's DDL left one audit entry, not one per command.
+    const dbUrl = out.match(/DB URL: (\S+)/)![1];
+    const client = new pg.Client({ connectionString: dbUrl });
+    await client.connect();
+    try {
+      const dbs = await client.query(`select datname from pg_database where not datistemplate order by datname`);
+      expect(dbs.rows.map((r) => r.datname)).toEqual(['nextmavens', 'postgres']);
+      const entries = await client.query(`select action, jsonb_array_length(detail -> 'applied') as files from audit.entries where action = 'stack.migrate' or action like 'ddl.%' order by id`);
+      expect(entries.rows).toEqual([{ action: 'stack.migrate', files: (await readMigrations()).length }]);
+    } finally {
+      await client.end();
+    }
 
     const pidFile = path.join(env.DATA_DIR, 'postgres', 'postmaster.pid');
     const pgPid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
