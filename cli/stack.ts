@@ -204,18 +204,27 @@ export async function startStack(config: Config, log: Logger, opts: { worker?: {
     m.setMetricsEnabled(config.ops.metricsEnabled); // before the services: their apps record requests
     const pools = createPools(config.postgres, opts.worker ? `nextmavens worker ${opts.worker.slot}` : 'nextmavens');
     cleanup.push(['pools', () => pools.end()]);
-    if (!opts.worker || opts.worker.slot === 1) {
-      const jobs = await startJobs({ config, pool: pools.direct, log });
-      cleanup.push(['jobs', () => jobs.stop()]);
-    }
-    phase('jobs');
+    // The job worker and the services start side by side: most of each start is a round trip
+    // (REST's catalog, the schema watchers' LISTEN, graphile-worker's first poll). What started is
+    // stopped in the same order as before, also when another part failed.
     const ctx = { config, pools, log, embedded: true };
+    const withJobs = !opts.worker || opts.worker.slot === 1;
+    const [jobs, ...built] = await Promise.allSettled([
+      withJobs ? startJobs({ config, pool: pools.direct, log }) : undefined,
+      ...SERVICE_NAMES.map((name) => SERVICE_FACTORIES[name](ctx)),
+    ]);
+    if (jobs.status === 'fulfilled' && jobs.value) cleanup.push(['jobs', () => jobs.value!.stop()]);
     const services = {} as Record<ServiceName, Service>;
-    for (const name of SERVICE_NAMES) {
-      services[name] = await SERVICE_FACTORIES[name](ctx);
-      cleanup.push([name, () => services[name].close()]);
-      phase(`service ${name}`);
+    for (const [i, name] of SERVICE_NAMES.entries()) {
+      const result = built[i];
+      if (result.status === 'fulfilled') {
+        services[name] = result.value as Service;
+        cleanup.push([name, () => services[name].close()]);
+      }
     }
+    const failed = [jobs, ...built].find((r) => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    phase('services');
     const verifier = createJwtVerifier(config.jwtSecret, config.jwks);
     const healthChecks: Record<string, HealthCheck> = { database: databaseCheck(pools) };
     for (const name of SERVICE_NAMES) healthChecks[name] = () => services[name].health();
