@@ -10,7 +10,7 @@
  * the user's `*_sent_at` columns, as GoTrue does) and AUTH_RATE_LIMIT_EMAIL_SENT mails per hour
  * for the whole instance; both answer 429 `over_email_send_rate_limit`.
  */
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type pg from 'pg';
 import type { Config } from '../config/load.ts';
 import { effectiveAuthConfig } from '../core/auth-settings.ts';
@@ -56,8 +56,11 @@ export interface MailTransport {
  */
 export function createTransport(config: Config, pool: pg.Pool): MailTransport {
   let current: { key: string; transporter: Transporter } | undefined;
-  const transporterFor = (smtp: NonNullable<Config['auth']['smtp']>): Transporter => {
+  const transporterFor = async (smtp: NonNullable<Config['auth']['smtp']>): Promise<Transporter> => {
     const key = JSON.stringify([smtp.host, smtp.port, smtp.user, smtp.pass]);
+    if (current?.key === key) return current.transporter;
+    // nodemailer (~40 modules) loads with the first SMTP mail; the dev inbox never needs it.
+    const { default: nodemailer } = await import('nodemailer');
     if (current?.key === key) return current.transporter;
     current?.transporter.close();
     const transporter = nodemailer.createTransport({
@@ -76,7 +79,7 @@ export function createTransport(config: Config, pool: pg.Pool): MailTransport {
     async deliver(mail) {
       const { auth } = await effectiveAuthConfig(config, pool);
       if (!auth.smtp) return void (await insertDevInbox(pool, mail));
-      await transporterFor(auth.smtp).sendMail({ from: { name: auth.mailFrom.name, address: auth.mailFrom.address }, ...mail });
+      await (await transporterFor(auth.smtp)).sendMail({ from: { name: auth.mailFrom.name, address: auth.mailFrom.address }, ...mail });
     },
     close() {
       current?.transporter.close();

@@ -9,7 +9,7 @@
 import { createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
 import type { CacheProvider, Profile, SAML } from '@node-saml/node-saml';
 import type { X509CertificateGenerator } from '@peculiar/x509';
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { createRequire } from 'node:module';
 import type { Config } from '../config/load.ts';
 import { AUTH_ERRORS } from './errors.ts';
 
@@ -57,7 +57,15 @@ const list = (v: unknown): Node[] => (Array.isArray(v) ? v : v === undefined ? [
 const attr = (n: Node, name: string) => (typeof n[`@_${name}`] === 'string' ? (n[`@_${name}`] as string) : '');
 const textOf = (v: unknown): string => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : v && typeof v === 'object' && typeof (v as Node)['#text'] === 'string' ? ((v as Node)['#text'] as string) : '');
 
-const metadataParser = new XMLParser({ ignoreAttributes: false, removeNSPrefix: true, parseTagValue: false, parseAttributeValue: false, processEntities: false, isArray: (_name: string, _path: unknown, _leaf: boolean, isAttribute: boolean) => !isAttribute });
+// fast-xml-parser loads on the first metadata parsed (its one-file CommonJS build), not with auth.
+const require = createRequire(import.meta.url);
+let xmlTools: { parser: import('fast-xml-parser').XMLParser; validator: typeof import('fast-xml-parser').XMLValidator } | undefined;
+function metadataXml(): NonNullable<typeof xmlTools> {
+  if (xmlTools) return xmlTools;
+  const { XMLParser, XMLValidator } = require('fast-xml-parser') as typeof import('fast-xml-parser');
+  const parser = new XMLParser({ ignoreAttributes: false, removeNSPrefix: true, parseTagValue: false, parseAttributeValue: false, processEntities: false, isArray: (_name: string, _path: unknown, _leaf: boolean, isAttribute: boolean) => !isAttribute });
+  return (xmlTools = { parser, validator: XMLValidator });
+}
 
 /** xsd:duration as seconds (PnYnMnDTnHnMnS; months and years as 30 and 365 days). */
 function durationSeconds(text: string): number | undefined {
@@ -70,8 +78,9 @@ function durationSeconds(text: string): number | undefined {
 /** An IdP's metadata XML parsed and checked with GoTrue's messages (400 validation_failed). */
 export function parseIdpMetadata(xml: string): IdpMetadata {
   if (xml.includes('\uFFFD')) throw AUTH_ERRORS.validation('SAML Metadata XML contains invalid UTF-8 characters, which are not supported at this time');
-  if (XMLValidator.validate(xml) !== true) throw AUTH_ERRORS.validation('SAML Metadata is not valid XML');
-  const doc = metadataParser.parse(xml) as Node;
+  const { parser, validator } = metadataXml();
+  if (validator.validate(xml) !== true) throw AUTH_ERRORS.validation('SAML Metadata is not valid XML');
+  const doc = parser.parse(xml) as Node;
   let root = list(doc.EntityDescriptor)[0];
   if (!root) root = list(list(doc.EntitiesDescriptor)[0]?.EntityDescriptor)[0];
   if (!root) throw AUTH_ERRORS.validation('SAML Metadata is not a SAML EntityDescriptor');

@@ -4,13 +4,25 @@
  * fail at once while Redis is away (no offline queue), so callers can decide what to do instead
  * of waiting; the connection keeps reconnecting on its own, and a failure is logged at most once a minute.
  */
-import { Redis } from 'ioredis';
+import { createRequire } from 'node:module';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 
 export type { Redis };
 
+const require = createRequire(import.meta.url);
+
+/**
+ * A new ioredis client, the library loaded on first use: without REDIS_URL (the embedded stack)
+ * its ~50 modules are never loaded, which is a few percent of the start.
+ */
+export function newRedis(url: string, options: RedisOptions): Redis {
+  const { Redis: Client } = require('ioredis') as typeof import('ioredis');
+  return new Client(url, options);
+}
+
 export function connectRedis(url: string, log: Logger, what: string): Redis {
-  const redis = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  const redis = newRedis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
   let warned = 0;
   redis.on('error', (err) => {
     if (Date.now() - warned < 60_000) return;

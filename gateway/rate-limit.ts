@@ -6,9 +6,19 @@
  * (the insurance limiter) instead of failing requests. Each key is its own counter: one tenant's
  * flood never waits on another's (no locks, no queues).
  */
-import { Redis } from 'ioredis';
+import { newRedis, type Redis } from '../core/redis.ts';
 import type { Logger } from 'pino';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { createRequire } from 'node:module';
+import type * as Flexible from 'rate-limiter-flexible';
+import type { RateLimiterAbstract } from 'rate-limiter-flexible';
+
+// The package's index loads every store it supports (Mongo, MySQL, Dynamo, Etcd, …, ~35 modules):
+// only the three classes used here are loaded, from the files the index itself re-exports.
+const require = createRequire(import.meta.url);
+const RateLimiterMemory = require('rate-limiter-flexible/lib/RateLimiterMemory.js') as typeof Flexible.RateLimiterMemory;
+const RateLimiterRedis = require('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof Flexible.RateLimiterRedis;
+const RateLimiterRes = require('rate-limiter-flexible/lib/RateLimiterRes.js') as typeof Flexible.RateLimiterRes;
+type RateLimiterRes = Flexible.RateLimiterRes;
 import { ROUTE_GROUPS, type RouteGroup } from './routes.ts';
 import { clusterLink } from '../core/cluster.ts';
 
@@ -48,7 +58,7 @@ export async function createRateLimits(opts: RateLimitOptions): Promise<RateLimi
   let redis: Redis | undefined;
   if (opts.redisUrl && ROUTE_GROUPS.some((g) => opts.limits[g] > 0)) {
     // No offline queue: while Redis is away a command fails at once and the memory limiter answers.
-    redis = new Redis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+    redis = newRedis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
     let warned = 0;
     redis.on('error', (err) => {
       if (Date.now() - warned < 60_000) return;

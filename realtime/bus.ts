@@ -8,7 +8,7 @@
  * the order it published them.
  */
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { newRedis } from '../core/redis.ts';
 import type { Logger } from 'pino';
 import type { ClusterLink } from '../core/cluster.ts';
 import type { Transaction } from './changes.ts';
@@ -57,8 +57,8 @@ export async function redisBus(url: string, namespace: string, log: Logger): Pro
   const channel = `nextmavens:realtime:${namespace}`;
   const aliveKey = (id: string) => `${channel}:instance:${id}`;
   const options = { lazyConnect: true, maxRetriesPerRequest: 3, enableOfflineQueue: true };
-  const pub = new Redis(url, options);
-  const sub = new Redis(url, options);
+  const pub = newRedis(url, options);
+  const sub = newRedis(url, options);
   for (const r of [pub, sub]) r.on('error', (err) => log.warn({ err }, 'realtime: redis connection error'));
   const handlers: ((from: string, m: BusMessage) => void)[] = [];
   await Promise.all([pub.connect(), sub.connect()]);
