@@ -247,11 +247,6 @@ async function recordFingerprint(url: string, fingerprint: string): Promise<void
   }
 }
 
-/**
- * graphile-worker's schema, installed here by the owner rather than by the first worker to start,
- * so that the services' roles get their grants on it (nextmavens.grant_service_roles, sql/0028)
- * before any of them queues a job.
- */
 /** sql/0028_service_roles.sql grants the services' roles on graphile_worker's tables: from it on, the schema must be there. */
 const GRANTS_ON_JOB_SCHEMA = 28;
 
@@ -259,17 +254,19 @@ const GRANTS_ON_JOB_SCHEMA = 28;
  * The stack's migrations (sql/) and graphile-worker's schema side by side, on two connections
  * (two cores for DDL that is CPU-bound, ~0.4 s saved on a new database): they touch different
  * schemas, and the first migration that needs the job schema (GRANTS_ON_JOB_SCHEMA) waits for it.
- * Both run without event triggers (withoutEventTriggers) and are settled before this returns;
- * then the grants, for what either added, and — when a stack migration was applied — one
- * schema-reload notice and one `stack.migrate` audit entry for all of their DDL.
+ * The job schema is installed here, by the owner, rather than by the first worker to start, so
+ * that the services' roles get their grants on it (nextmavens.grant_service_roles) before any of
+ * them queues a job. Both run without event triggers (withoutEventTriggers) and are settled
+ * before this returns; then the grants, for what either added, and — when a stack migration was
+ * applied — one schema-reload notice and one `stack.migrate` audit entry for all of their DDL.
  */
 export async function migrateStack(url: string, opts: MigrateOptions): Promise<MigrateResult> {
+  // graphile-worker (~0.1 s of imports) loads here rather than with this module; in a start it is
+  // in the cache by now (jobs/ loads it beside initdb).
+  const { Logger, runMigrations } = await import('graphile-worker');
   const workerPool = new pg.Pool({ connectionString: url, application_name: 'nextmavens migrate', max: 1 });
   workerPool.on('connect', (client) => void withoutEventTriggers(client));
   workerPool.on('error', () => undefined); // an idle client's; a failing migration rejects runMigrations
-  // Loaded here, not with this module: the CLI imports it before Postgres starts, and
-  // graphile-worker's ~0.1 s of import is by now in the cache (jobs/ loads it beside initdb).
-  const { Logger, runMigrations } = await import('graphile-worker');
   const jobSchema = runMigrations({ pgPool: workerPool, logger: new Logger(() => () => undefined) });
   const [stack, worker] = await Promise.allSettled([
     migrate(url, { ...opts, before: (m) => (m.version >= GRANTS_ON_JOB_SCHEMA ? jobSchema : undefined) }),
