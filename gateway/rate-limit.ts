@@ -6,7 +6,7 @@
  * (the insurance limiter) instead of failing requests. Each key is its own counter: one tenant's
  * flood never waits on another's (no locks, no queues).
  */
-import { newRedis, type Redis } from '../core/redis.ts';
+import { connectRedis, type Redis } from '../core/redis.ts';
 import type { Logger } from 'pino';
 import { createRequire } from 'node:module';
 import type * as Flexible from 'rate-limiter-flexible';
@@ -58,13 +58,7 @@ export async function createRateLimits(opts: RateLimitOptions): Promise<RateLimi
   let redis: Redis | undefined;
   if (opts.redisUrl && ROUTE_GROUPS.some((g) => opts.limits[g] > 0)) {
     // No offline queue: while Redis is away a command fails at once and the memory limiter answers.
-    redis = newRedis(opts.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2000 });
-    let warned = 0;
-    redis.on('error', (err) => {
-      if (Date.now() - warned < 60_000) return;
-      warned = Date.now();
-      opts.log.warn({ err }, 'gateway: rate limits count in memory while Redis is unreachable');
-    });
+    redis = connectRedis(opts.redisUrl, opts.log, 'gateway: rate limits (counted in memory meanwhile)');
     const client = redis;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 2000);
