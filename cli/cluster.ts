@@ -11,8 +11,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Config } from '../config/load.ts';
 import { createClusterHub, WORKER_SLOT_ENV } from '../core/cluster.ts';
-import { migrateAll } from '../db/project-migrations.ts';
-import { startDatabase, type RunningStack } from './stack.ts';
+import { startMigratedDatabase, type RunningStack } from './stack.ts';
 
 /** What a worker sends once it listens (or when its start failed). */
 export type WorkerReport = { nm: 'worker'; ready: true; port: number } | { nm: 'worker'; ready: false; error: string };
@@ -23,13 +22,11 @@ const RESTART_DELAY_MS = 1000;
 const STOP_GRACE_MS = 30_000;
 
 export async function startCluster(config: Config, log: Logger): Promise<RunningStack> {
-  const database = await startDatabase(config, log, { command: 'start', settleLater: true });
+  const database = await startMigratedDatabase(config, log);
   const hub = createClusterHub(log);
   const workers = new Map<number, Worker>();
   let stopping = false;
   try {
-    await migrateAll(config, database.url, (m) => log.info(m));
-    await database.settled();
     // The workers run this same command (process.argv) with their slot in the environment.
     cluster.setupPrimary({ serialization: 'json' });
 

@@ -3,7 +3,8 @@
  * services (cli/registry.ts), the gateway, the jobs, ops, the admin dashboard's stub and projects —
  * about 1,500 modules, most of the start time of Node. cli/stack.ts imports this module
  * dynamically, while the embedded Postgres starts and migrates (a separate process: the second
- * core), instead of before; the modules Postgres and the migrations need stay static there.
+ * core), instead of before; what starting Postgres needs stays static there (the migrations
+ * module is imported when they run, cli/stack.ts startMigratedDatabase).
  */
 export { createPools } from '../db/pool.ts';
 export { buildGatewayApp } from '../gateway/app.ts';

@@ -92,6 +92,28 @@ export async function startDatabase(
   return { url: pg.url, stop: () => server.stop(), settled: () => server.settled() };
 }
 
+/**
+ * `start`'s database: started (its modules loading from `onSpawn` on), migrated, and settled
+ * (EmbeddedPostgres.settled: a new cluster's sync and maintenance database), stopped again when
+ * any of it fails. Used by startStack and by the cluster's primary (cli/cluster.ts).
+ */
+export async function startMigratedDatabase(config: Config, log: Logger, opts: { onSpawn?: () => void; phase?: (name: string) => void } = {}): Promise<Database> {
+  const database = await startDatabase(config, log, { command: 'start', onSpawn: opts.onSpawn, settleLater: true });
+  opts.phase?.('postgres');
+  try {
+    // Imported here, not with this module: it brings pg, which is better loaded beside initdb.
+    const { migrateAll } = await import('../db/project-migrations.ts');
+    await migrateAll(config, database.url, (m) => log.info(m));
+    opts.phase?.('migrations');
+    await database.settled();
+    opts.phase?.('settled');
+  } catch (err) {
+    await database.stop();
+    throw err;
+  }
+  return database;
+}
+
 function databaseCheck(pools: Pools): HealthCheck {
   return async () => {
     await pools.admin.query('select 1');
@@ -189,15 +211,8 @@ export async function startStack(config: Config, log: Logger, opts: { worker?: {
   };
   try {
     if (!opts.worker) {
-      const database = await startDatabase(config, log, { command: 'start', onSpawn: load, settleLater: true });
+      const database = await startMigratedDatabase(config, log, { onSpawn: load, phase });
       cleanup.push(['postgres', () => database.stop()]);
-      phase('postgres');
-      // Imported here, not with this module: it brings pg, which is better loaded beside initdb.
-      const { migrateAll } = await import('../db/project-migrations.ts');
-      await migrateAll(config, database.url, (m) => log.info(m));
-      phase('migrations');
-      await database.settled();
-      phase('settled');
     }
     const m = await load();
     phase('modules');
