@@ -30,9 +30,10 @@
  *   - answers 200 with Content-Type and the body (201/200 with no body for a write).
  * It does not set search_path (its statements are schema-qualified), nor the product's response
  * headers (Content-Range, Content-Location, X-Request-Id), CORS, rate limits or metrics. Before
- * measuring, each read's REST body is checked equal to the floor's. Prints req/s, p50 and p99 for
+ * measuring, each read's REST body is checked equal to the floor's, and each case runs
+ * BENCH_WARMUP seconds (default 2) against REST and the floor unmeasured (bench/harness.ts warmUp). Prints req/s, p50 and p99 for
  * each and the ratios REST/floor (throughput, and p99 as a multiple of the floor's).
- * BENCH_SECONDS sets the duration.
+ * BENCH_SECONDS sets the duration; BENCH_ONLY=<text> measures only the cases whose name contains it.
  */
 import { once } from 'node:events';
 import http from 'node:http';
@@ -45,7 +46,10 @@ import { withRequestContext } from '../db/request-context.ts';
 import { jwtVerify, type JWTPayload } from 'jose';
 import { loadItems, tenantUser } from './fixtures.ts';
 import type { CannonJob } from './cannon-worker.ts';
-import { CONNECTIONS, SECONDS, cannonInProcess, measurePostgres, startBenchStack, type Figures } from './harness.ts';
+import { CONNECTIONS, SECONDS, WARMUP_SECONDS, cannonInProcess, measurePostgres, startBenchStack, warmUp, type Figures } from './harness.ts';
+
+/** BENCH_ONLY=<text>: measure only the cases whose name contains it (e.g. `under RLS`). */
+const ONLY = process.env.BENCH_ONLY;
 
 const AS_JSON = (select: string) => `select coalesce(json_agg(t), '[]')::text as body from (${select}) t`;
 
@@ -168,9 +172,14 @@ async function main(): Promise<void> {
     if (!isDeepStrictEqual(rest, fl)) throw new Error(`${c.name}: REST and floor bodies differ\n${JSON.stringify(rest)}\n${JSON.stringify(fl)}`);
   }
 
-  process.stderr.write(`${SECONDS} s per measurement at concurrency ${CONNECTIONS}\n`);
+  process.stderr.write(`${SECONDS} s per measurement at concurrency ${CONNECTIONS}, after ${WARMUP_SECONDS} s of the same load unmeasured\n`);
   const rows: [string, Figures, Figures][] = [];
-  for (const [i, c] of cases.entries()) rows.push([c.name, await cannonInProcess({ title: c.name, ...c.rest }), await cannonInProcess({ title: `${c.name} (floor)`, ...floorJob(i, c) })]);
+  for (const [i, c] of cases.entries()) {
+    if (ONLY && !c.name.includes(ONLY)) continue;
+    await warmUp({ title: c.name, ...c.rest });
+    await warmUp({ title: `${c.name} (floor)`, ...floorJob(i, c) });
+    rows.push([c.name, await cannonInProcess({ title: c.name, ...c.rest }), await cannonInProcess({ title: `${c.name} (floor)`, ...floorJob(i, c) })]);
+  }
 
   const fmt = (f: Figures) =>
     `${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms  CPU µs/request: Node ${f.cpuUs!.toFixed(0).padStart(4)}${f.pgCpuUs === undefined ? '' : `, Postgres ${f.pgCpuUs.toFixed(0).padStart(4)}`}`;
