@@ -6,21 +6,24 @@
  *   → Query (rest/query/: the SQL of a plan, every value a parameter)
  *   → Transaction (rest/transaction.ts: one transaction as the caller)
  *   → Response (rest/response.ts: status and headers).
+ * A read whose shape was seen before skips the first three stages (rest/read-shapes.ts).
  */
 import type pg from 'pg';
 import type { JwtVerifier } from '../core/jwt.ts';
-import { apiRequest, type ApiRequest, type RestRequest, type RestResponse } from './api-request.ts';
+import { apiRequest, headerValue, type ApiRequest, type RequestInfo, type RestRequest, type RestResponse } from './api-request.ts';
+import { authenticate } from './auth.ts';
 import { RestError } from './errors.ts';
 import type { RestModel } from './model.ts';
 import { planCall } from './plan/call.ts';
 import { planDelete, planInsert, planPut, planUpdate } from './plan/mutate.ts';
-import { planRead } from './plan/read.ts';
+import { planRead, type ReadPlan } from './plan/read.ts';
 import { callStatements } from './query/call.ts';
 import { mutateStatements } from './query/mutate.ts';
 import { readStatements } from './query/read.ts';
 import type { Statements } from './query/statement.ts';
 import { callResponse, errorResponse, explainResponse, mutateResponse, readResponse, relationOptions, rpcOptions } from './response.ts';
 import { execute, explain, poolFor, type ExecutedPlan } from './transaction.ts';
+import { bindShape, keptShape, learnShape, shapeOf, type ReadShape } from './read-shapes.ts';
 import type { ReadPools } from '../db/read-pools.ts';
 
 export type { RestRequest, RestResponse };
@@ -75,8 +78,21 @@ function explainMedia(plan: ExecutedPlan) {
   return plan.media.plan ? plan.media : undefined;
 }
 
+/** A read of a kept shape (rest/read-shapes.ts): its caller, values and transaction, the shape's plan and SQL. */
+async function serveShaped(opts: RestEngineOptions, req: RestRequest, shape: ReadShape, values: string[]): Promise<RestResponse> {
+  const caller = await authenticate(opts.verifier, headerValue(req.headers.authorization));
+  const api: RequestInfo = { ...shape.info, req, caller };
+  const statements = bindShape(shape, values);
+  const { row, total } = await execute(poolFor(opts, api, shape.plan), api, shape.plan, statements);
+  return readResponse(api, shape.plan, row, total);
+}
+
 async function serve(opts: RestEngineOptions, req: RestRequest): Promise<RestResponse> {
-  const api = await apiRequest(req, opts.verifier, opts.schemas, opts.model());
+  const current = opts.model();
+  const shaped = current && shapeOf(req);
+  const shape = shaped && keptShape(current, shaped);
+  if (shape) return serveShaped(opts, req, shape, shaped.values);
+  const api = await apiRequest(req, opts.verifier, opts.schemas, current);
   const { action, model } = api;
   switch (action.kind) {
     case 'root-options':
@@ -91,8 +107,10 @@ async function serve(opts: RestEngineOptions, req: RestRequest): Promise<RestRes
     case 'relation-options':
       return relationOptions(api, action.rel);
   }
-  const { plan, statements } = planAndQuery(opts, api, model)!;
+  const planned = planAndQuery(opts, api, model)!;
+  const { plan, statements } = planned;
   const media = explainMedia(plan);
+  if (shaped && plan.kind === 'read' && !media) learnShape(model, shaped, api, { plan, statements }, (marked) => planAndQuery(opts, marked, model) as { plan: ReadPlan; statements: Statements });
   const pool = poolFor(opts, api, plan);
   if (media) return explainResponse(api, media, await explain(pool, api, plan, media, statements.main));
   const { row, total } = await execute(pool, api, plan, statements);

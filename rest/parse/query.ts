@@ -57,7 +57,7 @@ const TEXT = new TextDecoder();
  * percent-encoded bytes must be UTF-8: anything else is the client's 400 PGRST100 — never a
  * silently replaced character that then matches nothing.
  */
-function decode(text: string): string {
+export function decodeQueryText(text: string): string {
   if (!text.includes('%') && !text.includes('+')) return text;
   const bytes: number[] = [];
   for (let i = 0; i < text.length; i++) {
@@ -84,7 +84,7 @@ export function splitQueryString(search: string): QueryParam[] {
   for (const piece of (search.startsWith('?') ? search.slice(1) : search).split('&')) {
     if (piece === '') continue;
     const eq = piece.indexOf('=');
-    params.push(eq < 0 ? { key: decode(piece), value: undefined } : { key: decode(piece.slice(0, eq)), value: decode(piece.slice(eq + 1)) });
+    params.push(eq < 0 ? { key: decodeQueryText(piece), value: undefined } : { key: decodeQueryText(piece.slice(0, eq)), value: decodeQueryText(piece.slice(eq + 1)) });
   }
   return params;
 }
