@@ -8,7 +8,7 @@
  * plan depends on them. Everything else of the query string (select, order, limit, other
  * operators, embedded filters, logic trees) is part of the shape as written.
  *
- * A shape is kept only once it is proven: the first request of a shape is planned twice, with its
+ * A shape is kept only once it is proven: the second request of a shape is planned twice, with its
  * own values and with a unique marker in place of each, and kept only when both statements have
  * the same text, each marker sits alone in one parameter where the request's own value sat, and
  * every other parameter is the same. A later request of that shape binds its values into those
@@ -55,10 +55,9 @@ const HOLE = '\u0000';
 /** The headers a read's plan depends on (rest/api-request.ts, rest/plan/read.ts). */
 const PLAN_HEADERS = ['accept', 'prefer', 'range', 'accept-profile'] as const;
 
-/** The shape of a GET/HEAD on a relation, or undefined when it has no comparison value to take out. */
-export function shapeOf(req: RestRequest): Shaped | undefined {
-  if ((req.method !== 'GET' && req.method !== 'HEAD') || req.search === '' || req.path.startsWith('/rpc/')) return undefined;
-  const pieces = req.search.split('&');
+/** `search` with the value of each comparison filter replaced by `fill(i)`, and those values (as written). */
+function takeOut(search: string, fill: (i: number) => string): { search: string; values: string[] } {
+  const pieces = search.split('&');
   const values: string[] = [];
   for (let i = 0; i < pieces.length; i++) {
     const piece = pieces[i];
@@ -69,11 +68,18 @@ export function shapeOf(req: RestRequest): Shaped | undefined {
     const value = piece.slice(eq + 1);
     const op = COMPARISON.exec(value);
     if (!op) continue;
+    pieces[i] = `${key}=${op[0]}${fill(values.length)}`;
     values.push(value.slice(op[0].length));
-    pieces[i] = `${key}=${op[0]}${HOLE}`;
   }
+  return { search: pieces.join('&'), values };
+}
+
+/** The shape of a GET/HEAD on a relation, or undefined when it has no comparison value to take out. */
+export function shapeOf(req: RestRequest): Shaped | undefined {
+  if ((req.method !== 'GET' && req.method !== 'HEAD') || req.search === '' || req.path.startsWith('/rpc/')) return undefined;
+  const { search, values } = takeOut(req.search, () => HOLE);
   if (values.length === 0) return undefined;
-  let key = `${req.method} ${req.path}?${pieces.join('&')}`;
+  let key = `${req.method} ${req.path}?${search}`;
   for (const name of PLAN_HEADERS) {
     const v = req.headers[name];
     key += `${HOLE}${v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v}`;
@@ -82,12 +88,13 @@ export function shapeOf(req: RestRequest): Shaped | undefined {
 }
 
 /** The shapes of one schema cache. */
-const byModel = new WeakMap<RestModel, Map<string, ReadShape | null>>();
+const byModel = new WeakMap<RestModel, Map<string, ReadShape | 'seen' | null>>();
 
 /** The kept shape of `shaped` (undefined: not seen yet or not kept). */
 export function keptShape(model: RestModel, shaped: Shaped): ReadShape | undefined {
-  const shape = byModel.get(model)?.get(shaped.key) ?? undefined;
-  if (shape) shapeCounts.hits++;
+  const shape = byModel.get(model)?.get(shaped.key);
+  if (!shape || shape === 'seen') return undefined;
+  shapeCounts.hits++;
   return shape;
 }
 
@@ -143,21 +150,17 @@ export function learnShape(
 ): void {
   let shapes = byModel.get(model);
   if (!shapes) byModel.set(model, (shapes = new Map()));
-  if (shapes.has(shaped.key)) return;
-  if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!);
+  const known = shapes.get(shaped.key);
+  if (known === undefined) {
+    // A shape is proven on its second request: a one-off query is never planned twice.
+    if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value!);
+    shapes.set(shaped.key, 'seen');
+    return;
+  }
+  if (known !== 'seen') return;
   shapes.set(shaped.key, null);
   if (api.action.kind !== 'read') return;
-  let i = 0;
-  const search = api.req.search
-    .split('&')
-    .map((piece) => {
-      const eq = piece.indexOf('=');
-      if (eq <= 0) return piece;
-      const key = piece.slice(0, eq);
-      const op = FILTER_KEY.test(key) && !RESERVED.has(key) ? COMPARISON.exec(piece.slice(eq + 1)) : null;
-      return op ? `${key}=${op[0]}${encodeURIComponent(marker(i++))}` : piece;
-    })
-    .join('&');
+  const { search } = takeOut(api.req.search, (i) => encodeURIComponent(marker(i)));
   let marked: { plan: ReadPlan; statements: Statements } | undefined;
   let decoded: string[];
   try {
