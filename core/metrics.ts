@@ -56,17 +56,47 @@ function bucketOf(seconds: number): number {
   return LATENCY_BUCKETS.length;
 }
 
-/** Records one answered HTTP request. `route` must be a template (`/object/:bucket/*`), not a URL. */
+/** One series of the HTTP metrics: its labels and what was observed. */
+interface HttpSeries {
+  labels: Record<(typeof LABELS)[number], string>;
+  count: number;
+  sum: number;
+  /** Non-cumulative: buckets[i] counts the latencies in (LATENCY_BUCKETS[i-1], LATENCY_BUCKETS[i]]; the last, those above every bound. */
+  buckets: number[];
+}
+
+/** The series by service, route, method and status: four lookups of short strings, no key built per request. */
+const httpSeries = new Map<string, Map<string, Map<string, Map<number, HttpSeries>>>>();
+
+function child<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key);
+  if (v === undefined) map.set(key, (v = make()));
+  return v;
+}
+
+function* allHttpSeries(): Generator<HttpSeries> {
+  for (const routes of httpSeries.values()) for (const methods of routes.values()) for (const statuses of methods.values()) yield* statuses.values();
+}
+
+/**
+ * Records one answered HTTP request. `route` must be a template (`/object/:bucket/*`), not a URL.
+ * A plain addition to its series: prom-client's Counter and Histogram hashed and validated the
+ * four labels on every request; the series become Prometheus' counter and histogram only when
+ * scraped (below).
+ */
 export function observeHttp(service: string, route: string, method: string, status: number, seconds: number): void {
   if (!enabled) return;
-  const labels = { service, route, method, status: String(status) };
-  httpRequests.inc(labels);
-  httpDuration.observe(labels, seconds);
+  const statuses = child(child(child(httpSeries, service, () => new Map()), route, () => new Map()), method, () => new Map());
+  const series = child(statuses, status, () => ({ labels: { service, route, method, status: String(status) }, count: 0, sum: 0, buckets: newBuckets() }));
+  const bucket = bucketOf(seconds);
+  series.count++;
+  series.sum += seconds;
+  series.buckets[bucket]++;
   let t = totals.get(service);
   if (!t) totals.set(service, (t = { requests: 0, errors: 0, buckets: newBuckets() }));
   t.requests++;
   if (status >= 500) t.errors++;
-  t.buckets[bucketOf(seconds)]++;
+  t.buckets[bucket]++;
 }
 
 /** Per-service request totals since the process started (copies). */
@@ -74,19 +104,30 @@ export function httpTotals(): Record<string, HttpTotals> {
   return Object.fromEntries([...totals].map(([name, t]) => [name, { requests: t.requests, errors: t.errors, buckets: [...t.buckets] }]));
 }
 
-const httpRequests = new client.Counter({
-  name: 'nextmavens_http_requests_total',
-  help: 'HTTP requests answered, by service, route template, method and status.',
-  labelNames: LABELS,
-  registers: [registry],
-});
+type MetricValue = { labels: Record<string, string | number>; value: number; metricName?: string };
 
-const httpDuration = new client.Histogram({
-  name: 'nextmavens_http_request_duration_seconds',
-  help: 'Time from request to response, by service, route template, method and status.',
-  labelNames: LABELS,
-  buckets: LATENCY_BUCKETS,
-  registers: [registry],
+/** A metric prom-client's registry formats (and node:cluster's AggregatorRegistry sums) from what `values` returns when scraped. */
+function scrapedMetric(name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[]): void {
+  const read = () => ({ name, help, type, aggregator: 'sum' as const, values: values() });
+  registry.registerMetric({ name, help, type, aggregator: 'sum', get: async () => read(), reset: () => undefined } as unknown as client.Metric);
+}
+
+scrapedMetric('nextmavens_http_requests_total', 'HTTP requests answered, by service, route template, method and status.', 'counter', () =>
+  [...allHttpSeries()].map((s) => ({ labels: s.labels, value: s.count })),
+);
+
+const DURATION = 'nextmavens_http_request_duration_seconds';
+scrapedMetric(DURATION, 'Time from request to response, by service, route template, method and status.', 'histogram', () => {
+  const values: MetricValue[] = [];
+  for (const s of allHttpSeries()) {
+    let cumulative = 0;
+    for (let i = 0; i <= LATENCY_BUCKETS.length; i++) {
+      cumulative += s.buckets[i];
+      values.push({ labels: { ...s.labels, le: i < LATENCY_BUCKETS.length ? LATENCY_BUCKETS[i] : '+Inf' }, value: cumulative, metricName: `${DURATION}_bucket` });
+    }
+    values.push({ labels: s.labels, value: s.sum, metricName: `${DURATION}_sum` }, { labels: s.labels, value: s.count, metricName: `${DURATION}_count` });
+  }
+  return values;
 });
 
 /** A counter that hot paths bump with a plain addition; Prometheus sees it as `<name>` (a counter). */
