@@ -41,6 +41,21 @@ describe('request log sink', () => {
     await sink.close();
   });
 
+  it('keeps every field as pushed, quotes, backslashes and non-ASCII text included; a lone surrogate becomes U+FFFD', async () => {
+    const sink = createRequestLogSink({ pool: db.admin, log, retentionHours: 24, maxRows: 1000 });
+    const odd = { ...entry(0), reqId: 'odd-1', url: '/rest/v1/t?q="a,b"\\x&é=漢', role: 'it\'s', tenant: '{"x":1}', user: 'u\n1', ms: 0.25, status: 503 };
+    sink.push(odd);
+    sink.push({ ...entry(0), reqId: 'odd-2', url: '/x\ud800y' });
+    await sink.flush();
+    expect(sink.stats().dropped).toBe(0);
+    const { rows } = await db.admin.query(`select request_id, path, role, tenant_id, user_id, duration_ms, status, at > now() - interval '1 minute' as recent from nextmavens.request_log where request_id like 'odd-%' order by request_id`);
+    expect(rows).toEqual([
+      { request_id: 'odd-1', path: odd.url, role: odd.role, tenant_id: odd.tenant, user_id: odd.user, duration_ms: 0.25, status: 503, recent: true },
+      { request_id: 'odd-2', path: '/x\ufffdy', role: 'anon', tenant_id: null, user_id: null, duration_ms: 1.5, status: 200, recent: true },
+    ]);
+    await sink.close();
+  });
+
   it('drops and counts entries while Postgres is away, never throwing from push', async () => {
     // Nothing listens on this port: every write fails as with a stopped server.
     const away = new pg.Pool({ connectionString: 'postgresql://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 2000 });

@@ -42,12 +42,20 @@ const COLUMNS: [string, string, (e: RequestLogEntry) => unknown][] = [
 ];
 
 const INSERT = `insert into nextmavens.request_log (${COLUMNS.map(([c]) => c).join(', ')})
-  select * from unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(', ')})`;
+  select ${COLUMNS.map(([c]) => c).join(', ')} from json_to_recordset($1::json) as e(${COLUMNS.map(([c, type]) => `${c} ${type}`).join(', ')})`;
 
-/** The entries in one statement (one array parameter per column). */
+/**
+ * The entries in one statement: one JSON array of rows (JSON.stringify is native code; pg's
+ * text arrays escaped each of the 13 values of every entry in JavaScript).
+ */
 export async function insertRequestLog(db: Queryable, entries: readonly RequestLogEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  await db.query(INSERT, COLUMNS.map(([, , get]) => entries.map(get)));
+  const rows = entries.map((e) => Object.fromEntries(COLUMNS.map(([c, , get]) => [c, get(e)])));
+  let json = JSON.stringify(rows);
+  // A lone surrogate is written as `\udXXX`, which Postgres refuses in text: such an entry's text
+  // is made well-formed first (U+FFFD, as pg's UTF-8 encoding of a parameter did).
+  if (/\\ud[89a-f]/i.test(json)) json = JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'string' ? v.toWellFormed() : v));
+  await db.query(INSERT, [json]);
 }
 
 /** Deletes entries older than `retentionHours` and all but the newest `maxRows`; the count removed. */
