@@ -75,10 +75,10 @@ export async function createRestService(ctx: ServiceContext): Promise<Service> {
   await app.ready();
 
   // Mounted in the embedded gateway (no per-request log lines of its own), a request skips
-  // Fastify when it has no body, or a body of a declared length within the limit (rest/raw-reply.ts
-  // directBody: read whole, handed over as Fastify's catch-all parser would): routing, hooks and
-  // the reply were a fifth of such a request's CPU. The answer is the one Fastify would send
-  // (rest/raw-reply.ts). A chunked or too large body still goes through Fastify, for its 413.
+  // Fastify when it has no body, or a body of a declared length within the limit (read whole and
+  // handed over as Fastify's catch-all parser would, rest/raw-reply.ts readDeclaredBody): routing,
+  // hooks and the reply were a fifth of such a request's CPU. The answer is the one Fastify would
+  // send (sendRestResponse). A chunked or too large body still goes through Fastify, for its 413.
   const direct = (req: IncomingMessage, res: ServerResponse, body?: Buffer) => {
     const started = performance.now();
     serve(req.method ?? 'GET', req.url ?? '/', req.headers, body)
