@@ -188,6 +188,29 @@ describe('phone change (updateUser({ phone }) + verifyOtp({ type: "phone_change"
     expect((await fresh().auth.signInWithPassword({ phone: '+15550100200', password: 'secret123' })).error).toBeNull();
   });
 
+  it('resend({ type: "phone_change" }) sends a new code to a pending new number, and nothing for any other number', async () => {
+    const sb = fresh();
+    expect((await sb.auth.signUp({ email: 'quinn@example.com', password: 'secret123' })).error).toBeNull();
+    expect((await sb.auth.updateUser({ phone: '+15550100250' })).error).toBeNull();
+    const first = lastCode('+15550100250');
+    await new Promise((r) => setTimeout(r, 2100));
+    const count = twilio.sent.length;
+    const resent = await fresh().auth.resend({ type: 'phone_change', phone: '+15550100250' });
+    expect(resent.error).toBeNull();
+    expect(resent.data).toMatchObject({ messageId: expect.stringMatching(/^SM\d+$/) });
+    expect(twilio.sent.length).toBe(count + 1);
+    expect(twilio.sent.at(-1)?.to).toBe('+15550100250');
+    // No pending change to that number: GoTrue's 200 with nothing sent.
+    const none = await fresh().auth.resend({ type: 'phone_change', phone: '+15550100251' });
+    expect(none.error).toBeNull();
+    expect(twilio.sent.length).toBe(count + 1);
+    const code = lastCode('+15550100250');
+    if (code !== first) expect((await fresh().auth.verifyOtp({ phone: '+15550100250', token: first, type: 'phone_change' })).error?.code).toBe('otp_expired');
+    const verified = await fresh().auth.verifyOtp({ phone: '+15550100250', token: code, type: 'phone_change' });
+    expect(verified.error).toBeNull();
+    expect(verified.data.user).toMatchObject({ email: 'quinn@example.com', phone: '15550100250' });
+  });
+
   it('a phone user moves to a new number; a taken number, a bad one and the send limit are refused as GoTrue does', async () => {
     const sb = fresh();
     expect((await sb.auth.signUp({ phone: '+15550100300', password: 'secret123' })).error).toBeNull();

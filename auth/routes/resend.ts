@@ -1,7 +1,7 @@
 /**
  * `POST /resend`: the sign-up confirmation again (to an unconfirmed address) or both mails of a
- * pending email change; `{}` whatever the address; a new SMS code for an unconfirmed number
- * (with an SMS provider, else GoTrue's refusals without one).
+ * pending email change; `{}` whatever the address; a new SMS code for an unconfirmed number or a
+ * pending new number (with an SMS provider, else GoTrue's refusals without one).
  */
 import type { FastifyRequest } from 'fastify';
 import type { AuthDeps } from '../deps.ts';
@@ -9,7 +9,7 @@ import { AUTH_ERRORS } from '../errors.ts';
 import { challengeOf } from '../flow-state.ts';
 import { bodyOf, emailOf, str } from '../http.ts';
 import { sendPhoneOtp, validatePhone } from '../phone.ts';
-import { findPendingEmailChange, findUserByEmail, findUserByPhone, withTransaction } from '../store/index.ts';
+import { findPendingEmailChange, findUserByEmail, findUserByPhone, findUserByPhoneChange, withTransaction } from '../store/index.ts';
 import { redirectOf, sendAuthEmail, sendEmailChange } from './mail.ts';
 
 export async function resend(d: AuthDeps, req: FastifyRequest) {
@@ -22,7 +22,7 @@ export async function resend(d: AuthDeps, req: FastifyRequest) {
     const phone = str(body.phone);
     if (type === 'sms' && !phone) throw AUTH_ERRORS.validation('Type provided requires a phone number');
     if (phone && str(body.email)) throw AUTH_ERRORS.validation('Only an email address or phone number should be provided.');
-    if (phone && type === 'sms' && d.sms) return resendPhoneCode(d, phone);
+    if (phone && d.sms) return resendPhoneCode(d, phone, type);
     if (phone) throw AUTH_ERRORS.phoneLoginsDisabled();
     if (!str(body.email)) throw AUTH_ERRORS.validation('Missing email address or phone number');
     emailOf(body);
@@ -44,12 +44,17 @@ export async function resend(d: AuthDeps, req: FastifyRequest) {
   return {};
 }
 
-/** resend({type: 'sms', phone}): a new code for a number not confirmed yet; `{}` for any other (GoTrue). */
-async function resendPhoneCode(d: AuthDeps, raw: string) {
+/**
+ * resend({type: 'sms', phone}): a new code for a number not confirmed yet; resend({type:
+ * 'phone_change', phone}): a new code to the user whose pending new number it is. `{}` for any
+ * other number (GoTrue's resend.go: FindUserByPhoneAndAudience / FindUserByPhoneChangeAndAudience,
+ * not found → 200 `{}`).
+ */
+async function resendPhoneCode(d: AuthDeps, raw: string, kind: 'sms' | 'phone_change') {
   const phone = validatePhone(raw);
   return withTransaction(d.pool, async (c) => {
-    const user = await findUserByPhone(c, phone);
-    if (!user || user.phone_confirmed_at) return {};
-    return { message_id: await sendPhoneOtp(d, c, user, phone) };
+    const user = kind === 'sms' ? await findUserByPhone(c, phone) : await findUserByPhoneChange(c, phone);
+    if (!user || (kind === 'sms' && user.phone_confirmed_at)) return {};
+    return { message_id: await sendPhoneOtp(d, c, user, phone, kind) };
   });
 }

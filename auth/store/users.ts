@@ -224,6 +224,12 @@ export async function findUserByPhone(db: Db, phone: string): Promise<UserRow | 
   return rows[0];
 }
 
+/** The user whose pending new number (updateUser({ phone })) is `phone`. */
+export async function findUserByPhoneChange(db: Db, phone: string): Promise<UserRow | undefined> {
+  const { rows } = await db.query<UserRow>(`select * from auth.users where phone_change = $1 and deleted_at is null`, [phone]);
+  return rows[0];
+}
+
 /** Confirms the user's phone (an SMS code was verified); its phone identity says so too. */
 export async function confirmPhone(db: Db, id: string): Promise<void> {
   await db.query(`update auth.users set phone_confirmed_at = coalesce(phone_confirmed_at, now()), updated_at = now() where id = $1`, [id]);
