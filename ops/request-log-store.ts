@@ -42,15 +42,16 @@ const COLUMNS: [string, string, (e: RequestLogEntry) => unknown][] = [
 ];
 
 const INSERT = `insert into nextmavens.request_log (${COLUMNS.map(([c]) => c).join(', ')})
-  select ${COLUMNS.map(([c]) => c).join(', ')} from json_to_recordset($1::json) as e(${COLUMNS.map(([c, type]) => `${c} ${type}`).join(', ')})`;
+  select ${COLUMNS.map(([, type], i) => `(e->>${i})::${type}`).join(', ')} from json_array_elements($1::json) as e`;
 
 /**
- * The entries in one statement: one JSON array of rows (JSON.stringify is native code; pg's
- * text arrays escaped each of the 13 values of every entry in JavaScript).
+ * The entries in one statement: one JSON array with an array of the columns' values per entry
+ * (JSON.stringify is native code; pg's text arrays escaped each of the 13 values of every entry
+ * in JavaScript).
  */
 export async function insertRequestLog(db: Queryable, entries: readonly RequestLogEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  const rows = entries.map((e) => Object.fromEntries(COLUMNS.map(([c, , get]) => [c, get(e)])));
+  const rows = entries.map((e) => COLUMNS.map(([, , get]) => get(e)));
   let json = JSON.stringify(rows);
   // A lone surrogate is written as `\udXXX`, which Postgres refuses in text: such an entry's text
   // is made well-formed first (U+FFFD, as pg's UTF-8 encoding of a parameter did).

@@ -25,7 +25,7 @@ import type { Statement, Statements } from './query/statement.ts';
 
 /** What a request of a kept shape reuses. */
 export interface ReadShape {
-  /** The request's schema, preferences, accepted media and extra headers (frozen). */
+  /** The request's schema, preferences, accepted media and extra headers (frozen); bindShape copies the statements' values. */
   info: Omit<RequestInfo, 'req' | 'caller'>;
   plan: ReadPlan;
   statements: Statements;
@@ -101,16 +101,18 @@ export function keptShape(model: RestModel, shaped: Shaped): ReadShape | undefin
 /** A kept shape's statements with `values` (decoded) bound; throws as parseQuery would on a bad encoding. */
 export function bindShape(shape: ReadShape, values: readonly string[]): Statements {
   const decoded = values.map(decodeQueryText);
-  const bind = (s: Statement, slot: 'main' | 'count'): Statement => {
+  const bind = (s: Statement, slot: 'main' | 'count'): unknown[] => {
     const bound = s.values.slice();
     for (let i = 0; i < decoded.length; i++) {
       const at = shape.slots[i][slot];
       if (at >= 0) bound[at] = decoded[i];
     }
-    return { ...s, values: bound };
+    return bound;
   };
   const { main, count } = shape.statements;
-  return count ? { main: bind(main, 'main'), count: { ...bind(count, 'count'), maxRows: count.maxRows } } : { main: bind(main, 'main') };
+  const bound: Statements = { main: { sql: main.sql, values: bind(main, 'main') } };
+  if (count) bound.count = { sql: count.sql, values: bind(count, 'count'), maxRows: count.maxRows };
+  return bound;
 }
 
 const marker = (i: number) => `${HOLE}nextmavens-shape-${i}${HOLE}`;
@@ -189,7 +191,7 @@ export function learnShape(
     info: deepFreeze({ schema, prefs, accept, headers }),
     // The plan's tree holds the schema cache's own objects: frozen at its top only.
     plan: Object.freeze(marked.plan),
-    statements: deepFreeze(marked.statements),
+    statements: marked.statements,
     slots,
   });
 }
