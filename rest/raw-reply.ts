@@ -14,28 +14,33 @@ export function hasNoBody(req: IncomingMessage): boolean {
   return (length === undefined || length === '0') && req.headers['transfer-encoding'] === undefined;
 }
 
+/** The methods whose body Fastify 5 parses (its `bodywith` set, node_modules/fastify/fastify.js); GET, HEAD and TRACE it never reads. */
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
 /**
  * Reads a body of a declared Content-Length of at most `limit` bytes whole and hands it to
  * `done` as Fastify's catch-all parser (`parseAs: 'buffer'`) would hand it to the handler
- * (node_modules/fastify/lib/handle-request.js): always for POST, PUT and PATCH, for DELETE and
- * OPTIONS only with a Content-Type, never for GET and HEAD (their body is drained unread). A
- * body cut short by the client ends in `aborted`. False, reading nothing, for a chunked body or
- * one over the limit: Fastify answers those.
+ * (node_modules/fastify/lib/handle-request.js): for POST, PUT, PATCH, DELETE and OPTIONS, with a
+ * Content-Type or without; for any other method the body is drained unread and `done` gets
+ * none. A body cut short by the client ends in `aborted`. False, reading nothing, for a chunked
+ * body or one over the limit: Fastify answers those.
  */
 export function readDeclaredBody(req: IncomingMessage, limit: number, done: (body: Buffer | undefined) => void, aborted: () => void): boolean {
   const length = req.headers['content-length'];
   if (length === undefined || req.headers['transfer-encoding'] !== undefined || !/^\d+$/.test(length) || Number(length) > limit) return false;
-  const method = req.method ?? 'GET';
-  const parsed = method === 'POST' || method === 'PUT' || method === 'PATCH' || ((method === 'DELETE' || method === 'OPTIONS') && req.headers['content-type'] !== undefined);
-  if (!parsed) {
+  if (!BODY_METHODS.has(req.method ?? 'GET')) {
     done(undefined);
     return true;
   }
   const chunks: Buffer[] = [];
+  let ended = false;
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
-  req.once('end', () => done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-  req.once('aborted', aborted);
-  req.once('error', aborted);
+  req.once('end', () => {
+    ended = true;
+    done(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+  });
+  req.once('close', () => ended || aborted());
+  req.once('error', () => undefined); // the close that follows ends it
   return true;
 }
 
