@@ -142,6 +142,14 @@ describe('reads served from a kept shape', () => {
     const hits = shapeCounts.hits;
     expect(await call('/shaped?id=eq.2', 0)).toMatchObject({ status: 200, range: '0-0/*', location: '/shaped?id=eq.2' });
     expect(shapeCounts.hits).toBe(hits + 1);
+    // With Prefer: count=exact the count statement is bound too.
+    const counted = { prefer: 'count=exact' };
+    expect(await call('/shaped?select=id&n=eq.5', 0, counted)).toMatchObject({ status: 200, body: [{ id: 1 }], range: '0-0/1' });
+    expect(await call('/shaped?select=id&n=eq.7', 0, counted)).toMatchObject({ status: 200, body: [{ id: 6 }], range: '0-0/1' });
+    const before = shapeCounts.hits;
+    expect(await call('/shaped?select=id&n=eq.20', 0, counted)).toMatchObject({ status: 200, body: [{ id: 2 }, { id: 8 }], range: '0-1/2' });
+    expect(await call('/shaped?select=id&n=eq.99', 0, counted)).toMatchObject({ status: 200, body: [], range: '*/0' });
+    expect(shapeCounts.hits).toBe(before + 2);
     // A bad encoding in a shaped value is still PostgREST's 400, and an anonymous caller sees nothing.
     expect(await call('/shaped?id=eq.%C3%28', 0)).toMatchObject({ status: 400, body: { code: 'PGRST100' } });
     const anon = await inject((req, r) => rest.handle(req, r), { method: 'GET', url: '/shaped?id=eq.4' });
