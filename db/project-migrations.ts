@@ -12,6 +12,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import type { Config } from '../config/load.ts';
+import { withClient } from './client.ts';
 import { quoteIdent } from './identifiers.ts';
 import { migrate, readMigrations, setRolePasswords, withoutEventTriggers, type MigrateOptions, type MigrateResult, type Migration } from './migrate.ts';
 
@@ -71,55 +72,52 @@ export interface ApplyResult {
 /** Applies the pending migrations of `dir` to the database at `url`. */
 export async function applyProjectMigrations(url: string, dir: string, log: (m: string) => void = () => undefined): Promise<ApplyResult> {
   const migrations = await readProjectMigrations(dir);
-  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrations' });
-  await client.connect();
-  try {
+  return withClient(url, 'nextmavens migrations', async (client) => {
     await client.query('select pg_advisory_lock($1)', [LOCK_KEY]);
-    // The history table is the stack's DDL (no audit entry each start); the project's own is audited.
-    await withoutEventTriggers(client);
-    await client.query(HISTORY);
-    await withoutEventTriggers(client, false);
-    const { rows } = await client.query<{ version: string }>('select version from supabase_migrations.schema_migrations');
-    const done = new Set(rows.map((r) => r.version));
-    const applied: ProjectMigration[] = [];
-    for (const m of migrations) {
-      if (done.has(m.version)) continue;
-      try {
-        await client.query('begin');
-        await client.query(m.sql);
-        await client.query('insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)', [m.version, m.name, [m.sql]]);
-        await client.query('commit');
-      } catch (err) {
-        await client.query('rollback').catch(() => undefined);
-        throw new Error(`${path.basename(m.file)} failed: ${(err as Error).message}`, { cause: err });
+    try {
+      // The history table is the stack's DDL (no audit entry each start); the project's own is audited.
+      await withoutEventTriggers(client);
+      await client.query(HISTORY);
+      await withoutEventTriggers(client, false);
+      const { rows } = await client.query<{ version: string }>('select version from supabase_migrations.schema_migrations');
+      const done = new Set(rows.map((r) => r.version));
+      const applied: ProjectMigration[] = [];
+      for (const m of migrations) {
+        if (done.has(m.version)) continue;
+        try {
+          await client.query('begin');
+          await client.query(m.sql);
+          await client.query('insert into supabase_migrations.schema_migrations (version, name, statements) values ($1, $2, $3)', [m.version, m.name, [m.sql]]);
+          await client.query('commit');
+        } catch (err) {
+          await client.query('rollback').catch(() => undefined);
+          throw new Error(`${path.basename(m.file)} failed: ${(err as Error).message}`, { cause: err });
+        }
+        log(`applied ${path.basename(m.file)}`);
+        applied.push(m);
       }
-      log(`applied ${path.basename(m.file)}`);
-      applied.push(m);
+      return { applied, skipped: migrations.length - applied.length };
+    } finally {
+      await client.query('select pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
     }
-    return { applied, skipped: migrations.length - applied.length };
-  } finally {
-    await client.query('select pg_advisory_unlock($1)', [LOCK_KEY]).catch(() => undefined);
-    await client.end();
-  }
+  });
 }
 
 /** Runs the seed file, when there is one, in one transaction. Returns whether it ran. */
 export async function runSeed(url: string, file: string): Promise<boolean> {
   if (!existsSync(file)) return false;
   const sql = await readFile(file, 'utf8');
-  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens seed' });
-  await client.connect();
-  try {
-    await client.query('begin');
-    await client.query(sql);
-    await client.query('commit');
-    return true;
-  } catch (err) {
-    await client.query('rollback').catch(() => undefined);
-    throw new Error(`${path.basename(file)} failed: ${(err as Error).message}`, { cause: err });
-  } finally {
-    await client.end();
-  }
+  return withClient(url, 'nextmavens seed', async (client) => {
+    try {
+      await client.query('begin');
+      await client.query(sql);
+      await client.query('commit');
+      return true;
+    } catch (err) {
+      await client.query('rollback').catch(() => undefined);
+      throw new Error(`${path.basename(file)} failed: ${(err as Error).message}`, { cause: err });
+    }
+  });
 }
 
 /**
@@ -132,14 +130,10 @@ export async function recreateDatabase(url: string): Promise<void> {
   if (!name || name === 'postgres' || name === 'template0' || name === 'template1') throw new Error(`db reset: refusing to recreate the database "${name}"`);
   const maintenance = new URL(url);
   maintenance.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: maintenance.toString(), application_name: 'nextmavens db reset' });
-  await client.connect();
-  try {
+  await withClient(maintenance.toString(), 'nextmavens db reset', async (client) => {
     await dropDatabase(client, name);
     await client.query(`create database ${quoteIdent(name)}`);
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 /**
@@ -217,16 +211,12 @@ export async function migrateAll(config: Config, url: string, log: (m: string) =
   const [stackMigrations, worker, projectMigrations] = await Promise.all([readMigrations(), workerRevision(), readProjectMigrations(config.postgres.migrationsDir)]);
   const shipped: Shipped = { stack: stackMigrations, worker, project: projectMigrations };
   const fingerprint = fingerprintOf(shipped);
-  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
-  await client.connect();
-  try {
-    if (await isCurrent(client, shipped, fingerprint)) {
-      await setRolePasswords(client, { authenticatorPassword, rolePasswords });
-      return { stack: 0, project: 0, skipped: shipped.stack.length + shipped.project.length };
-    }
-  } finally {
-    await client.end();
-  }
+  const current = await withClient(url, 'nextmavens migrate', async (client) => {
+    if (!(await isCurrent(client, shipped, fingerprint))) return false;
+    await setRolePasswords(client, { authenticatorPassword, rolePasswords });
+    return true;
+  });
+  if (current) return { stack: 0, project: 0, skipped: shipped.stack.length + shipped.project.length };
   const stack = await migrateStack(url, { authenticatorPassword, rolePasswords, log });
   const project = await applyProjectMigrations(url, config.postgres.migrationsDir, log);
   if (worker !== undefined) await recordFingerprint(url, fingerprint);
@@ -234,17 +224,13 @@ export async function migrateAll(config: Config, url: string, log: (m: string) =
 }
 
 async function recordFingerprint(url: string, fingerprint: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
-  await client.connect();
-  try {
-    await client.query(
+  await withClient(url, 'nextmavens migrate', (client) =>
+    client.query(
       `insert into nextmavens.migration_state (fingerprint) values ($1)
        on conflict (id) do update set fingerprint = excluded.fingerprint, updated_at = now()`,
       [fingerprint],
-    );
-  } finally {
-    await client.end();
-  }
+    ),
+  );
 }
 
 /** sql/0028_service_roles.sql grants the services' roles on graphile_worker's tables: from it on, the schema must be there. */
@@ -279,9 +265,7 @@ export async function migrateStack(url: string, opts: MigrateOptions): Promise<M
 }
 
 async function finishStackMigration(url: string, applied: Migration[]): Promise<void> {
-  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens migrate' });
-  await client.connect();
-  try {
+  await withClient(url, 'nextmavens migrate', async (client) => {
     await withoutEventTriggers(client);
     await client.query(`do $$ begin
       if to_regprocedure('nextmavens.grant_service_roles()') is not null then perform nextmavens.grant_service_roles(); end if;
@@ -297,7 +281,5 @@ async function finishStackMigration(url: string, applied: Migration[]): Promise<
       end if;
     end $$`);
     await client.query('commit');
-  } finally {
-    await client.end();
-  }
+  });
 }

@@ -5,24 +5,14 @@
  * template is left without connections (a copy needs that). A project database made by an older
  * version is brought up to date when its services open (`migrateProject`).
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config } from '../config/load.ts';
+import { withClient } from '../db/client.ts';
 import { quoteIdent } from '../db/identifiers.ts';
 import { readMigrations } from '../db/migrate.ts';
 import { dropDatabase, migrateStack } from '../db/project-migrations.ts';
 import { serverDatabaseUrl } from './config.ts';
 import { templateName } from './names.ts';
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, application_name: 'nextmavens projects' });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** The stack's migrations and graphile-worker's schema on a database (a no-op when it is up to date). */
 async function migrateFully(config: Config, url: string): Promise<void> {
@@ -53,7 +43,7 @@ export function ensureTemplate(base: Config, server: string): Promise<void> {
   if (!p) {
     p = (async () => {
       const name = templateName(base);
-      await withClient(serverDatabaseUrl(base, server, 'postgres'), async (c) => {
+      await withClient(serverDatabaseUrl(base, server, 'postgres'), 'nextmavens projects', async (c) => {
         const { rowCount } = await c.query('select 1 from pg_database where datname = $1', [name]);
         if (!rowCount) await c.query(`create database ${quoteIdent(name)}`).catch((err: { code?: string }) => {
           if (err.code !== '42P04') throw err; // created meanwhile by another instance
@@ -70,7 +60,7 @@ export function ensureTemplate(base: Config, server: string): Promise<void> {
 /** A new project database copied from the template; a connection limit when the project has one. */
 export async function createProjectDatabase(base: Config, server: string, dbName: string, connections?: number): Promise<void> {
   await ensureTemplate(base, server);
-  await withClient(serverDatabaseUrl(base, server, 'postgres'), async (c) => {
+  await withClient(serverDatabaseUrl(base, server, 'postgres'), 'nextmavens projects', async (c) => {
     // The template must have no session; a migrate of another instance may hold one for a moment.
     for (let attempt = 1; ; attempt++) {
       try {
@@ -87,5 +77,5 @@ export async function createProjectDatabase(base: Config, server: string, dbName
 
 /** Drops a project database (its replication slots first, its sessions ended). */
 export async function dropProjectDatabase(base: Config, server: string, dbName: string): Promise<void> {
-  await withClient(serverDatabaseUrl(base, server, 'postgres'), (c) => dropDatabase(c, dbName));
+  await withClient(serverDatabaseUrl(base, server, 'postgres'), 'nextmavens projects', (c) => dropDatabase(c, dbName));
 }
