@@ -178,29 +178,30 @@ async function main(): Promise<void> {
   }
 
   process.stderr.write(`${SECONDS} s per measurement at concurrency ${CONNECTIONS}, after ${WARMUP_SECONDS} s of the same load unmeasured\n`);
-  const rows: [string, Figures, Figures][][] = [];
+  /** Each case's rounds: REST's figures and the floor's. */
+  const rows: { name: string; rounds: [Figures, Figures][] }[] = [];
   for (const [i, c] of cases.entries()) {
     if (ONLY && !c.name.includes(ONLY)) continue;
     await warmUp({ title: c.name, ...c.rest });
     await warmUp({ title: `${c.name} (floor)`, ...floorJob(i, c) });
-    const rounds: [string, Figures, Figures][] = [];
+    const rounds: [Figures, Figures][] = [];
     for (let r = 0; r < ROUNDS; r++) {
       const title = ROUNDS > 1 ? `${c.name} round ${r + 1}` : c.name;
-      rounds.push([c.name, await cannonInProcess({ title, ...c.rest }), await cannonInProcess({ title: `${title} (floor)`, ...floorJob(i, c) })]);
+      rounds.push([await cannonInProcess({ title, ...c.rest }), await cannonInProcess({ title: `${title} (floor)`, ...floorJob(i, c) })]);
     }
-    rows.push(rounds);
+    rows.push({ name: c.name, rounds });
   }
 
   const fmt = (f: Figures) =>
     `${f.rps.toFixed(0).padStart(7)} req/s  p50 ${f.p50.toFixed(2).padStart(6)} ms  p99 ${f.p99.toFixed(2).padStart(6)} ms  CPU µs/request: Node ${f.cpuUs!.toFixed(0).padStart(4)}${f.pgCpuUs === undefined ? '' : `, Postgres ${f.pgCpuUs.toFixed(0).padStart(4)}`}`;
-  const ratio = ([, rest, fl]: [string, Figures, Figures]) => rest.rps / fl.rps;
+  const ratio = ([rest, fl]: [Figures, Figures]) => rest.rps / fl.rps;
   process.stdout.write(
     `\nREST vs floor (node:http + pg: cached token check, the product's one-round-trip transaction as the caller, the same statement prepared), both driven by autocannon in a child process, concurrency ${CONNECTIONS}, ${SECONDS} s each, ${ROUNDS} round(s) alternating REST and floor, ${os.cpus().length} cores, load average ${os.loadavg()[0].toFixed(1)}, bodies checked equal\n\n`,
   );
-  for (const rounds of rows) {
+  for (const { name, rounds } of rows) {
     // The round of the median throughput ratio is printed whole; the others' ratios beside it.
     const sorted = [...rounds].sort((a, b) => ratio(a) - ratio(b));
-    const [name, rest, fl] = sorted[Math.floor((sorted.length - 1) / 2)];
+    const [rest, fl] = sorted[Math.floor((sorted.length - 1) / 2)];
     const all = rounds.length > 1 ? `   (rounds: ${rounds.map((r) => ratio(r).toFixed(2)).join(' / ')})` : '';
     process.stdout.write(`${name}\n  REST : ${fmt(rest)}\n  floor: ${fmt(fl)}\n  ratio REST/floor: ${(rest.rps / fl.rps).toFixed(2)}${all}   p99 REST/floor: ${(rest.p99 / fl.p99).toFixed(2)}   Node CPU REST/floor: ${(rest.cpuUs! / fl.cpuUs!).toFixed(2)}${rest.pgCpuUs === undefined ? '' : `   Postgres CPU REST/floor: ${(rest.pgCpuUs / fl.pgCpuUs!).toFixed(2)}`}\n\n`);
   }

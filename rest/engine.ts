@@ -107,8 +107,7 @@ async function serve(opts: RestEngineOptions, req: RestRequest): Promise<RestRes
     case 'relation-options':
       return relationOptions(api, action.rel);
   }
-  const planned = planAndQuery(opts, api, model)!;
-  const { plan, statements } = planned;
+  const { plan, statements } = planAndQuery(opts, api, model)!;
   const media = explainMedia(plan);
   if (shaped && plan.kind === 'read' && !media) learnShape(model, shaped, api, { plan, statements }, (marked) => planAndQuery(opts, marked, model) as { plan: ReadPlan; statements: Statements });
   const pool = poolFor(opts, api, plan);
